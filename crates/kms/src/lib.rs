@@ -1,0 +1,439 @@
+//! The KMS service: keys, aliases, tags, policies and the symmetric cryptographic operations.
+//!
+//! Layout:
+//! - [`Kms`] (this file): key resolution, the in-memory key cache, the state checks, and the
+//!   seal/open core that every cryptographic operation shares.
+//! - `ops/`: one module per API operation, each with its request and response types, validation
+//!   and handler. [`Kms::call`] dispatches to them by operation name.
+//! - [`blob`]: the ciphertext format; [`context`]: the encryption context encoding;
+//!   [`model`]: identifiers, states, KeyMetadata, tags.
+//!
+//! Key material is read from the store once and cached decrypted (zeroized on eviction), so the
+//! hot path — Encrypt, Decrypt, GenerateDataKey — touches no database. Every mutation goes to the
+//! store first with an optimistic version check and then drops the cache entry.
+
+#![forbid(unsafe_code)]
+
+pub mod blob;
+pub mod context;
+mod error;
+pub mod model;
+mod ops;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use trent_crypto::{Aes256GcmKey, GCM_NONCE_LEN, SecretBytes};
+use trent_store::clock::Clock;
+use trent_store::{KeyRecord, Scope, Store, StoreError};
+
+pub use context::EncryptionContext;
+pub use error::KmsError;
+use model::{KeyRef, KeyState};
+
+/// Who is calling, as established by authentication.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub scope: Scope,
+    pub principal_arn: String,
+}
+
+/// How many keys the material cache holds before it starts evicting.
+const KEY_CACHE_CAPACITY: usize = 10_000;
+/// Retries of a read-modify-write that lost a race.
+const UPDATE_RETRIES: usize = 8;
+
+/// A key with its decrypted material, as cached.
+pub(crate) struct LoadedKey {
+    pub record: KeyRecord,
+    pub arn: String,
+    materials: Vec<Material>,
+}
+
+struct Material {
+    id_hex: String,
+    id: [u8; blob::MATERIAL_ID_LEN],
+    secret: SecretBytes,
+}
+
+impl LoadedKey {
+    pub fn state(&self) -> Result<KeyState, KmsError> {
+        KeyState::parse(&self.record.state)
+    }
+
+    fn material(&self, id: &[u8; blob::MATERIAL_ID_LEN]) -> Option<&Material> {
+        self.materials.iter().find(|m| &m.id == id)
+    }
+
+    fn current_material(&self) -> Result<&Material, KmsError> {
+        self.materials
+            .iter()
+            .find(|m| m.id_hex == self.record.current_material_id)
+            .ok_or(KmsError::Internal("current key material missing"))
+    }
+}
+
+/// The result of opening a ciphertext blob.
+pub(crate) struct Opened {
+    pub key: Arc<LoadedKey>,
+    pub plaintext: SecretBytes,
+    pub material_id: String,
+}
+
+/// The KMS service. Cheap to share behind an `Arc`.
+pub struct Kms {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    keys: RwLock<HashMap<String, Arc<LoadedKey>>>,
+    aliases: RwLock<HashMap<String, String>>,
+}
+
+fn cache_key(scope: &Scope, name: &str) -> String {
+    let mut s = String::with_capacity(scope.account_id.len() + scope.region.len() + name.len() + 2);
+    s.push_str(&scope.account_id);
+    s.push('\0');
+    s.push_str(&scope.region);
+    s.push('\0');
+    s.push_str(name);
+    s
+}
+
+/// Whether an alias resolves for this operation, or the operation needs a key id or ARN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Aliases {
+    Allowed,
+    Refused,
+}
+
+impl Kms {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+        Kms {
+            store,
+            clock,
+            keys: RwLock::new(HashMap::new()),
+            aliases: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Runs one operation: decodes `body`, validates, executes, encodes the response.
+    pub async fn call(
+        &self,
+        caller: &Caller,
+        operation: &str,
+        body: &[u8],
+    ) -> Result<Vec<u8>, KmsError> {
+        ops::dispatch(self, caller, operation, body).await
+    }
+
+    /// Whether `operation` is a KMS operation Trent serves.
+    pub fn has_operation(operation: &str) -> bool {
+        ops::OPERATIONS.contains(&operation)
+    }
+
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    pub(crate) fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    /// Deletes every key whose waiting period has ended. Returns how many were deleted.
+    pub async fn delete_due_keys(&self) -> Result<usize, KmsError> {
+        let due = self.store.keys_due_for_deletion(self.now_ms()).await?;
+        for (scope, key_id) in &due {
+            self.store.delete_key(scope, key_id).await?;
+            self.forget_key(scope, key_id);
+            self.aliases_changed();
+            tracing::info!(key_arn = %model::key_arn(scope, key_id), "deleted KMS key after its waiting period");
+        }
+        Ok(due.len())
+    }
+
+    // --- resolution and caching ---
+
+    /// Resolves a KeyId member to a key, loading and caching it.
+    pub(crate) async fn resolve(
+        &self,
+        caller: &Caller,
+        input: &str,
+        aliases: Aliases,
+    ) -> Result<Arc<LoadedKey>, KmsError> {
+        let key_id = match model::parse_key_ref(&caller.scope, input)? {
+            KeyRef::Id(id) => id,
+            KeyRef::Alias(name) => {
+                if aliases == Aliases::Refused {
+                    return Err(KmsError::NotFound(format!("Invalid keyId '{input}'")));
+                }
+                self.alias_target(&caller.scope, &name).await?
+            }
+        };
+        self.load(&caller.scope, &key_id).await?.ok_or_else(|| {
+            KmsError::NotFound(format!(
+                "Key '{}' does not exist",
+                model::key_arn(&caller.scope, &key_id)
+            ))
+        })
+    }
+
+    async fn alias_target(&self, scope: &Scope, alias_name: &str) -> Result<String, KmsError> {
+        let ck = cache_key(scope, alias_name);
+        if let Some(id) = self
+            .aliases
+            .read()
+            .map_err(|_| KmsError::Internal("alias cache poisoned"))?
+            .get(&ck)
+        {
+            return Ok(id.clone());
+        }
+        let alias = self
+            .store
+            .get_alias(scope, alias_name)
+            .await?
+            .ok_or_else(|| {
+                KmsError::NotFound(format!(
+                    "Alias '{}' is not found.",
+                    model::alias_arn(scope, alias_name)
+                ))
+            })?;
+        let mut cache = self
+            .aliases
+            .write()
+            .map_err(|_| KmsError::Internal("alias cache poisoned"))?;
+        if cache.len() >= KEY_CACHE_CAPACITY {
+            cache.clear();
+        }
+        cache.insert(ck, alias.key_id.clone());
+        Ok(alias.key_id)
+    }
+
+    /// A key with its material, from the cache or the store. `None` if it does not exist.
+    pub(crate) async fn load(
+        &self,
+        scope: &Scope,
+        key_id: &str,
+    ) -> Result<Option<Arc<LoadedKey>>, KmsError> {
+        let ck = cache_key(scope, key_id);
+        if let Some(k) = self
+            .keys
+            .read()
+            .map_err(|_| KmsError::Internal("key cache poisoned"))?
+            .get(&ck)
+        {
+            return Ok(Some(Arc::clone(k)));
+        }
+        let Some(record) = self.store.get_key(scope, key_id).await? else {
+            return Ok(None);
+        };
+        let materials = self
+            .store
+            .key_materials(scope, key_id)
+            .await?
+            .into_iter()
+            .map(|m| {
+                let id = trent_crypto::unhex(&m.material_id)
+                    .and_then(|v| <[u8; blob::MATERIAL_ID_LEN]>::try_from(v).ok())
+                    .ok_or(KmsError::Internal("malformed material id in store"))?;
+                Ok(Material {
+                    id_hex: m.material_id,
+                    id,
+                    secret: m.secret,
+                })
+            })
+            .collect::<Result<Vec<_>, KmsError>>()?;
+        let loaded = Arc::new(LoadedKey {
+            arn: model::key_arn(scope, key_id),
+            record,
+            materials,
+        });
+        let mut cache = self
+            .keys
+            .write()
+            .map_err(|_| KmsError::Internal("key cache poisoned"))?;
+        if cache.len() >= KEY_CACHE_CAPACITY {
+            // Evict one entry; its material is zeroized when the last request holding it ends.
+            if let Some(victim) = cache.keys().next().cloned() {
+                cache.remove(&victim);
+            }
+        }
+        cache.insert(ck, Arc::clone(&loaded));
+        Ok(Some(loaded))
+    }
+
+    pub(crate) fn forget_key(&self, scope: &Scope, key_id: &str) {
+        if let Ok(mut cache) = self.keys.write() {
+            cache.remove(&cache_key(scope, key_id));
+        }
+    }
+
+    pub(crate) fn aliases_changed(&self) {
+        if let Ok(mut cache) = self.aliases.write() {
+            cache.clear();
+        }
+    }
+
+    /// Read-modify-write of a key's record. `change` sees the freshest stored record and may
+    /// refuse (state checks belong there, so they are made against what is committed).
+    pub(crate) async fn update_key(
+        &self,
+        key: &LoadedKey,
+        mut change: impl FnMut(&mut KeyRecord) -> Result<(), KmsError>,
+    ) -> Result<KeyRecord, KmsError> {
+        let scope = &key.record.scope;
+        for _ in 0..UPDATE_RETRIES {
+            let Some(mut record) = self.store.get_key(scope, &key.record.key_id).await? else {
+                self.forget_key(scope, &key.record.key_id);
+                return Err(KmsError::NotFound(format!(
+                    "Key '{}' does not exist",
+                    key.arn
+                )));
+            };
+            change(&mut record)?;
+            match self.store.update_key(&record).await {
+                Ok(version) => {
+                    record.version = version;
+                    self.forget_key(scope, &key.record.key_id);
+                    return Ok(record);
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(KmsError::Internal("too many concurrent updates to one key"))
+    }
+
+    // --- the cryptographic core ---
+
+    /// Checks that a key can be used for symmetric encryption right now.
+    pub(crate) fn check_encrypt_usable(key: &LoadedKey) -> Result<(), KmsError> {
+        let state = key.state()?;
+        if state != KeyState::Enabled {
+            return Err(state.invalid_state_error(&key.arn));
+        }
+        if key.record.key_usage != model::ENCRYPT_DECRYPT {
+            return Err(KmsError::InvalidKeyUsage(format!(
+                "{} key usage is {} which is not valid for this operation.",
+                key.arn, key.record.key_usage
+            )));
+        }
+        Ok(())
+    }
+
+    /// Checks the EncryptionAlgorithm member against a symmetric key.
+    pub(crate) fn check_algorithm(
+        key: &LoadedKey,
+        algorithm: Option<&str>,
+    ) -> Result<(), KmsError> {
+        match algorithm {
+            None | Some(model::SYMMETRIC_DEFAULT) => Ok(()),
+            Some(other) => Err(KmsError::InvalidKeyUsage(format!(
+                "{other} is not a valid encryption algorithm for {} whose key spec is {}.",
+                key.arn, key.record.key_spec
+            ))),
+        }
+    }
+
+    /// Encrypts under the key's current material. Returns the blob and the material id.
+    pub(crate) fn seal(
+        &self,
+        key: &LoadedKey,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<(Vec<u8>, String), KmsError> {
+        let material = key.current_material()?;
+        let salt: [u8; blob::SALT_LEN] = trent_crypto::random_array()?;
+        let nonce: [u8; GCM_NONCE_LEN] = trent_crypto::random_array()?;
+        let scope = &key.record.scope;
+        let mut out = blob::write_header(
+            &scope.account_id,
+            &scope.region,
+            &key.record.key_id,
+            &material.id,
+            &salt,
+            &nonce,
+            plaintext.len(),
+        )
+        .map_err(|_| KmsError::Internal("key identity too long for the blob"))?;
+        let header_len = out.len();
+        let mut aad = Vec::with_capacity(header_len + 64);
+        aad.extend_from_slice(&out);
+        aad.extend_from_slice(&context.canonical_bytes());
+        let call_key = Aes256GcmKey::derive_hkdf_sha256(
+            material.secret.expose_secret(),
+            &salt,
+            &[blob::INFO],
+        )?;
+        out.extend_from_slice(plaintext);
+        let tag = call_key.seal_in_place_separate_tag(
+            nonce,
+            &aad,
+            out.get_mut(header_len..)
+                .ok_or(KmsError::Internal("blob layout"))?,
+        )?;
+        out.extend_from_slice(&tag);
+        Ok((out, material.id_hex.clone()))
+    }
+
+    /// Opens a ciphertext blob. `key_id` is the optional KeyId member: if given it must name the
+    /// blob's key. Unknown, foreign or tampered blobs give AWS's errors and reveal nothing more.
+    pub(crate) async fn open(
+        &self,
+        caller: &Caller,
+        ciphertext: &[u8],
+        context: &EncryptionContext,
+        key_id: Option<&str>,
+    ) -> Result<Opened, KmsError> {
+        const INVALID: KmsError = KmsError::InvalidCiphertext(
+            "The ciphertext is invalid, or was not encrypted under this encryption context.",
+        );
+        let parsed = blob::Blob::parse(ciphertext).map_err(|_| INVALID)?;
+        let requested = match key_id {
+            Some(id) => Some(self.resolve(caller, id, Aliases::Allowed).await?),
+            None => None,
+        };
+        let no_access = || {
+            KmsError::AccessDenied(
+                "The ciphertext refers to a customer master key that does not exist, does not \
+                 exist in this region, or you are not allowed to access."
+                    .to_string(),
+            )
+        };
+        if parsed.account_id != caller.scope.account_id || parsed.region != caller.scope.region {
+            return Err(match requested {
+                Some(_) => KmsError::IncorrectKey,
+                None => no_access(),
+            });
+        }
+        let key =
+            self.load(&caller.scope, parsed.key_id)
+                .await?
+                .ok_or_else(|| match &requested {
+                    Some(_) => KmsError::IncorrectKey,
+                    None => no_access(),
+                })?;
+        if let Some(req) = &requested
+            && req.record.key_id != key.record.key_id
+        {
+            return Err(KmsError::IncorrectKey);
+        }
+        Self::check_encrypt_usable(&key)?;
+        let material = key.material(&parsed.material_id).ok_or(INVALID)?;
+        let call_key = Aes256GcmKey::derive_hkdf_sha256(
+            material.secret.expose_secret(),
+            &parsed.salt,
+            &[blob::INFO],
+        )?;
+        let mut aad = Vec::with_capacity(parsed.header.len() + 64);
+        aad.extend_from_slice(parsed.header);
+        aad.extend_from_slice(&context.canonical_bytes());
+        let plaintext = call_key
+            .open(parsed.nonce, &aad, parsed.ciphertext_and_tag)
+            .map_err(|_| INVALID)?;
+        let material_id = material.id_hex.clone();
+        Ok(Opened {
+            key,
+            plaintext,
+            material_id,
+        })
+    }
+}

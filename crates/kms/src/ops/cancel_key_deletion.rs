@@ -1,0 +1,46 @@
+//! CancelKeyDeletion: PendingDeletion → Disabled, as AWS does.
+
+use serde::Deserialize;
+use trent_wire::Validator;
+
+use crate::model::KeyState;
+use crate::{Aliases, Caller, Kms, KmsError};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Request {
+    key_id: Option<String>,
+}
+
+pub async fn handle(
+    kms: &Kms,
+    caller: &Caller,
+    req: Request,
+) -> Result<super::KeyIdResponse, KmsError> {
+    let mut v = Validator::new();
+    super::key_id_member(&mut v, "keyId", &req.key_id);
+    v.finish()?;
+    let key = kms
+        .resolve(
+            caller,
+            req.key_id.as_deref().unwrap_or_default(),
+            Aliases::Refused,
+        )
+        .await?;
+    kms.update_key(&key, |r| {
+        if KeyState::parse(&r.state)? != KeyState::PendingDeletion {
+            return Err(KmsError::InvalidState(format!(
+                "{} is not pending deletion.",
+                key.arn
+            )));
+        }
+        r.state = KeyState::Disabled.as_str().to_string();
+        r.deletion_ms = None;
+        r.pending_window_days = None;
+        Ok(())
+    })
+    .await?;
+    Ok(super::KeyIdResponse {
+        key_id: key.arn.clone(),
+    })
+}

@@ -1,0 +1,139 @@
+//! CreateKey: a new symmetric encryption key with fresh 256-bit material.
+
+use serde::{Deserialize, Serialize};
+use trent_crypto::SecretBytes;
+use trent_store::{KeyMaterial, KeyRecord};
+use trent_wire::Validator;
+
+use crate::model::{self, KeyMetadata, KeyState, Tag};
+use crate::{Caller, Kms, KmsError};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Request {
+    policy: Option<String>,
+    description: Option<String>,
+    key_usage: Option<String>,
+    customer_master_key_spec: Option<String>,
+    key_spec: Option<String>,
+    origin: Option<String>,
+    custom_key_store_id: Option<String>,
+    #[allow(dead_code)]
+    bypass_policy_lockout_safety_check: Option<bool>,
+    tags: Option<Vec<Tag>>,
+    multi_region: Option<bool>,
+    xks_key_id: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Response {
+    key_metadata: KeyMetadata,
+}
+
+pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response, KmsError> {
+    let mut v = Validator::new();
+    v.length("policy", req.policy.as_deref(), 1, 131_072);
+    v.length("description", req.description.as_deref(), 0, 8192);
+    v.one_of("keyUsage", req.key_usage.as_deref(), model::KEY_USAGES);
+    v.one_of(
+        "customerMasterKeySpec",
+        req.customer_master_key_spec.as_deref(),
+        model::CUSTOMER_MASTER_KEY_SPECS,
+    );
+    v.one_of("keySpec", req.key_spec.as_deref(), model::KEY_SPECS);
+    v.one_of("origin", req.origin.as_deref(), model::ORIGINS);
+    v.length(
+        "customKeyStoreId",
+        req.custom_key_store_id.as_deref(),
+        1,
+        64,
+    );
+    v.finish()?;
+    if req.key_spec.is_some() && req.customer_master_key_spec.is_some() {
+        return Err(trent_wire::ApiError::validation(
+            "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. \
+             CustomerMasterKeySpec is deprecated.",
+        )
+        .into());
+    }
+    let key_spec = req
+        .key_spec
+        .or(req.customer_master_key_spec)
+        .unwrap_or_else(|| model::SYMMETRIC_DEFAULT.to_string());
+    if key_spec != model::SYMMETRIC_DEFAULT {
+        return Err(KmsError::UnsupportedOperation(format!(
+            "KeySpec {key_spec} is not supported by this server yet; use SYMMETRIC_DEFAULT."
+        )));
+    }
+    let key_usage = req
+        .key_usage
+        .unwrap_or_else(|| model::ENCRYPT_DECRYPT.to_string());
+    if key_usage != model::ENCRYPT_DECRYPT {
+        return Err(trent_wire::ApiError::validation(format!(
+            "KeyUsage {key_usage} is not compatible with KeySpec {key_spec}"
+        ))
+        .into());
+    }
+    let origin = req.origin.unwrap_or_else(|| "AWS_KMS".to_string());
+    if origin != "AWS_KMS" {
+        return Err(KmsError::UnsupportedOperation(format!(
+            "Origin {origin} is not supported by this server yet; use AWS_KMS."
+        )));
+    }
+    if req.custom_key_store_id.is_some() || req.xks_key_id.is_some() {
+        return Err(KmsError::UnsupportedOperation(
+            "Custom key stores are not supported by this server.".to_string(),
+        ));
+    }
+    if req.multi_region == Some(true) {
+        return Err(KmsError::UnsupportedOperation(
+            "Multi-Region keys are not supported by this server yet.".to_string(),
+        ));
+    }
+    let policy = match req.policy {
+        Some(p) => {
+            model::validate_policy(&p)?;
+            p
+        }
+        None => model::default_policy(&caller.scope.account_id),
+    };
+    let tags = model::validate_tags("tags", req.tags.as_deref().unwrap_or_default())?;
+    if tags.len() > model::MAX_TAGS {
+        return Err(KmsError::LimitExceeded(format!(
+            "A key can have at most {} tags.",
+            model::MAX_TAGS
+        )));
+    }
+
+    let now = kms.now_ms();
+    let material_id = trent_crypto::hex(&trent_crypto::random_array::<32>()?);
+    let record = KeyRecord {
+        scope: caller.scope.clone(),
+        key_id: uuid::Uuid::new_v4().to_string(),
+        seq: 0,
+        description: req.description.unwrap_or_default(),
+        key_spec,
+        key_usage,
+        origin,
+        key_manager: "CUSTOMER".to_string(),
+        state: KeyState::Enabled.as_str().to_string(),
+        created_ms: now,
+        deletion_ms: None,
+        pending_window_days: None,
+        policy,
+        tags,
+        current_material_id: material_id.clone(),
+        multi_region: false,
+        version: 1,
+    };
+    let material = KeyMaterial {
+        material_id,
+        created_ms: now,
+        secret: SecretBytes::random(32)?,
+    };
+    kms.store().create_key(&record, &material).await?;
+    Ok(Response {
+        key_metadata: KeyMetadata::from_record(&record),
+    })
+}

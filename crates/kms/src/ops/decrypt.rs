@@ -1,0 +1,87 @@
+//! Decrypt: the blob names its key, so KeyId is optional; if given it must match.
+
+use serde::{Deserialize, Serialize};
+use trent_crypto::SecretBytes;
+use trent_wire::Validator;
+
+use crate::model::{self, validate_grant_tokens};
+use crate::{Caller, EncryptionContext, Kms, KmsError};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Request {
+    #[serde(default, with = "trent_wire::blob::option")]
+    ciphertext_blob: Option<Vec<u8>>,
+    encryption_context: Option<EncryptionContext>,
+    grant_tokens: Option<Vec<String>>,
+    key_id: Option<String>,
+    encryption_algorithm: Option<String>,
+    recipient: Option<serde_json::Value>,
+    dry_run: Option<bool>,
+    dry_run_modifiers: Option<Vec<String>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Response {
+    key_id: String,
+    #[serde(with = "model::secret_blob")]
+    plaintext: SecretBytes,
+    encryption_algorithm: &'static str,
+    key_material_id: String,
+}
+
+pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response, KmsError> {
+    let mut v = Validator::new();
+    v.required("ciphertextBlob", &req.ciphertext_blob);
+    v.secret_length(
+        "ciphertextBlob",
+        req.ciphertext_blob.as_ref().map(Vec::len),
+        1,
+        6144,
+    );
+    super::context_member(&mut v, "encryptionContext", &req.encryption_context);
+    validate_grant_tokens(&mut v, req.grant_tokens.as_ref());
+    v.length("keyId", req.key_id.as_deref(), 1, 2048);
+    v.one_of(
+        "encryptionAlgorithm",
+        req.encryption_algorithm.as_deref(),
+        model::ENCRYPTION_ALGORITHMS,
+    );
+    for (i, m) in req.dry_run_modifiers.iter().flatten().enumerate() {
+        v.one_of(
+            &format!("dryRunModifiers.{}.member", i + 1),
+            Some(m),
+            &["IGNORE_CIPHERTEXT"],
+        );
+    }
+    v.finish()?;
+    super::refuse_recipient(&req.recipient)?;
+    let ignore_ciphertext = req
+        .dry_run_modifiers
+        .as_ref()
+        .is_some_and(|m| m.iter().any(|x| x == "IGNORE_CIPHERTEXT"));
+    if req.dry_run == Some(true) && ignore_ciphertext {
+        // Only the permission to call Decrypt is checked; the ciphertext is not read.
+        return Err(KmsError::DryRun);
+    }
+    let context = EncryptionContext::from(req.encryption_context);
+    let ciphertext = req.ciphertext_blob.unwrap_or_default();
+    let opened = kms
+        .open(caller, &ciphertext, &context, req.key_id.as_deref())
+        .await?;
+    if req
+        .encryption_algorithm
+        .as_deref()
+        .is_some_and(|a| a != model::SYMMETRIC_DEFAULT)
+    {
+        return Err(KmsError::IncorrectKey);
+    }
+    super::dry_run(req.dry_run)?;
+    Ok(Response {
+        key_id: opened.key.arn.clone(),
+        plaintext: opened.plaintext,
+        encryption_algorithm: model::SYMMETRIC_DEFAULT,
+        key_material_id: opened.material_id,
+    })
+}

@@ -1,0 +1,31 @@
+//! DeleteAlias. The key it pointed to is unaffected.
+
+use serde::Deserialize;
+use trent_wire::Validator;
+
+use super::create_alias::{alias_name_member, check_alias_name};
+use crate::model;
+use crate::{Caller, Kms, KmsError};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Request {
+    alias_name: Option<String>,
+}
+
+pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<super::Empty, KmsError> {
+    let mut v = Validator::new();
+    alias_name_member(&mut v, &req.alias_name);
+    v.finish()?;
+    let name = req.alias_name.unwrap_or_default();
+    check_alias_name(&name)?;
+    let deleted = kms.store().delete_alias(&caller.scope, &name).await?;
+    kms.aliases_changed();
+    if !deleted {
+        return Err(KmsError::NotFound(format!(
+            "Alias '{}' is not found.",
+            model::alias_arn(&caller.scope, &name)
+        )));
+    }
+    Ok(super::Empty {})
+}

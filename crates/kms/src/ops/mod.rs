@@ -1,0 +1,150 @@
+//! One module per KMS operation. Each has its `Request` (the botocore input shape, every member
+//! optional so that absence is reported as AWS reports it), its `Response`, and `handle`.
+
+use trent_wire::Validator;
+
+use crate::{Caller, Kms, KmsError};
+
+mod cancel_key_deletion;
+mod create_alias;
+mod create_key;
+mod decrypt;
+mod delete_alias;
+mod describe_key;
+mod disable_key;
+mod enable_key;
+mod encrypt;
+mod generate_data_key;
+mod generate_data_key_without_plaintext;
+mod generate_random;
+mod get_key_policy;
+mod list_aliases;
+mod list_key_policies;
+mod list_keys;
+mod list_resource_tags;
+mod put_key_policy;
+mod re_encrypt;
+mod schedule_key_deletion;
+mod tag_resource;
+mod untag_resource;
+mod update_alias;
+mod update_key_description;
+
+macro_rules! operations {
+    ($($name:literal => $module:ident,)*) => {
+        /// Every operation Trent serves, by wire name.
+        pub(crate) const OPERATIONS: &[&str] = &[$($name,)*];
+
+        pub(crate) async fn dispatch(
+            kms: &Kms,
+            caller: &Caller,
+            operation: &str,
+            body: &[u8],
+        ) -> Result<Vec<u8>, KmsError> {
+            match operation {
+                $($name => {
+                    let request: $module::Request = trent_wire::decode(body)?;
+                    let response = $module::handle(kms, caller, request).await?;
+                    serde_json::to_vec(&response)
+                        .map_err(|_| KmsError::Internal("response serialization"))
+                })*
+                _ => Err(KmsError::Internal("dispatch of an unknown operation")),
+            }
+        }
+    };
+}
+
+operations! {
+    "CancelKeyDeletion" => cancel_key_deletion,
+    "CreateAlias" => create_alias,
+    "CreateKey" => create_key,
+    "Decrypt" => decrypt,
+    "DeleteAlias" => delete_alias,
+    "DescribeKey" => describe_key,
+    "DisableKey" => disable_key,
+    "EnableKey" => enable_key,
+    "Encrypt" => encrypt,
+    "GenerateDataKey" => generate_data_key,
+    "GenerateDataKeyWithoutPlaintext" => generate_data_key_without_plaintext,
+    "GenerateRandom" => generate_random,
+    "GetKeyPolicy" => get_key_policy,
+    "ListAliases" => list_aliases,
+    "ListKeyPolicies" => list_key_policies,
+    "ListKeys" => list_keys,
+    "ListResourceTags" => list_resource_tags,
+    "PutKeyPolicy" => put_key_policy,
+    "ReEncrypt" => re_encrypt,
+    "ScheduleKeyDeletion" => schedule_key_deletion,
+    "TagResource" => tag_resource,
+    "UntagResource" => untag_resource,
+    "UpdateAlias" => update_alias,
+    "UpdateKeyDescription" => update_key_description,
+}
+
+/// A required KeyId-typed member: present, 1–2048 characters.
+pub(crate) fn key_id_member(v: &mut Validator, member: &str, value: &Option<String>) {
+    v.required(member, value);
+    v.length(member, value.as_deref(), 1, 2048);
+}
+
+/// Pagination Limit member: 1–1000.
+pub(crate) fn limit_member(v: &mut Validator, value: Option<i64>) -> u32 {
+    v.range("limit", value, 1, 1000);
+    value
+        .and_then(|l| u32::try_from(l).ok())
+        .unwrap_or(100)
+        .clamp(1, 1000)
+}
+
+/// Marker member: 1–1024 characters.
+pub(crate) fn marker_member(v: &mut Validator, value: Option<&str>) {
+    v.length("marker", value, 1, 1024);
+}
+
+/// The `DryRun` member: a call that would have succeeded answers DryRunOperationException.
+pub(crate) fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {
+    if flag == Some(true) {
+        Err(KmsError::DryRun)
+    } else {
+        Ok(())
+    }
+}
+
+/// `Recipient` (Nitro Enclaves attestation) has no meaning outside AWS.
+pub(crate) fn refuse_recipient(recipient: &Option<serde_json::Value>) -> Result<(), KmsError> {
+    if recipient.is_some() {
+        return Err(KmsError::UnsupportedOperation(
+            "Recipient (AWS Nitro Enclaves attestation) is not supported by this service."
+                .to_string(),
+        ));
+    }
+    Ok(())
+}
+
+/// Validates an encryption context map: keys and values must be non-empty strings.
+pub(crate) fn context_member(
+    v: &mut Validator,
+    member: &str,
+    ec: &Option<crate::EncryptionContext>,
+) {
+    if let Some(ec) = ec
+        && ec.0.keys().any(String::is_empty)
+    {
+        v.violation(
+            None,
+            member,
+            "Map keys must have length greater than or equal to 1",
+        );
+    }
+}
+
+/// Response holding only the key ARN.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct KeyIdResponse {
+    pub key_id: String,
+}
+
+/// Response without members.
+#[derive(serde::Serialize)]
+pub(crate) struct Empty {}

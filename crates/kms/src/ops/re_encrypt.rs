@@ -1,0 +1,134 @@
+//! ReEncrypt: decrypts under the source key and encrypts under the destination key without the
+//! plaintext ever leaving the service.
+
+use serde::{Deserialize, Serialize};
+use trent_wire::Validator;
+
+use super::encrypt::serde_blob;
+use crate::model::{self, validate_grant_tokens};
+use crate::{Aliases, Caller, EncryptionContext, Kms, KmsError};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Request {
+    #[serde(default, with = "trent_wire::blob::option")]
+    ciphertext_blob: Option<Vec<u8>>,
+    source_encryption_context: Option<EncryptionContext>,
+    source_key_id: Option<String>,
+    destination_key_id: Option<String>,
+    destination_encryption_context: Option<EncryptionContext>,
+    source_encryption_algorithm: Option<String>,
+    destination_encryption_algorithm: Option<String>,
+    grant_tokens: Option<Vec<String>>,
+    dry_run: Option<bool>,
+    dry_run_modifiers: Option<Vec<String>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Response {
+    #[serde(with = "serde_blob")]
+    ciphertext_blob: Vec<u8>,
+    source_key_id: String,
+    key_id: String,
+    source_encryption_algorithm: &'static str,
+    destination_encryption_algorithm: &'static str,
+    source_key_material_id: String,
+    destination_key_material_id: String,
+}
+
+pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response, KmsError> {
+    let mut v = Validator::new();
+    v.required("ciphertextBlob", &req.ciphertext_blob);
+    v.secret_length(
+        "ciphertextBlob",
+        req.ciphertext_blob.as_ref().map(Vec::len),
+        1,
+        6144,
+    );
+    super::context_member(
+        &mut v,
+        "sourceEncryptionContext",
+        &req.source_encryption_context,
+    );
+    super::context_member(
+        &mut v,
+        "destinationEncryptionContext",
+        &req.destination_encryption_context,
+    );
+    v.length("sourceKeyId", req.source_key_id.as_deref(), 1, 2048);
+    super::key_id_member(&mut v, "destinationKeyId", &req.destination_key_id);
+    for (member, value) in [
+        (
+            "sourceEncryptionAlgorithm",
+            &req.source_encryption_algorithm,
+        ),
+        (
+            "destinationEncryptionAlgorithm",
+            &req.destination_encryption_algorithm,
+        ),
+    ] {
+        v.one_of(member, value.as_deref(), model::ENCRYPTION_ALGORITHMS);
+    }
+    validate_grant_tokens(&mut v, req.grant_tokens.as_ref());
+    for (i, m) in req.dry_run_modifiers.iter().flatten().enumerate() {
+        v.one_of(
+            &format!("dryRunModifiers.{}.member", i + 1),
+            Some(m),
+            &["IGNORE_CIPHERTEXT"],
+        );
+    }
+    v.finish()?;
+    let destination = kms
+        .resolve(
+            caller,
+            req.destination_key_id.as_deref().unwrap_or_default(),
+            Aliases::Allowed,
+        )
+        .await?;
+    Kms::check_encrypt_usable(&destination)?;
+    Kms::check_algorithm(
+        &destination,
+        req.destination_encryption_algorithm.as_deref(),
+    )?;
+    let ignore_ciphertext = req
+        .dry_run_modifiers
+        .as_ref()
+        .is_some_and(|m| m.iter().any(|x| x == "IGNORE_CIPHERTEXT"));
+    if req.dry_run == Some(true) && ignore_ciphertext {
+        return Err(KmsError::DryRun);
+    }
+    let source_context = EncryptionContext::from(req.source_encryption_context);
+    let ciphertext = req.ciphertext_blob.unwrap_or_default();
+    let opened = kms
+        .open(
+            caller,
+            &ciphertext,
+            &source_context,
+            req.source_key_id.as_deref(),
+        )
+        .await?;
+    if req
+        .source_encryption_algorithm
+        .as_deref()
+        .is_some_and(|a| a != model::SYMMETRIC_DEFAULT)
+    {
+        return Err(KmsError::IncorrectKey);
+    }
+    super::dry_run(req.dry_run)?;
+    let destination_context = EncryptionContext::from(req.destination_encryption_context);
+    let (ciphertext_blob, destination_material) = kms.seal(
+        &destination,
+        opened.plaintext.expose_secret(),
+        &destination_context,
+    )?;
+    Ok(Response {
+        ciphertext_blob,
+        source_key_id: opened.key.arn.clone(),
+        key_id: destination.arn.clone(),
+        source_encryption_algorithm: model::SYMMETRIC_DEFAULT,
+        destination_encryption_algorithm: model::SYMMETRIC_DEFAULT,
+        source_key_material_id: opened.material_id,
+        destination_key_material_id: destination_material,
+    })
+}

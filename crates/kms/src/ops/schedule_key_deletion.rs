@@ -1,0 +1,67 @@
+//! ScheduleKeyDeletion: the key becomes PendingDeletion for 7–30 days (default 30); the
+//! scheduler deletes it when the window ends.
+
+use serde::{Deserialize, Serialize};
+use trent_wire::Validator;
+
+use crate::model::KeyState;
+use crate::{Aliases, Caller, Kms, KmsError};
+
+const DAY_MS: i64 = 86_400_000;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Request {
+    key_id: Option<String>,
+    pending_window_in_days: Option<i64>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Response {
+    key_id: String,
+    deletion_date: f64,
+    key_state: &'static str,
+    pending_window_in_days: i64,
+}
+
+pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response, KmsError> {
+    let mut v = Validator::new();
+    super::key_id_member(&mut v, "keyId", &req.key_id);
+    v.range("pendingWindowInDays", req.pending_window_in_days, 1, 365);
+    v.finish()?;
+    let days = req.pending_window_in_days.unwrap_or(30);
+    if !(7..=30).contains(&days) {
+        return Err(trent_wire::ApiError::validation(format!(
+            "PendingWindowInDays must be between 7 and 30, not {days}."
+        ))
+        .into());
+    }
+    let key = kms
+        .resolve(
+            caller,
+            req.key_id.as_deref().unwrap_or_default(),
+            Aliases::Refused,
+        )
+        .await?;
+    let deletion_ms = kms.now_ms() + days * DAY_MS;
+    kms.update_key(&key, |r| match KeyState::parse(&r.state)? {
+        KeyState::Enabled
+        | KeyState::Disabled
+        | KeyState::PendingImport
+        | KeyState::Unavailable => {
+            r.state = KeyState::PendingDeletion.as_str().to_string();
+            r.deletion_ms = Some(deletion_ms);
+            r.pending_window_days = Some(days);
+            Ok(())
+        }
+        KeyState::PendingDeletion => Err(KeyState::PendingDeletion.invalid_state_error(&key.arn)),
+    })
+    .await?;
+    Ok(Response {
+        key_id: key.arn.clone(),
+        deletion_date: trent_wire::timestamp::from_millis(deletion_ms),
+        key_state: KeyState::PendingDeletion.as_str(),
+        pending_window_in_days: days,
+    })
+}

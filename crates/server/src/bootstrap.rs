@@ -1,0 +1,192 @@
+//! Building the server state from a data directory: unseal the root key (file seal), open the
+//! store, and on first start in production mode issue the default account's root access key.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use trent_crypto::SecretBytes;
+use trent_store::clock::{Clock, SystemClock};
+use trent_store::{AccessKeyRecord, Barrier, FileSeal, SqliteStore, Store, StoreError};
+
+use crate::auth::{AuthMode, Authenticator, error_chain, new_access_key};
+use crate::{Limits, State};
+
+/// Name of the file holding the root credentials, in the AWS shared-credentials format.
+pub const ROOT_CREDENTIALS_FILE: &str = "root-credentials";
+const ROOT_KEY_META: &str = "root_access_key_id";
+
+/// How to start.
+#[derive(Clone)]
+pub struct Options {
+    pub data_dir: PathBuf,
+    /// Any well-formed credentials act as the root of `account_id`.
+    pub dev: bool,
+    /// The default account: the one whose root key is issued at first start, and the one dev
+    /// mode maps every caller to.
+    pub account_id: String,
+    /// Regions served; empty means any well-formed region.
+    pub regions: Vec<String>,
+    pub limits: Limits,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Options {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Options {
+            data_dir: data_dir.into(),
+            dev: false,
+            account_id: "000000000000".to_string(),
+            regions: Vec::new(),
+            limits: Limits::default(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// What start-up produced, for the binary to report.
+pub struct Started {
+    pub state: Arc<State>,
+    /// Set when this start created the root key file.
+    pub created_root_key: Option<PathBuf>,
+    /// Set when this start issued the root access key and wrote it here.
+    pub created_credentials: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BootstrapError {
+    #[error("cannot create the data directory {path}")]
+    DataDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid account id '{0}': it must be 12 digits")]
+    AccountId(String),
+    #[error("the store could not be opened")]
+    Store(#[from] StoreError),
+    #[error("cannot write the root credentials file {path}")]
+    Credentials {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("random number generator failure")]
+    Crypto(#[from] trent_crypto::Error),
+}
+
+pub async fn bootstrap(opts: Options) -> Result<Started, BootstrapError> {
+    if opts.account_id.len() != 12 || !opts.account_id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(BootstrapError::AccountId(opts.account_id));
+    }
+    std::fs::create_dir_all(&opts.data_dir).map_err(|source| BootstrapError::DataDir {
+        path: opts.data_dir.clone(),
+        source,
+    })?;
+    let seal = FileSeal::new(&opts.data_dir);
+    let (root_key, created) = seal.unseal_or_init()?;
+    let created_root_key = created.then(|| seal.path().to_path_buf());
+    let barrier = Barrier::new(&root_key)?;
+    drop(root_key);
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&opts.data_dir, barrier).await?);
+
+    let created_credentials = if opts.dev {
+        None
+    } else {
+        issue_root_credentials(store.as_ref(), &opts).await?
+    };
+
+    let mode = if opts.dev {
+        AuthMode::Dev {
+            account_id: opts.account_id.clone(),
+        }
+    } else {
+        AuthMode::Verify
+    };
+    let state = Arc::new(State {
+        kms: trent_kms::Kms::new(Arc::clone(&store), Arc::clone(&opts.clock)),
+        auth: Authenticator::new(
+            mode,
+            Arc::clone(&store),
+            Arc::clone(&opts.clock),
+            opts.regions,
+        ),
+        store,
+        clock: opts.clock,
+        limits: opts.limits,
+    });
+    Ok(Started {
+        state,
+        created_root_key,
+        created_credentials,
+    })
+}
+
+/// Issues the default account's root access key once, ever, and writes it to a 0600 file.
+async fn issue_root_credentials(
+    store: &dyn Store,
+    opts: &Options,
+) -> Result<Option<PathBuf>, BootstrapError> {
+    if store.get_meta(ROOT_KEY_META).await?.is_some() {
+        return Ok(None);
+    }
+    let (access_key_id, secret) = new_access_key()?;
+    let path = opts.data_dir.join(ROOT_CREDENTIALS_FILE);
+    write_credentials_file(&path, &opts.account_id, &access_key_id, &secret)?;
+    store
+        .put_access_key(&AccessKeyRecord {
+            access_key_id: access_key_id.clone(),
+            account_id: opts.account_id.clone(),
+            principal_arn: format!("arn:aws:iam::{}:root", opts.account_id),
+            user_name: "root".to_string(),
+            status: "Active".to_string(),
+            created_ms: opts.clock.now_ms(),
+            secret,
+        })
+        .await?;
+    if !store
+        .put_meta_once(ROOT_KEY_META, access_key_id.as_bytes())
+        .await?
+    {
+        // Another node issued one first; ours stays valid but unused.
+        tracing::warn!("another node issued the root access key concurrently");
+    }
+    Ok(Some(path))
+}
+
+fn write_credentials_file(
+    path: &Path,
+    account_id: &str,
+    access_key_id: &str,
+    secret: &SecretBytes,
+) -> Result<(), BootstrapError> {
+    let err = |source| BootstrapError::Credentials {
+        path: path.to_path_buf(),
+        source,
+    };
+    // A file left by an earlier, unfinished start holds a key that was never stored: replace it.
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            tracing::warn!(error = %error_chain(&e), "cannot remove stale credentials file");
+        }
+    }
+    let mut f = trent_store::create_private(path).map_err(err)?;
+    let secret_text = std::str::from_utf8(secret.expose_secret()).unwrap_or_default();
+    let contents = SecretBytes::new(
+        format!(
+            "# Trent root credentials of account {account_id}. Keep this file secret.\n\
+             # Use with: AWS_SHARED_CREDENTIALS_FILE={} aws --profile trent ...\n\
+             [trent]\n\
+             aws_access_key_id = {access_key_id}\n\
+             aws_secret_access_key = {secret_text}\n",
+            path.display()
+        )
+        .into_bytes(),
+    );
+    f.write_all(contents.expose_secret()).map_err(err)?;
+    f.sync_all().map_err(err)?;
+    Ok(())
+}

@@ -1,0 +1,223 @@
+//! One HTTP request: route, read the body within limits, pick the service from `X-Amz-Target`,
+//! authenticate, run the operation, answer in the AWS JSON 1.1 shape.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use trent_wire::ApiError;
+
+use crate::State;
+use crate::auth::{RequestView, error_chain};
+
+type Reply = Response<Full<Bytes>>;
+
+const JSON_1_1: &str = "application/x-amz-json-1.1";
+
+/// A JSON-protocol service, chosen by the `X-Amz-Target` prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Service {
+    Kms,
+}
+
+/// Services by target prefix, with their SigV4 signing names. Prefixes of services that are not
+/// served yet are listed so they get a precise error instead of a generic one.
+const TARGETS: &[(&str, Option<Service>, &str)] = &[
+    ("TrentService", Some(Service::Kms), "kms"),
+    ("AmazonSSM", None, "ssm"),
+    ("secretsmanager", None, "secretsmanager"),
+    ("CertificateManager", None, "acm"),
+    ("ACMPrivateCA", None, "acm-pca"),
+    ("CloudTrail_20131101", None, "cloudtrail"),
+];
+
+fn reply(status: StatusCode, request_id: &str, content_type: &'static str, body: Vec<u8>) -> Reply {
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    resp
+}
+
+fn error_reply(e: &ApiError, request_id: &str) -> Reply {
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = reply(status, request_id, JSON_1_1, e.to_json());
+    // Some clients read the code from this header rather than the body.
+    if let Ok(v) = HeaderValue::from_str(&e.code) {
+        resp.headers_mut().insert("x-amzn-errortype", v);
+    }
+    resp
+}
+
+pub(crate) async fn handle(
+    state: &State,
+    req: hyper::Request<Incoming>,
+    peer: SocketAddr,
+) -> Reply {
+    let started = Instant::now();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let method = req.method().clone();
+    let target = req
+        .headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let resp = match tokio::time::timeout(
+        state.limits.request_timeout,
+        route(state, req, &request_id, target.as_deref()),
+    )
+    .await
+    {
+        Ok(Ok(resp)) => resp,
+        Ok(Err(e)) => error_reply(&e, &request_id),
+        Err(_) => error_reply(
+            &ApiError::new(
+                "RequestTimeout",
+                408,
+                "The request did not complete in time.",
+            ),
+            &request_id,
+        ),
+    };
+    tracing::debug!(
+        request_id,
+        %peer,
+        %method,
+        target = target.as_deref().unwrap_or("-"),
+        status = resp.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    resp
+}
+
+async fn route(
+    state: &State,
+    req: hyper::Request<Incoming>,
+    request_id: &str,
+    target: Option<&str>,
+) -> Result<Reply, ApiError> {
+    if req.uri().path() == "/health" && matches!(*req.method(), Method::GET | Method::HEAD) {
+        return Ok(reply(
+            StatusCode::OK,
+            request_id,
+            "application/json",
+            br#"{"status":"ok"}"#.to_vec(),
+        ));
+    }
+    if req.method() != Method::POST {
+        return Err(ApiError::new(
+            "UnknownOperationException",
+            404,
+            "Only POST requests with an X-Amz-Target header are served here.",
+        ));
+    }
+    let Some(target) = target else {
+        return Err(ApiError::bad_request(
+            "UnknownOperationException",
+            "The request has no X-Amz-Target header.",
+        ));
+    };
+    let (prefix, operation) = target.split_once('.').unwrap_or((target, ""));
+    let Some(&(_, service, signing_name)) = TARGETS.iter().find(|(p, _, _)| *p == prefix) else {
+        return Err(ApiError::bad_request(
+            "UnknownOperationException",
+            format!(
+                "Unknown target prefix '{}'.",
+                prefix.chars().take(64).collect::<String>()
+            ),
+        ));
+    };
+
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, state.limits.max_body_bytes)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes(),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            return Err(ApiError::new(
+                "RequestEntityTooLargeException",
+                413,
+                format!(
+                    "The request body exceeds the limit of {} bytes.",
+                    state.limits.max_body_bytes
+                ),
+            ));
+        }
+        Err(_) => {
+            return Err(ApiError::bad_request(
+                "SerializationException",
+                "The request body could not be read.",
+            ));
+        }
+    };
+
+    let mut headers: Vec<(&str, &str)> = Vec::with_capacity(parts.headers.len() + 1);
+    for (name, value) in &parts.headers {
+        let value = value.to_str().map_err(|_| {
+            ApiError::bad_request(
+                "IncompleteSignatureException",
+                format!("The value of header '{name}' is not valid ASCII."),
+            )
+        })?;
+        headers.push((name.as_str(), value));
+    }
+    // HTTP/2 carries the host in the :authority pseudo-header, which SigV4 signs as `host`.
+    let authority = parts.uri.authority().map(|a| a.as_str().to_owned());
+    if !parts.headers.contains_key(header::HOST)
+        && let Some(a) = authority.as_deref()
+    {
+        headers.push(("host", a));
+    }
+    let view = RequestView {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        headers: &headers,
+        body: &body,
+    };
+    let principal = state.auth.authenticate(&view, signing_name).await?;
+
+    let Some(service) = service else {
+        return Err(ApiError::bad_request(
+            "UnknownOperationException",
+            format!("The {prefix} service is not available on this server yet."),
+        ));
+    };
+    match service {
+        Service::Kms => {
+            if !trent_kms::Kms::has_operation(operation) {
+                return Err(ApiError::bad_request(
+                    "UnknownOperationException",
+                    format!(
+                        "Unknown operation '{}'.",
+                        operation.chars().take(64).collect::<String>()
+                    ),
+                ));
+            }
+            let caller = trent_kms::Caller {
+                scope: trent_store::Scope::new(principal.account_id, principal.region),
+                principal_arn: principal.arn,
+            };
+            match state.kms.call(&caller, operation, &body).await {
+                Ok(out) => Ok(reply(StatusCode::OK, request_id, JSON_1_1, out)),
+                Err(e) => {
+                    if e.is_internal() {
+                        tracing::error!(request_id, operation, error = %error_chain(&e), "operation failed");
+                    }
+                    Err(e.to_api_error())
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! Trent's server, as a library: `run(listener, state, shutdown)`.
+//!
+//! Request path: TCP → HTTP/1.1 or HTTP/2 (hyper) → body limit and read timeout → protocol
+//! decode (`X-Amz-Target`) → SigV4 authentication → the service's operation → JSON response.
+//!
+//! - [`State`] holds the services and configuration; [`bootstrap`] builds it from a data
+//!   directory (seal, store, first credentials).
+//! - [`run`] accepts connections until `shutdown` resolves, then lets in-flight requests finish.
+//! - [`scheduler`] runs background jobs (key deletion) against an injected clock.
+//!
+//! The binary (`trent serve`) only parses flags, sets up logging and calls these.
+
+#![forbid(unsafe_code)]
+
+pub mod auth;
+mod bootstrap;
+mod http;
+pub mod scheduler;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+pub use bootstrap::{BootstrapError, Options, Started, bootstrap};
+
+/// Limits and timeouts of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Most connections served at once; further clients wait in the accept queue.
+    pub max_connections: usize,
+    /// Time a client has to send its request headers.
+    pub header_read_timeout: Duration,
+    /// Time a request has to arrive completely and be answered.
+    pub request_timeout: Duration,
+    /// Time in-flight requests get to finish at shutdown.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 1024 * 1024,
+            max_connections: 4096,
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Everything a request handler needs, shared by all connections.
+pub struct State {
+    pub kms: trent_kms::Kms,
+    pub auth: auth::Authenticator,
+    pub store: Arc<dyn trent_store::Store>,
+    pub clock: Arc<dyn trent_store::clock::Clock>,
+    pub limits: Limits,
+}
+
+/// Serves `listener` until `shutdown` resolves, then stops accepting and gives in-flight
+/// requests `limits.shutdown_grace` to finish.
+pub async fn run(
+    listener: TcpListener,
+    state: Arc<State>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let permits = Arc::new(Semaphore::new(state.limits.max_connections));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(state.limits.header_read_timeout)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(128);
+    let builder = Arc::new(builder);
+    tokio::pin!(shutdown);
+
+    loop {
+        // Take a permit before accepting: at the limit, new clients wait in the kernel's queue
+        // instead of costing us memory.
+        let permit = tokio::select! {
+            p = Arc::clone(&permits).acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // EMFILE and friends: back off briefly rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let state = Arc::clone(&state);
+        let service = hyper::service::service_fn(move |req| {
+            let state = Arc::clone(&state);
+            async move { Ok::<_, std::convert::Infallible>(http::handle(&state, req, peer).await) }
+        });
+        let conn = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+
+    drop(listener);
+    tracing::info!("shutting down: waiting for in-flight requests");
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(state.limits.shutdown_grace) => {
+            tracing::warn!("shutdown grace period ended with connections still open");
+        }
+    }
+    Ok(())
+}

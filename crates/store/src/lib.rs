@@ -1,0 +1,175 @@
+//! Trent's persistence.
+//!
+//! - [`Store`]: the one trait every backend implements. Domain crates speak records, never SQL.
+//! - [`SqliteStore`]: the embedded default (sqlx, WAL, `synchronous=FULL`, embedded migrations).
+//! - [`Barrier`]: every secret column (key material, access-key secrets) is AES-256-GCM sealed
+//!   under the root key with the row identity as AAD *inside the store*, so no caller can forget
+//!   to encrypt and nothing secret reaches the database file in the clear.
+//! - [`FileSeal`]: the development seal that keeps the root key in a 0600 file.
+//!
+//! State is partitioned by [`Scope`] (account, region): every query names one.
+
+#![forbid(unsafe_code)]
+
+mod barrier;
+pub mod clock;
+mod seal;
+mod sqlite;
+
+pub use barrier::{Barrier, RowIdentity};
+pub use seal::{FileSeal, ROOT_KEY_FILE, create_private};
+pub use sqlite::SqliteStore;
+
+use trent_crypto::SecretBytes;
+
+/// Errors from the store. Database details are kept as sources for the log; callers map every
+/// variant but [`StoreError::AlreadyExists`] and [`StoreError::Conflict`] to an internal error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("I/O error")]
+    Io(#[from] std::io::Error),
+    #[error("cryptographic failure in the barrier")]
+    Crypto(#[source] trent_crypto::Error),
+    #[error("a sealed value failed to open: wrong root key or tampered row")]
+    BarrierOpen,
+    #[error("the root key does not open this store")]
+    WrongRootKey,
+    #[error("corrupt stored data: {0}")]
+    Corrupt(&'static str),
+    #[error("the row already exists")]
+    AlreadyExists,
+    #[error("the row changed concurrently")]
+    Conflict,
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The partition every piece of state belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Scope {
+    pub account_id: String,
+    pub region: String,
+}
+
+impl Scope {
+    pub fn new(account_id: impl Into<String>, region: impl Into<String>) -> Self {
+        Scope {
+            account_id: account_id.into(),
+            region: region.into(),
+        }
+    }
+}
+
+/// A KMS key's metadata. Secret material is kept apart, in [`KeyMaterial`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    pub scope: Scope,
+    pub key_id: String,
+    /// Creation order within the scope, assigned by the store; ignored by `create_key`.
+    pub seq: i64,
+    pub description: String,
+    pub key_spec: String,
+    pub key_usage: String,
+    pub origin: String,
+    pub key_manager: String,
+    pub state: String,
+    pub created_ms: i64,
+    pub deletion_ms: Option<i64>,
+    pub pending_window_days: Option<i64>,
+    pub policy: String,
+    pub tags: Vec<(String, String)>,
+    pub current_material_id: String,
+    pub multi_region: bool,
+    /// Incremented by every update; updates name the version they read.
+    pub version: i64,
+}
+
+/// One version of a key's material, decrypted. Lives only in memory.
+pub struct KeyMaterial {
+    pub material_id: String,
+    pub created_ms: i64,
+    pub secret: SecretBytes,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasRecord {
+    pub scope: Scope,
+    pub alias_name: String,
+    pub key_id: String,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+/// An access key issued by Trent. The secret is sealed by the barrier at rest.
+pub struct AccessKeyRecord {
+    pub access_key_id: String,
+    pub account_id: String,
+    pub principal_arn: String,
+    pub user_name: String,
+    pub status: String,
+    pub created_ms: i64,
+    pub secret: SecretBytes,
+}
+
+/// The storage seam. Implementations must be safe to share between tasks.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync {
+    // --- KMS keys ---
+
+    /// Inserts a new key with its first material in one transaction.
+    async fn create_key(&self, key: &KeyRecord, material: &KeyMaterial) -> Result<()>;
+    async fn get_key(&self, scope: &Scope, key_id: &str) -> Result<Option<KeyRecord>>;
+    /// Replaces the mutable fields of `key` if its stored version is still `key.version`, and
+    /// returns the new version. [`StoreError::Conflict`] if someone else updated it first.
+    async fn update_key(&self, key: &KeyRecord) -> Result<i64>;
+    /// Keys in creation order whose `seq` is greater than `after_seq`.
+    async fn list_keys(&self, scope: &Scope, after_seq: i64, limit: u32) -> Result<Vec<KeyRecord>>;
+    /// Every material version of a key, decrypted.
+    async fn key_materials(&self, scope: &Scope, key_id: &str) -> Result<Vec<KeyMaterial>>;
+    /// Deletes a key, its materials and its aliases.
+    async fn delete_key(&self, scope: &Scope, key_id: &str) -> Result<()>;
+    /// Keys whose deletion date is at or before `now_ms`, in any scope.
+    async fn keys_due_for_deletion(&self, now_ms: i64) -> Result<Vec<(Scope, String)>>;
+
+    // --- KMS aliases ---
+
+    /// [`StoreError::AlreadyExists`] if the name is taken in this scope.
+    async fn create_alias(&self, alias: &AliasRecord) -> Result<()>;
+    async fn get_alias(&self, scope: &Scope, alias_name: &str) -> Result<Option<AliasRecord>>;
+    /// Points an alias at another key. Returns false if the alias does not exist.
+    async fn update_alias(
+        &self,
+        scope: &Scope,
+        alias_name: &str,
+        key_id: &str,
+        now_ms: i64,
+    ) -> Result<bool>;
+    /// Returns false if the alias does not exist.
+    async fn delete_alias(&self, scope: &Scope, alias_name: &str) -> Result<bool>;
+    /// Aliases in name order after `after` (exclusive), optionally only those of one key.
+    async fn list_aliases(
+        &self,
+        scope: &Scope,
+        key_id: Option<&str>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<AliasRecord>>;
+
+    // --- access keys ---
+
+    /// A non-secret bookkeeping value (e.g. which access key is the root's).
+    async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>>;
+    /// Sets a bookkeeping value if it is not set yet; returns false if it was.
+    async fn put_meta_once(&self, name: &str, value: &[u8]) -> Result<bool>;
+
+    async fn put_access_key(&self, key: &AccessKeyRecord) -> Result<()>;
+    async fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>>;
+
+    /// Flushes and closes connections. Called once at shutdown.
+    async fn close(&self);
+}

@@ -1,0 +1,495 @@
+//! The embedded store: SQLite through sqlx.
+//!
+//! WAL journal so readers never block the writer; `synchronous=FULL` so a commit that returned is
+//! on disk even after power loss (writes here are key-management events, rare and precious);
+//! a busy timeout so concurrent writers queue instead of failing.
+
+use std::path::Path;
+use std::str::FromStr as _;
+use std::time::Duration;
+
+use sqlx::Row as _;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+
+use crate::{
+    AccessKeyRecord, AliasRecord, Barrier, KeyMaterial, KeyRecord, Result, RowIdentity, Scope,
+    Store, StoreError,
+};
+
+/// Name of the database file inside the data directory.
+pub const DATABASE_FILE: &str = "trent.db";
+
+const BARRIER_CHECK: &str = "barrier_check";
+const BARRIER_CHECK_VALUE: &[u8] = b"trent barrier check v1";
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+    barrier: Barrier,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database in `data_dir`, applies migrations and checks that
+    /// `barrier` holds the root key this store was created with.
+    pub async fn open(data_dir: &Path, barrier: Barrier) -> Result<Self> {
+        let url = format!("sqlite://{}", data_dir.join(DATABASE_FILE).display());
+        let opts = SqliteConnectOptions::from_str(&url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .min_connections(1)
+            .connect_with(opts)
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        let store = SqliteStore { pool, barrier };
+        store.check_barrier().await?;
+        Ok(store)
+    }
+
+    /// The first open writes a known value through the barrier; every later open must read it
+    /// back, so a wrong root key is caught at start-up rather than at the first Decrypt.
+    async fn check_barrier(&self) -> Result<()> {
+        let id = RowIdentity {
+            table: "meta",
+            key: &[BARRIER_CHECK],
+        };
+        let row = sqlx::query("SELECT value FROM meta WHERE name = ?")
+            .bind(BARRIER_CHECK)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => {
+                let sealed: Vec<u8> = row.try_get("value")?;
+                let opened = self
+                    .barrier
+                    .open(&id, &sealed)
+                    .map_err(|_| StoreError::WrongRootKey)?;
+                if opened.expose_secret() == BARRIER_CHECK_VALUE {
+                    Ok(())
+                } else {
+                    Err(StoreError::WrongRootKey)
+                }
+            }
+            None => {
+                let sealed = self.barrier.seal(&id, BARRIER_CHECK_VALUE)?;
+                sqlx::query("INSERT INTO meta (name, value) VALUES (?, ?)")
+                    .bind(BARRIER_CHECK)
+                    .bind(sealed)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+}
+
+fn material_identity<'a>(parts: &'a [&'a str; 4]) -> RowIdentity<'a> {
+    RowIdentity {
+        table: "kms_key_materials",
+        key: parts,
+    }
+}
+
+fn tags_json(tags: &[(String, String)]) -> Result<String> {
+    serde_json::to_string(tags).map_err(|_| StoreError::Corrupt("key tags"))
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+fn key_from_row(row: &SqliteRow) -> Result<KeyRecord> {
+    let tags_json: String = row.try_get("tags")?;
+    let tags: Vec<(String, String)> =
+        serde_json::from_str(&tags_json).map_err(|_| StoreError::Corrupt("key tags"))?;
+    Ok(KeyRecord {
+        scope: Scope {
+            account_id: row.try_get("account_id")?,
+            region: row.try_get("region")?,
+        },
+        key_id: row.try_get("key_id")?,
+        seq: row.try_get("seq")?,
+        description: row.try_get("description")?,
+        key_spec: row.try_get("key_spec")?,
+        key_usage: row.try_get("key_usage")?,
+        origin: row.try_get("origin")?,
+        key_manager: row.try_get("key_manager")?,
+        state: row.try_get("state")?,
+        created_ms: row.try_get("created_ms")?,
+        deletion_ms: row.try_get("deletion_ms")?,
+        pending_window_days: row.try_get("pending_window_days")?,
+        policy: row.try_get("policy")?,
+        tags,
+        current_material_id: row.try_get("current_material_id")?,
+        multi_region: row.try_get::<i64, _>("multi_region")? != 0,
+        version: row.try_get("version")?,
+    })
+}
+
+fn alias_from_row(row: &SqliteRow) -> Result<AliasRecord> {
+    Ok(AliasRecord {
+        scope: Scope {
+            account_id: row.try_get("account_id")?,
+            region: row.try_get("region")?,
+        },
+        alias_name: row.try_get("alias_name")?,
+        key_id: row.try_get("key_id")?,
+        created_ms: row.try_get("created_ms")?,
+        updated_ms: row.try_get("updated_ms")?,
+    })
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn create_key(&self, key: &KeyRecord, material: &KeyMaterial) -> Result<()> {
+        let sealed = self.barrier.seal(
+            &material_identity(&[
+                &key.scope.account_id,
+                &key.scope.region,
+                &key.key_id,
+                &material.material_id,
+            ]),
+            material.secret.expose_secret(),
+        )?;
+        let mut tx = self.pool.begin().await?;
+        let seq: i64 = sqlx::query(
+            "SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM kms_keys WHERE account_id = ? AND region = ?",
+        )
+        .bind(&key.scope.account_id)
+        .bind(&key.scope.region)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("next")?;
+        let inserted = sqlx::query(
+            "INSERT INTO kms_keys (account_id, region, key_id, seq, description, key_spec, key_usage,
+                origin, key_manager, state, created_ms, deletion_ms, pending_window_days, policy,
+                tags, current_material_id, multi_region, version)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&key.scope.account_id)
+        .bind(&key.scope.region)
+        .bind(&key.key_id)
+        .bind(seq)
+        .bind(&key.description)
+        .bind(&key.key_spec)
+        .bind(&key.key_usage)
+        .bind(&key.origin)
+        .bind(&key.key_manager)
+        .bind(&key.state)
+        .bind(key.created_ms)
+        .bind(key.deletion_ms)
+        .bind(key.pending_window_days)
+        .bind(&key.policy)
+        .bind(tags_json(&key.tags)?)
+        .bind(&key.current_material_id)
+        .bind(i64::from(key.multi_region))
+        .bind(key.version)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(e) if is_unique_violation(&e) => return Err(StoreError::AlreadyExists),
+            other => other?,
+        };
+        sqlx::query(
+            "INSERT INTO kms_key_materials (account_id, region, key_id, material_id, created_ms, material)
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&key.scope.account_id)
+        .bind(&key.scope.region)
+        .bind(&key.key_id)
+        .bind(&material.material_id)
+        .bind(material.created_ms)
+        .bind(sealed)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_key(&self, scope: &Scope, key_id: &str) -> Result<Option<KeyRecord>> {
+        let row = sqlx::query(
+            "SELECT * FROM kms_keys WHERE account_id = ? AND region = ? AND key_id = ?",
+        )
+        .bind(&scope.account_id)
+        .bind(&scope.region)
+        .bind(key_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(key_from_row).transpose()
+    }
+
+    async fn update_key(&self, key: &KeyRecord) -> Result<i64> {
+        let next = key.version + 1;
+        let done = sqlx::query(
+            "UPDATE kms_keys SET description = ?, state = ?, deletion_ms = ?, pending_window_days = ?,
+                policy = ?, tags = ?, current_material_id = ?, version = ?
+             WHERE account_id = ? AND region = ? AND key_id = ? AND version = ?",
+        )
+        .bind(&key.description)
+        .bind(&key.state)
+        .bind(key.deletion_ms)
+        .bind(key.pending_window_days)
+        .bind(&key.policy)
+        .bind(tags_json(&key.tags)?)
+        .bind(&key.current_material_id)
+        .bind(next)
+        .bind(&key.scope.account_id)
+        .bind(&key.scope.region)
+        .bind(&key.key_id)
+        .bind(key.version)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 1 {
+            Ok(next)
+        } else {
+            Err(StoreError::Conflict)
+        }
+    }
+
+    async fn list_keys(&self, scope: &Scope, after_seq: i64, limit: u32) -> Result<Vec<KeyRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM kms_keys WHERE account_id = ? AND region = ? AND seq > ?
+             ORDER BY seq LIMIT ?",
+        )
+        .bind(&scope.account_id)
+        .bind(&scope.region)
+        .bind(after_seq)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    async fn key_materials(&self, scope: &Scope, key_id: &str) -> Result<Vec<KeyMaterial>> {
+        let rows = sqlx::query(
+            "SELECT material_id, created_ms, material FROM kms_key_materials
+             WHERE account_id = ? AND region = ? AND key_id = ? ORDER BY created_ms",
+        )
+        .bind(&scope.account_id)
+        .bind(&scope.region)
+        .bind(key_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let material_id: String = row.try_get("material_id")?;
+                let sealed: Vec<u8> = row.try_get("material")?;
+                let secret = self.barrier.open(
+                    &material_identity(&[&scope.account_id, &scope.region, key_id, &material_id]),
+                    &sealed,
+                )?;
+                Ok(KeyMaterial {
+                    material_id,
+                    created_ms: row.try_get("created_ms")?,
+                    secret,
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_key(&self, scope: &Scope, key_id: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for table in ["kms_aliases", "kms_key_materials", "kms_keys"] {
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE account_id = ? AND region = ? AND key_id = ?"
+            ))
+            .bind(&scope.account_id)
+            .bind(&scope.region)
+            .bind(key_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn keys_due_for_deletion(&self, now_ms: i64) -> Result<Vec<(Scope, String)>> {
+        let rows = sqlx::query(
+            "SELECT account_id, region, key_id FROM kms_keys
+             WHERE deletion_ms IS NOT NULL AND deletion_ms <= ?",
+        )
+        .bind(now_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    Scope::new(
+                        r.try_get::<String, _>("account_id")?,
+                        r.try_get::<String, _>("region")?,
+                    ),
+                    r.try_get("key_id")?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn create_alias(&self, alias: &AliasRecord) -> Result<()> {
+        let res = sqlx::query(
+            "INSERT INTO kms_aliases (account_id, region, alias_name, key_id, created_ms, updated_ms)
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&alias.scope.account_id)
+        .bind(&alias.scope.region)
+        .bind(&alias.alias_name)
+        .bind(&alias.key_id)
+        .bind(alias.created_ms)
+        .bind(alias.updated_ms)
+        .execute(&self.pool)
+        .await;
+        match res {
+            Err(e) if is_unique_violation(&e) => Err(StoreError::AlreadyExists),
+            other => other.map(|_| ()).map_err(Into::into),
+        }
+    }
+
+    async fn get_alias(&self, scope: &Scope, alias_name: &str) -> Result<Option<AliasRecord>> {
+        let row = sqlx::query(
+            "SELECT * FROM kms_aliases WHERE account_id = ? AND region = ? AND alias_name = ?",
+        )
+        .bind(&scope.account_id)
+        .bind(&scope.region)
+        .bind(alias_name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(alias_from_row).transpose()
+    }
+
+    async fn update_alias(
+        &self,
+        scope: &Scope,
+        alias_name: &str,
+        key_id: &str,
+        now_ms: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE kms_aliases SET key_id = ?, updated_ms = ?
+             WHERE account_id = ? AND region = ? AND alias_name = ?",
+        )
+        .bind(key_id)
+        .bind(now_ms)
+        .bind(&scope.account_id)
+        .bind(&scope.region)
+        .bind(alias_name)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_alias(&self, scope: &Scope, alias_name: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "DELETE FROM kms_aliases WHERE account_id = ? AND region = ? AND alias_name = ?",
+        )
+        .bind(&scope.account_id)
+        .bind(&scope.region)
+        .bind(alias_name)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn list_aliases(
+        &self,
+        scope: &Scope,
+        key_id: Option<&str>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<AliasRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM kms_aliases
+             WHERE account_id = ? AND region = ? AND (?3 IS NULL OR key_id = ?3) AND alias_name > ?4
+             ORDER BY alias_name LIMIT ?5",
+        )
+        .bind(&scope.account_id)
+        .bind(&scope.region)
+        .bind(key_id)
+        .bind(after.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(alias_from_row).collect()
+    }
+
+    async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let row = sqlx::query("SELECT value FROM meta WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| r.try_get("value"))
+            .transpose()
+            .map_err(Into::into)
+    }
+
+    async fn put_meta_once(&self, name: &str, value: &[u8]) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn put_access_key(&self, key: &AccessKeyRecord) -> Result<()> {
+        let sealed = self.barrier.seal(
+            &RowIdentity {
+                table: "access_keys",
+                key: &[&key.access_key_id],
+            },
+            key.secret.expose_secret(),
+        )?;
+        let res = sqlx::query(
+            "INSERT INTO access_keys (access_key_id, account_id, principal_arn, user_name, status,
+                created_ms, secret) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&key.access_key_id)
+        .bind(&key.account_id)
+        .bind(&key.principal_arn)
+        .bind(&key.user_name)
+        .bind(&key.status)
+        .bind(key.created_ms)
+        .bind(sealed)
+        .execute(&self.pool)
+        .await;
+        match res {
+            Err(e) if is_unique_violation(&e) => Err(StoreError::AlreadyExists),
+            other => other.map(|_| ()).map_err(Into::into),
+        }
+    }
+
+    async fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>> {
+        let row = sqlx::query("SELECT * FROM access_keys WHERE access_key_id = ?")
+            .bind(access_key_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let sealed: Vec<u8> = row.try_get("secret")?;
+        let secret = self.barrier.open(
+            &RowIdentity {
+                table: "access_keys",
+                key: &[access_key_id],
+            },
+            &sealed,
+        )?;
+        Ok(Some(AccessKeyRecord {
+            access_key_id: row.try_get("access_key_id")?,
+            account_id: row.try_get("account_id")?,
+            principal_arn: row.try_get("principal_arn")?,
+            user_name: row.try_get("user_name")?,
+            status: row.try_get("status")?,
+            created_ms: row.try_get("created_ms")?,
+            secret,
+        }))
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

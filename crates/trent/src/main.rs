@@ -1,0 +1,211 @@
+//! `trent`: the binary. Parses flags, sets up logging, and hands over to `trent-server`.
+
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Trent: a self-hosted key management and secrets service that speaks the AWS wire protocols.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: KMS (and, as they land, the other services) on one listener.
+    Serve(ServeArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "TRENT_ADDR", default_value = "127.0.0.1:4566")]
+    addr: SocketAddr,
+
+    /// Directory for the embedded database, the root key (file seal) and the root credentials.
+    #[arg(long, env = "TRENT_DATA_DIR", default_value = "./trent-data")]
+    data_dir: PathBuf,
+
+    /// Development mode: accept any well-formed credentials as the root of the default account.
+    /// Signatures are not verified. Never use this where anyone else can reach the port.
+    #[arg(long, env = "TRENT_DEV")]
+    dev: bool,
+
+    /// The default account (12 digits): dev-mode callers and the first root key belong to it.
+    #[arg(long, env = "TRENT_ACCOUNT_ID", default_value = "000000000000")]
+    account_id: String,
+
+    /// Regions to serve, comma-separated. Default: any well-formed region name.
+    #[arg(long, env = "TRENT_REGIONS", value_delimiter = ',')]
+    regions: Vec<String>,
+
+    /// Log format.
+    #[arg(long, env = "TRENT_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
+
+    /// Log filter (`info`, `debug`, `trent_server=debug,info`, ...). RUST_LOG works too.
+    #[arg(long, env = "TRENT_LOG", default_value = "info")]
+    log_level: String,
+
+    /// Largest request body accepted, in bytes.
+    #[arg(long, default_value_t = 1024 * 1024)]
+    max_body_bytes: usize,
+
+    /// Most connections served at once.
+    #[arg(long, default_value_t = 4096)]
+    max_connections: usize,
+
+    /// Seconds a request has to arrive completely and be answered.
+    #[arg(long, default_value_t = 30)]
+    request_timeout_secs: u64,
+
+    /// Seconds a client has to send its request headers (slow-client protection).
+    #[arg(long, default_value_t = 10)]
+    header_timeout_secs: u64,
+
+    /// Seconds between runs of the background jobs (key deletion, ...).
+    #[arg(long, default_value_t = 60)]
+    scheduler_interval_secs: u64,
+}
+
+fn init_logging(format: LogFormat, filter: &str) -> anyhow::Result<()> {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(env) if !env.is_empty() => tracing_subscriber::EnvFilter::new(env),
+        _ => tracing_subscriber::EnvFilter::try_new(filter)
+            .with_context(|| format!("invalid log filter '{filter}'"))?,
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received");
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging(args.log_format, &args.log_level)?;
+    let mut opts = trent_server::Options::new(&args.data_dir);
+    opts.dev = args.dev;
+    opts.account_id = args.account_id.clone();
+    opts.regions = args.regions;
+    opts.limits = trent_server::Limits {
+        max_body_bytes: args.max_body_bytes,
+        max_connections: args.max_connections.max(1),
+        header_read_timeout: Duration::from_secs(args.header_timeout_secs.max(1)),
+        request_timeout: Duration::from_secs(args.request_timeout_secs.max(1)),
+        ..trent_server::Limits::default()
+    };
+    let started = trent_server::bootstrap(opts).await.with_context(|| {
+        format!(
+            "cannot start with data directory {}",
+            args.data_dir.display()
+        )
+    })?;
+    if let Some(path) = &started.created_root_key {
+        tracing::warn!(
+            path = %path.display(),
+            "created a new root key with the FILE SEAL: it protects the database only as well as \
+             this file is protected. Suitable for development."
+        );
+    }
+    if args.dev {
+        tracing::warn!(
+            "DEVELOPMENT MODE: any well-formed AWS credentials are accepted as the root of \
+             account {} and signatures are NOT verified. Do not expose this port.",
+            args.account_id
+        );
+    }
+    if let Some(path) = &started.created_credentials {
+        tracing::info!(
+            path = %path.display(),
+            "issued the root access key of the default account; use it with \
+             AWS_SHARED_CREDENTIALS_FILE={} AWS_PROFILE=trent",
+            path.display()
+        );
+    }
+
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.addr))?;
+    let local = listener.local_addr()?;
+    tracing::info!(
+        addr = %local,
+        data_dir = %args.data_dir.display(),
+        "Trent is listening; point clients at AWS_ENDPOINT_URL=http://{local}"
+    );
+
+    let state = Arc::clone(&started.state);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let scheduler = {
+        let state = Arc::clone(&state);
+        let mut rx = stop_rx.clone();
+        tokio::spawn(trent_server::scheduler::run(
+            state,
+            Duration::from_secs(args.scheduler_interval_secs.max(1)),
+            async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            },
+        ))
+    };
+    trent_server::run(listener, Arc::clone(&state), shutdown_signal()).await?;
+    let _ = stop_tx.send(true);
+    let _ = scheduler.await;
+    state.store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    match cli.command {
+        Command::Serve(args) => runtime.block_on(serve(args)),
+    }
+}
