@@ -9,10 +9,13 @@
 //! ..      32    key material id (raw; shown as 64 hex digits)
 //! ..      16    salt: per-call key = HKDF-SHA-256(material, salt, INFO)
 //! ..      12    AES-GCM nonce
+//! ..      4     header check: the first 4 bytes of SHA-256 over the fields above
 //! ..      n     ciphertext
 //! ..      16    AES-GCM tag
 //! ```
-//! Everything before the ciphertext is the *header*. The AES-GCM associated data is the header
+//! Everything before the ciphertext is the *header*. The header check is not a security
+//! mechanism (GCM authenticates the header); it tells a corrupted blob (InvalidCiphertext) from
+//! an intact blob whose key is gone or elsewhere (AccessDenied), before any key is looked up. The AES-GCM associated data is the header
 //! followed by the canonical encryption context, so a changed byte anywhere — key id, material id,
 //! salt, nonce, ciphertext, tag or context — fails authentication.
 //!
@@ -26,6 +29,7 @@ use trent_crypto::{GCM_NONCE_LEN, GCM_TAG_LEN};
 pub const FORMAT_V1: u8 = 0x01;
 pub const MATERIAL_ID_LEN: usize = 32;
 pub const SALT_LEN: usize = 16;
+pub const CHECK_LEN: usize = 4;
 /// HKDF info string: domain separation for the per-call key.
 pub const INFO: &[u8] = b"trent kms symmetric ciphertext v1";
 
@@ -90,6 +94,11 @@ impl<'a> Blob<'a> {
         let material_id = r.array("material id")?;
         let salt = r.array("salt")?;
         let nonce = r.array("nonce")?;
+        let check: [u8; CHECK_LEN] = r.array("header check")?;
+        let checked = buf.get(..r.pos - CHECK_LEN).ok_or(BlobError("header"))?;
+        if header_check(checked) != check {
+            return Err(BlobError("header check mismatch"));
+        }
         let (header, rest) = buf.split_at_checked(r.pos).ok_or(BlobError("header"))?;
         if rest.len() < GCM_TAG_LEN {
             return Err(BlobError("ciphertext too short"));
@@ -124,6 +133,7 @@ pub fn write_header(
             + MATERIAL_ID_LEN
             + SALT_LEN
             + GCM_NONCE_LEN
+            + CHECK_LEN
             + plaintext_len
             + GCM_TAG_LEN,
     );
@@ -140,7 +150,16 @@ pub fn write_header(
     out.extend_from_slice(material_id);
     out.extend_from_slice(salt);
     out.extend_from_slice(nonce);
+    let check = header_check(&out);
+    out.extend_from_slice(&check);
     Ok(out)
+}
+
+fn header_check(fields: &[u8]) -> [u8; CHECK_LEN] {
+    let digest = trent_crypto::sha256(fields);
+    let mut out = [0u8; CHECK_LEN];
+    out.copy_from_slice(digest.get(..CHECK_LEN).unwrap_or(&[0; CHECK_LEN]));
+    out
 }
 
 #[cfg(test)]
@@ -203,6 +222,19 @@ mod tests {
             let i = (x as usize) % s.len();
             s[i] = (x >> 8) as u8;
             let _ = Blob::parse(&s);
+        }
+    }
+
+    #[test]
+    fn every_header_byte_is_covered_by_the_check() {
+        let buf = sample();
+        let header_len = Blob::parse(&buf).unwrap().header.len();
+        for i in 0..header_len {
+            for bit in 0..8 {
+                let mut t = buf.clone();
+                t[i] ^= 1 << bit;
+                assert!(Blob::parse(&t).is_err(), "byte {i} bit {bit}");
+            }
         }
     }
 
