@@ -40,8 +40,9 @@ pub struct Caller {
 
 /// How many keys the material cache holds before it starts evicting.
 const KEY_CACHE_CAPACITY: usize = 10_000;
-/// Retries of a read-modify-write that lost a race.
-const UPDATE_RETRIES: usize = 8;
+/// Retries of a read-modify-write that lost a race. Each lost race means another writer
+/// committed, so progress is guaranteed; the bound only stops a pathological livelock.
+const UPDATE_RETRIES: usize = 64;
 
 /// A key with its decrypted material, as cached.
 pub(crate) struct LoadedKey {

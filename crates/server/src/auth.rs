@@ -30,6 +30,8 @@ pub struct Principal {
     pub arn: String,
     pub access_key_id: String,
     pub region: String,
+    /// `X-Amz-Security-Token`, kept for temporary credentials (STS) to validate.
+    pub session_token: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -195,6 +197,7 @@ impl Authenticator {
             arn,
             access_key_id: auth.access_key_id.to_string(),
             region: auth.region.to_string(),
+            session_token: header(req.headers, "x-amz-security-token").map(str::to_string),
         })
     }
 

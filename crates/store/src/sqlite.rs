@@ -157,25 +157,21 @@ impl Store for SqliteStore {
             ]),
             material.secret.expose_secret(),
         )?;
+        // The sequence number is computed inside the INSERT, so the transaction's first statement
+        // is a write: SQLite then takes the write lock up front (waiting on busy_timeout) instead of
+        // failing a read-to-write upgrade when another writer got in between.
         let mut tx = self.pool.begin().await?;
-        let seq: i64 = sqlx::query(
-            "SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM kms_keys WHERE account_id = ? AND region = ?",
-        )
-        .bind(&key.scope.account_id)
-        .bind(&key.scope.region)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("next")?;
         let inserted = sqlx::query(
             "INSERT INTO kms_keys (account_id, region, key_id, seq, description, key_spec, key_usage,
                 origin, key_manager, state, created_ms, deletion_ms, pending_window_days, policy,
                 tags, current_material_id, multi_region, version)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES (?1, ?2, ?3,
+                (SELECT COALESCE(MAX(seq), 0) + 1 FROM kms_keys WHERE account_id = ?1 AND region = ?2),
+                ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
         )
         .bind(&key.scope.account_id)
         .bind(&key.scope.region)
         .bind(&key.key_id)
-        .bind(seq)
         .bind(&key.description)
         .bind(&key.key_spec)
         .bind(&key.key_usage)

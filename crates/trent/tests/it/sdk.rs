@@ -973,3 +973,52 @@ async fn key_policies_are_stored_and_returned() {
     assert_eq!(got.policy(), default.policy());
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let kms = server.client();
+    let creates: Vec<_> = (0..24)
+        .map(|_| {
+            let kms = kms.clone();
+            tokio::spawn(async move { kms.create_key().send().await })
+        })
+        .collect();
+    let mut ids = HashSet::new();
+    for c in creates {
+        let key = c.await.unwrap().unwrap();
+        ids.insert(key.key_metadata().unwrap().key_id().to_string());
+    }
+    assert_eq!(ids.len(), 24);
+    let listed = kms.list_keys().send().await.unwrap();
+    assert_eq!(listed.keys().len(), 24);
+
+    // Concurrent read-modify-writes of one key: every tag lands.
+    let id = ids.iter().next().unwrap().clone();
+    let writers: Vec<_> = (0..16)
+        .map(|i| {
+            let kms = kms.clone();
+            let id = id.clone();
+            tokio::spawn(async move {
+                kms.tag_resource()
+                    .key_id(id)
+                    .tags(
+                        Tag::builder()
+                            .tag_key(format!("k{i}"))
+                            .tag_value("v")
+                            .build()
+                            .unwrap(),
+                    )
+                    .send()
+                    .await
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.unwrap().unwrap();
+    }
+    let tags = kms.list_resource_tags().key_id(&id).send().await.unwrap();
+    assert_eq!(tags.tags().len(), 16);
+    server.stop().await;
+}
