@@ -71,10 +71,16 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     } else {
         body
     };
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    match serde_path_to_error::deserialize::<_, T>(de) {
+    // The fast path decodes without tracking where it is; only a failure pays for a second
+    // pass that records the member path for the message.
+    match serde_json::from_slice(body) {
         Ok(v) => Ok(v),
-        Err(e) => {
+        Err(_) => {
+            let de = &mut serde_json::Deserializer::from_slice(body);
+            let e = match serde_path_to_error::deserialize::<_, T>(de) {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
             let path = e.path().to_string();
             let inner = e.into_inner();
             Err(ApiError::serialization(describe_json_error(&path, &inner)))

@@ -15,6 +15,8 @@ struct Running {
     log: std::sync::mpsc::Receiver<String>,
 }
 
+// The child is handed to the caller, who waits for it; a failed start panics the test.
+#[allow(clippy::zombie_processes)]
 fn start(data_dir: &std::path::Path) -> Running {
     let mut child = Command::new(env!("CARGO_BIN_EXE_trent"))
         .args([

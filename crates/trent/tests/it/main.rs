@@ -1,7 +1,16 @@
 //! Trent's integration tests: one binary, a real server on 127.0.0.1:0, real AWS clients.
 
+// Test helpers may unwrap and index: a failing test should fail loudly.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod at_rest;
 mod binary;
-mod protocol;
+mod cli;
 mod harness;
+mod protocol;
 mod sdk;

@@ -1,0 +1,739 @@
+//! KMS through the real `aws` CLI (v1, botocore) and boto3, run as subprocesses.
+//!
+//! Finding the clients: `TRENT_TEST_AWS_CLI` (the `aws` executable, else `aws` on PATH) and
+//! `TRENT_TEST_PYTHON` (a python with boto3, else `python3` on PATH if it imports boto3). A
+//! missing client skips the test with a note on stderr, unless `TRENT_REQUIRE_CLIENTS=1`, which
+//! turns the skip into a failure (CI sets it).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use base64::Engine as _;
+use serde_json::Value;
+
+use crate::harness::TestServer;
+
+// ---------------------------------------------------------------------------------------------
+// Finding the clients
+
+/// The client named by `var`, else `fallback` if `probe` runs successfully with it. When there
+/// is none: a failure under `TRENT_REQUIRE_CLIENTS=1`, else a note on stderr and `None`.
+async fn find_client(var: &str, fallback: &str, probe: &[&str], missing: &str) -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(var).filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    let mut cmd = Command::new(fallback);
+    cmd.args(probe);
+    let found = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .is_ok_and(|o| o.status.success());
+    if found {
+        return Some(PathBuf::from(fallback));
+    }
+    if std::env::var("TRENT_REQUIRE_CLIENTS").is_ok_and(|v| v == "1") {
+        panic!("TRENT_REQUIRE_CLIENTS=1 but {missing}");
+    }
+    eprintln!("skipping: {missing}");
+    None
+}
+
+/// The `aws` CLI: `TRENT_TEST_AWS_CLI`, else `aws` on PATH.
+async fn find_aws() -> Option<PathBuf> {
+    let missing = "no aws CLI: set TRENT_TEST_AWS_CLI or put `aws` on PATH";
+    find_client("TRENT_TEST_AWS_CLI", "aws", &["--version"], missing).await
+}
+
+/// A python with boto3: `TRENT_TEST_PYTHON`, else `python3` on PATH if it imports boto3.
+async fn find_python() -> Option<PathBuf> {
+    let missing = "no boto3: set TRENT_TEST_PYTHON or make `python3 -c 'import boto3'` work";
+    find_client(
+        "TRENT_TEST_PYTHON",
+        "python3",
+        &["-c", "import boto3"],
+        missing,
+    )
+    .await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running them
+
+/// How to run one client against one server: the executable and its whole AWS environment.
+/// It runs in `scratch`, so `fileb://name` names a file written with [`Client::fileb`].
+struct Client {
+    exe: PathBuf,
+    scratch: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl Client {
+    /// The server's root credentials, passed as environment variables.
+    fn new(exe: &Path, server: &TestServer, scratch: &Path) -> Client {
+        Self::with_keys(
+            exe,
+            server,
+            scratch,
+            &server.access_key_id,
+            &server.secret_access_key,
+        )
+    }
+
+    fn with_keys(
+        exe: &Path,
+        server: &TestServer,
+        scratch: &Path,
+        key: &str,
+        secret: &str,
+    ) -> Client {
+        let mut c = Self::without_keys(exe, server, scratch);
+        c.set_env("AWS_ACCESS_KEY_ID", key);
+        c.set_env("AWS_SECRET_ACCESS_KEY", secret);
+        c
+    }
+
+    /// Endpoint and region only; the config and shared-credentials files point nowhere.
+    fn without_keys(exe: &Path, server: &TestServer, scratch: &Path) -> Client {
+        let nowhere = |name: &str| scratch.join(name).to_string_lossy().into_owned();
+        let env = [
+            ("AWS_ENDPOINT_URL", server.endpoint.clone()),
+            ("AWS_DEFAULT_REGION", "us-east-1".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_CONFIG_FILE", nowhere("no-such-config")),
+            (
+                "AWS_SHARED_CREDENTIALS_FILE",
+                nowhere("no-such-credentials"),
+            ),
+            ("AWS_PAGER", String::new()),
+            ("AWS_RETRY_MODE", "standard".into()),
+            ("AWS_MAX_ATTEMPTS", "1".into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ];
+        Client {
+            exe: exe.to_path_buf(),
+            scratch: scratch.to_path_buf(),
+            env: env.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        }
+    }
+
+    fn set_env(&mut self, name: &str, value: &str) {
+        self.env.retain(|(k, _)| k != name);
+        self.env.push((name.into(), value.into()));
+    }
+
+    /// Runs the executable off the runtime's threads: `Ok(stdout)` on exit 0, else
+    /// `Err((exit code, stderr))`. None of the caller's own `AWS_*` variables leak through.
+    async fn exec(&self, args: Vec<String>) -> Result<String, (i32, String)> {
+        let mut cmd = Command::new(&self.exe);
+        cmd.args(&args).current_dir(&self.scratch);
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("AWS_") {
+                cmd.env_remove(name);
+            }
+        }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+        let out = tokio::task::spawn_blocking(move || cmd.output())
+            .await
+            .unwrap();
+        let out = out.unwrap_or_else(|e| panic!("cannot run {}: {e}", self.exe.display()));
+        if out.status.success() {
+            Ok(String::from_utf8(out.stdout).unwrap())
+        } else {
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            Err((out.status.code().unwrap_or(-1), stderr))
+        }
+    }
+
+    /// `aws <cmd>`, the command split at whitespace (so no argument may contain any).
+    async fn raw(&self, cmd: &str) -> Result<String, (i32, String)> {
+        self.exec(cmd.split_whitespace().map(str::to_string).collect())
+            .await
+    }
+
+    /// `aws <cmd> --output json`: the parsed output (`Null` when the command prints nothing).
+    async fn aws(&self, cmd: &str) -> Result<Value, (i32, String)> {
+        let stdout = self.raw(&format!("{cmd} --output json")).await?;
+        if stdout.trim().is_empty() {
+            return Ok(Value::Null);
+        }
+        Ok(serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("aws {cmd}: {e}: {stdout}")))
+    }
+
+    /// `aws <cmd>` that must succeed.
+    async fn ok(&self, cmd: &str) -> Value {
+        match self.aws(cmd).await {
+            Ok(v) => v,
+            Err((status, stderr)) => panic!("aws {cmd} exited {status}: {stderr}"),
+        }
+    }
+
+    /// `aws <cmd>` that must fail with the service error `code`; returns stderr.
+    async fn fails(&self, cmd: &str, code: &str) -> String {
+        match self.aws(cmd).await {
+            Ok(v) => panic!("aws {cmd} succeeded, wanted {code}: {v}"),
+            Err((status, stderr)) => {
+                // The service answered (CLI v1 exits 255 on a service error, v2 254), with
+                // this code.
+                assert!(
+                    status == 255 || status == 254,
+                    "aws {cmd} exited {status}: {stderr}"
+                );
+                assert!(
+                    stderr.contains(&format!("({code}) when calling the")),
+                    "aws {cmd} exited {status}, wanted {code}: {stderr}"
+                );
+                stderr
+            }
+        }
+    }
+
+    /// Writes `bytes` to a scratch file; returns its `fileb://` form.
+    fn fileb(&self, name: &str, bytes: &[u8]) -> String {
+        std::fs::write(self.scratch.join(name), bytes).unwrap();
+        format!("fileb://{name}")
+    }
+}
+
+fn b64(text: &str) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+/// A base64 blob field of CLI JSON output, decoded.
+fn blob(v: &Value, field: &str) -> Vec<u8> {
+    b64(v[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {field} in {v}")))
+}
+
+fn text<'a>(v: &'a Value, pointer: &str) -> &'a str {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("no string at {pointer} in {v}"))
+}
+
+/// A tempdir for a data directory, another for the client's files.
+fn dirs() -> (tempfile::TempDir, tempfile::TempDir) {
+    (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The aws CLI
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_alias_encrypt_decrypt_with_context() {
+    let Some(aws) = find_aws().await else { return };
+    let (data, scratch) = dirs();
+    let server = TestServer::start(data.path()).await;
+    let cli = Client::new(&aws, &server, scratch.path());
+
+    let key = cli.ok("kms create-key --description from-the-cli").await;
+    let id = text(&key, "/KeyMetadata/KeyId").to_string();
+    let arn = text(&key, "/KeyMetadata/Arn").to_string();
+    assert_eq!(arn, format!("arn:aws:kms:us-east-1:000000000000:key/{id}"));
+    assert_eq!(text(&key, "/KeyMetadata/Description"), "from-the-cli");
+    assert_eq!(text(&key, "/KeyMetadata/KeyState"), "Enabled");
+    let created = cli
+        .ok(&format!(
+            "kms create-alias --alias-name alias/cli --target-key-id {id}"
+        ))
+        .await;
+    assert_eq!(created, Value::Null, "CreateAlias has no output");
+
+    // With a context, through the alias.
+    let plaintext = b"attack at dawn\x00\xff, binary too";
+    let input = cli.fileb("plain.bin", plaintext);
+    let enc = cli
+        .ok(&format!(
+            "kms encrypt --key-id alias/cli --plaintext {input} --encryption-context app=web"
+        ))
+        .await;
+    assert_eq!(text(&enc, "/KeyId"), arn);
+    assert_eq!(text(&enc, "/EncryptionAlgorithm"), "SYMMETRIC_DEFAULT");
+    let sealed = blob(&enc, "CiphertextBlob");
+    assert!(
+        sealed.len() > plaintext.len() && sealed.len() <= 6144,
+        "{}",
+        sealed.len()
+    );
+    let sealed = cli.fileb("sealed.bin", &sealed);
+    let dec = cli
+        .ok(&format!(
+            "kms decrypt --ciphertext-blob {sealed} --encryption-context app=web"
+        ))
+        .await;
+    assert_eq!(blob(&dec, "Plaintext"), plaintext);
+    assert_eq!(text(&dec, "/KeyId"), arn);
+
+    // The context must match exactly.
+    let decrypt = format!("kms decrypt --ciphertext-blob {sealed}");
+    cli.fails(&decrypt, "InvalidCiphertextException").await;
+    for wrong in ["app=api", "App=web", "app=web,env=prod"] {
+        let cmd = format!("{decrypt} --encryption-context {wrong}");
+        cli.fails(&cmd, "InvalidCiphertextException").await;
+    }
+
+    // Without a context, by key id; then a context where there was none is wrong too.
+    let enc = cli
+        .ok(&format!("kms encrypt --key-id {id} --plaintext {input}"))
+        .await;
+    let bare = cli.fileb("bare.bin", &blob(&enc, "CiphertextBlob"));
+    let dec = cli
+        .ok(&format!("kms decrypt --ciphertext-blob {bare}"))
+        .await;
+    assert_eq!(blob(&dec, "Plaintext"), plaintext);
+    let cmd = format!("kms decrypt --ciphertext-blob {bare} --encryption-context app=web");
+    cli.fails(&cmd, "InvalidCiphertextException").await;
+
+    let d = cli.ok("kms describe-key --key-id alias/cli").await;
+    assert_eq!(text(&d, "/KeyMetadata/KeyId"), id);
+    assert_eq!(text(&d, "/KeyMetadata/KeyState"), "Enabled");
+    assert_eq!(d["KeyMetadata"]["Enabled"], true);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_disable_enable_and_deletion() {
+    let Some(aws) = find_aws().await else { return };
+    let (data, scratch) = dirs();
+    let server = TestServer::start(data.path()).await;
+    let cli = Client::new(&aws, &server, scratch.path());
+    let key = cli.ok("kms create-key").await;
+    let id = text(&key, "/KeyMetadata/KeyId").to_string();
+    let arn = text(&key, "/KeyMetadata/Arn").to_string();
+    let encrypt = format!(
+        "kms encrypt --key-id {id} --plaintext {}",
+        cli.fileb("p.bin", b"p")
+    );
+    let describe = format!("kms describe-key --key-id {id}");
+    let state = |v: &Value| text(v, "/KeyMetadata/KeyState").to_string();
+
+    cli.ok(&encrypt).await;
+    assert_eq!(
+        cli.ok(&format!("kms disable-key --key-id {id}")).await,
+        Value::Null
+    );
+    let stderr = cli.fails(&encrypt, "DisabledException").await;
+    assert!(stderr.contains(&format!("{arn} is disabled.")), "{stderr}");
+    assert_eq!(state(&cli.ok(&describe).await), "Disabled");
+    cli.ok(&format!("kms enable-key --key-id {id}")).await;
+    cli.ok(&encrypt).await;
+    assert_eq!(state(&cli.ok(&describe).await), "Enabled");
+
+    let s = cli
+        .ok(&format!(
+            "kms schedule-key-deletion --key-id {id} --pending-window-in-days 7"
+        ))
+        .await;
+    assert_eq!(text(&s, "/KeyId"), arn);
+    assert_eq!(text(&s, "/KeyState"), "PendingDeletion");
+    assert_eq!(s["PendingWindowInDays"], 7);
+    assert!(s.get("DeletionDate").is_some(), "{s}");
+    let d = cli.ok(&describe).await;
+    assert_eq!(state(&d), "PendingDeletion");
+    assert_eq!(d["KeyMetadata"]["PendingDeletionWindowInDays"], 7);
+    let stderr = cli.fails(&encrypt, "KMSInvalidStateException").await;
+    assert!(
+        stderr.contains(&format!("{arn} is pending deletion.")),
+        "{stderr}"
+    );
+
+    let c = cli
+        .ok(&format!("kms cancel-key-deletion --key-id {id}"))
+        .await;
+    assert_eq!(text(&c, "/KeyId"), arn);
+    let d = cli.ok(&describe).await;
+    assert_eq!(
+        state(&d),
+        "Disabled",
+        "cancelling leaves the key disabled, as in AWS"
+    );
+    assert!(d["KeyMetadata"].get("DeletionDate").is_none(), "{d}");
+    cli.fails(&encrypt, "DisabledException").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_tags_round_trip() {
+    let Some(aws) = find_aws().await else { return };
+    let (data, scratch) = dirs();
+    let server = TestServer::start(data.path()).await;
+    let cli = Client::new(&aws, &server, scratch.path());
+    let key = cli.ok("kms create-key").await;
+    let id = text(&key, "/KeyMetadata/KeyId").to_string();
+    let list = format!("kms list-resource-tags --key-id {id}");
+    let tags = |v: &Value| {
+        let mut got: Vec<String> = v["Tags"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no Tags in {v}"))
+            .iter()
+            .map(|t| format!("{}={}", text(t, "/TagKey"), text(t, "/TagValue")))
+            .collect();
+        got.sort();
+        got
+    };
+
+    assert!(tags(&cli.ok(&list).await).is_empty());
+    let tagged = cli
+        .ok(&format!(
+            "kms tag-resource --key-id {id} --tags TagKey=env,TagValue=prod TagKey=team,TagValue=payments"
+        ))
+        .await;
+    assert_eq!(tagged, Value::Null);
+    assert_eq!(tags(&cli.ok(&list).await), ["env=prod", "team=payments"]);
+    // Tagging a key that is already there replaces its value.
+    cli.ok(&format!(
+        "kms tag-resource --key-id {id} --tags TagKey=team,TagValue=billing"
+    ))
+    .await;
+    assert_eq!(tags(&cli.ok(&list).await), ["env=prod", "team=billing"]);
+    cli.ok(&format!("kms untag-resource --key-id {id} --tag-keys team"))
+        .await;
+    assert_eq!(tags(&cli.ok(&list).await), ["env=prod"]);
+    let cmd = format!("kms tag-resource --key-id {id} --tags TagKey=aws:x,TagValue=y");
+    cli.fails(&cmd, "TagException").await;
+    assert_eq!(tags(&cli.ok(&list).await), ["env=prod"]);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_list_keys_pagination() {
+    let Some(aws) = find_aws().await else { return };
+    let (data, scratch) = dirs();
+    let server = TestServer::start(data.path()).await;
+    let kms = server.client();
+    let mut created = Vec::new();
+    for _ in 0..150 {
+        let k = kms.create_key().send().await.unwrap();
+        created.push(k.key_metadata().unwrap().key_id().to_string());
+    }
+    let cli = Client::new(&aws, &server, scratch.path());
+    let ids = |v: &Value| -> Vec<String> {
+        v["Keys"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no Keys in {v}"))
+            .iter()
+            .map(|k| text(k, "/KeyId").to_string())
+            .collect()
+    };
+
+    // The CLI follows the markers itself, in pages of 40.
+    let all = cli.ok("kms list-keys --page-size 40").await;
+    assert!(all.get("NextToken").is_none(), "{all}");
+    assert_eq!(ids(&all), created, "every key once, in creation order");
+
+    // --max-items: the CLI's own tokens (which wrap the server's marker), resumed with
+    // --starting-token. Once with the server's default page size (100: the CLI resumes inside a
+    // server page) and once with pages of 40 (resuming exactly on a marker).
+    for paging in ["", "--page-size 40"] {
+        let mut seen: Vec<String> = Vec::new();
+        let mut token: Option<String> = None;
+        let mut calls = 0;
+        loop {
+            let mut cmd = format!("kms list-keys --max-items 40 {paging}");
+            if let Some(t) = &token {
+                cmd.push_str(&format!(" --starting-token {t}"));
+            }
+            let page = cli.ok(&cmd).await;
+            calls += 1;
+            let got = ids(&page);
+            assert!(
+                !got.is_empty() && got.len() <= 40,
+                "{paging:?}: {} keys",
+                got.len()
+            );
+            seen.extend(got);
+            match page.get("NextToken").and_then(Value::as_str) {
+                Some(t) => token = Some(t.to_string()),
+                None => break,
+            }
+            assert!(calls < 10, "{paging:?}: the pages do not end");
+        }
+        assert_eq!(calls, 4, "{paging:?}: 40 + 40 + 40 + 30");
+        let unique: HashSet<&String> = seen.iter().collect();
+        assert_eq!(unique.len(), 150, "{paging:?}: no duplicates");
+        assert_eq!(seen, created, "{paging:?}: none missing, in creation order");
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_decrypts_after_restart() {
+    let Some(aws) = find_aws().await else { return };
+    let (data, scratch) = dirs();
+    let server = TestServer::start(data.path()).await;
+    let cli = Client::new(&aws, &server, scratch.path());
+    let key = cli.ok("kms create-key").await;
+    let id = text(&key, "/KeyMetadata/KeyId").to_string();
+    cli.ok(&format!(
+        "kms create-alias --alias-name alias/durable --target-key-id {id}"
+    ))
+    .await;
+    let input = cli.fileb("plain.bin", b"still here after a restart");
+    let enc = cli
+        .ok(&format!(
+            "kms encrypt --key-id alias/durable --plaintext {input} --encryption-context app=web"
+        ))
+        .await;
+    let sealed = cli.fileb("sealed.bin", &blob(&enc, "CiphertextBlob"));
+    let (key_id, secret) = (
+        server.access_key_id.clone(),
+        server.secret_access_key.clone(),
+    );
+    server.stop().await;
+
+    let server = TestServer::start(data.path()).await;
+    // The credentials from before the restart, at the new address.
+    let cli = Client::with_keys(&aws, &server, scratch.path(), &key_id, &secret);
+    let dec = cli
+        .ok(&format!(
+            "kms decrypt --ciphertext-blob {sealed} --encryption-context app=web"
+        ))
+        .await;
+    assert_eq!(blob(&dec, "Plaintext"), b"still here after a restart");
+    assert_eq!(text(&dec, "/KeyId"), text(&key, "/KeyMetadata/Arn"));
+    let d = cli.ok("kms describe-key --key-id alias/durable").await;
+    assert_eq!(text(&d, "/KeyMetadata/KeyId"), id);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_authentication_failures() {
+    let Some(aws) = find_aws().await else { return };
+    let (data, scratch) = dirs();
+    let server = TestServer::start(data.path()).await;
+    let dir = scratch.path();
+    let list = "kms list-keys";
+
+    // The right credentials work, so the failures below are about the credentials.
+    let good = Client::new(&aws, &server, dir);
+    assert_eq!(good.ok(list).await["Keys"], serde_json::json!([]));
+
+    // A known access key with the wrong secret.
+    let wrong_secret = Client::with_keys(&aws, &server, dir, &server.access_key_id, "not-it");
+    let stderr = wrong_secret.fails(list, "InvalidSignatureException").await;
+    assert!(
+        !stderr.contains(&server.secret_access_key),
+        "the secret leaked: {stderr}"
+    );
+
+    // An access key Trent never issued.
+    let stranger = Client::with_keys(&aws, &server, dir, "AKIAIOSFODNN7EXAMPLE", "whatever");
+    stranger.fails(list, "UnrecognizedClientException").await;
+
+    // The CLI signs with the real time; 20 minutes of skew is outside the 15-minute window.
+    // botocore does not correct for skew, and with AWS_MAX_ATTEMPTS=1 it does not retry.
+    server.clock.advance_ms(20 * 60 * 1000);
+    let stderr = good.fails(list, "InvalidSignatureException").await;
+    assert!(stderr.contains("Signature expired"), "{stderr}");
+    server.clock.advance_ms(-40 * 60 * 1000);
+    let stderr = good.fails(list, "InvalidSignatureException").await;
+    assert!(stderr.contains("Signature not yet current"), "{stderr}");
+    // Back in sync, the same client is accepted again.
+    server.clock.advance_ms(20 * 60 * 1000);
+    good.ok(list).await;
+    server.stop().await;
+}
+
+/// The README's tour, command for command, with the credentials file Trent writes rather than
+/// keys in the environment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_readme_tour_with_the_credentials_file() {
+    let Some(aws) = find_aws().await else { return };
+    let (data, scratch) = dirs();
+    let server = TestServer::start(data.path()).await;
+    let mut cli = Client::without_keys(&aws, &server, scratch.path());
+    let creds = server.data_dir.join("root-credentials");
+    cli.set_env("AWS_SHARED_CREDENTIALS_FILE", &creds.to_string_lossy());
+    cli.set_env("AWS_PROFILE", "trent");
+    let text_of = |r: Result<String, (i32, String)>| match r {
+        Ok(out) => out.trim().to_string(),
+        Err((status, stderr)) => panic!("exited {status}: {stderr}"),
+    };
+
+    let key = text_of(
+        cli.raw("kms create-key --description demo --query KeyMetadata.KeyId --output text")
+            .await,
+    );
+    assert_eq!(key.len(), 36, "a key id: {key}");
+    cli.ok(&format!(
+        "kms create-alias --alias-name alias/demo --target-key-id {key}"
+    ))
+    .await;
+
+    cli.fileb("secret.txt", b"the launch codes");
+    let sealed = text_of(
+        cli.raw(
+            "kms encrypt --key-id alias/demo --plaintext fileb://secret.txt \
+             --encryption-context app=web --query CiphertextBlob --output text",
+        )
+        .await,
+    );
+    cli.fileb("secret.blob", &b64(&sealed));
+    let opened = text_of(
+        cli.raw(
+            "kms decrypt --ciphertext-blob fileb://secret.blob --encryption-context app=web \
+             --query Plaintext --output text",
+        )
+        .await,
+    );
+    assert_eq!(b64(&opened), b"the launch codes");
+    cli.fails(
+        "kms decrypt --ciphertext-blob fileb://secret.blob",
+        "InvalidCiphertextException",
+    )
+    .await;
+
+    let dk = cli
+        .ok("kms generate-data-key --key-id alias/demo --key-spec AES_256")
+        .await;
+    assert_eq!(blob(&dk, "Plaintext").len(), 32);
+    assert_eq!(
+        text(&dk, "/KeyId"),
+        format!("arn:aws:kms:us-east-1:000000000000:key/{key}")
+    );
+    let s = cli
+        .ok(&format!(
+            "kms schedule-key-deletion --key-id {key} --pending-window-in-days 7"
+        ))
+        .await;
+    assert_eq!(text(&s, "/KeyState"), "PendingDeletion");
+    cli.ok(&format!("kms cancel-key-deletion --key-id {key}"))
+        .await;
+    let d = cli.ok("kms describe-key --key-id alias/demo").await;
+    assert_eq!(
+        text(&d, "/KeyMetadata/KeyState"),
+        "Disabled",
+        "the key comes back Disabled"
+    );
+
+    // The profile is what authenticated: with another one the CLI has no credentials at all.
+    cli.set_env("AWS_PROFILE", "default");
+    let (_, stderr) = cli.aws("kms list-keys").await.unwrap_err();
+    assert!(
+        !stderr.contains("when calling the"),
+        "reached the server: {stderr}"
+    );
+    server.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// boto3
+
+const BOTO3_SCRIPT: &str = r#"
+import json, os
+import boto3
+from botocore.exceptions import ClientError
+
+kms = boto3.client("kms", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-east-1")
+out = {}
+a = kms.create_key(Description="boto3")["KeyMetadata"]
+b = kms.create_key()["KeyMetadata"]
+c = kms.create_key()["KeyMetadata"]
+out["arns"] = [a["Arn"], b["Arn"], c["Arn"]]
+out["key_ids"] = [a["KeyId"], b["KeyId"], c["KeyId"]]
+kms.create_alias(AliasName="alias/boto", TargetKeyId=a["KeyId"])
+ctx = {"app": "web", "env": "prod"}
+message = b"boto3 says hello \x00\xff"
+
+enc = kms.encrypt(KeyId="alias/boto", Plaintext=message, EncryptionContext=ctx)
+out["encrypt_key_id"] = enc["KeyId"]
+dec = kms.decrypt(CiphertextBlob=enc["CiphertextBlob"], EncryptionContext=dict(reversed(ctx.items())))
+out["decrypt_key_id"] = dec["KeyId"]
+out["round_trip"] = dec["Plaintext"] == message
+
+dk = kms.generate_data_key(KeyId=a["KeyId"], KeySpec="AES_256")
+out["data_key_len"] = len(dk["Plaintext"])
+out["data_key_key_id"] = dk["KeyId"]
+opened = kms.decrypt(CiphertextBlob=dk["CiphertextBlob"])
+out["data_key_round_trip"] = opened["Plaintext"] == dk["Plaintext"]
+
+re = kms.re_encrypt(
+    CiphertextBlob=enc["CiphertextBlob"],
+    SourceEncryptionContext=ctx,
+    DestinationKeyId=b["KeyId"],
+    DestinationEncryptionContext={"moved": "yes"},
+)
+out["re_encrypt"] = {"KeyId": re["KeyId"], "SourceKeyId": re["SourceKeyId"]}
+moved = kms.decrypt(CiphertextBlob=re["CiphertextBlob"], EncryptionContext={"moved": "yes"})
+out["re_encrypt_round_trip"] = moved["Plaintext"] == message
+out["re_encrypt_decrypt_key_id"] = moved["KeyId"]
+
+try:
+    kms.decrypt(CiphertextBlob=enc["CiphertextBlob"], EncryptionContext={"app": "web"})
+    out["mismatch"] = None
+except ClientError as e:
+    out["mismatch"] = {
+        "code": e.response["Error"]["Code"],
+        "status": e.response["ResponseMetadata"]["HTTPStatusCode"],
+    }
+
+pages = []
+for page in kms.get_paginator("list_keys").paginate(PaginationConfig={"PageSize": 1}):
+    pages.append([k["KeyId"] for k in page["Keys"]])
+out["pages"] = pages
+
+print(json.dumps(out))
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_round_trip() {
+    let Some(python) = find_python().await else {
+        return;
+    };
+    let (data, scratch) = dirs();
+    let server = TestServer::start(data.path()).await;
+    let py = Client::new(&python, &server, scratch.path());
+    let stdout = match py.exec(vec!["-c".into(), BOTO3_SCRIPT.into()]).await {
+        Ok(s) => s,
+        Err((status, stderr)) => panic!("the boto3 script exited {status}: {stderr}"),
+    };
+    let out: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+
+    let arns: Vec<&str> = out["arns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let key_ids: Vec<&str> = out["key_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for (arn, id) in arns.iter().zip(&key_ids) {
+        assert_eq!(*arn, format!("arn:aws:kms:us-east-1:000000000000:key/{id}"));
+    }
+    let (a, b) = (arns[0], arns[1]);
+    assert_eq!(out["encrypt_key_id"], a);
+    assert_eq!(out["decrypt_key_id"], a, "Decrypt returns the key ARN");
+    assert_eq!(out["round_trip"], true);
+    assert_eq!(out["data_key_len"], 32);
+    assert_eq!(out["data_key_key_id"], a);
+    assert_eq!(out["data_key_round_trip"], true);
+    assert_eq!(out["re_encrypt"]["KeyId"], b);
+    assert_eq!(out["re_encrypt"]["SourceKeyId"], a);
+    assert_eq!(out["re_encrypt_round_trip"], true);
+    assert_eq!(out["re_encrypt_decrypt_key_id"], b);
+    assert_eq!(
+        out["mismatch"],
+        serde_json::json!({"code": "InvalidCiphertextException", "status": 400})
+    );
+
+    // One key a page, every key once, in creation order.
+    let pages = out["pages"].as_array().unwrap();
+    assert_eq!(pages.len(), 3, "{pages:?}");
+    let listed: Vec<&str> = pages
+        .iter()
+        .flat_map(|p| {
+            let p = p.as_array().unwrap();
+            assert_eq!(p.len(), 1, "{pages:?}");
+            p.iter().map(|k| k.as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(listed, key_ids);
+    server.stop().await;
+}
