@@ -162,15 +162,14 @@ async fn route(
         }
     };
 
+    // Headers that are not UTF-8 cannot be part of a canonical request; leaving them out makes a
+    // signature that covers one fail as "signed header missing" rather than failing every request
+    // that carries, say, an unusual User-Agent.
     let mut headers: Vec<(&str, &str)> = Vec::with_capacity(parts.headers.len() + 1);
     for (name, value) in &parts.headers {
-        let value = value.to_str().map_err(|_| {
-            ApiError::bad_request(
-                "IncompleteSignatureException",
-                format!("The value of header '{name}' is not valid ASCII."),
-            )
-        })?;
-        headers.push((name.as_str(), value));
+        if let Ok(value) = std::str::from_utf8(value.as_bytes()) {
+            headers.push((name.as_str(), value));
+        }
     }
     // HTTP/2 carries the host in the :authority pseudo-header, which SigV4 signs as `host`.
     let authority = parts.uri.authority().map(|a| a.as_str().to_owned());

@@ -70,13 +70,7 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
     let opened = kms
         .open(caller, &ciphertext, &context, req.key_id.as_deref())
         .await?;
-    if req
-        .encryption_algorithm
-        .as_deref()
-        .is_some_and(|a| a != model::SYMMETRIC_DEFAULT)
-    {
-        return Err(KmsError::IncorrectKey);
-    }
+    Kms::check_algorithm(&opened.key, req.encryption_algorithm.as_deref())?;
     super::dry_run(req.dry_run)?;
     Ok(Response {
         key_id: opened.key.arn.clone(),

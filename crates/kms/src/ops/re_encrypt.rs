@@ -108,13 +108,7 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
             req.source_key_id.as_deref(),
         )
         .await?;
-    if req
-        .source_encryption_algorithm
-        .as_deref()
-        .is_some_and(|a| a != model::SYMMETRIC_DEFAULT)
-    {
-        return Err(KmsError::IncorrectKey);
-    }
+    Kms::check_algorithm(&opened.key, req.source_encryption_algorithm.as_deref())?;
     super::dry_run(req.dry_run)?;
     let destination_context = EncryptionContext::from(req.destination_encryption_context);
     let (ciphertext_blob, destination_material) = kms.seal(
