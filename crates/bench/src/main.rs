@@ -1,1 +1,384 @@
-fn main() {}
+//! `trent-bench`: a load generator for Trent.
+//!
+//! - `encrypt`: N keep-alive HTTP/1.1 connections, each sending SigV4-signed
+//!   `TrentService.Encrypt` requests back to back (every request signed at send time); reports
+//!   requests/s and latency quantiles, and counts every non-200 answer as an error.
+//! - `create-key`: creates a KMS key with the same client and prints its KeyId.
+//! - `bare-server`: the reference, a bare hyper server answering the same bytes.
+//! - `micro`: in-process timings of each step of a signed Encrypt (sign, verify, JSON, base64,
+//!   HKDF, AES-GCM), to explain where the time goes.
+
+#![forbid(unsafe_code)]
+
+mod bare;
+mod client;
+mod cpu;
+mod creds;
+mod histogram;
+mod micro;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use base64::Engine as _;
+use bytes::Bytes;
+use clap::{Args, Parser, Subcommand};
+
+use crate::client::{Client, Load, Outcome};
+use crate::creds::Credentials;
+
+/// Load generator for Trent: signed requests over keep-alive connections.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Drive signed Encrypt requests over N keep-alive connections; report req/s and latency.
+    Encrypt(EncryptArgs),
+    /// Create a symmetric KMS key and print its KeyId.
+    CreateKey(CreateKeyArgs),
+    /// Run a bare HTTP server that answers every request with a fixed Encrypt-shaped body.
+    BareServer(BareArgs),
+    /// Time each step of a signed Encrypt in-process (no HTTP), one thread.
+    Micro(MicroArgs),
+}
+
+#[derive(Args)]
+struct Connection {
+    /// The server: http://host:port.
+    #[arg(long, default_value = "http://127.0.0.1:4566")]
+    endpoint: String,
+
+    /// Access key id (with --secret-access-key). Ignored if --credentials-file is given.
+    #[arg(long, env = "AWS_ACCESS_KEY_ID")]
+    access_key_id: Option<String>,
+
+    /// Secret access key.
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    secret_access_key: Option<String>,
+
+    /// Shared-credentials file to read the keys from, e.g. `<data-dir>/root-credentials`.
+    #[arg(long)]
+    credentials_file: Option<PathBuf>,
+
+    /// Profile in the credentials file.
+    #[arg(long, default_value = "trent")]
+    profile: String,
+
+    /// Region of the signature's credential scope.
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    region: String,
+}
+
+impl Connection {
+    fn client(&self) -> anyhow::Result<Client> {
+        let creds = if let Some(path) = &self.credentials_file {
+            creds::from_file(path, &self.profile)?
+        } else {
+            match (&self.access_key_id, &self.secret_access_key) {
+                (Some(id), Some(secret)) => Credentials {
+                    access_key_id: id.clone(),
+                    secret_access_key: secret.clone(),
+                },
+                _ => bail!(
+                    "no credentials: give --credentials-file, or --access-key-id and \
+                     --secret-access-key (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+                ),
+            }
+        };
+        Client::new(&self.endpoint, creds, &self.region, "kms")
+    }
+}
+
+#[derive(Args)]
+struct EncryptArgs {
+    #[command(flatten)]
+    conn: Connection,
+
+    /// KeyId member: key id, key ARN, alias name or alias ARN.
+    #[arg(long)]
+    key_id: String,
+
+    /// Plaintext size in bytes (Encrypt accepts 1..=4096).
+    #[arg(long, default_value_t = 4096)]
+    plaintext_bytes: usize,
+
+    /// Concurrent keep-alive connections, one request in flight on each.
+    #[arg(long, default_value_t = 16)]
+    connections: usize,
+
+    /// Measured seconds.
+    #[arg(long, default_value_t = 10.0)]
+    duration_secs: f64,
+
+    /// Seconds of load before measuring starts.
+    #[arg(long, default_value_t = 1.0)]
+    warmup_secs: f64,
+
+    /// Open loop: send this many requests per second in total, evenly spread over the
+    /// connections, instead of back to back. Latency then counts from each request's scheduled
+    /// time whenever its connection was still busy (no coordinated omission).
+    #[arg(long)]
+    rate: Option<f64>,
+
+    /// Process id of the server, if it runs on this machine: reports its CPU per request.
+    #[arg(long)]
+    server_pid: Option<u32>,
+
+    /// Client runtime worker threads: 1 runs a current-thread runtime (one core).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+
+    /// Label of the result row (e.g. `trent` or `bare`).
+    #[arg(long, default_value = "trent")]
+    label: String,
+
+    /// Write the body of one successful response here (to replay it from the bare server).
+    #[arg(long)]
+    save_response: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct CreateKeyArgs {
+    #[command(flatten)]
+    conn: Connection,
+
+    /// Description of the key.
+    #[arg(long, default_value = "trent-bench")]
+    description: String,
+}
+
+#[derive(Args)]
+struct BareArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    addr: SocketAddr,
+
+    /// Answer with the contents of this file (e.g. a saved real Encrypt response).
+    #[arg(long)]
+    response_file: Option<PathBuf>,
+
+    /// Otherwise answer with a synthetic Encrypt response of the same size as Trent's for this
+    /// plaintext size.
+    #[arg(long, default_value_t = 4096)]
+    plaintext_bytes: usize,
+
+    /// Server runtime worker threads; 0 means one per CPU, as Trent does.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+#[derive(Args)]
+struct MicroArgs {
+    /// Plaintext size in bytes.
+    #[arg(long, default_value_t = 4096)]
+    plaintext_bytes: usize,
+
+    /// Milliseconds spent timing each step.
+    #[arg(long, default_value_t = 300)]
+    millis: u64,
+}
+
+fn runtime(threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+    let rt = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        if threads > 0 {
+            b.worker_threads(threads);
+        }
+        b.enable_all().build()
+    };
+    rt.context("cannot start the async runtime")
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn seconds(s: f64, what: &str) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(s).with_context(|| format!("invalid {what}: {s}"))
+}
+
+fn report(args: &EncryptArgs, body_len: usize, o: &Outcome) -> bool {
+    let h = &o.latency;
+    println!(
+        "{} Encrypt: endpoint {}, key {}, plaintext {} B (request body {} B), {} connections, \
+         client threads {}, {}, warm-up {} s, measured {} s",
+        args.label,
+        args.conn.endpoint,
+        args.key_id,
+        args.plaintext_bytes,
+        body_len,
+        args.connections,
+        args.threads,
+        args.rate.map_or_else(
+            || "closed loop".to_owned(),
+            |r| format!("open loop at {r} req/s offered")
+        ),
+        args.warmup_secs,
+        o.measured.as_secs_f64(),
+    );
+    println!(
+        "  requests   {} ok in the measured window ({} in warm-up), {} errors, {} reconnects",
+        o.ok(),
+        o.warmup_ok,
+        o.errors,
+        o.reconnects
+    );
+    println!("  throughput {:.0} req/s", o.rps());
+    println!(
+        "  latency    mean {:.3} ms, p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, max {:.3} ms",
+        ms(h.mean()),
+        ms(h.quantile(0.5)),
+        ms(h.quantile(0.9)),
+        ms(h.quantile(0.99)),
+        ms(h.quantile(0.999)),
+        ms(h.max()),
+    );
+    println!(
+        "  client     signing + request building {:.2} µs per request (mean); response body {} B",
+        o.sign_mean.as_secs_f64() * 1e6,
+        o.sample.as_ref().map_or(0, Bytes::len),
+    );
+    let per_req = |cores: Option<f64>| {
+        cores.map_or_else(
+            || "-".to_owned(),
+            |c| format!("{:.1}", c / o.rps().max(1e-9) * 1e6),
+        )
+    };
+    let cores = |c: Option<f64>| c.map_or_else(|| "-".to_owned(), |c| format!("{c:.2}"));
+    let cpu = o.cpu.unwrap_or(cpu::Usage {
+        server: None,
+        client: None,
+        other: None,
+        cpus: None,
+    });
+    println!(
+        "  cpu        server {} cores ({} µs/request), client {} cores ({} µs/request), \
+         other {} cores, of {} CPUs",
+        cores(cpu.server),
+        per_req(cpu.server),
+        cores(cpu.client),
+        per_req(cpu.client),
+        cores(cpu.other),
+        cores(cpu.cpus),
+    );
+    // One Markdown table row, for scripts: label | plaintext | connections | offered | req/s |
+    // p50 | p90 | p99 | p99.9 | max | errors | server µs/req | client µs/req | other cores.
+    println!(
+        "ROW | {} | {} | {} | {} | {:.0} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {} | {} | {} | {} |",
+        args.label,
+        args.plaintext_bytes,
+        args.connections,
+        args.rate
+            .map_or_else(|| "max".to_owned(), |r| format!("{r:.0}")),
+        o.rps(),
+        ms(h.quantile(0.5)),
+        ms(h.quantile(0.9)),
+        ms(h.quantile(0.99)),
+        ms(h.quantile(0.999)),
+        ms(h.max()),
+        o.errors,
+        per_req(cpu.server),
+        per_req(cpu.client),
+        cores(cpu.other),
+    );
+    if o.errors > 0 || o.ok() == 0 {
+        eprintln!(
+            "!!! {} ERRORS ({} ok) in this run — the numbers above are NOT valid. First error: {}",
+            o.errors,
+            o.ok(),
+            o.first_error.as_deref().unwrap_or("(none recorded)")
+        );
+        return false;
+    }
+    true
+}
+
+fn encrypt(args: &EncryptArgs) -> anyhow::Result<ExitCode> {
+    if args.connections == 0 {
+        bail!("--connections must be at least 1");
+    }
+    let client = args.conn.client()?;
+    let plaintext: Vec<u8> = (0..args.plaintext_bytes).map(|i| (i % 251) as u8).collect();
+    let body = serde_json::to_vec(&serde_json::json!({
+        "KeyId": args.key_id,
+        "Plaintext": base64::engine::general_purpose::STANDARD.encode(&plaintext),
+    }))?;
+    let body_len = body.len();
+    let load = Load {
+        target: "TrentService.Encrypt".to_owned(),
+        body: Bytes::from(body),
+        connections: args.connections,
+        warmup: seconds(args.warmup_secs, "--warmup-secs")?,
+        duration: seconds(args.duration_secs, "--duration-secs")?,
+        rate: args.rate,
+        server_pid: args.server_pid,
+    };
+    if args.rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
+        bail!("--rate must be a positive number of requests per second");
+    }
+    let outcome = runtime(args.threads)?.block_on(client::run(client, load))?;
+    if let (Some(path), Some(sample)) = (&args.save_response, &outcome.sample) {
+        std::fs::write(path, sample).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(if report(args, body_len, &outcome) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+fn create_key(args: &CreateKeyArgs) -> anyhow::Result<ExitCode> {
+    let client = args.conn.client()?;
+    let body = serde_json::to_vec(&serde_json::json!({ "Description": args.description }))?;
+    let answer = runtime(1)?.block_on(client.call("TrentService.CreateKey", Bytes::from(body)))?;
+    if answer.status != http::StatusCode::OK {
+        bail!(
+            "CreateKey failed: HTTP {}: {}",
+            answer.status,
+            String::from_utf8_lossy(&answer.body)
+        );
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(&answer.body).context("CreateKey answered with invalid JSON")?;
+    let Some(key_id) = v.pointer("/KeyMetadata/KeyId").and_then(|k| k.as_str()) else {
+        bail!("CreateKey response has no KeyMetadata.KeyId");
+    };
+    println!("{key_id}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bare_server(args: &BareArgs) -> anyhow::Result<ExitCode> {
+    let body = match &args.response_file {
+        Some(path) => Bytes::from(
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
+        ),
+        None => bare::synthetic_encrypt_response(args.plaintext_bytes),
+    };
+    runtime(args.threads)?.block_on(bare::serve(args.addr, body))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn main() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    match &cli.command {
+        Command::Encrypt(args) => encrypt(args),
+        Command::CreateKey(args) => create_key(args),
+        Command::BareServer(args) => bare_server(args),
+        Command::Micro(args) => {
+            micro::run(args.plaintext_bytes, Duration::from_millis(args.millis))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
