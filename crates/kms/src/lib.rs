@@ -342,8 +342,12 @@ impl Kms {
         context: &EncryptionContext,
     ) -> Result<(Vec<u8>, String), KmsError> {
         let material = key.current_material()?;
-        let salt: [u8; blob::SALT_LEN] = trent_crypto::random_array()?;
-        let nonce: [u8; GCM_NONCE_LEN] = trent_crypto::random_array()?;
+        // One draw from the CSPRNG for both: it is a measurable share of a small Encrypt.
+        let random: [u8; blob::SALT_LEN + GCM_NONCE_LEN] = trent_crypto::random_array()?;
+        let (salt, nonce) = random.split_at(blob::SALT_LEN);
+        let salt: [u8; blob::SALT_LEN] = salt.try_into().map_err(|_| KmsError::Internal("salt"))?;
+        let nonce: [u8; GCM_NONCE_LEN] =
+            nonce.try_into().map_err(|_| KmsError::Internal("nonce"))?;
         let scope = &key.record.scope;
         let mut out = blob::write_header(
             &scope.account_id,

@@ -366,27 +366,49 @@ pub mod marker {
     }
 }
 
-/// Base64 members that carry secrets: decoded straight into zeroizing buffers.
+/// Base64 members that carry secrets: decoded straight from the request buffer into a zeroizing
+/// buffer, with no intermediate owned copy of the text.
 pub mod secret_blob {
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::de::{self, Deserializer, Visitor};
+    use serde::{Serialize as _, Serializer};
     use trent_crypto::SecretBytes;
     use zeroize::Zeroizing;
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SecretBytes>, D::Error> {
-        let s: Option<std::borrow::Cow<'de, str>> = Option::deserialize(d)?;
-        match s {
-            None => Ok(None),
-            Some(s) => trent_wire::blob::decode(&s)
-                .map(|v| Some(SecretBytes::new(v)))
-                .map_err(|_| {
-                    serde::de::Error::custom("invalid value, expected base64-encoded binary data")
-                }),
+    struct SecretVisitor;
+
+    impl<'de> Visitor<'de> for SecretVisitor {
+        type Value = Option<SecretBytes>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("base64-encoded binary data")
         }
+
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_str(self)
+        }
+
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+            trent_wire::blob::decode_secret(s)
+                .map(|v| Some(SecretBytes::new(v)))
+                .map_err(|_| E::custom("invalid value, expected base64-encoded binary data"))
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SecretBytes>, D::Error> {
+        d.deserialize_option(SecretVisitor)
     }
 
     pub fn serialize<S: Serializer>(v: &SecretBytes, s: S) -> Result<S::Ok, S::Error> {
         let encoded = Zeroizing::new(trent_wire::blob::encode(v.expose_secret()));
-        s.serialize_str(&encoded)
+        encoded.as_str().serialize(s)
     }
 }
 

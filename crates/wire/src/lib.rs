@@ -307,6 +307,23 @@ pub mod blob {
         STANDARD.decode(s)
     }
 
+    /// Decodes into a buffer sized once and wiped if decoding fails part way, for members that
+    /// carry secrets. The caller owns (and must zeroize) the result.
+    pub fn decode_secret(s: &str) -> Result<Vec<u8>, base64::DecodeSliceError> {
+        let mut buf = vec![0u8; base64::decoded_len_estimate(s.len())];
+        match STANDARD.decode_slice(s, &mut buf) {
+            Ok(n) => {
+                // Shrinking never reallocates, so no copy of the secret is left behind.
+                buf.truncate(n);
+                Ok(buf)
+            }
+            Err(e) => {
+                zeroize::Zeroize::zeroize(&mut buf);
+                Err(e)
+            }
+        }
+    }
+
     /// `#[serde(with = "trent_wire::blob::option")]` for `Option<Vec<u8>>` members.
     pub mod option {
         use super::*;
