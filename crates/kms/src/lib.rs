@@ -40,6 +40,27 @@ pub struct Caller {
 
 /// How many keys the material cache holds before it starts evicting.
 const KEY_CACHE_CAPACITY: usize = 10_000;
+/// Milliseconds in a day.
+pub(crate) const DAY_MS: i64 = 86_400_000;
+/// On-demand rotations a key may have in its lifetime (a fixed AWS quota).
+pub(crate) const MAX_ON_DEMAND_ROTATIONS: usize = 25;
+
+/// How a rotation was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RotationType {
+    Automatic,
+    OnDemand,
+}
+
+impl RotationType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RotationType::Automatic => "AUTOMATIC",
+            RotationType::OnDemand => "ON_DEMAND",
+        }
+    }
+}
+
 /// Retries of a read-modify-write that lost a race. Each lost race means another writer
 /// committed, so progress is guaranteed; the bound only stops a pathological livelock.
 const UPDATE_RETRIES: usize = 64;
@@ -51,15 +72,22 @@ pub(crate) struct LoadedKey {
     materials: Vec<Material>,
 }
 
-struct Material {
-    id_hex: String,
+pub(crate) struct Material {
+    pub id_hex: String,
     id: [u8; blob::MATERIAL_ID_LEN],
+    pub created_ms: i64,
+    pub rotation_type: Option<String>,
     secret: SecretBytes,
 }
 
 impl LoadedKey {
     pub fn state(&self) -> Result<KeyState, KmsError> {
         KeyState::parse(&self.record.state)
+    }
+
+    /// Every material version, oldest first.
+    pub fn materials(&self) -> &[Material] {
+        &self.materials
     }
 
     fn material(&self, id: &[u8; blob::MATERIAL_ID_LEN]) -> Option<&Material> {
@@ -151,6 +179,96 @@ impl Kms {
         Ok(due.len())
     }
 
+    /// Rotates every key whose automatic rotation is due. Keys that are not Enabled keep their
+    /// due date and rotate once they are enabled again, as in AWS. Returns how many rotated.
+    pub async fn rotate_due_keys(&self) -> Result<usize, KmsError> {
+        let due = self.store.keys_due_for_rotation(self.now_ms()).await?;
+        let mut rotated = 0;
+        for (scope, key_id) in &due {
+            let Some(key) = self.load(scope, key_id).await? else {
+                continue;
+            };
+            match self.rotate(&key, RotationType::Automatic).await {
+                Ok(_) => {
+                    rotated += 1;
+                    tracing::info!(key_arn = %key.arn, "rotated KMS key material on schedule");
+                }
+                Err(KmsError::Disabled(_) | KmsError::InvalidState(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(rotated)
+    }
+
+    /// Gives a key new current material. Automatic rotations also move the schedule on by one
+    /// period; on-demand rotations leave it alone and count against the per-key limit.
+    pub(crate) async fn rotate(
+        &self,
+        key: &LoadedKey,
+        kind: RotationType,
+    ) -> Result<KeyRecord, KmsError> {
+        let scope = &key.record.scope;
+        for _ in 0..UPDATE_RETRIES {
+            let Some(mut record) = self.store.get_key(scope, &key.record.key_id).await? else {
+                self.forget_key(scope, &key.record.key_id);
+                return Err(KmsError::NotFound(format!(
+                    "Key '{}' does not exist",
+                    key.arn
+                )));
+            };
+            let state = KeyState::parse(&record.state)?;
+            if state != KeyState::Enabled {
+                return Err(state.invalid_state_error(&key.arn));
+            }
+            let now = self.now_ms();
+            match kind {
+                RotationType::Automatic => {
+                    let Some(period) = record.rotation_period_days else {
+                        // Rotation was disabled after the job picked the key.
+                        return Ok(record);
+                    };
+                    if record.next_rotation_ms.is_none_or(|due| due > now) {
+                        return Ok(record);
+                    }
+                    record.next_rotation_ms = Some(now + period * DAY_MS);
+                }
+                RotationType::OnDemand => {
+                    let done = key
+                        .materials
+                        .iter()
+                        .filter(|m| {
+                            m.rotation_type.as_deref() == Some(RotationType::OnDemand.as_str())
+                        })
+                        .count();
+                    if done >= MAX_ON_DEMAND_ROTATIONS {
+                        return Err(KmsError::LimitExceeded(format!(
+                            "{} has reached the limit of {MAX_ON_DEMAND_ROTATIONS} on-demand rotations.",
+                            key.arn
+                        )));
+                    }
+                }
+            }
+            let material_id = trent_crypto::hex(&trent_crypto::random_array::<32>()?);
+            record.current_material_id.clone_from(&material_id);
+            let material = trent_store::KeyMaterial {
+                material_id,
+                created_ms: now,
+                rotation_type: Some(kind.as_str().to_string()),
+                secret: SecretBytes::random(32)?,
+            };
+            match self.store.add_key_material(&record, &material).await {
+                Ok(version) => {
+                    record.version = version;
+                    self.forget_key(scope, &key.record.key_id);
+                    return Ok(record);
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(KmsError::Internal("too many concurrent updates to one key"))
+    }
+
     // --- resolution and caching ---
 
     /// Resolves a KeyId member to a key, loading and caching it.
@@ -238,6 +356,8 @@ impl Kms {
                 Ok(Material {
                     id_hex: m.material_id,
                     id,
+                    created_ms: m.created_ms,
+                    rotation_type: m.rotation_type,
                     secret: m.secret,
                 })
             })

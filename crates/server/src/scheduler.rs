@@ -15,6 +15,11 @@ pub async fn tick(state: &State) {
         Ok(n) => tracing::info!(deleted = n, "key deletion job finished"),
         Err(e) => tracing::error!(error = %error_chain(&e), "key deletion job failed"),
     }
+    match state.kms.rotate_due_keys().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(rotated = n, "key rotation job finished"),
+        Err(e) => tracing::error!(error = %error_chain(&e), "key rotation job failed"),
+    }
 }
 
 /// Ticks every `interval` until `shutdown` resolves.

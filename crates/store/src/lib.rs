@@ -85,6 +85,10 @@ pub struct KeyRecord {
     pub tags: Vec<(String, String)>,
     pub current_material_id: String,
     pub multi_region: bool,
+    /// Days between automatic rotations, while automatic rotation is enabled.
+    pub rotation_period_days: Option<i64>,
+    /// When the next automatic rotation is due, while automatic rotation is enabled.
+    pub next_rotation_ms: Option<i64>,
     /// Incremented by every update; updates name the version they read.
     pub version: i64,
 }
@@ -93,6 +97,8 @@ pub struct KeyRecord {
 pub struct KeyMaterial {
     pub material_id: String,
     pub created_ms: i64,
+    /// `AUTOMATIC` or `ON_DEMAND` for material made by a rotation; `None` for the first.
+    pub rotation_type: Option<String>,
     pub secret: SecretBytes,
 }
 
@@ -131,6 +137,12 @@ pub trait Store: Send + Sync {
     async fn list_keys(&self, scope: &Scope, after_seq: i64, limit: u32) -> Result<Vec<KeyRecord>>;
     /// Every material version of a key, decrypted.
     async fn key_materials(&self, scope: &Scope, key_id: &str) -> Result<Vec<KeyMaterial>>;
+    /// Adds a new material version and, in the same transaction, replaces the key's mutable
+    /// fields (its `current_material_id` naming the new material) if the stored version is still
+    /// `key.version`. Returns the new version; [`StoreError::Conflict`] if the key changed.
+    async fn add_key_material(&self, key: &KeyRecord, material: &KeyMaterial) -> Result<i64>;
+    /// Keys whose automatic rotation is due at or before `now_ms`, in any scope.
+    async fn keys_due_for_rotation(&self, now_ms: i64) -> Result<Vec<(Scope, String)>>;
     /// Deletes a key, its materials and its aliases.
     async fn delete_key(&self, scope: &Scope, key_id: &str) -> Result<()>;
     /// Keys whose deletion date is at or before `now_ms`, in any scope.

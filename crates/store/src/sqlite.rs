@@ -89,6 +89,41 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// Seals a material version under the barrier and inserts it, inside `tx`.
+    async fn insert_material(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+        key: &KeyRecord,
+        material: &KeyMaterial,
+    ) -> Result<()> {
+        let sealed = self.barrier.seal(
+            &material_identity(&[
+                &key.scope.account_id,
+                &key.scope.region,
+                &key.key_id,
+                &material.material_id,
+            ]),
+            material.secret.expose_secret(),
+        )?;
+        sqlx::query(
+            "INSERT INTO kms_key_materials
+                (account_id, region, key_id, material_id, created_ms, rotation_type, material)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&key.scope.account_id)
+        .bind(&key.scope.region)
+        .bind(&key.key_id)
+        .bind(&material.material_id)
+        .bind(material.created_ms)
+        .bind(&material.rotation_type)
+        .bind(sealed)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+}
+
 fn material_identity<'a>(parts: &'a [&'a str; 4]) -> RowIdentity<'a> {
     RowIdentity {
         table: "kms_key_materials",
@@ -102,6 +137,41 @@ fn tags_json(tags: &[(String, String)]) -> Result<String> {
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// The version-checked UPDATE of a key's mutable fields, on the pool or inside a transaction.
+async fn update_key_in<'e, E>(executor: E, key: &KeyRecord) -> Result<i64>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
+    let next = key.version + 1;
+    let done = sqlx::query(
+        "UPDATE kms_keys SET description = ?, state = ?, deletion_ms = ?, pending_window_days = ?,
+            policy = ?, tags = ?, current_material_id = ?, rotation_period_days = ?,
+            next_rotation_ms = ?, version = ?
+         WHERE account_id = ? AND region = ? AND key_id = ? AND version = ?",
+    )
+    .bind(&key.description)
+    .bind(&key.state)
+    .bind(key.deletion_ms)
+    .bind(key.pending_window_days)
+    .bind(&key.policy)
+    .bind(tags_json(&key.tags)?)
+    .bind(&key.current_material_id)
+    .bind(key.rotation_period_days)
+    .bind(key.next_rotation_ms)
+    .bind(next)
+    .bind(&key.scope.account_id)
+    .bind(&key.scope.region)
+    .bind(&key.key_id)
+    .bind(key.version)
+    .execute(executor)
+    .await?;
+    if done.rows_affected() == 1 {
+        Ok(next)
+    } else {
+        Err(StoreError::Conflict)
+    }
 }
 
 fn key_from_row(row: &SqliteRow) -> Result<KeyRecord> {
@@ -128,8 +198,20 @@ fn key_from_row(row: &SqliteRow) -> Result<KeyRecord> {
         tags,
         current_material_id: row.try_get("current_material_id")?,
         multi_region: row.try_get::<i64, _>("multi_region")? != 0,
+        rotation_period_days: row.try_get("rotation_period_days")?,
+        next_rotation_ms: row.try_get("next_rotation_ms")?,
         version: row.try_get("version")?,
     })
+}
+
+fn scope_and_key_id(row: &SqliteRow) -> Result<(Scope, String)> {
+    Ok((
+        Scope::new(
+            row.try_get::<String, _>("account_id")?,
+            row.try_get::<String, _>("region")?,
+        ),
+        row.try_get("key_id")?,
+    ))
 }
 
 fn alias_from_row(row: &SqliteRow) -> Result<AliasRecord> {
@@ -148,15 +230,6 @@ fn alias_from_row(row: &SqliteRow) -> Result<AliasRecord> {
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn create_key(&self, key: &KeyRecord, material: &KeyMaterial) -> Result<()> {
-        let sealed = self.barrier.seal(
-            &material_identity(&[
-                &key.scope.account_id,
-                &key.scope.region,
-                &key.key_id,
-                &material.material_id,
-            ]),
-            material.secret.expose_secret(),
-        )?;
         // The sequence number is computed inside the INSERT, so the transaction's first statement
         // is a write: SQLite then takes the write lock up front (waiting on busy_timeout) instead of
         // failing a read-to-write upgrade when another writer got in between.
@@ -192,18 +265,7 @@ impl Store for SqliteStore {
             Err(e) if is_unique_violation(&e) => return Err(StoreError::AlreadyExists),
             other => other?,
         };
-        sqlx::query(
-            "INSERT INTO kms_key_materials (account_id, region, key_id, material_id, created_ms, material)
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&key.scope.account_id)
-        .bind(&key.scope.region)
-        .bind(&key.key_id)
-        .bind(&material.material_id)
-        .bind(material.created_ms)
-        .bind(sealed)
-        .execute(&mut *tx)
-        .await?;
+        self.insert_material(&mut tx, key, material).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -221,31 +283,27 @@ impl Store for SqliteStore {
     }
 
     async fn update_key(&self, key: &KeyRecord) -> Result<i64> {
-        let next = key.version + 1;
-        let done = sqlx::query(
-            "UPDATE kms_keys SET description = ?, state = ?, deletion_ms = ?, pending_window_days = ?,
-                policy = ?, tags = ?, current_material_id = ?, version = ?
-             WHERE account_id = ? AND region = ? AND key_id = ? AND version = ?",
+        update_key_in(&self.pool, key).await
+    }
+
+    async fn add_key_material(&self, key: &KeyRecord, material: &KeyMaterial) -> Result<i64> {
+        let mut tx = self.pool.begin().await?;
+        // The version-checked UPDATE goes first so the transaction writes (and locks) at once.
+        let version = update_key_in(&mut *tx, key).await?;
+        self.insert_material(&mut tx, key, material).await?;
+        tx.commit().await?;
+        Ok(version)
+    }
+
+    async fn keys_due_for_rotation(&self, now_ms: i64) -> Result<Vec<(Scope, String)>> {
+        let rows = sqlx::query(
+            "SELECT account_id, region, key_id FROM kms_keys
+             WHERE next_rotation_ms IS NOT NULL AND next_rotation_ms <= ?",
         )
-        .bind(&key.description)
-        .bind(&key.state)
-        .bind(key.deletion_ms)
-        .bind(key.pending_window_days)
-        .bind(&key.policy)
-        .bind(tags_json(&key.tags)?)
-        .bind(&key.current_material_id)
-        .bind(next)
-        .bind(&key.scope.account_id)
-        .bind(&key.scope.region)
-        .bind(&key.key_id)
-        .bind(key.version)
-        .execute(&self.pool)
+        .bind(now_ms)
+        .fetch_all(&self.pool)
         .await?;
-        if done.rows_affected() == 1 {
-            Ok(next)
-        } else {
-            Err(StoreError::Conflict)
-        }
+        rows.iter().map(scope_and_key_id).collect()
     }
 
     async fn list_keys(&self, scope: &Scope, after_seq: i64, limit: u32) -> Result<Vec<KeyRecord>> {
@@ -264,8 +322,8 @@ impl Store for SqliteStore {
 
     async fn key_materials(&self, scope: &Scope, key_id: &str) -> Result<Vec<KeyMaterial>> {
         let rows = sqlx::query(
-            "SELECT material_id, created_ms, material FROM kms_key_materials
-             WHERE account_id = ? AND region = ? AND key_id = ? ORDER BY created_ms",
+            "SELECT material_id, created_ms, rotation_type, material FROM kms_key_materials
+             WHERE account_id = ? AND region = ? AND key_id = ? ORDER BY created_ms, rowid",
         )
         .bind(&scope.account_id)
         .bind(&scope.region)
@@ -283,6 +341,7 @@ impl Store for SqliteStore {
                 Ok(KeyMaterial {
                     material_id,
                     created_ms: row.try_get("created_ms")?,
+                    rotation_type: row.try_get("rotation_type")?,
                     secret,
                 })
             })
@@ -313,17 +372,7 @@ impl Store for SqliteStore {
         .bind(now_ms)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    Scope::new(
-                        r.try_get::<String, _>("account_id")?,
-                        r.try_get::<String, _>("region")?,
-                    ),
-                    r.try_get("key_id")?,
-                ))
-            })
-            .collect()
+        rows.iter().map(scope_and_key_id).collect()
     }
 
     async fn create_alias(&self, alias: &AliasRecord) -> Result<()> {

@@ -125,11 +125,14 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
         tags,
         current_material_id: material_id.clone(),
         multi_region: false,
+        rotation_period_days: None,
+        next_rotation_ms: None,
         version: 1,
     };
     let material = KeyMaterial {
         material_id,
         created_ms: now,
+        rotation_type: None,
         secret: SecretBytes::random(32)?,
     };
     kms.store().create_key(&record, &material).await?;

@@ -48,19 +48,10 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
         req.encryption_algorithm.as_deref(),
         model::ENCRYPTION_ALGORITHMS,
     );
-    for (i, m) in req.dry_run_modifiers.iter().flatten().enumerate() {
-        v.one_of(
-            &format!("dryRunModifiers.{}.member", i + 1),
-            Some(m),
-            &["IGNORE_CIPHERTEXT"],
-        );
-    }
+    let ignore_ciphertext =
+        super::dry_run_modifiers_member(&mut v, req.dry_run_modifiers.as_deref());
     v.finish()?;
     super::refuse_recipient(&req.recipient)?;
-    let ignore_ciphertext = req
-        .dry_run_modifiers
-        .as_ref()
-        .is_some_and(|m| m.iter().any(|x| x == "IGNORE_CIPHERTEXT"));
     if req.dry_run == Some(true) && ignore_ciphertext {
         // Only the permission to call Decrypt is checked; the ciphertext is not read.
         return Err(KmsError::DryRun);

@@ -12,18 +12,23 @@ mod decrypt;
 mod delete_alias;
 mod describe_key;
 mod disable_key;
+mod disable_key_rotation;
 mod enable_key;
+mod enable_key_rotation;
 mod encrypt;
 mod generate_data_key;
 mod generate_data_key_without_plaintext;
 mod generate_random;
 mod get_key_policy;
+mod get_key_rotation_status;
 mod list_aliases;
 mod list_key_policies;
+mod list_key_rotations;
 mod list_keys;
 mod list_resource_tags;
 mod put_key_policy;
 mod re_encrypt;
+mod rotate_key_on_demand;
 mod schedule_key_deletion;
 mod tag_resource;
 mod untag_resource;
@@ -62,18 +67,23 @@ operations! {
     "DeleteAlias" => delete_alias,
     "DescribeKey" => describe_key,
     "DisableKey" => disable_key,
+    "DisableKeyRotation" => disable_key_rotation,
     "EnableKey" => enable_key,
+    "EnableKeyRotation" => enable_key_rotation,
     "Encrypt" => encrypt,
     "GenerateDataKey" => generate_data_key,
     "GenerateDataKeyWithoutPlaintext" => generate_data_key_without_plaintext,
     "GenerateRandom" => generate_random,
     "GetKeyPolicy" => get_key_policy,
+    "GetKeyRotationStatus" => get_key_rotation_status,
     "ListAliases" => list_aliases,
     "ListKeyPolicies" => list_key_policies,
+    "ListKeyRotations" => list_key_rotations,
     "ListKeys" => list_keys,
     "ListResourceTags" => list_resource_tags,
     "PutKeyPolicy" => put_key_policy,
     "ReEncrypt" => re_encrypt,
+    "RotateKeyOnDemand" => rotate_key_on_demand,
     "ScheduleKeyDeletion" => schedule_key_deletion,
     "TagResource" => tag_resource,
     "UntagResource" => untag_resource,
@@ -108,6 +118,20 @@ pub(crate) fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {
     } else {
         Ok(())
     }
+}
+
+/// Validates DryRunModifiers; returns whether `IGNORE_CIPHERTEXT` was given, in which case a dry
+/// run checks only the permission to call the operation and never reads the ciphertext.
+pub(crate) fn dry_run_modifiers_member(v: &mut Validator, modifiers: Option<&[String]>) -> bool {
+    let modifiers = modifiers.unwrap_or_default();
+    for (i, m) in modifiers.iter().enumerate() {
+        v.one_of(
+            &format!("dryRunModifiers.{}.member", i + 1),
+            Some(m),
+            &["IGNORE_CIPHERTEXT"],
+        );
+    }
+    modifiers.iter().any(|m| m == "IGNORE_CIPHERTEXT")
 }
 
 /// `Recipient` (Nitro Enclaves attestation) has no meaning outside AWS.

@@ -71,13 +71,8 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
         v.one_of(member, value.as_deref(), model::ENCRYPTION_ALGORITHMS);
     }
     validate_grant_tokens(&mut v, req.grant_tokens.as_ref());
-    for (i, m) in req.dry_run_modifiers.iter().flatten().enumerate() {
-        v.one_of(
-            &format!("dryRunModifiers.{}.member", i + 1),
-            Some(m),
-            &["IGNORE_CIPHERTEXT"],
-        );
-    }
+    let ignore_ciphertext =
+        super::dry_run_modifiers_member(&mut v, req.dry_run_modifiers.as_deref());
     v.finish()?;
     let destination = kms
         .resolve(
@@ -91,10 +86,6 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
         &destination,
         req.destination_encryption_algorithm.as_deref(),
     )?;
-    let ignore_ciphertext = req
-        .dry_run_modifiers
-        .as_ref()
-        .is_some_and(|m| m.iter().any(|x| x == "IGNORE_CIPHERTEXT"));
     if req.dry_run == Some(true) && ignore_ciphertext {
         return Err(KmsError::DryRun);
     }

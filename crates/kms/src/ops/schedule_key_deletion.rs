@@ -5,9 +5,7 @@ use serde::{Deserialize, Serialize};
 use trent_wire::Validator;
 
 use crate::model::KeyState;
-use crate::{Aliases, Caller, Kms, KmsError};
-
-const DAY_MS: i64 = 86_400_000;
+use crate::{Aliases, Caller, DAY_MS, Kms, KmsError};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]

@@ -13,4 +13,5 @@ mod binary;
 mod cli;
 mod harness;
 mod protocol;
+mod rotation;
 mod sdk;

@@ -1,0 +1,35 @@
+//! DisableKeyRotation: stops automatic rotation; existing material is kept.
+
+use serde::Deserialize;
+use trent_wire::Validator;
+
+use super::enable_key_rotation::{check_enabled, check_rotatable};
+use crate::{Aliases, Caller, Kms, KmsError};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Request {
+    key_id: Option<String>,
+}
+
+pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<super::Empty, KmsError> {
+    let mut v = Validator::new();
+    super::key_id_member(&mut v, "keyId", &req.key_id);
+    v.finish()?;
+    let key = kms
+        .resolve(
+            caller,
+            req.key_id.as_deref().unwrap_or_default(),
+            Aliases::Refused,
+        )
+        .await?;
+    check_rotatable(&key)?;
+    kms.update_key(&key, |r| {
+        check_enabled(r, &key.arn)?;
+        r.rotation_period_days = None;
+        r.next_rotation_ms = None;
+        Ok(())
+    })
+    .await?;
+    Ok(super::Empty {})
+}

@@ -1,0 +1,66 @@
+//! EnableKeyRotation: automatic rotation every RotationPeriodInDays (90–2560, default 365).
+
+use serde::Deserialize;
+use trent_store::KeyRecord;
+use trent_wire::Validator;
+
+use crate::model::{self, KeyState};
+use crate::{Aliases, Caller, DAY_MS, Kms, KmsError, LoadedKey};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Request {
+    key_id: Option<String>,
+    rotation_period_in_days: Option<i64>,
+}
+
+/// Only symmetric encryption keys with key material generated here rotate.
+pub(crate) fn check_rotatable(key: &LoadedKey) -> Result<(), KmsError> {
+    if key.record.key_spec != model::SYMMETRIC_DEFAULT || key.record.origin != "AWS_KMS" {
+        return Err(KmsError::UnsupportedOperation(format!(
+            "{} does not support key rotation: only symmetric encryption keys with origin \
+             AWS_KMS rotate.",
+            key.arn
+        )));
+    }
+    Ok(())
+}
+
+/// Enable and DisableKeyRotation need an Enabled key.
+pub(crate) fn check_enabled(record: &KeyRecord, arn: &str) -> Result<(), KmsError> {
+    match KeyState::parse(&record.state)? {
+        KeyState::Enabled => Ok(()),
+        other => Err(other.invalid_state_error(arn)),
+    }
+}
+
+pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<super::Empty, KmsError> {
+    let mut v = Validator::new();
+    super::key_id_member(&mut v, "keyId", &req.key_id);
+    v.range(
+        "rotationPeriodInDays",
+        req.rotation_period_in_days,
+        90,
+        2560,
+    );
+    v.finish()?;
+    let key = kms
+        .resolve(
+            caller,
+            req.key_id.as_deref().unwrap_or_default(),
+            Aliases::Refused,
+        )
+        .await?;
+    check_rotatable(&key)?;
+    let period = req.rotation_period_in_days.unwrap_or(365);
+    let now = kms.now_ms();
+    kms.update_key(&key, |r| {
+        check_enabled(r, &key.arn)?;
+        // Changing the period of an enabled schedule re-bases it on today, as AWS does.
+        r.rotation_period_days = Some(period);
+        r.next_rotation_ms = Some(now + period * DAY_MS);
+        Ok(())
+    })
+    .await?;
+    Ok(super::Empty {})
+}
