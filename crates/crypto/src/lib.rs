@@ -1,13 +1,21 @@
 //! Trent's cryptography, in one place.
 //!
 //! This crate is the only user of `aws-lc-rs` in the workspace: every other crate asks it for
-//! AEAD, key derivation, MACs, digests and randomness. Keeping the backend behind one small API
+//! AEAD, key derivation, MACs, digests and randomness, and (in [`asymmetric`]) the RSA, ECDSA,
+//! Ed25519, RSA-OAEP and ECDH operations behind KMS asymmetric keys; [`mac`](mod@mac) holds the HMAC
+//! operations behind KMS HMAC keys. Keeping the backend behind one small API
 //! means one place to audit, one place to change algorithms, and one set of secret types.
 //!
 //! Secret types ([`SecretBytes`], [`Aes256GcmKey`]) have no `Debug`, no `Clone` and no
 //! `Serialize`; they zeroize on drop and reveal their bytes only through a named method.
 
 #![forbid(unsafe_code)]
+
+pub mod asymmetric;
+pub mod mac;
+
+pub use asymmetric::{AsymmetricSpec, EncryptionAlgorithm, SigningAlgorithm};
+pub use mac::{MacAlgorithm, generate_mac_key, mac, verify_mac};
 
 use aws_lc_rs::{aead, constant_time, digest, hkdf, hmac, rand};
 use zeroize::Zeroize;
@@ -35,6 +43,22 @@ pub enum Error {
     /// The system random number generator failed.
     #[error("random number generator failure")]
     Rng,
+    /// A caller-supplied input was malformed: a digest of the wrong length, a public key that
+    /// does not parse or is of another type, curve or size.
+    #[error("invalid input")]
+    InvalidInput,
+    /// The algorithm cannot be used with keys of this spec.
+    #[error("algorithm not compatible with the key")]
+    IncompatibleAlgorithm,
+    /// The combination is valid in KMS but not supported here (DIGEST mode with Ed25519).
+    #[error("unsupported operation")]
+    Unsupported,
+    /// The plaintext is longer than the key and algorithm allow.
+    #[error("plaintext too long")]
+    PlaintextTooLong,
+    /// Stored private key material does not parse or does not match its key spec.
+    #[error("invalid key material")]
+    InvalidKeyMaterial,
 }
 
 impl From<aws_lc_rs::error::Unspecified> for Error {
