@@ -39,6 +39,8 @@ pub enum KmsError {
     UnsupportedOperation(String),
     #[error("{0}")]
     InvalidMarker(&'static str),
+    #[error("The MAC does not match the message under this key and algorithm.")]
+    InvalidMac,
     #[error("{0}")]
     InvalidGrantToken(&'static str),
     #[error("{0}")]
@@ -80,6 +82,7 @@ impl KmsError {
             Tag(_) => "TagException",
             UnsupportedOperation(_) => "UnsupportedOperationException",
             InvalidMarker(_) => "InvalidMarkerException",
+            InvalidMac => "KMSInvalidMacException",
             InvalidGrantToken(_) => "InvalidGrantTokenException",
             AccessDenied(_) => "AccessDeniedException",
             DryRun => return ApiError::new("DryRunOperationException", 412, self.to_string()),

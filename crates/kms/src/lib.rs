@@ -94,6 +94,11 @@ impl LoadedKey {
         self.materials.iter().find(|m| &m.id == id)
     }
 
+    /// The current material's secret (an HMAC key, for HMAC keys).
+    pub(crate) fn current_secret(&self) -> Result<&SecretBytes, KmsError> {
+        Ok(&self.current_material()?.secret)
+    }
+
     fn current_material(&self) -> Result<&Material, KmsError> {
         self.materials
             .iter()
@@ -427,11 +432,16 @@ impl Kms {
 
     /// Checks that a key can be used for symmetric encryption right now.
     pub(crate) fn check_encrypt_usable(key: &LoadedKey) -> Result<(), KmsError> {
+        Self::check_usable(key, model::ENCRYPT_DECRYPT)
+    }
+
+    /// Checks that a key is Enabled and has `usage`.
+    pub(crate) fn check_usable(key: &LoadedKey, usage: &str) -> Result<(), KmsError> {
         let state = key.state()?;
         if state != KeyState::Enabled {
             return Err(state.invalid_state_error(&key.arn));
         }
-        if key.record.key_usage != model::ENCRYPT_DECRYPT {
+        if key.record.key_usage != usage {
             return Err(KmsError::InvalidKeyUsage(format!(
                 "{} key usage is {} which is not valid for this operation.",
                 key.arn, key.record.key_usage

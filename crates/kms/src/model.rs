@@ -8,6 +8,13 @@ use crate::KmsError;
 
 pub const SYMMETRIC_DEFAULT: &str = "SYMMETRIC_DEFAULT";
 pub const ENCRYPT_DECRYPT: &str = "ENCRYPT_DECRYPT";
+pub const GENERATE_VERIFY_MAC: &str = "GENERATE_VERIFY_MAC";
+pub const MAC_ALGORITHMS: &[&str] = &[
+    "HMAC_SHA_224",
+    "HMAC_SHA_256",
+    "HMAC_SHA_384",
+    "HMAC_SHA_512",
+];
 pub const KEY_SPECS: &[&str] = &[
     "RSA_2048",
     "RSA_3072",
@@ -215,7 +222,10 @@ pub struct KeyMetadata {
     pub key_manager: String,
     pub customer_master_key_spec: String,
     pub key_spec: String,
-    pub encryption_algorithms: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption_algorithms: Option<Vec<&'static str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac_algorithms: Option<Vec<&'static str>>,
     pub multi_region: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pending_deletion_window_in_days: Option<i64>,
@@ -239,7 +249,10 @@ impl KeyMetadata {
             key_manager: r.key_manager.clone(),
             customer_master_key_spec: r.key_spec.clone(),
             key_spec: r.key_spec.clone(),
-            encryption_algorithms: vec![SYMMETRIC_DEFAULT],
+            encryption_algorithms: (r.key_usage == ENCRYPT_DECRYPT)
+                .then(|| vec![SYMMETRIC_DEFAULT]),
+            mac_algorithms: trent_crypto::MacAlgorithm::from_key_spec(&r.key_spec)
+                .map(|alg| vec![alg.kms_name()]),
             multi_region: r.multi_region,
             pending_deletion_window_in_days: r.pending_window_days,
             current_key_material_id: r.current_material_id.clone(),

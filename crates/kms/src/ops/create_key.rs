@@ -61,20 +61,30 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
         .key_spec
         .or(req.customer_master_key_spec)
         .unwrap_or_else(|| model::SYMMETRIC_DEFAULT.to_string());
-    if key_spec != model::SYMMETRIC_DEFAULT {
-        return Err(KmsError::UnsupportedOperation(format!(
-            "KeySpec {key_spec} is not supported by this server yet; use SYMMETRIC_DEFAULT."
-        )));
-    }
-    let key_usage = req
-        .key_usage
-        .unwrap_or_else(|| model::ENCRYPT_DECRYPT.to_string());
-    if key_usage != model::ENCRYPT_DECRYPT {
-        return Err(trent_wire::ApiError::validation(format!(
-            "KeyUsage {key_usage} is not compatible with KeySpec {key_spec}"
-        ))
-        .into());
-    }
+    let mac = trent_crypto::MacAlgorithm::from_key_spec(&key_spec);
+    let key_usage = match (key_spec.as_str(), mac, req.key_usage) {
+        (model::SYMMETRIC_DEFAULT, _, None) => model::ENCRYPT_DECRYPT.to_string(),
+        (model::SYMMETRIC_DEFAULT, _, Some(u)) if u == model::ENCRYPT_DECRYPT => u,
+        // HMAC keys have one usage, and AWS still requires it to be named.
+        (_, Some(_), Some(u)) if u == model::GENERATE_VERIFY_MAC => u,
+        (_, Some(_), None) => {
+            return Err(trent_wire::ApiError::validation(format!(
+                "KeyUsage GENERATE_VERIFY_MAC must be specified for KeySpec {key_spec}"
+            ))
+            .into());
+        }
+        (model::SYMMETRIC_DEFAULT, _, Some(u)) | (_, Some(_), Some(u)) => {
+            return Err(trent_wire::ApiError::validation(format!(
+                "KeyUsage {u} is not compatible with KeySpec {key_spec}"
+            ))
+            .into());
+        }
+        (_, None, _) => {
+            return Err(KmsError::UnsupportedOperation(format!(
+                "KeySpec {key_spec} is not supported by this server yet."
+            )));
+        }
+    };
     let origin = req.origin.unwrap_or_else(|| "AWS_KMS".to_string());
     if origin != "AWS_KMS" {
         return Err(KmsError::UnsupportedOperation(format!(
@@ -133,7 +143,10 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
         material_id,
         created_ms: now,
         rotation_type: None,
-        secret: SecretBytes::random(32)?,
+        secret: match mac {
+            Some(alg) => trent_crypto::generate_mac_key(alg)?,
+            None => SecretBytes::random(32)?,
+        },
     };
     kms.store().create_key(&record, &material).await?;
     Ok(Response {

@@ -18,6 +18,7 @@ mod enable_key_rotation;
 mod encrypt;
 mod generate_data_key;
 mod generate_data_key_without_plaintext;
+mod generate_mac;
 mod generate_random;
 mod get_key_policy;
 mod get_key_rotation_status;
@@ -34,6 +35,7 @@ mod tag_resource;
 mod untag_resource;
 mod update_alias;
 mod update_key_description;
+mod verify_mac;
 
 macro_rules! operations {
     ($($name:literal => $module:ident,)*) => {
@@ -73,6 +75,7 @@ operations! {
     "Encrypt" => encrypt,
     "GenerateDataKey" => generate_data_key,
     "GenerateDataKeyWithoutPlaintext" => generate_data_key_without_plaintext,
+    "GenerateMac" => generate_mac,
     "GenerateRandom" => generate_random,
     "GetKeyPolicy" => get_key_policy,
     "GetKeyRotationStatus" => get_key_rotation_status,
@@ -89,6 +92,7 @@ operations! {
     "UntagResource" => untag_resource,
     "UpdateAlias" => update_alias,
     "UpdateKeyDescription" => update_key_description,
+    "VerifyMac" => verify_mac,
 }
 
 /// A required KeyId-typed member: present, 1–2048 characters.

@@ -12,6 +12,7 @@ mod at_rest;
 mod binary;
 mod cli;
 mod harness;
+mod hmac;
 mod protocol;
 mod rotation;
 mod sdk;
