@@ -421,6 +421,93 @@ fn imported_digest(
         .map_err(|_| Error::InvalidInput)
 }
 
+/// A private key parsed once for repeated signing: parsing (and for EC keys, recomputing the
+/// public point) costs as much as a signature, so the KMS key cache holds these.
+pub struct AsymmetricKey {
+    spec: AsymmetricSpec,
+    key: PrivateKey,
+    public_der: Vec<u8>,
+}
+
+impl AsymmetricKey {
+    /// Parses `pkcs8`, checking that it holds a key of `spec`.
+    pub fn parse(spec: AsymmetricSpec, pkcs8: &SecretBytes) -> Result<Self, Error> {
+        let key = PrivateKey::parse(spec, pkcs8)?;
+        let public_der = key.public_key_der()?.as_ref().to_vec();
+        Ok(AsymmetricKey {
+            spec,
+            key,
+            public_der,
+        })
+    }
+
+    /// The key spec.
+    pub fn spec(&self) -> AsymmetricSpec {
+        self.spec
+    }
+
+    /// The public key as DER `SubjectPublicKeyInfo`.
+    pub fn public_key_der(&self) -> &[u8] {
+        &self.public_der
+    }
+
+    /// Signs `message`; see [`sign`] for the meaning of `digest_mode`.
+    pub fn sign(
+        &self,
+        alg: SigningAlgorithm,
+        message: &[u8],
+        digest_mode: bool,
+    ) -> Result<Vec<u8>, Error> {
+        check_signing_algorithm(self.spec, alg)?;
+        let digest = imported_digest(alg, message, digest_mode)?;
+        match &self.key {
+            PrivateKey::Rsa(pair) => {
+                let encoding = alg.rsa_encoding().ok_or(Error::IncompatibleAlgorithm)?;
+                let mut sig = vec![0u8; pair.public_modulus_len()];
+                match &digest {
+                    Some(d) => pair.sign_digest(encoding, d, &mut sig)?,
+                    None => pair.sign(
+                        encoding,
+                        &aws_lc_rs::rand::SystemRandom::new(),
+                        message,
+                        &mut sig,
+                    )?,
+                }
+                Ok(sig)
+            }
+            PrivateKey::Ecdsa(pair) => {
+                let sig = match &digest {
+                    Some(d) => pair.sign_digest(d)?,
+                    None => pair.sign(&aws_lc_rs::rand::SystemRandom::new(), message)?,
+                };
+                Ok(sig.as_ref().to_vec())
+            }
+            PrivateKey::Ed25519(pair) => {
+                // `imported_digest` already refused DIGEST mode for Ed25519.
+                Ok(pair.try_sign(message)?.as_ref().to_vec())
+            }
+        }
+    }
+
+    /// Verifies `signature` with this key's public half; see [`verify`].
+    pub fn verify(
+        &self,
+        alg: SigningAlgorithm,
+        message: &[u8],
+        digest_mode: bool,
+        signature: &[u8],
+    ) -> Result<bool, Error> {
+        verify(
+            self.spec,
+            &self.public_der,
+            alg,
+            message,
+            digest_mode,
+            signature,
+        )
+    }
+}
+
 /// Signs with the private key `pkcs8` of `spec`.
 ///
 /// With `digest_mode == false` (KMS `MessageType=RAW`) the message is hashed with the
@@ -435,34 +522,8 @@ pub fn sign(
     digest_mode: bool,
 ) -> Result<Vec<u8>, Error> {
     check_signing_algorithm(spec, alg)?;
-    let digest = imported_digest(alg, message, digest_mode)?;
-    match PrivateKey::parse(spec, pkcs8)? {
-        PrivateKey::Rsa(pair) => {
-            let encoding = alg.rsa_encoding().ok_or(Error::IncompatibleAlgorithm)?;
-            let mut sig = vec![0u8; pair.public_modulus_len()];
-            match &digest {
-                Some(d) => pair.sign_digest(encoding, d, &mut sig)?,
-                None => pair.sign(
-                    encoding,
-                    &aws_lc_rs::rand::SystemRandom::new(),
-                    message,
-                    &mut sig,
-                )?,
-            }
-            Ok(sig)
-        }
-        PrivateKey::Ecdsa(pair) => {
-            let sig = match &digest {
-                Some(d) => pair.sign_digest(d)?,
-                None => pair.sign(&aws_lc_rs::rand::SystemRandom::new(), message)?,
-            };
-            Ok(sig.as_ref().to_vec())
-        }
-        PrivateKey::Ed25519(pair) => {
-            // `imported_digest` already refused DIGEST mode for Ed25519.
-            Ok(pair.try_sign(message)?.as_ref().to_vec())
-        }
-    }
+    imported_digest(alg, message, digest_mode)?;
+    AsymmetricKey::parse(spec, pkcs8)?.sign(alg, message, digest_mode)
 }
 
 /// Parses a DER `SubjectPublicKeyInfo` of `spec` for verification with `valg`. Refuses keys of

@@ -14,7 +14,7 @@
 pub mod asymmetric;
 pub mod mac;
 
-pub use asymmetric::{AsymmetricSpec, EncryptionAlgorithm, SigningAlgorithm};
+pub use asymmetric::{AsymmetricKey, AsymmetricSpec, EncryptionAlgorithm, SigningAlgorithm};
 pub use mac::{MacAlgorithm, generate_mac_key, mac, verify_mac};
 
 use aws_lc_rs::{aead, constant_time, digest, hkdf, hmac, rand};

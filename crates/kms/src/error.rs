@@ -41,6 +41,8 @@ pub enum KmsError {
     InvalidMarker(&'static str),
     #[error("The MAC does not match the message under this key and algorithm.")]
     InvalidMac,
+    #[error("The signature does not verify for this message, key and algorithm.")]
+    InvalidSignature,
     #[error("{0}")]
     InvalidGrantToken(&'static str),
     #[error("{0}")]
@@ -83,6 +85,7 @@ impl KmsError {
             UnsupportedOperation(_) => "UnsupportedOperationException",
             InvalidMarker(_) => "InvalidMarkerException",
             InvalidMac => "KMSInvalidMacException",
+            InvalidSignature => "KMSInvalidSignatureException",
             InvalidGrantToken(_) => "InvalidGrantTokenException",
             AccessDenied(_) => "AccessDeniedException",
             DryRun => return ApiError::new("DryRunOperationException", 412, self.to_string()),

@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod blob;
+mod cipher;
 pub mod context;
 mod error;
 pub mod model;
@@ -27,9 +28,10 @@ use trent_crypto::{Aes256GcmKey, GCM_NONCE_LEN, SecretBytes};
 use trent_store::clock::Clock;
 use trent_store::{KeyRecord, Scope, Store, StoreError};
 
+pub(crate) use cipher::Cipher;
 pub use context::EncryptionContext;
 pub use error::KmsError;
-use model::{KeyRef, KeyState};
+use model::{KeyKind, KeyRef, KeyState};
 
 /// Who is calling, as established by authentication.
 #[derive(Debug, Clone)]
@@ -78,6 +80,8 @@ pub(crate) struct Material {
     pub created_ms: i64,
     pub rotation_type: Option<String>,
     secret: SecretBytes,
+    /// The parsed private key, for asymmetric keys.
+    asymmetric: Option<trent_crypto::AsymmetricKey>,
 }
 
 impl LoadedKey {
@@ -97,6 +101,22 @@ impl LoadedKey {
     /// The current material's secret (an HMAC key, for HMAC keys).
     pub(crate) fn current_secret(&self) -> Result<&SecretBytes, KmsError> {
         Ok(&self.current_material()?.secret)
+    }
+
+    /// What kind of key this is.
+    pub(crate) fn kind(&self) -> Result<KeyKind, KmsError> {
+        KeyKind::from_spec(&self.record.key_spec)
+            .ok_or(KmsError::Internal("unknown key spec in store"))
+    }
+
+    /// The parsed private key of an asymmetric key's current material.
+    pub(crate) fn asymmetric_key(&self) -> Result<&trent_crypto::AsymmetricKey, KmsError> {
+        self.current_material()?
+            .asymmetric
+            .as_ref()
+            .ok_or(KmsError::Internal(
+                "asymmetric key without a parsed private key",
+            ))
     }
 
     fn current_material(&self) -> Result<&Material, KmsError> {
@@ -349,6 +369,7 @@ impl Kms {
         let Some(record) = self.store.get_key(scope, key_id).await? else {
             return Ok(None);
         };
+        let asymmetric_spec = KeyKind::from_spec(&record.key_spec).and_then(KeyKind::asymmetric);
         let materials = self
             .store
             .key_materials(scope, key_id)
@@ -358,12 +379,16 @@ impl Kms {
                 let id = trent_crypto::unhex(&m.material_id)
                     .and_then(|v| <[u8; blob::MATERIAL_ID_LEN]>::try_from(v).ok())
                     .ok_or(KmsError::Internal("malformed material id in store"))?;
+                let asymmetric = asymmetric_spec
+                    .map(|spec| trent_crypto::AsymmetricKey::parse(spec, &m.secret))
+                    .transpose()?;
                 Ok(Material {
                     id_hex: m.material_id,
                     id,
                     created_ms: m.created_ms,
                     rotation_type: m.rotation_type,
                     secret: m.secret,
+                    asymmetric,
                 })
             })
             .collect::<Result<Vec<_>, KmsError>>()?;
@@ -432,7 +457,7 @@ impl Kms {
 
     /// Checks that a key can be used for symmetric encryption right now.
     pub(crate) fn check_encrypt_usable(key: &LoadedKey) -> Result<(), KmsError> {
-        Self::check_usable(key, model::ENCRYPT_DECRYPT)
+        Cipher::for_key(key, None).map(|_| ())
     }
 
     /// Checks that a key is Enabled and has `usage`.
@@ -448,20 +473,6 @@ impl Kms {
             )));
         }
         Ok(())
-    }
-
-    /// Checks the EncryptionAlgorithm member against a symmetric key.
-    pub(crate) fn check_algorithm(
-        key: &LoadedKey,
-        algorithm: Option<&str>,
-    ) -> Result<(), KmsError> {
-        match algorithm {
-            None | Some(model::SYMMETRIC_DEFAULT) => Ok(()),
-            Some(other) => Err(KmsError::InvalidKeyUsage(format!(
-                "{other} is not a valid encryption algorithm for {} whose key spec is {}.",
-                key.arn, key.record.key_spec
-            ))),
-        }
     }
 
     /// Encrypts under the key's current material. Returns the blob and the material id.

@@ -9,6 +9,40 @@ use crate::KmsError;
 pub const SYMMETRIC_DEFAULT: &str = "SYMMETRIC_DEFAULT";
 pub const ENCRYPT_DECRYPT: &str = "ENCRYPT_DECRYPT";
 pub const GENERATE_VERIFY_MAC: &str = "GENERATE_VERIFY_MAC";
+pub const SIGN_VERIFY: &str = "SIGN_VERIFY";
+pub const KEY_AGREEMENT: &str = "KEY_AGREEMENT";
+pub const ECDH: &str = "ECDH";
+pub const SIGNING_ALGORITHMS: &[&str] = &[
+    "RSASSA_PSS_SHA_256",
+    "RSASSA_PSS_SHA_384",
+    "RSASSA_PSS_SHA_512",
+    "RSASSA_PKCS1_V1_5_SHA_256",
+    "RSASSA_PKCS1_V1_5_SHA_384",
+    "RSASSA_PKCS1_V1_5_SHA_512",
+    "ECDSA_SHA_256",
+    "ECDSA_SHA_384",
+    "ECDSA_SHA_512",
+    "SM2DSA",
+    "ML_DSA_SHAKE_256",
+    "ED25519_SHA_512",
+    "ED25519_PH_SHA_512",
+];
+pub const MESSAGE_TYPES: &[&str] = &["RAW", "DIGEST", "EXTERNAL_MU"];
+pub const KEY_AGREEMENT_ALGORITHMS: &[&str] = &["ECDH"];
+pub const DATA_KEY_PAIR_SPECS: &[&str] = &[
+    "RSA_2048",
+    "RSA_3072",
+    "RSA_4096",
+    "ECC_NIST_P256",
+    "ECC_NIST_P384",
+    "ECC_NIST_P521",
+    "ECC_SECG_P256K1",
+    "SM2",
+    "ECC_NIST_EDWARDS25519",
+    "ML_KEM_512",
+    "ML_KEM_768",
+    "ML_KEM_1024",
+];
 pub const MAC_ALGORITHMS: &[&str] = &[
     "HMAC_SHA_224",
     "HMAC_SHA_256",
@@ -74,6 +108,96 @@ pub const MAX_TAGS: usize = 50;
 pub const MAX_ALIASES_PER_KEY: usize = 50;
 /// The documented key policy quota (the model allows more; the service refuses it).
 pub const MAX_POLICY_BYTES: usize = 32 * 1024;
+
+/// What a key spec is, for the specs Trent can create. Everything that depends on the kind of
+/// key (usages, algorithms, which operations apply) is derived from this one value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    Symmetric,
+    Hmac(trent_crypto::MacAlgorithm),
+    Asymmetric(trent_crypto::AsymmetricSpec),
+}
+
+impl KeyKind {
+    /// The kind of a KeySpec name; `None` for specs this server does not implement.
+    pub fn from_spec(spec: &str) -> Option<Self> {
+        if spec == SYMMETRIC_DEFAULT {
+            return Some(KeyKind::Symmetric);
+        }
+        if let Some(alg) = trent_crypto::MacAlgorithm::from_key_spec(spec) {
+            return Some(KeyKind::Hmac(alg));
+        }
+        trent_crypto::AsymmetricSpec::from_kms_name(spec).map(KeyKind::Asymmetric)
+    }
+
+    /// The key usages AWS allows for this kind of key.
+    pub fn usages(self) -> &'static [&'static str] {
+        match self {
+            KeyKind::Symmetric => &[ENCRYPT_DECRYPT],
+            KeyKind::Hmac(_) => &[GENERATE_VERIFY_MAC],
+            KeyKind::Asymmetric(spec) if spec.is_rsa() => &[ENCRYPT_DECRYPT, SIGN_VERIFY],
+            KeyKind::Asymmetric(spec) if spec.supports_key_agreement() => {
+                &[SIGN_VERIFY, KEY_AGREEMENT]
+            }
+            KeyKind::Asymmetric(_) => &[SIGN_VERIFY],
+        }
+    }
+
+    /// The asymmetric spec, if this is an asymmetric key.
+    pub fn asymmetric(self) -> Option<trent_crypto::AsymmetricSpec> {
+        match self {
+            KeyKind::Asymmetric(spec) => Some(spec),
+            _ => None,
+        }
+    }
+}
+
+/// The algorithm lists of KeyMetadata and GetPublicKey for a key spec and usage.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Algorithms {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption_algorithms: Option<Vec<&'static str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_algorithms: Option<Vec<&'static str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_agreement_algorithms: Option<Vec<&'static str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac_algorithms: Option<Vec<&'static str>>,
+}
+
+impl Algorithms {
+    pub fn of(key_spec: &str, key_usage: &str) -> Self {
+        let mut out = Algorithms::default();
+        match (KeyKind::from_spec(key_spec), key_usage) {
+            (Some(KeyKind::Symmetric), ENCRYPT_DECRYPT) => {
+                out.encryption_algorithms = Some(vec![SYMMETRIC_DEFAULT]);
+            }
+            (Some(KeyKind::Hmac(alg)), _) => out.mac_algorithms = Some(vec![alg.kms_name()]),
+            (Some(KeyKind::Asymmetric(spec)), ENCRYPT_DECRYPT) => {
+                out.encryption_algorithms = Some(
+                    spec.encryption_algorithms()
+                        .iter()
+                        .map(|a| a.kms_name())
+                        .collect(),
+                );
+            }
+            (Some(KeyKind::Asymmetric(spec)), SIGN_VERIFY) => {
+                out.signing_algorithms = Some(
+                    spec.signing_algorithms()
+                        .iter()
+                        .map(|a| a.kms_name())
+                        .collect(),
+                );
+            }
+            (Some(KeyKind::Asymmetric(_)), KEY_AGREEMENT) => {
+                out.key_agreement_algorithms = Some(vec![ECDH]);
+            }
+            _ => {}
+        }
+        out
+    }
+}
 
 /// The states of a KMS key, as the API spells them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,10 +346,8 @@ pub struct KeyMetadata {
     pub key_manager: String,
     pub customer_master_key_spec: String,
     pub key_spec: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub encryption_algorithms: Option<Vec<&'static str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mac_algorithms: Option<Vec<&'static str>>,
+    #[serde(flatten)]
+    pub algorithms: Algorithms,
     pub multi_region: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pending_deletion_window_in_days: Option<i64>,
@@ -249,10 +371,7 @@ impl KeyMetadata {
             key_manager: r.key_manager.clone(),
             customer_master_key_spec: r.key_spec.clone(),
             key_spec: r.key_spec.clone(),
-            encryption_algorithms: (r.key_usage == ENCRYPT_DECRYPT)
-                .then(|| vec![SYMMETRIC_DEFAULT]),
-            mac_algorithms: trent_crypto::MacAlgorithm::from_key_spec(&r.key_spec)
-                .map(|alg| vec![alg.kms_name()]),
+            algorithms: Algorithms::of(&r.key_spec, &r.key_usage),
             multi_region: r.multi_region,
             pending_deletion_window_in_days: r.pending_window_days,
             current_key_material_id: r.current_material_id.clone(),

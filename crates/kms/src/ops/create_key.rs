@@ -1,11 +1,11 @@
-//! CreateKey: a new symmetric encryption key with fresh 256-bit material.
+//! CreateKey: a new key of any spec Trent implements, with fresh material.
 
 use serde::{Deserialize, Serialize};
 use trent_crypto::SecretBytes;
 use trent_store::{KeyMaterial, KeyRecord};
 use trent_wire::Validator;
 
-use crate::model::{self, KeyMetadata, KeyState, Tag};
+use crate::model::{self, KeyKind, KeyMetadata, KeyState, Tag};
 use crate::{Caller, Kms, KmsError};
 
 #[derive(Deserialize)]
@@ -61,30 +61,27 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
         .key_spec
         .or(req.customer_master_key_spec)
         .unwrap_or_else(|| model::SYMMETRIC_DEFAULT.to_string());
-    let mac = trent_crypto::MacAlgorithm::from_key_spec(&key_spec);
-    let key_usage = match (key_spec.as_str(), mac, req.key_usage) {
-        (model::SYMMETRIC_DEFAULT, _, None) => model::ENCRYPT_DECRYPT.to_string(),
-        (model::SYMMETRIC_DEFAULT, _, Some(u)) if u == model::ENCRYPT_DECRYPT => u,
+    let Some(kind) = KeyKind::from_spec(&key_spec) else {
+        return Err(KmsError::UnsupportedOperation(format!(
+            "KeySpec {key_spec} is not supported by this server."
+        )));
+    };
+    let key_usage = match (kind, req.key_usage) {
         // HMAC keys have one usage, and AWS still requires it to be named.
-        (_, Some(_), Some(u)) if u == model::GENERATE_VERIFY_MAC => u,
-        (_, Some(_), None) => {
+        (KeyKind::Hmac(_), None) => {
             return Err(trent_wire::ApiError::validation(format!(
                 "KeyUsage GENERATE_VERIFY_MAC must be specified for KeySpec {key_spec}"
             ))
             .into());
         }
-        (model::SYMMETRIC_DEFAULT, _, Some(u)) | (_, Some(_), Some(u)) => {
-            return Err(trent_wire::ApiError::validation(format!(
-                "KeyUsage {u} is not compatible with KeySpec {key_spec}"
-            ))
-            .into());
-        }
-        (_, None, _) => {
-            return Err(KmsError::UnsupportedOperation(format!(
-                "KeySpec {key_spec} is not supported by this server yet."
-            )));
-        }
+        (_, usage) => usage.unwrap_or_else(|| model::ENCRYPT_DECRYPT.to_string()),
     };
+    if !kind.usages().contains(&key_usage.as_str()) {
+        return Err(trent_wire::ApiError::validation(format!(
+            "KeyUsage {key_usage} is not compatible with KeySpec {key_spec}"
+        ))
+        .into());
+    }
     let origin = req.origin.unwrap_or_else(|| "AWS_KMS".to_string());
     if origin != "AWS_KMS" {
         return Err(KmsError::UnsupportedOperation(format!(
@@ -143,13 +140,26 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
         material_id,
         created_ms: now,
         rotation_type: None,
-        secret: match mac {
-            Some(alg) => trent_crypto::generate_mac_key(alg)?,
-            None => SecretBytes::random(32)?,
-        },
+        secret: generate_material(kind).await?,
     };
     kms.store().create_key(&record, &material).await?;
     Ok(Response {
         key_metadata: KeyMetadata::from_record(&record),
+    })
+}
+
+/// Fresh key material for a key of `kind`: 256 random bits, an HMAC key, or a PKCS#8 private
+/// key. RSA generation takes long enough (tens to hundreds of milliseconds) that it runs off
+/// the request threads.
+pub(crate) async fn generate_material(kind: KeyKind) -> Result<SecretBytes, KmsError> {
+    Ok(match kind {
+        KeyKind::Symmetric => SecretBytes::random(32)?,
+        KeyKind::Hmac(alg) => trent_crypto::generate_mac_key(alg)?,
+        KeyKind::Asymmetric(spec) if spec.is_rsa() => {
+            tokio::task::spawn_blocking(move || trent_crypto::asymmetric::generate(spec))
+                .await
+                .map_err(|_| KmsError::Internal("key generation task failed"))??
+        }
+        KeyKind::Asymmetric(spec) => trent_crypto::asymmetric::generate(spec)?,
     })
 }

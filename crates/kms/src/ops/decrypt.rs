@@ -1,4 +1,5 @@
-//! Decrypt: the blob names its key, so KeyId is optional; if given it must match.
+//! Decrypt: a symmetric blob names its key, so KeyId is optional (if given it must match); an
+//! RSAES-OAEP ciphertext needs KeyId and EncryptionAlgorithm.
 
 use serde::{Deserialize, Serialize};
 use trent_crypto::SecretBytes;
@@ -58,15 +59,20 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
     }
     let context = EncryptionContext::from(req.encryption_context);
     let ciphertext = req.ciphertext_blob.unwrap_or_default();
-    let opened = kms
-        .open(caller, &ciphertext, &context, req.key_id.as_deref())
+    let (opened, cipher) = kms
+        .decrypt_any(
+            caller,
+            &ciphertext,
+            &context,
+            req.key_id.as_deref(),
+            req.encryption_algorithm.as_deref(),
+        )
         .await?;
-    Kms::check_algorithm(&opened.key, req.encryption_algorithm.as_deref())?;
     super::dry_run(req.dry_run)?;
     Ok(Response {
         key_id: opened.key.arn.clone(),
         plaintext: opened.plaintext,
-        encryption_algorithm: model::SYMMETRIC_DEFAULT,
+        encryption_algorithm: cipher.name(),
         key_material_id: opened.material_id,
     })
 }

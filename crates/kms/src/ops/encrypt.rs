@@ -1,11 +1,12 @@
-//! Encrypt: up to 4096 bytes under a symmetric key, bound to an optional encryption context.
+//! Encrypt: up to 4096 bytes under a symmetric key (bound to an optional encryption context),
+//! or RSAES-OAEP under an RSA key.
 
 use serde::{Deserialize, Serialize};
 use trent_crypto::SecretBytes;
 use trent_wire::Validator;
 
 use crate::model::{self, validate_grant_tokens};
-use crate::{Aliases, Caller, EncryptionContext, Kms, KmsError};
+use crate::{Aliases, Caller, Cipher, EncryptionContext, Kms, KmsError};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -60,17 +61,18 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
             Aliases::Allowed,
         )
         .await?;
-    Kms::check_encrypt_usable(&key)?;
-    Kms::check_algorithm(&key, req.encryption_algorithm.as_deref())?;
+    let cipher = Cipher::for_key(&key, req.encryption_algorithm.as_deref())?;
+    let context = EncryptionContext::from(req.encryption_context);
+    cipher.check_context(&context)?;
     super::dry_run(req.dry_run)?;
     let plaintext = req
         .plaintext
         .ok_or(KmsError::Internal("validated plaintext missing"))?;
-    let context = EncryptionContext::from(req.encryption_context);
-    let (ciphertext_blob, _material) = kms.seal(&key, plaintext.expose_secret(), &context)?;
+    let (ciphertext_blob, _material) =
+        kms.encrypt_with(&key, cipher, plaintext.expose_secret(), &context)?;
     Ok(Response {
         ciphertext_blob,
         key_id: key.arn.clone(),
-        encryption_algorithm: model::SYMMETRIC_DEFAULT,
+        encryption_algorithm: cipher.name(),
     })
 }

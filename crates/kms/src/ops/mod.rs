@@ -10,6 +10,7 @@ mod create_alias;
 mod create_key;
 mod decrypt;
 mod delete_alias;
+mod derive_shared_secret;
 mod describe_key;
 mod disable_key;
 mod disable_key_rotation;
@@ -17,11 +18,14 @@ mod enable_key;
 mod enable_key_rotation;
 mod encrypt;
 mod generate_data_key;
+mod generate_data_key_pair;
+mod generate_data_key_pair_without_plaintext;
 mod generate_data_key_without_plaintext;
 mod generate_mac;
 mod generate_random;
 mod get_key_policy;
 mod get_key_rotation_status;
+mod get_public_key;
 mod list_aliases;
 mod list_key_policies;
 mod list_key_rotations;
@@ -31,10 +35,12 @@ mod put_key_policy;
 mod re_encrypt;
 mod rotate_key_on_demand;
 mod schedule_key_deletion;
+mod sign;
 mod tag_resource;
 mod untag_resource;
 mod update_alias;
 mod update_key_description;
+mod verify;
 mod verify_mac;
 
 macro_rules! operations {
@@ -67,6 +73,7 @@ operations! {
     "CreateKey" => create_key,
     "Decrypt" => decrypt,
     "DeleteAlias" => delete_alias,
+    "DeriveSharedSecret" => derive_shared_secret,
     "DescribeKey" => describe_key,
     "DisableKey" => disable_key,
     "DisableKeyRotation" => disable_key_rotation,
@@ -74,10 +81,13 @@ operations! {
     "EnableKeyRotation" => enable_key_rotation,
     "Encrypt" => encrypt,
     "GenerateDataKey" => generate_data_key,
+    "GenerateDataKeyPair" => generate_data_key_pair,
+    "GenerateDataKeyPairWithoutPlaintext" => generate_data_key_pair_without_plaintext,
     "GenerateDataKeyWithoutPlaintext" => generate_data_key_without_plaintext,
     "GenerateMac" => generate_mac,
     "GenerateRandom" => generate_random,
     "GetKeyPolicy" => get_key_policy,
+    "GetPublicKey" => get_public_key,
     "GetKeyRotationStatus" => get_key_rotation_status,
     "ListAliases" => list_aliases,
     "ListKeyPolicies" => list_key_policies,
@@ -88,10 +98,12 @@ operations! {
     "ReEncrypt" => re_encrypt,
     "RotateKeyOnDemand" => rotate_key_on_demand,
     "ScheduleKeyDeletion" => schedule_key_deletion,
+    "Sign" => sign,
     "TagResource" => tag_resource,
     "UntagResource" => untag_resource,
     "UpdateAlias" => update_alias,
     "UpdateKeyDescription" => update_key_description,
+    "Verify" => verify,
     "VerifyMac" => verify_mac,
 }
 

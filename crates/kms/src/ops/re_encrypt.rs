@@ -6,7 +6,7 @@ use trent_wire::Validator;
 
 use super::encrypt::serde_blob;
 use crate::model::{self, validate_grant_tokens};
-use crate::{Aliases, Caller, EncryptionContext, Kms, KmsError};
+use crate::{Aliases, Caller, Cipher, EncryptionContext, Kms, KmsError};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -81,29 +81,30 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
             Aliases::Allowed,
         )
         .await?;
-    Kms::check_encrypt_usable(&destination)?;
-    Kms::check_algorithm(
+    let destination_cipher = Cipher::for_key(
         &destination,
         req.destination_encryption_algorithm.as_deref(),
     )?;
+    let destination_context = EncryptionContext::from(req.destination_encryption_context);
+    destination_cipher.check_context(&destination_context)?;
     if req.dry_run == Some(true) && ignore_ciphertext {
         return Err(KmsError::DryRun);
     }
     let source_context = EncryptionContext::from(req.source_encryption_context);
     let ciphertext = req.ciphertext_blob.unwrap_or_default();
-    let opened = kms
-        .open(
+    let (opened, source_cipher) = kms
+        .decrypt_any(
             caller,
             &ciphertext,
             &source_context,
             req.source_key_id.as_deref(),
+            req.source_encryption_algorithm.as_deref(),
         )
         .await?;
-    Kms::check_algorithm(&opened.key, req.source_encryption_algorithm.as_deref())?;
     super::dry_run(req.dry_run)?;
-    let destination_context = EncryptionContext::from(req.destination_encryption_context);
-    let (ciphertext_blob, destination_material) = kms.seal(
+    let (ciphertext_blob, destination_material) = kms.encrypt_with(
         &destination,
+        destination_cipher,
         opened.plaintext.expose_secret(),
         &destination_context,
     )?;
@@ -111,8 +112,8 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
         ciphertext_blob,
         source_key_id: opened.key.arn.clone(),
         key_id: destination.arn.clone(),
-        source_encryption_algorithm: model::SYMMETRIC_DEFAULT,
-        destination_encryption_algorithm: model::SYMMETRIC_DEFAULT,
+        source_encryption_algorithm: source_cipher.name(),
+        destination_encryption_algorithm: destination_cipher.name(),
         source_key_material_id: opened.material_id,
         destination_key_material_id: destination_material,
     })
