@@ -20,6 +20,7 @@ pub mod context;
 mod error;
 pub mod model;
 mod ops;
+mod usage;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -38,6 +39,8 @@ use model::{KeyKind, KeyRef, KeyState};
 pub struct Caller {
     pub scope: Scope,
     pub principal_arn: String,
+    /// The request id the server answers with (recorded by GetKeyLastUsage).
+    pub request_id: String,
 }
 
 /// How many keys the material cache holds before it starts evicting.
@@ -140,6 +143,7 @@ pub struct Kms {
     clock: Arc<dyn Clock>,
     keys: RwLock<HashMap<String, Arc<LoadedKey>>>,
     aliases: RwLock<HashMap<String, String>>,
+    usage: usage::UsageNotes,
 }
 
 fn cache_key(scope: &Scope, name: &str) -> String {
@@ -166,6 +170,7 @@ impl Kms {
             clock,
             keys: RwLock::new(HashMap::new()),
             aliases: RwLock::new(HashMap::new()),
+            usage: usage::UsageNotes::default(),
         }
     }
 

@@ -66,6 +66,8 @@ pub enum BootstrapError {
     AccountId(String),
     #[error("the store could not be opened")]
     Store(#[from] StoreError),
+    #[error("the KMS service could not start")]
+    Kms(#[source] Box<trent_kms::KmsError>),
     #[error("cannot write the root credentials file {path}")]
     Credentials {
         path: PathBuf,
@@ -104,8 +106,12 @@ pub async fn bootstrap(opts: Options) -> Result<Started, BootstrapError> {
     } else {
         AuthMode::Verify
     };
+    let kms = trent_kms::Kms::new(Arc::clone(&store), Arc::clone(&opts.clock));
+    kms.start_usage_tracking()
+        .await
+        .map_err(|e| BootstrapError::Kms(Box::new(e)))?;
     let state = Arc::new(State {
-        kms: trent_kms::Kms::new(Arc::clone(&store), Arc::clone(&opts.clock)),
+        kms,
         auth: Authenticator::new(
             mode,
             Arc::clone(&store),

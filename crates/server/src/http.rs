@@ -207,6 +207,7 @@ async fn route(
             let caller = trent_kms::Caller {
                 scope: trent_store::Scope::new(principal.account_id, principal.region),
                 principal_arn: principal.arn,
+                request_id: request_id.to_string(),
             };
             match state.kms.call(&caller, operation, &body).await {
                 Ok(out) => Ok(reply(StatusCode::OK, request_id, JSON_1_1, out)),

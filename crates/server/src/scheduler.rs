@@ -20,6 +20,9 @@ pub async fn tick(state: &State) {
         Ok(n) => tracing::info!(rotated = n, "key rotation job finished"),
         Err(e) => tracing::error!(error = %error_chain(&e), "key rotation job failed"),
     }
+    if let Err(e) = state.kms.flush_key_usage().await {
+        tracing::error!(error = %error_chain(&e), "key usage flush failed");
+    }
 }
 
 /// Ticks every `interval` until `shutdown` resolves.

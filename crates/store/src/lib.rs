@@ -122,6 +122,16 @@ pub struct AccessKeyRecord {
     pub secret: SecretBytes,
 }
 
+/// The last successful cryptographic operation with a key (GetKeyLastUsage).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyUsageRecord {
+    pub scope: Scope,
+    pub key_id: String,
+    pub operation: String,
+    pub used_ms: i64,
+    pub request_id: String,
+}
+
 /// The storage seam. Implementations must be safe to share between tasks.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync {
@@ -147,6 +157,12 @@ pub trait Store: Send + Sync {
     async fn delete_key(&self, scope: &Scope, key_id: &str) -> Result<()>;
     /// Keys whose deletion date is at or before `now_ms`, in any scope.
     async fn keys_due_for_deletion(&self, now_ms: i64) -> Result<Vec<(Scope, String)>>;
+
+    /// Records last-usage entries in one transaction; an entry older than the stored one for
+    /// the same key is ignored. Entries for keys that no longer exist are dropped.
+    async fn record_key_usage(&self, usage: &[KeyUsageRecord]) -> Result<()>;
+    /// The last recorded usage of a key.
+    async fn key_usage(&self, scope: &Scope, key_id: &str) -> Result<Option<KeyUsageRecord>>;
 
     // --- KMS aliases ---
 

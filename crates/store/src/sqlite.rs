@@ -15,8 +15,8 @@ use sqlx::sqlite::{
 };
 
 use crate::{
-    AccessKeyRecord, AliasRecord, Barrier, KeyMaterial, KeyRecord, Result, RowIdentity, Scope,
-    Store, StoreError,
+    AccessKeyRecord, AliasRecord, Barrier, KeyMaterial, KeyRecord, KeyUsageRecord, Result,
+    RowIdentity, Scope, Store, StoreError,
 };
 
 /// Name of the database file inside the data directory.
@@ -350,7 +350,12 @@ impl Store for SqliteStore {
 
     async fn delete_key(&self, scope: &Scope, key_id: &str) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        for table in ["kms_aliases", "kms_key_materials", "kms_keys"] {
+        for table in [
+            "kms_aliases",
+            "kms_key_materials",
+            "kms_key_usage",
+            "kms_keys",
+        ] {
             sqlx::query(&format!(
                 "DELETE FROM {table} WHERE account_id = ? AND region = ? AND key_id = ?"
             ))
@@ -362,6 +367,57 @@ impl Store for SqliteStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn record_key_usage(&self, usage: &[KeyUsageRecord]) -> Result<()> {
+        if usage.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for u in usage {
+            sqlx::query(
+                "INSERT INTO kms_key_usage (account_id, region, key_id, operation, used_ms, request_id)
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (
+                     SELECT 1 FROM kms_keys WHERE account_id = ?1 AND region = ?2 AND key_id = ?3)
+                 ON CONFLICT (account_id, region, key_id) DO UPDATE SET
+                     operation = excluded.operation, used_ms = excluded.used_ms,
+                     request_id = excluded.request_id
+                 WHERE excluded.used_ms >= kms_key_usage.used_ms",
+            )
+            .bind(&u.scope.account_id)
+            .bind(&u.scope.region)
+            .bind(&u.key_id)
+            .bind(&u.operation)
+            .bind(u.used_ms)
+            .bind(&u.request_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn key_usage(&self, scope: &Scope, key_id: &str) -> Result<Option<KeyUsageRecord>> {
+        let row = sqlx::query(
+            "SELECT operation, used_ms, request_id FROM kms_key_usage
+             WHERE account_id = ? AND region = ? AND key_id = ?",
+        )
+        .bind(&scope.account_id)
+        .bind(&scope.region)
+        .bind(key_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| -> std::result::Result<KeyUsageRecord, sqlx::Error> {
+            Ok(KeyUsageRecord {
+                scope: scope.clone(),
+                key_id: key_id.to_string(),
+                operation: r.try_get("operation")?,
+                used_ms: r.try_get("used_ms")?,
+                request_id: r.try_get("request_id")?,
+            })
+        })
+        .transpose()
+        .map_err(Into::into)
     }
 
     async fn keys_due_for_deletion(&self, now_ms: i64) -> Result<Vec<(Scope, String)>> {

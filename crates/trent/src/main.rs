@@ -194,6 +194,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     trent_server::run(listener, Arc::clone(&state), shutdown_signal()).await?;
     let _ = stop_tx.send(true);
     let _ = scheduler.await;
+    if let Err(e) = state.kms.flush_key_usage().await {
+        tracing::error!(error = %e, "key usage flush at shutdown failed");
+    }
     state.store.close().await;
     tracing::info!("stopped");
     Ok(())

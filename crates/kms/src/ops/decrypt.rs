@@ -69,6 +69,7 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
         )
         .await?;
     super::dry_run(req.dry_run)?;
+    kms.note_usage(&opened.key, "Decrypt", caller);
     Ok(Response {
         key_id: opened.key.arn.clone(),
         plaintext: opened.plaintext,

@@ -69,6 +69,7 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
             }
             other => KmsError::Crypto(other),
         })?;
+    kms.note_usage(&key, "DeriveSharedSecret", caller);
     Ok(Response {
         key_id: key.arn.clone(),
         shared_secret,

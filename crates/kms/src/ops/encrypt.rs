@@ -70,6 +70,7 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
         .ok_or(KmsError::Internal("validated plaintext missing"))?;
     let (ciphertext_blob, _material) =
         kms.encrypt_with(&key, cipher, plaintext.expose_secret(), &context)?;
+    kms.note_usage(&key, "Encrypt", caller);
     Ok(Response {
         ciphertext_blob,
         key_id: key.arn.clone(),

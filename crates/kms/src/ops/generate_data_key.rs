@@ -88,6 +88,7 @@ pub(crate) async fn generate(
 
 pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response, KmsError> {
     let dk = generate(kms, caller, req).await?;
+    kms.note_usage(&dk.key, "GenerateDataKey", caller);
     Ok(Response {
         ciphertext_blob: dk.ciphertext_blob,
         plaintext: dk.plaintext,

@@ -50,6 +50,7 @@ pub(crate) async fn generate(
     kms: &Kms,
     caller: &Caller,
     req: Request,
+    operation: &'static str,
 ) -> Result<DataKeyPair, KmsError> {
     let mut v = Validator::new();
     super::context_member(&mut v, "encryptionContext", &req.encryption_context);
@@ -83,6 +84,7 @@ pub(crate) async fn generate(
     let context = EncryptionContext::from(req.encryption_context);
     let (private_key_ciphertext_blob, material_id) =
         kms.seal(&key, private_key.expose_secret(), &context)?;
+    kms.note_usage(&key, operation, caller);
     Ok(DataKeyPair {
         private_key,
         private_key_ciphertext_blob,
@@ -94,7 +96,7 @@ pub(crate) async fn generate(
 }
 
 pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response, KmsError> {
-    let pair = generate(kms, caller, req).await?;
+    let pair = generate(kms, caller, req, "GenerateDataKeyPair").await?;
     Ok(Response {
         private_key_ciphertext_blob: pair.private_key_ciphertext_blob,
         private_key_plaintext: pair.private_key,

@@ -42,6 +42,7 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
             recipient: None,
             dry_run: req.dry_run,
         },
+        "GenerateDataKeyPairWithoutPlaintext",
     )
     .await?;
     Ok(Response {

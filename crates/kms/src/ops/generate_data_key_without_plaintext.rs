@@ -22,6 +22,7 @@ pub async fn handle(kms: &Kms, caller: &Caller, mut req: Request) -> Result<Resp
         req.recipient = None;
     }
     let dk = generate(kms, caller, req).await?;
+    kms.note_usage(&dk.key, "GenerateDataKeyWithoutPlaintext", caller);
     Ok(Response {
         ciphertext_blob: dk.ciphertext_blob,
         key_id: dk.key.arn.clone(),

@@ -86,6 +86,7 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
         .message
         .ok_or(KmsError::Internal("validated message missing"))?;
     let mac = trent_crypto::mac(alg, key.current_secret()?, message.expose_secret());
+    kms.note_usage(&key, "GenerateMac", caller);
     Ok(Response {
         mac,
         mac_algorithm: alg.kms_name(),

@@ -23,6 +23,7 @@ mod generate_data_key_pair_without_plaintext;
 mod generate_data_key_without_plaintext;
 mod generate_mac;
 mod generate_random;
+mod get_key_last_usage;
 mod get_key_policy;
 mod get_key_rotation_status;
 mod get_public_key;
@@ -86,6 +87,7 @@ operations! {
     "GenerateDataKeyWithoutPlaintext" => generate_data_key_without_plaintext,
     "GenerateMac" => generate_mac,
     "GenerateRandom" => generate_random,
+    "GetKeyLastUsage" => get_key_last_usage,
     "GetKeyPolicy" => get_key_policy,
     "GetPublicKey" => get_public_key,
     "GetKeyRotationStatus" => get_key_rotation_status,

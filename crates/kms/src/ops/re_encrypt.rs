@@ -108,6 +108,8 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
         opened.plaintext.expose_secret(),
         &destination_context,
     )?;
+    kms.note_usage(&opened.key, "ReEncrypt", caller);
+    kms.note_usage(&destination, "ReEncrypt", caller);
     Ok(Response {
         ciphertext_blob,
         source_key_id: opened.key.arn.clone(),

@@ -131,6 +131,7 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
     let signature = key
         .asymmetric_key()?
         .sign(alg, message.expose_secret(), digest_mode)?;
+    kms.note_usage(&key, "Sign", caller);
     Ok(Response {
         key_id: key.arn.clone(),
         signature,

@@ -68,6 +68,7 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
     if !valid {
         return Err(KmsError::InvalidSignature);
     }
+    kms.note_usage(&key, "Verify", caller);
     Ok(Response {
         key_id: key.arn.clone(),
         signature_valid: true,

@@ -58,6 +58,7 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
     if !trent_crypto::verify_mac(alg, key.current_secret()?, message.expose_secret(), &tag) {
         return Err(KmsError::InvalidMac);
     }
+    kms.note_usage(&key, "VerifyMac", caller);
     Ok(Response {
         key_id: key.arn.clone(),
         mac_valid: true,

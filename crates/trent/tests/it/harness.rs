@@ -130,6 +130,7 @@ impl TestServer {
         if let Some(task) = self.task.take() {
             task.await.unwrap();
         }
+        self.state.kms.flush_key_usage().await.unwrap();
         self.state.store.close().await;
     }
 }

@@ -13,6 +13,7 @@ mod binary;
 mod cli;
 mod harness;
 mod hmac;
+mod last_usage;
 mod protocol;
 mod rotation;
 mod sdk;
