@@ -1,5 +1,6 @@
 //! Asymmetric keys as AWS KMS knows them: RSA (signing and OAEP encryption), ECDSA on the NIST
-//! curves and secp256k1, Ed25519, and ECDH key agreement on the NIST curves.
+//! curves and secp256k1, Ed25519, ML-DSA (FIPS 204, pure mode, empty context), and ECDH key
+//! agreement on the NIST curves.
 //!
 //! Private keys travel as unencrypted PKCS#8 v1 DER inside a [`SecretBytes`]; public keys as DER
 //! `SubjectPublicKeyInfo`, which is what KMS `GetPublicKey` returns. Every function takes the key
@@ -24,7 +25,8 @@ use aws_lc_rs::rsa::{
 };
 use aws_lc_rs::signature::{
     self, EcdsaKeyPair, EcdsaSigningAlgorithm, EcdsaVerificationAlgorithm, Ed25519KeyPair,
-    KeyPair as _, ParsedPublicKey, RsaEncoding, RsaKeyPair, RsaParameters, VerificationAlgorithm,
+    KeyPair as _, ParsedPublicKey, PqdsaKeyPair, PqdsaSigningAlgorithm, PqdsaVerificationAlgorithm,
+    RsaEncoding, RsaKeyPair, RsaParameters, VerificationAlgorithm,
 };
 use aws_lc_rs::{agreement, digest};
 
@@ -47,11 +49,32 @@ pub enum AsymmetricSpec {
     EccSecp256k1,
     /// `ECC_NIST_EDWARDS25519`
     Ed25519,
+    /// `ML_DSA_44`
+    MlDsa44,
+    /// `ML_DSA_65`
+    MlDsa65,
+    /// `ML_DSA_87`
+    MlDsa87,
 }
 
 impl AsymmetricSpec {
     /// Every spec, in KMS documentation order.
-    pub const ALL: [AsymmetricSpec; 8] = [
+    pub const ALL: [AsymmetricSpec; 11] = [
+        AsymmetricSpec::Rsa2048,
+        AsymmetricSpec::Rsa3072,
+        AsymmetricSpec::Rsa4096,
+        AsymmetricSpec::EccP256,
+        AsymmetricSpec::EccP384,
+        AsymmetricSpec::EccP521,
+        AsymmetricSpec::EccSecp256k1,
+        AsymmetricSpec::Ed25519,
+        AsymmetricSpec::MlDsa44,
+        AsymmetricSpec::MlDsa65,
+        AsymmetricSpec::MlDsa87,
+    ];
+
+    /// The pre-quantum specs (RSA and elliptic curves).
+    pub const CLASSICAL: [AsymmetricSpec; 8] = [
         AsymmetricSpec::Rsa2048,
         AsymmetricSpec::Rsa3072,
         AsymmetricSpec::Rsa4096,
@@ -78,6 +101,9 @@ impl AsymmetricSpec {
             AsymmetricSpec::EccP521 => "ECC_NIST_P521",
             AsymmetricSpec::EccSecp256k1 => "ECC_SECG_P256K1",
             AsymmetricSpec::Ed25519 => "ECC_NIST_EDWARDS25519",
+            AsymmetricSpec::MlDsa44 => "ML_DSA_44",
+            AsymmetricSpec::MlDsa65 => "ML_DSA_65",
+            AsymmetricSpec::MlDsa87 => "ML_DSA_87",
         }
     }
 
@@ -112,6 +138,9 @@ impl AsymmetricSpec {
             AsymmetricSpec::EccP384 => &[A::EcdsaSha384],
             AsymmetricSpec::EccP521 => &[A::EcdsaSha512],
             AsymmetricSpec::Ed25519 => &[A::Ed25519Sha512],
+            AsymmetricSpec::MlDsa44 | AsymmetricSpec::MlDsa65 | AsymmetricSpec::MlDsa87 => {
+                &[A::MlDsaShake256]
+            }
         }
     }
 
@@ -158,6 +187,20 @@ impl AsymmetricSpec {
         }
     }
 
+    fn ml_dsa(
+        self,
+    ) -> Option<(
+        &'static PqdsaSigningAlgorithm,
+        &'static PqdsaVerificationAlgorithm,
+    )> {
+        match self {
+            AsymmetricSpec::MlDsa44 => Some((&signature::ML_DSA_44_SIGNING, &signature::ML_DSA_44)),
+            AsymmetricSpec::MlDsa65 => Some((&signature::ML_DSA_65_SIGNING, &signature::ML_DSA_65)),
+            AsymmetricSpec::MlDsa87 => Some((&signature::ML_DSA_87_SIGNING, &signature::ML_DSA_87)),
+            _ => None,
+        }
+    }
+
     fn ecdh_algorithm(self) -> Option<&'static agreement::Algorithm> {
         match self {
             AsymmetricSpec::EccP256 => Some(&agreement::ECDH_P256),
@@ -191,11 +234,13 @@ pub enum SigningAlgorithm {
     EcdsaSha512,
     /// `ED25519_SHA_512` (pure Ed25519 over the raw message)
     Ed25519Sha512,
+    /// `ML_DSA_SHAKE_256` (pure ML-DSA over the raw message, empty context)
+    MlDsaShake256,
 }
 
 impl SigningAlgorithm {
     /// Every algorithm.
-    pub const ALL: [SigningAlgorithm; 10] = [
+    pub const ALL: [SigningAlgorithm; 11] = [
         SigningAlgorithm::RsassaPssSha256,
         SigningAlgorithm::RsassaPssSha384,
         SigningAlgorithm::RsassaPssSha512,
@@ -206,6 +251,7 @@ impl SigningAlgorithm {
         SigningAlgorithm::EcdsaSha384,
         SigningAlgorithm::EcdsaSha512,
         SigningAlgorithm::Ed25519Sha512,
+        SigningAlgorithm::MlDsaShake256,
     ];
 
     /// The algorithm for a KMS name, e.g. `"RSASSA_PSS_SHA_256"`.
@@ -226,6 +272,7 @@ impl SigningAlgorithm {
             SigningAlgorithm::EcdsaSha384 => "ECDSA_SHA_384",
             SigningAlgorithm::EcdsaSha512 => "ECDSA_SHA_512",
             SigningAlgorithm::Ed25519Sha512 => "ED25519_SHA_512",
+            SigningAlgorithm::MlDsaShake256 => "ML_DSA_SHAKE_256",
         }
     }
 
@@ -252,7 +299,7 @@ impl SigningAlgorithm {
             SigningAlgorithm::RsassaPssSha512
             | SigningAlgorithm::RsassaPkcs1V15Sha512
             | SigningAlgorithm::EcdsaSha512 => Some(&digest::SHA512),
-            SigningAlgorithm::Ed25519Sha512 => None,
+            SigningAlgorithm::Ed25519Sha512 | SigningAlgorithm::MlDsaShake256 => None,
         }
     }
 
@@ -348,6 +395,10 @@ pub fn generate(spec: AsymmetricSpec) -> Result<SecretBytes, Error> {
         let doc = EcdsaKeyPair::generate(alg)?.to_pkcs8v1()?;
         return Ok(SecretBytes::copy_from(doc.as_ref()));
     }
+    if let Some((alg, _)) = spec.ml_dsa() {
+        let doc = PqdsaKeyPair::generate(alg)?.to_pkcs8v1()?;
+        return Ok(SecretBytes::copy_from(doc.as_ref()));
+    }
     let doc = Ed25519KeyPair::generate()?.to_pkcs8v1()?;
     Ok(SecretBytes::copy_from(doc.as_ref()))
 }
@@ -357,6 +408,7 @@ enum PrivateKey {
     Rsa(RsaKeyPair),
     Ecdsa(EcdsaKeyPair),
     Ed25519(Ed25519KeyPair),
+    MlDsa(PqdsaKeyPair),
 }
 
 impl PrivateKey {
@@ -373,6 +425,10 @@ impl PrivateKey {
             let pair = EcdsaKeyPair::from_pkcs8(alg, der).map_err(|_| Error::InvalidKeyMaterial)?;
             return Ok(PrivateKey::Ecdsa(pair));
         }
+        if let Some((alg, _)) = spec.ml_dsa() {
+            let pair = PqdsaKeyPair::from_pkcs8(alg, der).map_err(|_| Error::InvalidKeyMaterial)?;
+            return Ok(PrivateKey::MlDsa(pair));
+        }
         let pair = Ed25519KeyPair::from_pkcs8(der).map_err(|_| Error::InvalidKeyMaterial)?;
         Ok(PrivateKey::Ed25519(pair))
     }
@@ -382,6 +438,7 @@ impl PrivateKey {
             PrivateKey::Rsa(pair) => pair.public_key().as_der()?,
             PrivateKey::Ecdsa(pair) => pair.public_key().as_der()?,
             PrivateKey::Ed25519(pair) => pair.public_key().as_der()?,
+            PrivateKey::MlDsa(pair) => pair.public_key().as_der()?,
         })
     }
 }
@@ -486,6 +543,13 @@ impl AsymmetricKey {
                 // `imported_digest` already refused DIGEST mode for Ed25519.
                 Ok(pair.try_sign(message)?.as_ref().to_vec())
             }
+            PrivateKey::MlDsa(pair) => {
+                // `imported_digest` already refused DIGEST mode for ML-DSA.
+                let mut sig = vec![0u8; pair.algorithm().signature_len()];
+                let len = pair.sign(message, &mut sig)?;
+                sig.truncate(len);
+                Ok(sig)
+            }
         }
     }
 
@@ -565,6 +629,8 @@ pub fn verify(
         alg.rsa_parameters().ok_or(Error::IncompatibleAlgorithm)?
     } else if let Some(ecdsa) = spec.ecdsa_verification() {
         ecdsa
+    } else if let Some((_, ml_dsa)) = spec.ml_dsa() {
+        ml_dsa
     } else {
         &signature::ED25519
     };
@@ -667,7 +733,7 @@ mod tests {
     use std::sync::OnceLock;
 
     /// One key per spec per test binary: RSA generation is slow in debug builds.
-    static KEYS: [OnceLock<SecretBytes>; 8] = [const { OnceLock::new() }; 8];
+    static KEYS: [OnceLock<SecretBytes>; 11] = [const { OnceLock::new() }; 11];
 
     fn key(spec: AsymmetricSpec) -> &'static SecretBytes {
         let i = AsymmetricSpec::ALL.iter().position(|s| *s == spec).unwrap();
@@ -736,9 +802,65 @@ mod tests {
     }
 
     #[test]
+    fn ml_dsa_signs_raw_messages_only() {
+        let specs = [
+            AsymmetricSpec::MlDsa44,
+            AsymmetricSpec::MlDsa65,
+            AsymmetricSpec::MlDsa87,
+        ];
+        // FIPS 204 signature sizes.
+        let sizes = [2420, 3309, 4627];
+        for (spec, size) in specs.into_iter().zip(sizes) {
+            let alg = SigningAlgorithm::MlDsaShake256;
+            assert_eq!(spec.signing_algorithms(), &[alg]);
+            assert!(spec.encryption_algorithms().is_empty());
+            assert!(!spec.supports_key_agreement());
+            let handle = AsymmetricKey::parse(spec, key(spec)).unwrap();
+            let sig = handle.sign(alg, MSG, false).unwrap();
+            assert_eq!(sig.len(), size);
+            assert!(verify(spec, &public(spec), alg, MSG, false, &sig).unwrap());
+            assert!(!verify(spec, &public(spec), alg, b"other", false, &sig).unwrap());
+            let mut bad = sig.clone();
+            bad[10] ^= 1;
+            assert!(!verify(spec, &public(spec), alg, MSG, false, &bad).unwrap());
+            assert_eq!(
+                handle.sign(alg, &[0u8; 64], true).err(),
+                Some(Error::Unsupported)
+            );
+            for other in SigningAlgorithm::ALL.into_iter().filter(|a| *a != alg) {
+                assert_eq!(
+                    handle.sign(other, MSG, false).err(),
+                    Some(Error::IncompatibleAlgorithm)
+                );
+            }
+        }
+        // A public key of another parameter set is refused, not mis-verified.
+        let sig = sign(
+            AsymmetricSpec::MlDsa44,
+            key(AsymmetricSpec::MlDsa44),
+            SigningAlgorithm::MlDsaShake256,
+            MSG,
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            verify(
+                AsymmetricSpec::MlDsa44,
+                &public(AsymmetricSpec::MlDsa65),
+                SigningAlgorithm::MlDsaShake256,
+                MSG,
+                false,
+                &sig
+            )
+            .err(),
+            Some(Error::InvalidInput)
+        );
+    }
+
+    #[test]
     fn incompatible_pairs_are_refused() {
         let mut refused = 0;
-        for spec in AsymmetricSpec::ALL {
+        for spec in AsymmetricSpec::CLASSICAL {
             let allowed = kms_table(spec.kms_name());
             let names: Vec<_> = spec
                 .signing_algorithms()
@@ -796,8 +918,8 @@ mod tests {
                 );
             }
         }
-        // 3 RSA × 4 + 4 ECC × 9 + 1 Ed25519 × 9 signing; 5 × 2 encryption; 5 key agreement.
-        assert_eq!(refused, 12 + 36 + 9 + 10 + 5);
+        // 3 RSA × 5 + 4 ECC × 10 + 1 Ed25519 × 10 signing; 5 × 2 encryption; 5 key agreement.
+        assert_eq!(refused, 15 + 40 + 10 + 10 + 5);
     }
 
     fn round_trip(spec: AsymmetricSpec) {
@@ -1340,7 +1462,10 @@ mod tests {
         if !openssl_available() {
             return;
         }
-        for spec in AsymmetricSpec::ALL.into_iter().filter(|s| !s.is_rsa()) {
+        for spec in AsymmetricSpec::CLASSICAL
+            .into_iter()
+            .filter(|s| !s.is_rsa())
+        {
             interop_signatures(spec);
         }
     }

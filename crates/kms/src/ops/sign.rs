@@ -90,6 +90,12 @@ pub(crate) fn signing_parameters(
             }
             true
         }
+        "EXTERNAL_MU" if alg == SigningAlgorithm::MlDsaShake256 => {
+            return Err(KmsError::UnsupportedOperation(
+                "MessageType EXTERNAL_MU is not supported by this server; sign the RAW message."
+                    .to_string(),
+            ));
+        }
         other => {
             return Err(trent_wire::ApiError::validation(format!(
                 "MessageType {other} is not supported for algorithm {algorithm}."

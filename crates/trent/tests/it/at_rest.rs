@@ -119,6 +119,7 @@ async fn no_secret_is_written_in_the_clear() {
             }
         }
         if phase == "running" {
+            server.state.kms.flush_key_usage().await.unwrap();
             server.state.store.close().await;
         }
     }

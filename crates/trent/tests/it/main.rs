@@ -14,6 +14,7 @@ mod cli;
 mod harness;
 mod hmac;
 mod last_usage;
+mod ml_dsa;
 mod protocol;
 mod rotation;
 mod sdk;
