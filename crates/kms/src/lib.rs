@@ -17,6 +17,7 @@
 pub mod blob;
 pub mod context;
 mod error;
+mod import;
 pub mod model;
 mod ops;
 

@@ -10,6 +10,7 @@ mod create_alias;
 mod create_key;
 mod decrypt;
 mod delete_alias;
+mod delete_imported_key_material;
 mod describe_key;
 mod disable_key;
 mod disable_key_rotation;
@@ -22,6 +23,8 @@ mod generate_mac;
 mod generate_random;
 mod get_key_policy;
 mod get_key_rotation_status;
+mod get_parameters_for_import;
+mod import_key_material;
 mod list_aliases;
 mod list_key_policies;
 mod list_key_rotations;
@@ -67,6 +70,7 @@ operations! {
     "CreateKey" => create_key,
     "Decrypt" => decrypt,
     "DeleteAlias" => delete_alias,
+    "DeleteImportedKeyMaterial" => delete_imported_key_material,
     "DescribeKey" => describe_key,
     "DisableKey" => disable_key,
     "DisableKeyRotation" => disable_key_rotation,
@@ -79,6 +83,8 @@ operations! {
     "GenerateRandom" => generate_random,
     "GetKeyPolicy" => get_key_policy,
     "GetKeyRotationStatus" => get_key_rotation_status,
+    "GetParametersForImport" => get_parameters_for_import,
+    "ImportKeyMaterial" => import_key_material,
     "ListAliases" => list_aliases,
     "ListKeyPolicies" => list_key_policies,
     "ListKeyRotations" => list_key_rotations,
