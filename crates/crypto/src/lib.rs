@@ -3,8 +3,9 @@
 //! This crate is the only user of `aws-lc-rs` in the workspace: every other crate asks it for
 //! AEAD, key derivation, MACs, digests and randomness, and (in [`asymmetric`]) the RSA, ECDSA,
 //! Ed25519, RSA-OAEP and ECDH operations behind KMS asymmetric keys; [`mac`](mod@mac) holds the HMAC
-//! operations behind KMS HMAC keys. Keeping the backend behind one small API
-//! means one place to audit, one place to change algorithms, and one set of secret types.
+//! operations behind KMS HMAC keys; [`import`] unwraps key material imported into KMS keys.
+//! Keeping the backend behind one small API means one place to audit, one place to change
+//! algorithms, and one set of secret types.
 //!
 //! Secret types ([`SecretBytes`], [`Aes256GcmKey`]) have no `Debug`, no `Clone` and no
 //! `Serialize`; they zeroize on drop and reveal their bytes only through a named method.
@@ -12,9 +13,11 @@
 #![forbid(unsafe_code)]
 
 pub mod asymmetric;
+pub mod import;
 pub mod mac;
 
 pub use asymmetric::{AsymmetricKey, AsymmetricSpec, EncryptionAlgorithm, SigningAlgorithm};
+pub use import::WrappingAlgorithm;
 pub use mac::{MacAlgorithm, generate_mac_key, mac, verify_mac};
 
 use aws_lc_rs::{aead, constant_time, digest, hkdf, hmac, rand};

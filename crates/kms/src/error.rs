@@ -49,6 +49,14 @@ pub enum KmsError {
     AccessDenied(String),
     #[error("The request would have succeeded, but the DryRun option is set.")]
     DryRun,
+    /// Imported key material that is not the key's, or not valid for its key spec.
+    #[error("{0}")]
+    IncorrectKeyMaterial(String),
+    #[error("{0}")]
+    ExpiredImportToken(String),
+    /// An import token that Trent did not issue, or issued for another key.
+    #[error("{0}")]
+    InvalidImportToken(String),
     #[error("store failure")]
     Store(#[from] StoreError),
     #[error("cryptographic failure")]
@@ -88,6 +96,9 @@ impl KmsError {
             InvalidSignature => "KMSInvalidSignatureException",
             InvalidGrantToken(_) => "InvalidGrantTokenException",
             AccessDenied(_) => "AccessDeniedException",
+            IncorrectKeyMaterial(_) => "IncorrectKeyMaterialException",
+            ExpiredImportToken(_) => "ExpiredImportTokenException",
+            InvalidImportToken(_) => "InvalidImportTokenException",
             DryRun => return ApiError::new("DryRunOperationException", 412, self.to_string()),
             Store(_) | Crypto(_) | Internal(_) => {
                 return ApiError::new(

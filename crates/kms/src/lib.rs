@@ -18,6 +18,7 @@ pub mod blob;
 mod cipher;
 pub mod context;
 mod error;
+mod import;
 pub mod model;
 mod ops;
 mod usage;

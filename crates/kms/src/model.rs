@@ -351,7 +351,12 @@ pub struct KeyMetadata {
     pub multi_region: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pending_deletion_window_in_days: Option<i64>,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub current_key_material_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_to: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiration_model: Option<String>,
 }
 
 impl KeyMetadata {
@@ -375,6 +380,8 @@ impl KeyMetadata {
             multi_region: r.multi_region,
             pending_deletion_window_in_days: r.pending_window_days,
             current_key_material_id: r.current_material_id.clone(),
+            valid_to: r.valid_to_ms.map(from_millis),
+            expiration_model: r.expiration_model.clone(),
         }
     }
 }

@@ -20,6 +20,13 @@ pub async fn tick(state: &State) {
         Ok(n) => tracing::info!(rotated = n, "key rotation job finished"),
         Err(e) => tracing::error!(error = %error_chain(&e), "key rotation job failed"),
     }
+    match state.kms.expire_imported_material().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(expired = n, "imported key material expiry job finished"),
+        Err(e) => {
+            tracing::error!(error = %error_chain(&e), "imported key material expiry job failed")
+        }
+    }
     if let Err(e) = state.kms.flush_key_usage().await {
         tracing::error!(error = %error_chain(&e), "key usage flush failed");
     }

@@ -91,6 +91,10 @@ pub struct KeyRecord {
     pub next_rotation_ms: Option<i64>,
     /// Incremented by every update; updates name the version they read.
     pub version: i64,
+    /// When imported key material expires (Origin EXTERNAL, `KEY_MATERIAL_EXPIRES`).
+    pub valid_to_ms: Option<i64>,
+    /// `KEY_MATERIAL_EXPIRES` or `KEY_MATERIAL_DOES_NOT_EXPIRE` while imported material is present.
+    pub expiration_model: Option<String>,
 }
 
 /// One version of a key's material, decrypted. Lives only in memory.
@@ -100,6 +104,24 @@ pub struct KeyMaterial {
     /// `AUTOMATIC` or `ON_DEMAND` for material made by a rotation; `None` for the first.
     pub rotation_type: Option<String>,
     pub secret: SecretBytes,
+}
+
+/// The parameters of one GetParametersForImport answer: the wrapping key pair's private half
+/// (sealed by the barrier at rest) and what the import token is bound to.
+pub struct ImportParameters {
+    pub scope: Scope,
+    /// The public half of the import token, naming this row.
+    pub token_id: String,
+    /// The key the token is for.
+    pub key_id: String,
+    /// SHA-256 of the token's secret half.
+    pub token_check: Vec<u8>,
+    pub wrapping_algorithm: String,
+    pub wrapping_key_spec: String,
+    pub created_ms: i64,
+    pub valid_to_ms: i64,
+    /// The RSA wrapping private key, PKCS#8 DER.
+    pub private_key: SecretBytes,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,8 +159,9 @@ pub struct KeyUsageRecord {
 pub trait Store: Send + Sync {
     // --- KMS keys ---
 
-    /// Inserts a new key with its first material in one transaction.
-    async fn create_key(&self, key: &KeyRecord, material: &KeyMaterial) -> Result<()>;
+    /// Inserts a new key with its first material in one transaction. Keys for imported material
+    /// (Origin EXTERNAL) start without material.
+    async fn create_key(&self, key: &KeyRecord, material: Option<&KeyMaterial>) -> Result<()>;
     async fn get_key(&self, scope: &Scope, key_id: &str) -> Result<Option<KeyRecord>>;
     /// Replaces the mutable fields of `key` if its stored version is still `key.version`, and
     /// returns the new version. [`StoreError::Conflict`] if someone else updated it first.
@@ -153,7 +176,16 @@ pub trait Store: Send + Sync {
     async fn add_key_material(&self, key: &KeyRecord, material: &KeyMaterial) -> Result<i64>;
     /// Keys whose automatic rotation is due at or before `now_ms`, in any scope.
     async fn keys_due_for_rotation(&self, now_ms: i64) -> Result<Vec<(Scope, String)>>;
-    /// Deletes a key, its materials and its aliases.
+    /// Stores imported material, replacing a stored copy with the same material id, and in the
+    /// same transaction replaces the key's mutable fields if the stored version is still
+    /// `key.version`. Returns the new version; [`StoreError::Conflict`] if the key changed.
+    async fn put_imported_material(&self, key: &KeyRecord, material: &KeyMaterial) -> Result<i64>;
+    /// Deletes every material version of a key and, in the same transaction, replaces its mutable
+    /// fields if the stored version is still `key.version`. Returns the new version.
+    async fn delete_key_materials(&self, key: &KeyRecord) -> Result<i64>;
+    /// Keys whose imported material expires at or before `now_ms`, in any scope.
+    async fn keys_with_expired_material(&self, now_ms: i64) -> Result<Vec<(Scope, String)>>;
+    /// Deletes a key, its materials, its import parameters and its aliases.
     async fn delete_key(&self, scope: &Scope, key_id: &str) -> Result<()>;
     /// Keys whose deletion date is at or before `now_ms`, in any scope.
     async fn keys_due_for_deletion(&self, now_ms: i64) -> Result<Vec<(Scope, String)>>;
@@ -163,6 +195,18 @@ pub trait Store: Send + Sync {
     async fn record_key_usage(&self, usage: &[KeyUsageRecord]) -> Result<()>;
     /// The last recorded usage of a key.
     async fn key_usage(&self, scope: &Scope, key_id: &str) -> Result<Option<KeyUsageRecord>>;
+
+    // --- KMS import parameters ---
+
+    /// [`StoreError::AlreadyExists`] if the token id is taken in this scope.
+    async fn put_import_parameters(&self, params: &ImportParameters) -> Result<()>;
+    async fn get_import_parameters(
+        &self,
+        scope: &Scope,
+        token_id: &str,
+    ) -> Result<Option<ImportParameters>>;
+    /// Deletes import parameters that stopped being valid before `before_ms`; returns how many.
+    async fn delete_import_parameters_before(&self, before_ms: i64) -> Result<u64>;
 
     // --- KMS aliases ---
 

@@ -15,7 +15,8 @@ use sqlx::sqlite::{
 };
 
 use crate::{
-    AccessKeyRecord, AliasRecord, Barrier, KeyMaterial, KeyRecord, KeyUsageRecord, Result,
+    AccessKeyRecord, AliasRecord, Barrier, ImportParameters, KeyMaterial, KeyRecord,
+    KeyUsageRecord, Result,
     RowIdentity, Scope, Store, StoreError,
 };
 
@@ -90,12 +91,15 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
-    /// Seals a material version under the barrier and inserts it, inside `tx`.
+    /// Seals a material version under the barrier and inserts it, inside `tx`. With `replace`, a
+    /// stored copy of the same material id is overwritten (re-imported material); otherwise an
+    /// existing id is an error.
     async fn insert_material(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
         key: &KeyRecord,
         material: &KeyMaterial,
+        replace: bool,
     ) -> Result<()> {
         let sealed = self.barrier.seal(
             &material_identity(&[
@@ -106,20 +110,27 @@ impl SqliteStore {
             ]),
             material.secret.expose_secret(),
         )?;
-        sqlx::query(
+        let sql = if replace {
             "INSERT INTO kms_key_materials
                 (account_id, region, key_id, material_id, created_ms, rotation_type, material)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&key.scope.account_id)
-        .bind(&key.scope.region)
-        .bind(&key.key_id)
-        .bind(&material.material_id)
-        .bind(material.created_ms)
-        .bind(&material.rotation_type)
-        .bind(sealed)
-        .execute(&mut **tx)
-        .await?;
+             VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (account_id, region, key_id, material_id)
+             DO UPDATE SET material = excluded.material"
+        } else {
+            "INSERT INTO kms_key_materials
+                (account_id, region, key_id, material_id, created_ms, rotation_type, material)
+             VALUES (?, ?, ?, ?, ?, ?, ?)"
+        };
+        sqlx::query(sql)
+            .bind(&key.scope.account_id)
+            .bind(&key.scope.region)
+            .bind(&key.key_id)
+            .bind(&material.material_id)
+            .bind(material.created_ms)
+            .bind(&material.rotation_type)
+            .bind(sealed)
+            .execute(&mut **tx)
+            .await?;
         Ok(())
     }
 }
@@ -127,6 +138,13 @@ impl SqliteStore {
 fn material_identity<'a>(parts: &'a [&'a str; 4]) -> RowIdentity<'a> {
     RowIdentity {
         table: "kms_key_materials",
+        key: parts,
+    }
+}
+
+fn import_identity<'a>(parts: &'a [&'a str; 3]) -> RowIdentity<'a> {
+    RowIdentity {
+        table: "kms_import_parameters",
         key: parts,
     }
 }
@@ -148,7 +166,7 @@ where
     let done = sqlx::query(
         "UPDATE kms_keys SET description = ?, state = ?, deletion_ms = ?, pending_window_days = ?,
             policy = ?, tags = ?, current_material_id = ?, rotation_period_days = ?,
-            next_rotation_ms = ?, version = ?
+            next_rotation_ms = ?, valid_to_ms = ?, expiration_model = ?, version = ?
          WHERE account_id = ? AND region = ? AND key_id = ? AND version = ?",
     )
     .bind(&key.description)
@@ -160,6 +178,8 @@ where
     .bind(&key.current_material_id)
     .bind(key.rotation_period_days)
     .bind(key.next_rotation_ms)
+    .bind(key.valid_to_ms)
+    .bind(&key.expiration_model)
     .bind(next)
     .bind(&key.scope.account_id)
     .bind(&key.scope.region)
@@ -201,6 +221,8 @@ fn key_from_row(row: &SqliteRow) -> Result<KeyRecord> {
         rotation_period_days: row.try_get("rotation_period_days")?,
         next_rotation_ms: row.try_get("next_rotation_ms")?,
         version: row.try_get("version")?,
+        valid_to_ms: row.try_get("valid_to_ms")?,
+        expiration_model: row.try_get("expiration_model")?,
     })
 }
 
@@ -229,7 +251,7 @@ fn alias_from_row(row: &SqliteRow) -> Result<AliasRecord> {
 
 #[async_trait::async_trait]
 impl Store for SqliteStore {
-    async fn create_key(&self, key: &KeyRecord, material: &KeyMaterial) -> Result<()> {
+    async fn create_key(&self, key: &KeyRecord, material: Option<&KeyMaterial>) -> Result<()> {
         // The sequence number is computed inside the INSERT, so the transaction's first statement
         // is a write: SQLite then takes the write lock up front (waiting on busy_timeout) instead of
         // failing a read-to-write upgrade when another writer got in between.
@@ -237,10 +259,10 @@ impl Store for SqliteStore {
         let inserted = sqlx::query(
             "INSERT INTO kms_keys (account_id, region, key_id, seq, description, key_spec, key_usage,
                 origin, key_manager, state, created_ms, deletion_ms, pending_window_days, policy,
-                tags, current_material_id, multi_region, version)
+                tags, current_material_id, multi_region, version, valid_to_ms, expiration_model)
              VALUES (?1, ?2, ?3,
                 (SELECT COALESCE(MAX(seq), 0) + 1 FROM kms_keys WHERE account_id = ?1 AND region = ?2),
-                ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
         )
         .bind(&key.scope.account_id)
         .bind(&key.scope.region)
@@ -259,13 +281,17 @@ impl Store for SqliteStore {
         .bind(&key.current_material_id)
         .bind(i64::from(key.multi_region))
         .bind(key.version)
+        .bind(key.valid_to_ms)
+        .bind(&key.expiration_model)
         .execute(&mut *tx)
         .await;
         match inserted {
             Err(e) if is_unique_violation(&e) => return Err(StoreError::AlreadyExists),
             other => other?,
         };
-        self.insert_material(&mut tx, key, material).await?;
+        if let Some(material) = material {
+            self.insert_material(&mut tx, key, material, false).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -290,9 +316,112 @@ impl Store for SqliteStore {
         let mut tx = self.pool.begin().await?;
         // The version-checked UPDATE goes first so the transaction writes (and locks) at once.
         let version = update_key_in(&mut *tx, key).await?;
-        self.insert_material(&mut tx, key, material).await?;
+        self.insert_material(&mut tx, key, material, false).await?;
         tx.commit().await?;
         Ok(version)
+    }
+
+    async fn put_imported_material(&self, key: &KeyRecord, material: &KeyMaterial) -> Result<i64> {
+        let mut tx = self.pool.begin().await?;
+        let version = update_key_in(&mut *tx, key).await?;
+        self.insert_material(&mut tx, key, material, true).await?;
+        tx.commit().await?;
+        Ok(version)
+    }
+
+    async fn delete_key_materials(&self, key: &KeyRecord) -> Result<i64> {
+        let mut tx = self.pool.begin().await?;
+        let version = update_key_in(&mut *tx, key).await?;
+        sqlx::query(
+            "DELETE FROM kms_key_materials WHERE account_id = ? AND region = ? AND key_id = ?",
+        )
+        .bind(&key.scope.account_id)
+        .bind(&key.scope.region)
+        .bind(&key.key_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(version)
+    }
+
+    async fn keys_with_expired_material(&self, now_ms: i64) -> Result<Vec<(Scope, String)>> {
+        let rows = sqlx::query(
+            "SELECT account_id, region, key_id FROM kms_keys
+             WHERE valid_to_ms IS NOT NULL AND valid_to_ms <= ?",
+        )
+        .bind(now_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(scope_and_key_id).collect()
+    }
+
+    async fn put_import_parameters(&self, p: &ImportParameters) -> Result<()> {
+        let sealed = self.barrier.seal(
+            &import_identity(&[&p.scope.account_id, &p.scope.region, &p.token_id]),
+            p.private_key.expose_secret(),
+        )?;
+        let res = sqlx::query(
+            "INSERT INTO kms_import_parameters (account_id, region, token_id, key_id, token_check,
+                wrapping_algorithm, wrapping_key_spec, created_ms, valid_to_ms, private_key)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&p.scope.account_id)
+        .bind(&p.scope.region)
+        .bind(&p.token_id)
+        .bind(&p.key_id)
+        .bind(&p.token_check)
+        .bind(&p.wrapping_algorithm)
+        .bind(&p.wrapping_key_spec)
+        .bind(p.created_ms)
+        .bind(p.valid_to_ms)
+        .bind(sealed)
+        .execute(&self.pool)
+        .await;
+        match res {
+            Err(e) if is_unique_violation(&e) => Err(StoreError::AlreadyExists),
+            other => other.map(|_| ()).map_err(Into::into),
+        }
+    }
+
+    async fn get_import_parameters(
+        &self,
+        scope: &Scope,
+        token_id: &str,
+    ) -> Result<Option<ImportParameters>> {
+        let row = sqlx::query(
+            "SELECT * FROM kms_import_parameters
+             WHERE account_id = ? AND region = ? AND token_id = ?",
+        )
+        .bind(&scope.account_id)
+        .bind(&scope.region)
+        .bind(token_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let sealed: Vec<u8> = row.try_get("private_key")?;
+        let private_key = self.barrier.open(
+            &import_identity(&[&scope.account_id, &scope.region, token_id]),
+            &sealed,
+        )?;
+        Ok(Some(ImportParameters {
+            scope: scope.clone(),
+            token_id: row.try_get("token_id")?,
+            key_id: row.try_get("key_id")?,
+            token_check: row.try_get("token_check")?,
+            wrapping_algorithm: row.try_get("wrapping_algorithm")?,
+            wrapping_key_spec: row.try_get("wrapping_key_spec")?,
+            created_ms: row.try_get("created_ms")?,
+            valid_to_ms: row.try_get("valid_to_ms")?,
+            private_key,
+        }))
+    }
+
+    async fn delete_import_parameters_before(&self, before_ms: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM kms_import_parameters WHERE valid_to_ms < ?")
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     async fn keys_due_for_rotation(&self, now_ms: i64) -> Result<Vec<(Scope, String)>> {
@@ -354,6 +483,7 @@ impl Store for SqliteStore {
             "kms_aliases",
             "kms_key_materials",
             "kms_key_usage",
+            "kms_import_parameters",
             "kms_keys",
         ] {
             sqlx::query(&format!(

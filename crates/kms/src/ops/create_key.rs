@@ -83,9 +83,9 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
         .into());
     }
     let origin = req.origin.unwrap_or_else(|| "AWS_KMS".to_string());
-    if origin != "AWS_KMS" {
+    if origin != "AWS_KMS" && origin != crate::import::EXTERNAL {
         return Err(KmsError::UnsupportedOperation(format!(
-            "Origin {origin} is not supported by this server yet; use AWS_KMS."
+            "Origin {origin} is not supported by this server yet; use AWS_KMS or EXTERNAL."
         )));
     }
     if req.custom_key_store_id.is_some() || req.xks_key_id.is_some() {
@@ -135,14 +135,22 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
         rotation_period_days: None,
         next_rotation_ms: None,
         version: 1,
+        valid_to_ms: None,
+        expiration_model: None,
     };
+    if record.origin == crate::import::EXTERNAL {
+        // No material: it is imported later.
+        return Ok(Response {
+            key_metadata: crate::import::create_external_key(kms, record).await?,
+        });
+    }
     let material = KeyMaterial {
         material_id,
         created_ms: now,
         rotation_type: None,
         secret: generate_material(kind).await?,
     };
-    kms.store().create_key(&record, &material).await?;
+    kms.store().create_key(&record, Some(&material)).await?;
     Ok(Response {
         key_metadata: KeyMetadata::from_record(&record),
     })

@@ -11,6 +11,7 @@ mod create_key;
 mod decrypt;
 mod delete_alias;
 mod derive_shared_secret;
+mod delete_imported_key_material;
 mod describe_key;
 mod disable_key;
 mod disable_key_rotation;
@@ -27,6 +28,8 @@ mod get_key_last_usage;
 mod get_key_policy;
 mod get_key_rotation_status;
 mod get_public_key;
+mod get_parameters_for_import;
+mod import_key_material;
 mod list_aliases;
 mod list_key_policies;
 mod list_key_rotations;
@@ -75,6 +78,7 @@ operations! {
     "Decrypt" => decrypt,
     "DeleteAlias" => delete_alias,
     "DeriveSharedSecret" => derive_shared_secret,
+    "DeleteImportedKeyMaterial" => delete_imported_key_material,
     "DescribeKey" => describe_key,
     "DisableKey" => disable_key,
     "DisableKeyRotation" => disable_key_rotation,
@@ -91,6 +95,8 @@ operations! {
     "GetKeyPolicy" => get_key_policy,
     "GetPublicKey" => get_public_key,
     "GetKeyRotationStatus" => get_key_rotation_status,
+    "GetParametersForImport" => get_parameters_for_import,
+    "ImportKeyMaterial" => import_key_material,
     "ListAliases" => list_aliases,
     "ListKeyPolicies" => list_key_policies,
     "ListKeyRotations" => list_key_rotations,

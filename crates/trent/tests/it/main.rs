@@ -15,6 +15,7 @@ mod harness;
 mod hmac;
 mod last_usage;
 mod ml_dsa;
+mod import;
 mod protocol;
 mod rotation;
 mod sdk;
