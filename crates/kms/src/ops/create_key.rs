@@ -138,6 +138,7 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
         rotation_period_days: None,
         next_rotation_ms: None,
         version: 1,
+        primary_region: None,
     };
     let material = KeyMaterial {
         material_id,
