@@ -105,7 +105,8 @@ pub async fn bootstrap(opts: Options) -> Result<Started, BootstrapError> {
         AuthMode::Verify
     };
     let state = Arc::new(State {
-        kms: trent_kms::Kms::new(Arc::clone(&store), Arc::clone(&opts.clock)),
+        kms: trent_kms::Kms::new(Arc::clone(&store), Arc::clone(&opts.clock))
+            .with_regions(opts.regions.clone()),
         auth: Authenticator::new(
             mode,
             Arc::clone(&store),

@@ -706,7 +706,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = store(dir.path()).await;
         let primary = record("us-east-1", "m1");
-        store.create_key(&primary, &material("m1", 1)).await.unwrap();
+        store
+            .create_key(&primary, &material("m1", 1))
+            .await
+            .unwrap();
 
         // A replica with a copy of every material; the primary is version-checked.
         let mut replica = record("eu-west-1", "m1");
@@ -743,7 +746,9 @@ mod tests {
 
         let set = store.related_keys(ACCOUNT, ID).await.unwrap();
         assert_eq!(
-            set.iter().map(|k| k.scope.region.as_str()).collect::<Vec<_>>(),
+            set.iter()
+                .map(|k| k.scope.region.as_str())
+                .collect::<Vec<_>>(),
             ["eu-west-1", "us-east-1"]
         );
         assert_eq!(set[0].policy, "{\"replica\":true}");
@@ -761,10 +766,15 @@ mod tests {
         let mut stale = keys.clone();
         stale[0].version -= 1;
         assert!(matches!(
-            store.add_key_material_to_keys(&stale, &material("m2", 2)).await,
+            store
+                .add_key_material_to_keys(&stale, &material("m2", 2))
+                .await,
             Err(StoreError::Conflict)
         ));
-        assert_eq!(store.key_materials(&primary.scope, ID).await.unwrap().len(), 1);
+        assert_eq!(
+            store.key_materials(&primary.scope, ID).await.unwrap().len(),
+            1
+        );
         assert_eq!(get(&store, "us-east-1").await.current_material_id, "m1");
         store
             .add_key_material_to_keys(&keys, &material("m2", 2))
@@ -820,7 +830,13 @@ mod tests {
             .await
             .unwrap();
         assert!(store.get_key(&replica.scope, ID).await.unwrap().is_none());
-        assert!(store.key_materials(&replica.scope, ID).await.unwrap().is_empty());
+        assert!(
+            store
+                .key_materials(&replica.scope, ID)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(get(&store, "eu-west-1").await.state, "PendingDeletion");
         assert_eq!(store.related_keys(ACCOUNT, ID).await.unwrap().len(), 1);
         store.close().await;

@@ -29,12 +29,14 @@ mod list_keys;
 mod list_resource_tags;
 mod put_key_policy;
 mod re_encrypt;
+mod replicate_key;
 mod rotate_key_on_demand;
 mod schedule_key_deletion;
 mod tag_resource;
 mod untag_resource;
 mod update_alias;
 mod update_key_description;
+mod update_primary_region;
 mod verify_mac;
 
 macro_rules! operations {
@@ -86,12 +88,14 @@ operations! {
     "ListResourceTags" => list_resource_tags,
     "PutKeyPolicy" => put_key_policy,
     "ReEncrypt" => re_encrypt,
+    "ReplicateKey" => replicate_key,
     "RotateKeyOnDemand" => rotate_key_on_demand,
     "ScheduleKeyDeletion" => schedule_key_deletion,
     "TagResource" => tag_resource,
     "UntagResource" => untag_resource,
     "UpdateAlias" => update_alias,
     "UpdateKeyDescription" => update_key_description,
+    "UpdatePrimaryRegion" => update_primary_region,
     "VerifyMac" => verify_mac,
 }
 
