@@ -13,6 +13,7 @@ mod binary;
 mod cli;
 mod harness;
 mod hmac;
+mod multi_region;
 mod protocol;
 mod rotation;
 mod sdk;
