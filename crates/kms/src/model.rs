@@ -112,6 +112,15 @@ impl KeyState {
         })
     }
 
+    /// PendingDeletion, or PendingReplicaDeletion (a primary waiting for its replicas): the
+    /// states in which management operations that change the key are refused.
+    pub fn is_pending_deletion(self) -> bool {
+        matches!(
+            self,
+            KeyState::PendingDeletion | KeyState::PendingReplicaDeletion
+        )
+    }
+
     /// The message AWS gives when an operation is not valid in this state.
     pub fn invalid_state_error(self, arn: &str) -> KmsError {
         match self {

@@ -895,6 +895,16 @@ async fn a_primary_is_deleted_only_after_its_replicas() {
         .await
         .unwrap_err();
     assert_eq!(code(&err), "KMSInvalidStateException");
+    let err = us
+        .tag_resource()
+        .key_id(&id)
+        .tags(Tag::builder().tag_key("k").tag_value("v").build().unwrap())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "KMSInvalidStateException");
+    let err = us.enable_key().key_id(&id).send().await.unwrap_err();
+    assert_eq!(code(&err), "KMSInvalidStateException");
     // The replica is unaffected meanwhile.
     assert_eq!(decrypt(&eu, &blob).await, b"replica made this");
 
