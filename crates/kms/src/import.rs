@@ -96,7 +96,14 @@ fn hmac_material_lengths(alg: MacAlgorithm) -> (usize, usize) {
 pub(crate) fn material_id(scope: &Scope, key_id: &str, material: &SecretBytes) -> String {
     let mut data = Vec::with_capacity(MATERIAL_ID_INFO.len() + 64 + key_id.len());
     data.extend_from_slice(MATERIAL_ID_INFO);
-    for part in [&scope.account_id, &scope.region, key_id] {
+    // The keys of a multi-Region set share their material and its id, so the region only
+    // counts for single-Region keys.
+    let region = if key_id.starts_with("mrk-") {
+        ""
+    } else {
+        scope.region.as_str()
+    };
+    for part in [scope.account_id.as_str(), region, key_id] {
         // Length-prefixed, so the encoding is injective.
         data.extend_from_slice(&u32::try_from(part.len()).unwrap_or(u32::MAX).to_be_bytes());
         data.extend_from_slice(part.as_bytes());

@@ -69,7 +69,7 @@ impl RotationType {
 
 /// Retries of a read-modify-write that lost a race. Each lost race means another writer
 /// committed, so progress is guaranteed; the bound only stops a pathological livelock.
-const UPDATE_RETRIES: usize = 64;
+pub(crate) const UPDATE_RETRIES: usize = 64;
 
 /// A key with its decrypted material, as cached.
 pub(crate) struct LoadedKey {
@@ -145,6 +145,8 @@ pub struct Kms {
     keys: RwLock<HashMap<String, Arc<LoadedKey>>>,
     aliases: RwLock<HashMap<String, String>>,
     usage: usage::UsageNotes,
+    /// Regions this deployment serves (where replicas may be made); empty means any region name.
+    regions: Vec<String>,
 }
 
 fn cache_key(scope: &Scope, name: &str) -> String {
@@ -155,6 +157,13 @@ fn cache_key(scope: &Scope, name: &str) -> String {
     s.push('\0');
     s.push_str(name);
     s
+}
+
+/// The answer to an operation that only a multi-Region primary key may perform.
+pub(crate) fn not_primary(arn: &str, action: &str) -> KmsError {
+    KmsError::UnsupportedOperation(format!(
+        "{arn} is a multi-Region replica key. Only the primary key can {action}."
+    ))
 }
 
 /// Whether an alias resolves for this operation, or the operation needs a key id or ARN.
@@ -172,6 +181,24 @@ impl Kms {
             keys: RwLock::new(HashMap::new()),
             aliases: RwLock::new(HashMap::new()),
             usage: usage::UsageNotes::default(),
+            regions: Vec::new(),
+        }
+    }
+
+    /// The regions this deployment serves, for ReplicateKey and UpdatePrimaryRegion. Empty (the
+    /// default) means any well-formed region name.
+    #[must_use]
+    pub fn with_regions(mut self, regions: Vec<String>) -> Self {
+        self.regions = regions;
+        self
+    }
+
+    /// Whether `region` is one this deployment serves.
+    pub(crate) fn serves_region(&self, region: &str) -> bool {
+        if self.regions.is_empty() {
+            model::is_region_name(region)
+        } else {
+            self.regions.iter().any(|r| r == region)
         }
     }
 
@@ -201,13 +228,67 @@ impl Kms {
     /// Deletes every key whose waiting period has ended. Returns how many were deleted.
     pub async fn delete_due_keys(&self) -> Result<usize, KmsError> {
         let due = self.store.keys_due_for_deletion(self.now_ms()).await?;
+        let mut deleted = 0;
         for (scope, key_id) in &due {
-            self.store.delete_key(scope, key_id).await?;
+            let done = if model::is_multi_region_id(key_id) {
+                self.delete_related_key(scope, key_id).await?
+            } else {
+                self.store.delete_key(scope, key_id).await?;
+                true
+            };
             self.forget_key(scope, key_id);
             self.aliases_changed();
-            tracing::info!(key_arn = %model::key_arn(scope, key_id), "deleted KMS key after its waiting period");
+            if done {
+                deleted += 1;
+                tracing::info!(key_arn = %model::key_arn(scope, key_id), "deleted KMS key after its waiting period");
+            }
         }
-        Ok(due.len())
+        Ok(deleted)
+    }
+
+    /// Deletes one key of a multi-Region set whose waiting period ended. A primary that still has
+    /// replicas is never deleted. When the last replica of a primary in PendingReplicaDeletion
+    /// goes, the primary becomes PendingDeletion and its waiting period starts, in the same
+    /// transaction. Every other key of the set is version-checked, so a concurrent
+    /// ScheduleKeyDeletion of the primary cannot miss the replica's deletion. Returns whether the
+    /// key was deleted.
+    async fn delete_related_key(&self, scope: &Scope, key_id: &str) -> Result<bool, KmsError> {
+        for _ in 0..UPDATE_RETRIES {
+            let set = self.store.related_keys(&scope.account_id, key_id).await?;
+            let Some(key) = set.iter().find(|k| k.scope == *scope).cloned() else {
+                return Ok(false);
+            };
+            let now = self.now_ms();
+            if key.deletion_ms.is_none_or(|due| due > now) {
+                // Deletion was cancelled after the job picked the key.
+                return Ok(false);
+            }
+            let mut others: Vec<KeyRecord> =
+                set.into_iter().filter(|k| k.scope != *scope).collect();
+            if model::is_primary(&key) && !others.is_empty() {
+                tracing::warn!(key_arn = %model::key_arn(scope, key_id), "not deleting a multi-Region primary key that has replicas");
+                return Ok(false);
+            }
+            if let [primary] = others.as_mut_slice()
+                && model::is_primary(primary)
+                && primary.state == KeyState::PendingReplicaDeletion.as_str()
+            {
+                let days = primary.pending_window_days.unwrap_or(30);
+                primary.state = KeyState::PendingDeletion.as_str().to_string();
+                primary.deletion_ms = Some(now + days * DAY_MS);
+            }
+            match self.store.delete_key_with_updates(&key, &others).await {
+                Ok(_) => {
+                    for k in &others {
+                        self.forget_key(&k.scope, key_id);
+                    }
+                    return Ok(true);
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(KmsError::Internal("too many concurrent updates to one key"))
     }
 
     /// Rotates every key whose automatic rotation is due. Keys that are not Enabled keep their
@@ -247,6 +328,14 @@ impl Kms {
                     key.arn
                 )));
             };
+            if record.multi_region && !model::is_primary(&record) {
+                return match kind {
+                    // The job also finds replicas (they carry the shared schedule); the
+                    // primary's rotation gives them their material.
+                    RotationType::Automatic => Ok(record),
+                    RotationType::OnDemand => Err(not_primary(&key.arn, "rotate its key material")),
+                };
+            }
             let state = KeyState::parse(&record.state)?;
             if state != KeyState::Enabled {
                 return Err(state.invalid_state_error(&key.arn));
@@ -287,11 +376,130 @@ impl Kms {
                 rotation_type: Some(kind.as_str().to_string()),
                 secret: SecretBytes::random(32)?,
             };
-            match self.store.add_key_material(&record, &material).await {
-                Ok(version) => {
-                    record.version = version;
-                    self.forget_key(scope, &key.record.key_id);
-                    return Ok(record);
+            // Key material is shared by a multi-Region set: every replica gets the new
+            // material, and the schedule, in the same transaction.
+            let mut keys = vec![record];
+            if let Some(primary) = keys.first().cloned()
+                && primary.multi_region
+            {
+                for mut replica in self
+                    .store
+                    .related_keys(&scope.account_id, &primary.key_id)
+                    .await?
+                    .into_iter()
+                    .filter(|k| k.scope != primary.scope)
+                {
+                    replica
+                        .current_material_id
+                        .clone_from(&primary.current_material_id);
+                    replica.rotation_period_days = primary.rotation_period_days;
+                    replica.next_rotation_ms = primary.next_rotation_ms;
+                    keys.push(replica);
+                }
+            }
+            match self.store.add_key_material_to_keys(&keys, &material).await {
+                Ok(versions) => {
+                    for (k, v) in keys.iter_mut().zip(versions) {
+                        k.version = v;
+                        self.forget_key(&k.scope, &k.key_id);
+                    }
+                    return keys
+                        .into_iter()
+                        .next()
+                        .ok_or(KmsError::Internal("rotated key missing"));
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(KmsError::Internal("too many concurrent updates to one key"))
+    }
+
+    /// The MultiRegionConfiguration of a key, read from the store: its role and every key of its
+    /// set. `None` for single-Region keys.
+    pub(crate) async fn multi_region_configuration(
+        &self,
+        record: &KeyRecord,
+    ) -> Result<Option<model::MultiRegionConfiguration>, KmsError> {
+        if !record.multi_region {
+            return Ok(None);
+        }
+        let primary_region = record.primary_region.clone().ok_or(KmsError::Internal(
+            "multi-Region key without a primary region",
+        ))?;
+        let account = &record.scope.account_id;
+        let member = |region: String| model::MultiRegionKey {
+            arn: model::key_arn(&Scope::new(account.clone(), region.clone()), &record.key_id),
+            region,
+        };
+        let replica_keys = self
+            .store
+            .related_keys(account, &record.key_id)
+            .await?
+            .into_iter()
+            .filter(|k| k.multi_region && k.scope.region != primary_region)
+            .map(|k| member(k.scope.region))
+            .collect();
+        Ok(Some(model::MultiRegionConfiguration {
+            multi_region_key_type: if model::is_primary(record) {
+                "PRIMARY"
+            } else {
+                "REPLICA"
+            },
+            primary_key: member(primary_region),
+            replica_keys,
+        }))
+    }
+
+    /// KeyMetadata of a record, with its MultiRegionConfiguration when it is a multi-Region key.
+    pub(crate) async fn key_metadata(
+        &self,
+        record: &KeyRecord,
+    ) -> Result<model::KeyMetadata, KmsError> {
+        let mut metadata = model::KeyMetadata::from_record(record);
+        metadata.multi_region_configuration = self.multi_region_configuration(record).await?;
+        Ok(metadata)
+    }
+
+    /// Read-modify-write of a key together with every other key of its multi-Region set, in one
+    /// store transaction, each version-checked. `change` sees the freshest committed records: the
+    /// key itself, then the others (empty for a single-Region key). Returns the key's new record.
+    pub(crate) async fn update_key_set(
+        &self,
+        key: &LoadedKey,
+        mut change: impl FnMut(&mut KeyRecord, &mut [KeyRecord]) -> Result<(), KmsError>,
+    ) -> Result<KeyRecord, KmsError> {
+        let scope = &key.record.scope;
+        if !key.record.multi_region {
+            return self.update_key(key, |r| change(r, &mut [])).await;
+        }
+        for _ in 0..UPDATE_RETRIES {
+            let set = self
+                .store
+                .related_keys(&scope.account_id, &key.record.key_id)
+                .await?;
+            let (mine, mut others): (Vec<KeyRecord>, Vec<KeyRecord>) =
+                set.into_iter().partition(|k| k.scope == *scope);
+            let Some(mut record) = mine.into_iter().next() else {
+                self.forget_key(scope, &key.record.key_id);
+                return Err(KmsError::NotFound(format!(
+                    "Key '{}' does not exist",
+                    key.arn
+                )));
+            };
+            change(&mut record, &mut others)?;
+            let mut keys = vec![record];
+            keys.append(&mut others);
+            match self.store.update_keys(&keys).await {
+                Ok(versions) => {
+                    for (k, v) in keys.iter_mut().zip(versions) {
+                        k.version = v;
+                        self.forget_key(&k.scope, &k.key_id);
+                    }
+                    return keys
+                        .into_iter()
+                        .next()
+                        .ok_or(KmsError::Internal("updated key missing"));
                 }
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
@@ -550,19 +758,26 @@ impl Kms {
                     .to_string(),
             )
         };
-        if parsed.account_id != caller.scope.account_id || parsed.region != caller.scope.region {
-            return Err(match requested {
-                Some(_) => KmsError::IncorrectKey,
-                None => no_access(),
-            });
+        let refuse = |requested: &Option<Arc<LoadedKey>>| match requested {
+            Some(_) => KmsError::IncorrectKey,
+            None => no_access(),
+        };
+        // A blob made in another region opens only under a multi-Region key: the related key of
+        // the same id in the caller's region, which holds the same material. The header (with
+        // its original region) stays the authenticated data, byte for byte.
+        let other_region = parsed.region != caller.scope.region;
+        if parsed.account_id != caller.scope.account_id
+            || (other_region && !model::is_multi_region_id(parsed.key_id))
+        {
+            return Err(refuse(&requested));
         }
-        let key =
-            self.load(&caller.scope, parsed.key_id)
-                .await?
-                .ok_or_else(|| match &requested {
-                    Some(_) => KmsError::IncorrectKey,
-                    None => no_access(),
-                })?;
+        let key = self
+            .load(&caller.scope, parsed.key_id)
+            .await?
+            .ok_or_else(|| refuse(&requested))?;
+        if other_region && !key.record.multi_region {
+            return Err(refuse(&requested));
+        }
         if let Some(req) = &requested
             && req.record.key_id != key.record.key_id
         {

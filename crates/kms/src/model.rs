@@ -207,6 +207,9 @@ pub enum KeyState {
     PendingDeletion,
     PendingImport,
     Unavailable,
+    /// A multi-Region primary key scheduled for deletion while it still has replicas; its waiting
+    /// period starts when the last replica is deleted.
+    PendingReplicaDeletion,
 }
 
 impl KeyState {
@@ -217,6 +220,7 @@ impl KeyState {
             KeyState::PendingDeletion => "PendingDeletion",
             KeyState::PendingImport => "PendingImport",
             KeyState::Unavailable => "Unavailable",
+            KeyState::PendingReplicaDeletion => "PendingReplicaDeletion",
         }
     }
 
@@ -227,8 +231,18 @@ impl KeyState {
             "PendingDeletion" => KeyState::PendingDeletion,
             "PendingImport" => KeyState::PendingImport,
             "Unavailable" => KeyState::Unavailable,
+            "PendingReplicaDeletion" => KeyState::PendingReplicaDeletion,
             _ => return Err(KmsError::Internal("unknown key state in store")),
         })
+    }
+
+    /// PendingDeletion, or PendingReplicaDeletion (a primary waiting for its replicas): the
+    /// states in which management operations that change the key are refused.
+    pub fn is_pending_deletion(self) -> bool {
+        matches!(
+            self,
+            KeyState::PendingDeletion | KeyState::PendingReplicaDeletion
+        )
     }
 
     /// The message AWS gives when an operation is not valid in this state.
@@ -240,6 +254,9 @@ impl KeyState {
             }
             KeyState::PendingImport => KmsError::InvalidState(format!("{arn} is pending import.")),
             KeyState::Unavailable => KmsError::InvalidState(format!("{arn} is unavailable.")),
+            KeyState::PendingReplicaDeletion => {
+                KmsError::InvalidState(format!("{arn} is pending replica deletion."))
+            }
             KeyState::Enabled => KmsError::InvalidState(format!("{arn} is enabled.")),
         }
     }
@@ -267,6 +284,37 @@ pub enum KeyRef {
     /// An alias name, `alias/…` (from a bare name or an alias ARN).
     Alias(String),
 }
+
+/// Whether a key id is a multi-Region key id (`mrk-` and 32 hex digits).
+pub fn is_multi_region_id(key_id: &str) -> bool {
+    key_id.starts_with("mrk-") && is_key_id(key_id)
+}
+
+/// A fresh multi-Region key id: `mrk-` and 32 lower-case hex digits.
+pub fn new_multi_region_id() -> Result<String, KmsError> {
+    Ok(format!(
+        "mrk-{}",
+        trent_crypto::hex(&trent_crypto::random_array::<16>()?)
+    ))
+}
+
+/// A region name as the RegionType pattern `^([a-z]+-){2,3}\d+$` (1–32 characters) allows.
+pub fn is_region_name(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    let Some((last, words)) = parts.split_last() else {
+        return false;
+    };
+    s.len() <= 32
+        && (2..=3).contains(&words.len())
+        && !last.is_empty()
+        && last.bytes().all(|b| b.is_ascii_digit())
+        && words
+            .iter()
+            .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
+}
+
+/// The pattern of a RegionType member, as validation messages show it.
+pub const REGION_PATTERN: &str = "^([a-z]+-){2,3}\\d+$";
 
 /// Whether a string is a KMS key id: a lower-case UUID or `mrk-` and 32 hex digits.
 pub fn is_key_id(s: &str) -> bool {
@@ -357,6 +405,30 @@ pub struct KeyMetadata {
     pub valid_to: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expiration_model: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multi_region_configuration: Option<MultiRegionConfiguration>,
+}
+
+/// The MultiRegionConfiguration structure: the key's role and every key of its set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MultiRegionConfiguration {
+    pub multi_region_key_type: &'static str,
+    pub primary_key: MultiRegionKey,
+    pub replica_keys: Vec<MultiRegionKey>,
+}
+
+/// A MultiRegionKey: one key of a multi-Region set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MultiRegionKey {
+    pub arn: String,
+    pub region: String,
+}
+
+/// Whether a multi-Region key is its set's primary key.
+pub fn is_primary(r: &KeyRecord) -> bool {
+    r.multi_region && r.primary_region.as_deref() == Some(r.scope.region.as_str())
 }
 
 impl KeyMetadata {
@@ -382,6 +454,7 @@ impl KeyMetadata {
             current_key_material_id: r.current_material_id.clone(),
             valid_to: r.valid_to_ms.map(from_millis),
             expiration_model: r.expiration_model.clone(),
+            multi_region_configuration: None,
         }
     }
 }
@@ -601,6 +674,33 @@ mod tests {
         ));
         assert!(is_key_id("mrk-1234abcd12ab34cd56ef1234567890ab"));
         assert!(!is_key_id("mrk-1234"));
+        assert!(is_multi_region_id("mrk-1234abcd12ab34cd56ef1234567890ab"));
+        assert!(!is_multi_region_id(id));
+    }
+
+    #[test]
+    fn region_names() {
+        for ok in [
+            "us-east-1",
+            "eu-central-2",
+            "us-gov-west-1",
+            "ap-southeast-10",
+        ] {
+            assert!(is_region_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "us-east",
+            "useast1",
+            "US-east-1",
+            "us-east-1a",
+            "a-b-c-d-1",
+            "us--1",
+            "us-east-",
+            "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx-y-1",
+        ] {
+            assert!(!is_region_name(bad), "{bad}");
+        }
     }
 
     #[test]

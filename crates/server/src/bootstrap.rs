@@ -106,7 +106,8 @@ pub async fn bootstrap(opts: Options) -> Result<Started, BootstrapError> {
     } else {
         AuthMode::Verify
     };
-    let kms = trent_kms::Kms::new(Arc::clone(&store), Arc::clone(&opts.clock));
+    let kms = trent_kms::Kms::new(Arc::clone(&store), Arc::clone(&opts.clock))
+        .with_regions(opts.regions.clone());
     kms.start_usage_tracking()
         .await
         .map_err(|e| BootstrapError::Kms(Box::new(e)))?;

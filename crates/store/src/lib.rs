@@ -95,6 +95,10 @@ pub struct KeyRecord {
     pub valid_to_ms: Option<i64>,
     /// `KEY_MATERIAL_EXPIRES` or `KEY_MATERIAL_DOES_NOT_EXPIRE` while imported material is present.
     pub expiration_model: Option<String>,
+    /// For multi-Region keys, the region of the set's primary key (this key's own region if it is
+    /// the primary); `None` for single-Region keys. The only multi-Region field that changes
+    /// (UpdatePrimaryRegion), so `update_key` writes it.
+    pub primary_region: Option<String>,
 }
 
 /// One version of a key's material, decrypted. Lives only in memory.
@@ -174,6 +178,38 @@ pub trait Store: Send + Sync {
     /// fields (its `current_material_id` naming the new material) if the stored version is still
     /// `key.version`. Returns the new version; [`StoreError::Conflict`] if the key changed.
     async fn add_key_material(&self, key: &KeyRecord, material: &KeyMaterial) -> Result<i64>;
+    /// [`Store::add_key_material`] for several keys at once — the keys of one multi-Region set —
+    /// in one transaction: each gets `material` (under its own row identity) and its mutable
+    /// fields replaced, version-checked. All or nothing; the new versions, in order.
+    async fn add_key_material_to_keys(
+        &self,
+        keys: &[KeyRecord],
+        material: &KeyMaterial,
+    ) -> Result<Vec<i64>>;
+    /// Every key of `account_id` with this key id, in any region, in region order: the keys of a
+    /// multi-Region set (or the one key of a single-Region id).
+    async fn related_keys(&self, account_id: &str, key_id: &str) -> Result<Vec<KeyRecord>>;
+    /// [`Store::update_key`] for several keys in one transaction. All or nothing:
+    /// [`StoreError::Conflict`] if any of them changed (or no longer exists).
+    async fn update_keys(&self, keys: &[KeyRecord]) -> Result<Vec<i64>>;
+    /// Inserts `key` with every material in `materials` and, in the same transaction, applies the
+    /// version-checked updates of `related` (the keys it joins, so that a concurrent change to them
+    /// — a rotation, say — makes this fail with [`StoreError::Conflict`] instead of leaving the new
+    /// key behind). [`StoreError::AlreadyExists`] if the key exists. Returns `related`'s versions.
+    async fn create_related_key(
+        &self,
+        key: &KeyRecord,
+        materials: &[KeyMaterial],
+        related: &[KeyRecord],
+    ) -> Result<Vec<i64>>;
+    /// Deletes `key` (if its stored version is still `key.version`), its materials and its
+    /// aliases, and applies the version-checked updates of `related`, in one transaction.
+    /// Returns `related`'s new versions.
+    async fn delete_key_with_updates(
+        &self,
+        key: &KeyRecord,
+        related: &[KeyRecord],
+    ) -> Result<Vec<i64>>;
     /// Keys whose automatic rotation is due at or before `now_ms`, in any scope.
     async fn keys_due_for_rotation(&self, now_ms: i64) -> Result<Vec<(Scope, String)>>;
     /// Stores imported material, replacing a stored copy with the same material id, and in the

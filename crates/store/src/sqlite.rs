@@ -16,8 +16,7 @@ use sqlx::sqlite::{
 
 use crate::{
     AccessKeyRecord, AliasRecord, Barrier, ImportParameters, KeyMaterial, KeyRecord,
-    KeyUsageRecord, Result,
-    RowIdentity, Scope, Store, StoreError,
+    KeyUsageRecord, Result, RowIdentity, Scope, Store, StoreError,
 };
 
 /// Name of the database file inside the data directory.
@@ -166,7 +165,8 @@ where
     let done = sqlx::query(
         "UPDATE kms_keys SET description = ?, state = ?, deletion_ms = ?, pending_window_days = ?,
             policy = ?, tags = ?, current_material_id = ?, rotation_period_days = ?,
-            next_rotation_ms = ?, valid_to_ms = ?, expiration_model = ?, version = ?
+            next_rotation_ms = ?, valid_to_ms = ?, expiration_model = ?, primary_region = ?,
+            version = ?
          WHERE account_id = ? AND region = ? AND key_id = ? AND version = ?",
     )
     .bind(&key.description)
@@ -180,6 +180,7 @@ where
     .bind(key.next_rotation_ms)
     .bind(key.valid_to_ms)
     .bind(&key.expiration_model)
+    .bind(&key.primary_region)
     .bind(next)
     .bind(&key.scope.account_id)
     .bind(&key.scope.region)
@@ -192,6 +193,87 @@ where
     } else {
         Err(StoreError::Conflict)
     }
+}
+
+/// Version-checked updates of several keys inside one transaction.
+async fn update_keys_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    keys: &[KeyRecord],
+) -> Result<Vec<i64>> {
+    let mut versions = Vec::with_capacity(keys.len());
+    for key in keys {
+        versions.push(update_key_in(&mut **tx, key).await?);
+    }
+    Ok(versions)
+}
+
+/// Inserts a key row inside `tx`. The sequence number is computed inside the INSERT, so when this
+/// is the transaction's first statement SQLite takes the write lock up front (waiting on
+/// busy_timeout) instead of failing a read-to-write upgrade when another writer got in between.
+async fn insert_key(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, key: &KeyRecord) -> Result<()> {
+    let inserted = sqlx::query(
+        "INSERT INTO kms_keys (account_id, region, key_id, seq, description, key_spec, key_usage,
+            origin, key_manager, state, created_ms, deletion_ms, pending_window_days, policy,
+            tags, current_material_id, multi_region, version, rotation_period_days,
+            next_rotation_ms, primary_region, valid_to_ms, expiration_model)
+         VALUES (?1, ?2, ?3,
+            (SELECT COALESCE(MAX(seq), 0) + 1 FROM kms_keys WHERE account_id = ?1 AND region = ?2),
+            ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,
+            ?22)",
+    )
+    .bind(&key.scope.account_id)
+    .bind(&key.scope.region)
+    .bind(&key.key_id)
+    .bind(&key.description)
+    .bind(&key.key_spec)
+    .bind(&key.key_usage)
+    .bind(&key.origin)
+    .bind(&key.key_manager)
+    .bind(&key.state)
+    .bind(key.created_ms)
+    .bind(key.deletion_ms)
+    .bind(key.pending_window_days)
+    .bind(&key.policy)
+    .bind(tags_json(&key.tags)?)
+    .bind(&key.current_material_id)
+    .bind(i64::from(key.multi_region))
+    .bind(key.version)
+    .bind(key.rotation_period_days)
+    .bind(key.next_rotation_ms)
+    .bind(&key.primary_region)
+    .bind(key.valid_to_ms)
+    .bind(&key.expiration_model)
+    .execute(&mut **tx)
+    .await;
+    match inserted {
+        Err(e) if is_unique_violation(&e) => Err(StoreError::AlreadyExists),
+        other => other.map(|_| ()).map_err(Into::into),
+    }
+}
+
+/// Deletes a key, its materials and its aliases, inside `tx`.
+async fn delete_key_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    scope: &Scope,
+    key_id: &str,
+) -> Result<()> {
+    for table in [
+        "kms_aliases",
+        "kms_key_materials",
+        "kms_key_usage",
+        "kms_import_parameters",
+        "kms_keys",
+    ] {
+        sqlx::query(&format!(
+            "DELETE FROM {table} WHERE account_id = ? AND region = ? AND key_id = ?"
+        ))
+        .bind(&scope.account_id)
+        .bind(&scope.region)
+        .bind(key_id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }
 
 fn key_from_row(row: &SqliteRow) -> Result<KeyRecord> {
@@ -223,6 +305,7 @@ fn key_from_row(row: &SqliteRow) -> Result<KeyRecord> {
         version: row.try_get("version")?,
         valid_to_ms: row.try_get("valid_to_ms")?,
         expiration_model: row.try_get("expiration_model")?,
+        primary_region: row.try_get("primary_region")?,
     })
 }
 
@@ -252,48 +335,72 @@ fn alias_from_row(row: &SqliteRow) -> Result<AliasRecord> {
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn create_key(&self, key: &KeyRecord, material: Option<&KeyMaterial>) -> Result<()> {
-        // The sequence number is computed inside the INSERT, so the transaction's first statement
-        // is a write: SQLite then takes the write lock up front (waiting on busy_timeout) instead of
-        // failing a read-to-write upgrade when another writer got in between.
         let mut tx = self.pool.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO kms_keys (account_id, region, key_id, seq, description, key_spec, key_usage,
-                origin, key_manager, state, created_ms, deletion_ms, pending_window_days, policy,
-                tags, current_material_id, multi_region, version, valid_to_ms, expiration_model)
-             VALUES (?1, ?2, ?3,
-                (SELECT COALESCE(MAX(seq), 0) + 1 FROM kms_keys WHERE account_id = ?1 AND region = ?2),
-                ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
-        )
-        .bind(&key.scope.account_id)
-        .bind(&key.scope.region)
-        .bind(&key.key_id)
-        .bind(&key.description)
-        .bind(&key.key_spec)
-        .bind(&key.key_usage)
-        .bind(&key.origin)
-        .bind(&key.key_manager)
-        .bind(&key.state)
-        .bind(key.created_ms)
-        .bind(key.deletion_ms)
-        .bind(key.pending_window_days)
-        .bind(&key.policy)
-        .bind(tags_json(&key.tags)?)
-        .bind(&key.current_material_id)
-        .bind(i64::from(key.multi_region))
-        .bind(key.version)
-        .bind(key.valid_to_ms)
-        .bind(&key.expiration_model)
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Err(e) if is_unique_violation(&e) => return Err(StoreError::AlreadyExists),
-            other => other?,
-        };
+        insert_key(&mut tx, key).await?;
         if let Some(material) = material {
             self.insert_material(&mut tx, key, material, false).await?;
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn create_related_key(
+        &self,
+        key: &KeyRecord,
+        materials: &[KeyMaterial],
+        related: &[KeyRecord],
+    ) -> Result<Vec<i64>> {
+        let mut tx = self.pool.begin().await?;
+        insert_key(&mut tx, key).await?;
+        for material in materials {
+            self.insert_material(&mut tx, key, material, false).await?;
+        }
+        let versions = update_keys_in(&mut tx, related).await?;
+        tx.commit().await?;
+        Ok(versions)
+    }
+
+    async fn related_keys(&self, account_id: &str, key_id: &str) -> Result<Vec<KeyRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM kms_keys WHERE account_id = ? AND key_id = ? ORDER BY region",
+        )
+        .bind(account_id)
+        .bind(key_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    async fn update_keys(&self, keys: &[KeyRecord]) -> Result<Vec<i64>> {
+        let mut tx = self.pool.begin().await?;
+        let versions = update_keys_in(&mut tx, keys).await?;
+        tx.commit().await?;
+        Ok(versions)
+    }
+
+    async fn delete_key_with_updates(
+        &self,
+        key: &KeyRecord,
+        related: &[KeyRecord],
+    ) -> Result<Vec<i64>> {
+        let mut tx = self.pool.begin().await?;
+        // The version-checked DELETE goes first so the transaction writes (and locks) at once.
+        let done = sqlx::query(
+            "DELETE FROM kms_keys WHERE account_id = ? AND region = ? AND key_id = ? AND version = ?",
+        )
+        .bind(&key.scope.account_id)
+        .bind(&key.scope.region)
+        .bind(&key.key_id)
+        .bind(key.version)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Conflict);
+        }
+        delete_key_in(&mut tx, &key.scope, &key.key_id).await?;
+        let versions = update_keys_in(&mut tx, related).await?;
+        tx.commit().await?;
+        Ok(versions)
     }
 
     async fn get_key(&self, scope: &Scope, key_id: &str) -> Result<Option<KeyRecord>> {
@@ -313,12 +420,26 @@ impl Store for SqliteStore {
     }
 
     async fn add_key_material(&self, key: &KeyRecord, material: &KeyMaterial) -> Result<i64> {
+        self.add_key_material_to_keys(std::slice::from_ref(key), material)
+            .await?
+            .first()
+            .copied()
+            .ok_or(StoreError::Corrupt("no version for the updated key"))
+    }
+
+    async fn add_key_material_to_keys(
+        &self,
+        keys: &[KeyRecord],
+        material: &KeyMaterial,
+    ) -> Result<Vec<i64>> {
         let mut tx = self.pool.begin().await?;
-        // The version-checked UPDATE goes first so the transaction writes (and locks) at once.
-        let version = update_key_in(&mut *tx, key).await?;
-        self.insert_material(&mut tx, key, material, false).await?;
+        // The version-checked UPDATEs go first so the transaction writes (and locks) at once.
+        let versions = update_keys_in(&mut tx, keys).await?;
+        for key in keys {
+            self.insert_material(&mut tx, key, material, false).await?;
+        }
         tx.commit().await?;
-        Ok(version)
+        Ok(versions)
     }
 
     async fn put_imported_material(&self, key: &KeyRecord, material: &KeyMaterial) -> Result<i64> {
@@ -479,22 +600,7 @@ impl Store for SqliteStore {
 
     async fn delete_key(&self, scope: &Scope, key_id: &str) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        for table in [
-            "kms_aliases",
-            "kms_key_materials",
-            "kms_key_usage",
-            "kms_import_parameters",
-            "kms_keys",
-        ] {
-            sqlx::query(&format!(
-                "DELETE FROM {table} WHERE account_id = ? AND region = ? AND key_id = ?"
-            ))
-            .bind(&scope.account_id)
-            .bind(&scope.region)
-            .bind(key_id)
-            .execute(&mut *tx)
-            .await?;
-        }
+        delete_key_in(&mut tx, scope, key_id).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -722,5 +828,206 @@ impl Store for SqliteStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use trent_crypto::SecretBytes;
+
+    use super::*;
+
+    const ACCOUNT: &str = "111122223333";
+    const ID: &str = "mrk-0123456789abcdef0123456789abcdef";
+
+    async fn store(dir: &Path) -> SqliteStore {
+        let barrier = Barrier::new(&SecretBytes::random(32).unwrap()).unwrap();
+        SqliteStore::open(dir, barrier).await.unwrap()
+    }
+
+    fn record(region: &str, material_id: &str) -> KeyRecord {
+        KeyRecord {
+            scope: Scope::new(ACCOUNT, region),
+            key_id: ID.to_string(),
+            seq: 0,
+            description: String::new(),
+            key_spec: "SYMMETRIC_DEFAULT".to_string(),
+            key_usage: "ENCRYPT_DECRYPT".to_string(),
+            origin: "AWS_KMS".to_string(),
+            key_manager: "CUSTOMER".to_string(),
+            state: "Enabled".to_string(),
+            created_ms: 1,
+            deletion_ms: None,
+            pending_window_days: None,
+            policy: "{}".to_string(),
+            tags: Vec::new(),
+            current_material_id: material_id.to_string(),
+            multi_region: true,
+            rotation_period_days: None,
+            next_rotation_ms: None,
+            version: 1,
+            primary_region: Some("us-east-1".to_string()),
+            valid_to_ms: None,
+            expiration_model: None,
+        }
+    }
+
+    fn material(id: &str, byte: u8) -> KeyMaterial {
+        KeyMaterial {
+            material_id: id.to_string(),
+            created_ms: 1,
+            rotation_type: None,
+            secret: SecretBytes::new(vec![byte; 32]),
+        }
+    }
+
+    async fn get(store: &SqliteStore, region: &str) -> KeyRecord {
+        store
+            .get_key(&Scope::new(ACCOUNT, region), ID)
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn related_keys_share_material_and_change_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path()).await;
+        let primary = record("us-east-1", "m1");
+        store
+            .create_key(&primary, Some(&material("m1", 1)))
+            .await
+            .unwrap();
+
+        // A replica with a copy of every material; the primary is version-checked.
+        let mut replica = record("eu-west-1", "m1");
+        replica.policy = "{\"replica\":true}".to_string();
+        let copies = store.key_materials(&primary.scope, ID).await.unwrap();
+        let versions = store
+            .create_related_key(&replica, &copies, std::slice::from_ref(&primary))
+            .await
+            .unwrap();
+        assert_eq!(versions, vec![2]);
+        // A second replica in the same region is refused; a stale primary version conflicts.
+        assert!(matches!(
+            store
+                .create_related_key(&replica, &[], &[get(&store, "us-east-1").await])
+                .await,
+            Err(StoreError::AlreadyExists)
+        ));
+        let mut other = record("ap-south-1", "m1");
+        other.key_id = ID.to_string();
+        assert!(matches!(
+            store
+                .create_related_key(&other, &[], std::slice::from_ref(&primary))
+                .await,
+            Err(StoreError::Conflict)
+        ));
+        assert!(
+            store
+                .get_key(&Scope::new(ACCOUNT, "ap-south-1"), ID)
+                .await
+                .unwrap()
+                .is_none(),
+            "the failed insert was rolled back"
+        );
+
+        let set = store.related_keys(ACCOUNT, ID).await.unwrap();
+        assert_eq!(
+            set.iter()
+                .map(|k| k.scope.region.as_str())
+                .collect::<Vec<_>>(),
+            ["eu-west-1", "us-east-1"]
+        );
+        assert_eq!(set[0].policy, "{\"replica\":true}");
+        assert_eq!(set[0].primary_region.as_deref(), Some("us-east-1"));
+        let m = store.key_materials(&replica.scope, ID).await.unwrap();
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].material_id, "m1");
+        assert_eq!(m[0].secret.expose_secret(), &[1; 32]);
+
+        // Rotation of the set: both get the material, or neither does.
+        let mut keys = store.related_keys(ACCOUNT, ID).await.unwrap();
+        for k in &mut keys {
+            k.current_material_id = "m2".to_string();
+        }
+        let mut stale = keys.clone();
+        stale[0].version -= 1;
+        assert!(matches!(
+            store
+                .add_key_material_to_keys(&stale, &material("m2", 2))
+                .await,
+            Err(StoreError::Conflict)
+        ));
+        assert_eq!(
+            store.key_materials(&primary.scope, ID).await.unwrap().len(),
+            1
+        );
+        assert_eq!(get(&store, "us-east-1").await.current_material_id, "m1");
+        store
+            .add_key_material_to_keys(&keys, &material("m2", 2))
+            .await
+            .unwrap();
+        for region in ["us-east-1", "eu-west-1"] {
+            let scope = Scope::new(ACCOUNT, region);
+            let m = store.key_materials(&scope, ID).await.unwrap();
+            assert_eq!(
+                m.iter().map(|m| m.material_id.as_str()).collect::<Vec<_>>(),
+                ["m1", "m2"]
+            );
+            assert_eq!(m[1].secret.expose_secret(), &[2; 32]);
+            assert_eq!(get(&store, region).await.current_material_id, "m2");
+        }
+
+        // update_keys is all or nothing, and writes the primary region.
+        let mut keys = store.related_keys(ACCOUNT, ID).await.unwrap();
+        for k in &mut keys {
+            k.primary_region = Some("eu-west-1".to_string());
+        }
+        let mut stale = keys.clone();
+        stale[1].version += 5;
+        assert!(matches!(
+            store.update_keys(&stale).await,
+            Err(StoreError::Conflict)
+        ));
+        assert_eq!(
+            get(&store, "eu-west-1").await.primary_region.as_deref(),
+            Some("us-east-1")
+        );
+        store.update_keys(&keys).await.unwrap();
+        assert_eq!(
+            get(&store, "us-east-1").await.primary_region.as_deref(),
+            Some("eu-west-1")
+        );
+
+        // Deleting one key of the set updates the others in the same transaction.
+        let replica = get(&store, "us-east-1").await;
+        let mut primary = get(&store, "eu-west-1").await;
+        primary.state = "PendingDeletion".to_string();
+        let mut stale_replica = replica.clone();
+        stale_replica.version -= 1;
+        assert!(matches!(
+            store
+                .delete_key_with_updates(&stale_replica, std::slice::from_ref(&primary))
+                .await,
+            Err(StoreError::Conflict)
+        ));
+        assert_eq!(get(&store, "eu-west-1").await.state, "Enabled");
+        store
+            .delete_key_with_updates(&replica, std::slice::from_ref(&primary))
+            .await
+            .unwrap();
+        assert!(store.get_key(&replica.scope, ID).await.unwrap().is_none());
+        assert!(
+            store
+                .key_materials(&replica.scope, ID)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(get(&store, "eu-west-1").await.state, "PendingDeletion");
+        assert_eq!(store.related_keys(ACCOUNT, ID).await.unwrap().len(), 1);
+        store.close().await;
     }
 }

@@ -1,4 +1,4 @@
-//! CancelKeyDeletion: PendingDeletion → Disabled, as AWS does.
+//! CancelKeyDeletion: PendingDeletion (or PendingReplicaDeletion) → Disabled, as AWS does.
 
 use serde::Deserialize;
 use trent_wire::Validator;
@@ -28,7 +28,10 @@ pub async fn handle(
         )
         .await?;
     kms.update_key(&key, |r| {
-        if KeyState::parse(&r.state)? != KeyState::PendingDeletion {
+        if !matches!(
+            KeyState::parse(&r.state)?,
+            KeyState::PendingDeletion | KeyState::PendingReplicaDeletion
+        ) {
             return Err(KmsError::InvalidState(format!(
                 "{} is not pending deletion.",
                 key.arn

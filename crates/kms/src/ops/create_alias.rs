@@ -41,7 +41,7 @@ pub(crate) fn check_alias_name(name: &str) -> Result<(), KmsError> {
 
 /// The target of an alias must be a key that is not pending deletion.
 pub(crate) fn check_target(state: KeyState, arn: &str) -> Result<(), KmsError> {
-    if state == KeyState::PendingDeletion {
+    if state.is_pending_deletion() {
         return Err(state.invalid_state_error(arn));
     }
     Ok(())

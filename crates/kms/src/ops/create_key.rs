@@ -93,11 +93,7 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
             "Custom key stores are not supported by this server.".to_string(),
         ));
     }
-    if req.multi_region == Some(true) {
-        return Err(KmsError::UnsupportedOperation(
-            "Multi-Region keys are not supported by this server yet.".to_string(),
-        ));
-    }
+    let multi_region = req.multi_region == Some(true);
     let policy = match req.policy {
         Some(p) => {
             model::validate_policy(&p)?;
@@ -117,7 +113,11 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
     let material_id = trent_crypto::hex(&trent_crypto::random_array::<32>()?);
     let record = KeyRecord {
         scope: caller.scope.clone(),
-        key_id: uuid::Uuid::new_v4().to_string(),
+        key_id: if multi_region {
+            model::new_multi_region_id()?
+        } else {
+            uuid::Uuid::new_v4().to_string()
+        },
         seq: 0,
         description: req.description.unwrap_or_default(),
         key_spec,
@@ -131,12 +131,13 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
         policy,
         tags,
         current_material_id: material_id.clone(),
-        multi_region: false,
+        multi_region,
         rotation_period_days: None,
         next_rotation_ms: None,
         version: 1,
         valid_to_ms: None,
         expiration_model: None,
+        primary_region: multi_region.then(|| caller.scope.region.clone()),
     };
     if record.origin == crate::import::EXTERNAL {
         // No material: it is imported later.
@@ -152,7 +153,7 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
     };
     kms.store().create_key(&record, Some(&material)).await?;
     Ok(Response {
-        key_metadata: KeyMetadata::from_record(&record),
+        key_metadata: kms.key_metadata(&record).await?,
     })
 }
 

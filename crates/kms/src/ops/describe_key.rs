@@ -32,6 +32,6 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
         )
         .await?;
     Ok(Response {
-        key_metadata: KeyMetadata::from_record(&key.record),
+        key_metadata: kms.key_metadata(&key.record).await?,
     })
 }

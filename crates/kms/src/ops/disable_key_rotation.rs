@@ -3,7 +3,9 @@
 use serde::Deserialize;
 use trent_wire::Validator;
 
-use super::enable_key_rotation::{check_enabled, check_rotatable};
+use super::enable_key_rotation::{
+    check_enabled, check_not_replica, check_rotatable, share_schedule,
+};
 use crate::{Aliases, Caller, Kms, KmsError};
 
 #[derive(Deserialize)]
@@ -24,10 +26,12 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<super::E
         )
         .await?;
     check_rotatable(&key)?;
-    kms.update_key(&key, |r| {
+    check_not_replica(&key)?;
+    kms.update_key_set(&key, |r, others| {
         check_enabled(r, &key.arn)?;
         r.rotation_period_days = None;
         r.next_rotation_ms = None;
+        share_schedule(r, others);
         Ok(())
     })
     .await?;

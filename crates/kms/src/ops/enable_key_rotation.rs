@@ -26,6 +26,22 @@ pub(crate) fn check_rotatable(key: &LoadedKey) -> Result<(), KmsError> {
     Ok(())
 }
 
+/// Automatic rotation is a shared property of a multi-Region set, configured on its primary.
+pub(crate) fn check_not_replica(key: &LoadedKey) -> Result<(), KmsError> {
+    if key.record.multi_region && !model::is_primary(&key.record) {
+        return Err(crate::not_primary(&key.arn, "configure automatic rotation"));
+    }
+    Ok(())
+}
+
+/// Copies the rotation schedule of a multi-Region primary to the other keys of its set.
+pub(crate) fn share_schedule(primary: &KeyRecord, others: &mut [KeyRecord]) {
+    for k in others {
+        k.rotation_period_days = primary.rotation_period_days;
+        k.next_rotation_ms = primary.next_rotation_ms;
+    }
+}
+
 /// Enable and DisableKeyRotation need an Enabled key.
 pub(crate) fn check_enabled(record: &KeyRecord, arn: &str) -> Result<(), KmsError> {
     match KeyState::parse(&record.state)? {
@@ -52,13 +68,15 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<super::E
         )
         .await?;
     check_rotatable(&key)?;
+    check_not_replica(&key)?;
     let period = req.rotation_period_in_days.unwrap_or(365);
     let now = kms.now_ms();
-    kms.update_key(&key, |r| {
+    kms.update_key_set(&key, |r, others| {
         check_enabled(r, &key.arn)?;
         // Changing the period of an enabled schedule re-bases it on today, as AWS does.
         r.rotation_period_days = Some(period);
         r.next_rotation_ms = Some(now + period * DAY_MS);
+        share_schedule(r, others);
         Ok(())
     })
     .await?;

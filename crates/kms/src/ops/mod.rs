@@ -10,8 +10,8 @@ mod create_alias;
 mod create_key;
 mod decrypt;
 mod delete_alias;
-mod derive_shared_secret;
 mod delete_imported_key_material;
+mod derive_shared_secret;
 mod describe_key;
 mod disable_key;
 mod disable_key_rotation;
@@ -27,8 +27,8 @@ mod generate_random;
 mod get_key_last_usage;
 mod get_key_policy;
 mod get_key_rotation_status;
-mod get_public_key;
 mod get_parameters_for_import;
+mod get_public_key;
 mod import_key_material;
 mod list_aliases;
 mod list_key_policies;
@@ -37,6 +37,7 @@ mod list_keys;
 mod list_resource_tags;
 mod put_key_policy;
 mod re_encrypt;
+mod replicate_key;
 mod rotate_key_on_demand;
 mod schedule_key_deletion;
 mod sign;
@@ -44,6 +45,7 @@ mod tag_resource;
 mod untag_resource;
 mod update_alias;
 mod update_key_description;
+mod update_primary_region;
 mod verify;
 mod verify_mac;
 
@@ -104,6 +106,7 @@ operations! {
     "ListResourceTags" => list_resource_tags,
     "PutKeyPolicy" => put_key_policy,
     "ReEncrypt" => re_encrypt,
+    "ReplicateKey" => replicate_key,
     "RotateKeyOnDemand" => rotate_key_on_demand,
     "ScheduleKeyDeletion" => schedule_key_deletion,
     "Sign" => sign,
@@ -112,6 +115,7 @@ operations! {
     "UpdateAlias" => update_alias,
     "UpdateKeyDescription" => update_key_description,
     "Verify" => verify,
+    "UpdatePrimaryRegion" => update_primary_region,
     "VerifyMac" => verify_mac,
 }
 

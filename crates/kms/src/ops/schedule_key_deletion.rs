@@ -1,10 +1,12 @@
 //! ScheduleKeyDeletion: the key becomes PendingDeletion for 7–30 days (default 30); the
-//! scheduler deletes it when the window ends.
+//! scheduler deletes it when the window ends. A multi-Region primary key that still has replicas
+//! becomes PendingReplicaDeletion instead: it has no deletion date until its last replica is
+//! deleted, and then its waiting period starts.
 
 use serde::{Deserialize, Serialize};
 use trent_wire::Validator;
 
-use crate::model::KeyState;
+use crate::model::{self, KeyState};
 use crate::{Aliases, Caller, DAY_MS, Kms, KmsError};
 
 #[derive(Deserialize)]
@@ -18,7 +20,8 @@ pub struct Request {
 #[serde(rename_all = "PascalCase")]
 pub struct Response {
     key_id: String,
-    deletion_date: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deletion_date: Option<f64>,
     key_state: &'static str,
     pending_window_in_days: i64,
 }
@@ -43,23 +46,33 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
         )
         .await?;
     let deletion_ms = kms.now_ms() + days * DAY_MS;
-    kms.update_key(&key, |r| match KeyState::parse(&r.state)? {
-        KeyState::Enabled
-        | KeyState::Disabled
-        | KeyState::PendingImport
-        | KeyState::Unavailable => {
-            r.state = KeyState::PendingDeletion.as_str().to_string();
-            r.deletion_ms = Some(deletion_ms);
-            r.pending_window_days = Some(days);
-            Ok(())
-        }
-        KeyState::PendingDeletion => Err(KeyState::PendingDeletion.invalid_state_error(&key.arn)),
-    })
-    .await?;
+    // The other keys of a multi-Region set are version-checked with this one, so a replica
+    // deleted meanwhile is never missed.
+    let updated = kms
+        .update_key_set(&key, |r, others| match KeyState::parse(&r.state)? {
+            KeyState::Enabled
+            | KeyState::Disabled
+            | KeyState::PendingImport
+            | KeyState::Unavailable => {
+                if model::is_primary(r) && !others.is_empty() {
+                    r.state = KeyState::PendingReplicaDeletion.as_str().to_string();
+                    r.deletion_ms = None;
+                } else {
+                    r.state = KeyState::PendingDeletion.as_str().to_string();
+                    r.deletion_ms = Some(deletion_ms);
+                }
+                r.pending_window_days = Some(days);
+                Ok(())
+            }
+            state @ (KeyState::PendingDeletion | KeyState::PendingReplicaDeletion) => {
+                Err(state.invalid_state_error(&key.arn))
+            }
+        })
+        .await?;
     Ok(Response {
         key_id: key.arn.clone(),
-        deletion_date: trent_wire::timestamp::from_millis(deletion_ms),
-        key_state: KeyState::PendingDeletion.as_str(),
+        deletion_date: updated.deletion_ms.map(trent_wire::timestamp::from_millis),
+        key_state: KeyState::parse(&updated.state)?.as_str(),
         pending_window_in_days: days,
     })
 }

@@ -28,7 +28,7 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<super::E
         .await?;
     kms.update_key(&key, |r| {
         let state = KeyState::parse(&r.state)?;
-        if state == KeyState::PendingDeletion {
+        if state.is_pending_deletion() {
             return Err(state.invalid_state_error(&key.arn));
         }
         for (k, val) in &new_tags {

@@ -29,7 +29,7 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<super::E
     let description = req.description.unwrap_or_default();
     kms.update_key(&key, |r| {
         let state = KeyState::parse(&r.state)?;
-        if state == KeyState::PendingDeletion {
+        if state.is_pending_deletion() {
             return Err(state.invalid_state_error(&key.arn));
         }
         r.description.clone_from(&description);
