@@ -140,7 +140,7 @@ pub(crate) async fn create_external_key(
     record.valid_to_ms = None;
     record.expiration_model = None;
     kms.store().create_key(&record, None).await?;
-    Ok(KeyMetadata::from_record(&record))
+    kms.key_metadata(&record).await
 }
 
 impl Kms {

@@ -750,3 +750,239 @@ async fn hmac_key_material_imports_and_macs() {
     assert_eq!(code(&err), "IncorrectKeyMaterialException");
     server.stop().await;
 }
+
+/// An openssl-generated private key as PKCS#8 DER, and its public key as SPKI DER.
+fn openssl_key_pair(dir: &Path, genpkey_args: &[&str]) -> (Vec<u8>, Vec<u8>) {
+    let generated = dir.join("generated.pem");
+    let private = dir.join("private.der");
+    let public = dir.join("public.der");
+    let mut args = vec!["genpkey"];
+    args.extend_from_slice(genpkey_args);
+    args.extend_from_slice(&["-out", generated.to_str().unwrap()]);
+    openssl(&args);
+    // As the AWS guide does it: PKCS#8, DER, unencrypted.
+    openssl(&[
+        "pkcs8",
+        "-topk8",
+        "-nocrypt",
+        "-in",
+        generated.to_str().unwrap(),
+        "-outform",
+        "DER",
+        "-out",
+        private.to_str().unwrap(),
+    ]);
+    openssl(&[
+        "pkey",
+        "-inform",
+        "DER",
+        "-in",
+        private.to_str().unwrap(),
+        "-pubout",
+        "-outform",
+        "DER",
+        "-out",
+        public.to_str().unwrap(),
+    ]);
+    (
+        std::fs::read(&private).unwrap(),
+        std::fs::read(&public).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn asymmetric_private_keys_import_sign_and_decrypt() {
+    use aws_sdk_kms::types::{EncryptionAlgorithmSpec, SigningAlgorithmSpec};
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let kms = server.client();
+    let work = tempfile::tempdir().unwrap();
+
+    // An ECC signing key made by openssl, imported under RSA-AES key wrap (a PKCS#8 private
+    // key is too long for plain OAEP), then used by KMS and checked with openssl.
+    let (private, public) = openssl_key_pair(
+        work.path(),
+        &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+    );
+    let key = kms
+        .create_key()
+        .origin(OriginType::External)
+        .key_spec(KeySpec::EccNistP256)
+        .key_usage(KeyUsageType::SignVerify)
+        .send()
+        .await
+        .unwrap();
+    let id = key.key_metadata().unwrap().key_id().to_string();
+    let alg = AlgorithmSpec::RsaAesKeyWrapSha256;
+    let p = parameters(&kms, &id, alg.clone(), WrappingKeySpec::Rsa2048).await;
+
+    // Another curve's key is not this key's material.
+    let (p384, _) = openssl_key_pair(
+        work.path(),
+        &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"],
+    );
+    let err = import(&kms, &id, &p.token, wrap(&p.public_key, &alg, &p384))
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "IncorrectKeyMaterialException");
+
+    import(&kms, &id, &p.token, wrap(&p.public_key, &alg, &private))
+        .await
+        .unwrap();
+    assert_eq!(state(&kms, &id).await, KeyState::Enabled);
+    let got = kms.get_public_key().key_id(&id).send().await.unwrap();
+    assert_eq!(got.public_key().unwrap().as_ref(), public.as_slice());
+    let message = b"signed by imported material";
+    let sig = kms
+        .sign()
+        .key_id(&id)
+        .message(Blob::new(message.to_vec()))
+        .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+        .send()
+        .await
+        .unwrap();
+    let msg_path = work.path().join("message");
+    let sig_path = work.path().join("sig");
+    let pub_path = work.path().join("ec-public.der");
+    std::fs::write(&msg_path, message).unwrap();
+    std::fs::write(&sig_path, sig.signature().unwrap().as_ref()).unwrap();
+    std::fs::write(&pub_path, &public).unwrap();
+    openssl(&[
+        "dgst",
+        "-sha256",
+        "-verify",
+        pub_path.to_str().unwrap(),
+        "-keyform",
+        "DER",
+        "-signature",
+        sig_path.to_str().unwrap(),
+        msg_path.to_str().unwrap(),
+    ]);
+
+    // An RSA decryption key made by openssl: KMS encrypts, openssl decrypts with its own copy.
+    let (rsa_private, _) = openssl_key_pair(
+        work.path(),
+        &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+    );
+    let rsa = kms
+        .create_key()
+        .origin(OriginType::External)
+        .key_spec(KeySpec::Rsa2048)
+        .key_usage(KeyUsageType::EncryptDecrypt)
+        .send()
+        .await
+        .unwrap();
+    let rsa_id = rsa.key_metadata().unwrap().key_id().to_string();
+    let p = parameters(&kms, &rsa_id, alg.clone(), WrappingKeySpec::Rsa3072).await;
+    import(
+        &kms,
+        &rsa_id,
+        &p.token,
+        wrap(&p.public_key, &alg, &rsa_private),
+    )
+    .await
+    .unwrap();
+    let ct = kms
+        .encrypt()
+        .key_id(&rsa_id)
+        .plaintext(Blob::new(b"for openssl".to_vec()))
+        .encryption_algorithm(EncryptionAlgorithmSpec::RsaesOaepSha256)
+        .send()
+        .await
+        .unwrap();
+    let key_path = work.path().join("rsa-private.der");
+    let ct_path = work.path().join("ct");
+    let pt_path = work.path().join("pt");
+    std::fs::write(&key_path, &rsa_private).unwrap();
+    std::fs::write(&ct_path, ct.ciphertext_blob().unwrap().as_ref()).unwrap();
+    openssl(&[
+        "pkeyutl",
+        "-decrypt",
+        "-inkey",
+        key_path.to_str().unwrap(),
+        "-keyform",
+        "DER",
+        "-pkeyopt",
+        "rsa_padding_mode:oaep",
+        "-pkeyopt",
+        "rsa_oaep_md:sha256",
+        "-pkeyopt",
+        "rsa_mgf1_md:sha256",
+        "-in",
+        ct_path.to_str().unwrap(),
+        "-out",
+        pt_path.to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read(&pt_path).unwrap(), b"for openssl");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn multi_region_replicas_of_imported_keys_need_the_same_material() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(dir.path(), |o| {
+        o.regions = vec!["us-east-1".to_string(), "eu-west-1".to_string()];
+    })
+    .await;
+    let us = server.client_as(
+        &server.access_key_id,
+        &server.secret_access_key,
+        "us-east-1",
+    );
+    let eu = server.client_as(
+        &server.access_key_id,
+        &server.secret_access_key,
+        "eu-west-1",
+    );
+    let key = us
+        .create_key()
+        .origin(OriginType::External)
+        .multi_region(true)
+        .send()
+        .await
+        .unwrap();
+    let meta = key.key_metadata().unwrap();
+    let id = meta.key_id().to_string();
+    assert!(id.starts_with("mrk-"));
+    assert!(meta.multi_region_configuration().is_some());
+    let material = random(32);
+    let alg = AlgorithmSpec::RsaesOaepSha256;
+    let p = parameters(&us, &id, alg.clone(), WrappingKeySpec::Rsa2048).await;
+    import(&us, &id, &p.token, wrap(&p.public_key, &alg, &material))
+        .await
+        .unwrap();
+    let blob = encrypt(&us, &id, b"across regions").await;
+
+    // The replica starts without material.
+    us.replicate_key()
+        .key_id(&id)
+        .replica_region("eu-west-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(state(&eu, &id).await, KeyState::PendingImport);
+    let err = eu
+        .decrypt()
+        .ciphertext_blob(blob.clone())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "KMSInvalidStateException");
+
+    // Only the primary's material is accepted; then ciphertexts cross regions.
+    let p = parameters(&eu, &id, alg.clone(), WrappingKeySpec::Rsa2048).await;
+    let err = import(&eu, &id, &p.token, wrap(&p.public_key, &alg, &random(32)))
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "IncorrectKeyMaterialException");
+    import(&eu, &id, &p.token, wrap(&p.public_key, &alg, &material))
+        .await
+        .unwrap();
+    assert_eq!(state(&eu, &id).await, KeyState::Enabled);
+    let out = eu.decrypt().ciphertext_blob(blob).send().await.unwrap();
+    assert_eq!(out.plaintext().unwrap().as_ref(), b"across regions");
+    let back = encrypt(&eu, &id, b"and back").await;
+    let out = us.decrypt().ciphertext_blob(back).send().await.unwrap();
+    assert_eq!(out.plaintext().unwrap().as_ref(), b"and back");
+    server.stop().await;
+}
