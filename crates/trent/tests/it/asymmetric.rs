@@ -20,14 +20,14 @@ use crate::harness::{TestServer, code};
 // The openssl CLI as an independent verifier
 
 /// Runs `openssl` in a scratch directory of its own.
-struct Openssl {
+pub(crate) struct Openssl {
     exe: PathBuf,
     dir: tempfile::TempDir,
     files: AtomicU32,
 }
 
 impl Openssl {
-    fn new() -> Openssl {
+    pub(crate) fn new() -> Openssl {
         let exe = std::env::var_os("TRENT_TEST_OPENSSL")
             .filter(|p| !p.is_empty())
             .map_or_else(|| PathBuf::from("openssl"), PathBuf::from);
@@ -46,7 +46,7 @@ impl Openssl {
     }
 
     /// A fresh path in the scratch directory (not created).
-    fn path(&self, what: &str) -> String {
+    pub(crate) fn path(&self, what: &str) -> String {
         let n = self.files.fetch_add(1, Ordering::Relaxed);
         self.dir
             .path()
@@ -56,14 +56,14 @@ impl Openssl {
     }
 
     /// Writes `bytes` to a fresh scratch file; returns its path.
-    fn file(&self, what: &str, bytes: &[u8]) -> String {
+    pub(crate) fn file(&self, what: &str, bytes: &[u8]) -> String {
         let path = self.path(what);
         std::fs::write(&path, bytes).unwrap();
         path
     }
 
     /// `Ok(stdout)` on exit 0, else `Err(stderr)`.
-    fn run(&self, args: &[&str]) -> Result<Vec<u8>, String> {
+    pub(crate) fn run(&self, args: &[&str]) -> Result<Vec<u8>, String> {
         let out = Command::new(&self.exe)
             .args(args)
             .output()
@@ -75,20 +75,20 @@ impl Openssl {
         }
     }
 
-    fn ok(&self, args: &[&str]) -> Vec<u8> {
+    pub(crate) fn ok(&self, args: &[&str]) -> Vec<u8> {
         self.run(args)
             .unwrap_or_else(|e| panic!("openssl {}: {e}", args.join(" ")))
     }
 
     /// The digest of `message` with `hash` (`sha256`, `sha384`, `sha512`).
-    fn digest(&self, hash: &str, message: &[u8]) -> Vec<u8> {
+    pub(crate) fn digest(&self, hash: &str, message: &[u8]) -> Vec<u8> {
         let m = self.file("message", message);
         self.ok(&["dgst", &format!("-{hash}"), "-binary", &m])
     }
 
     /// `openssl pkey -text` of a DER SubjectPublicKeyInfo; also checks that openssl re-encodes
     /// it to the same bytes (so the DER is canonical).
-    fn describe_public(&self, spki: &[u8]) -> String {
+    pub(crate) fn describe_public(&self, spki: &[u8]) -> String {
         let k = self.file("public.der", spki);
         let reencoded = self.ok(&[
             "pkey", "-pubin", "-inform", "DER", "-in", &k, "-pubout", "-outform", "DER",
@@ -105,7 +105,7 @@ impl Openssl {
     /// with `pkeyutl -rawin`. `Ok(())` when openssl says the signature verifies, `Err` with its
     /// output when it says it does not; any other failure (a bad invocation, a key openssl
     /// cannot read) panics, so a broken verifier cannot pass for a rejected signature.
-    fn verify(
+    pub(crate) fn verify(
         &self,
         spki: &[u8],
         algorithm: &str,
@@ -189,7 +189,7 @@ impl Openssl {
     }
 
     /// RSAES-OAEP with the public key alone, as a client off-line would do it.
-    fn oaep_encrypt(&self, spki: &[u8], algorithm: &str, plaintext: &[u8]) -> Vec<u8> {
+    pub(crate) fn oaep_encrypt(&self, spki: &[u8], algorithm: &str, plaintext: &[u8]) -> Vec<u8> {
         let key = self.file("public.der", spki);
         let p = self.file("plaintext", plaintext);
         let md = match algorithm {
@@ -217,7 +217,7 @@ impl Openssl {
     }
 
     /// A fresh EC key pair on `curve` (`P-256`, …): the PEM private key's path and the DER SPKI.
-    fn ec_peer(&self, curve: &str) -> (String, Vec<u8>) {
+    pub(crate) fn ec_peer(&self, curve: &str) -> (String, Vec<u8>) {
         let pem = self.path("peer.pem");
         self.ok(&[
             "genpkey",
@@ -233,7 +233,7 @@ impl Openssl {
     }
 
     /// ECDH with the peer's private key and KMS's public key.
-    fn derive(&self, peer_pem: &str, kms_spki: &[u8]) -> Vec<u8> {
+    pub(crate) fn derive(&self, peer_pem: &str, kms_spki: &[u8]) -> Vec<u8> {
         let k = self.file("kms-public.der", kms_spki);
         self.ok(&[
             "pkeyutl",
@@ -249,7 +249,7 @@ impl Openssl {
 
     /// Checks that `der` is an unencrypted PKCS#8 PrivateKeyInfo; returns its public key as DER
     /// SPKI.
-    fn pkcs8_public(&self, der: &[u8]) -> Vec<u8> {
+    pub(crate) fn pkcs8_public(&self, der: &[u8]) -> Vec<u8> {
         let k = self.file("private.der", der);
         let out = self.path("private.pem");
         self.ok(&[
@@ -262,7 +262,7 @@ impl Openssl {
 }
 
 /// The openssl digest name of a signing algorithm.
-fn hash_of(algorithm: &str) -> &'static str {
+pub(crate) fn hash_of(algorithm: &str) -> &'static str {
     if algorithm.ends_with("SHA_256") {
         "sha256"
     } else if algorithm.ends_with("SHA_384") {
@@ -275,7 +275,7 @@ fn hash_of(algorithm: &str) -> &'static str {
 }
 
 /// What `openssl pkey -text` must say about a public key of `spec`.
-fn openssl_marker(spec: &str) -> &'static str {
+pub(crate) fn openssl_marker(spec: &str) -> &'static str {
     match spec {
         "RSA_2048" => "Public-Key: (2048 bit)",
         "RSA_3072" => "Public-Key: (3072 bit)",
