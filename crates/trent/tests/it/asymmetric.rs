@@ -888,6 +888,18 @@ async fn sign_verify_refusals() {
         sign_fails(&kms, &ed, "ED25519_SHA_512", &sha512, digest.clone()).await,
         "ValidationException"
     );
+    assert_eq!(
+        verify(
+            &kms,
+            &ed,
+            "ED25519_SHA_512",
+            &sha512,
+            digest.clone(),
+            &[1; 64]
+        )
+        .await,
+        Err("ValidationException".to_string())
+    );
     // BUG: AWS signs a SHA-512 digest with ED25519_PH_SHA_512 (Ed25519ph) under an
     // ECC_NIST_EDWARDS25519 key; Trent does not implement it and refuses the algorithm.
     // Expected once fixed: Ok, verifiable with `openssl pkeyutl -verify -rawin` and
@@ -1004,6 +1016,11 @@ async fn sign_verify_refusals() {
     assert_eq!(
         sign_fails(&kms, &p256, "ECDSA_SHA_256", b"", raw.clone()).await,
         "ValidationException"
+    );
+    // A signature: 1 to 6144 bytes.
+    assert_eq!(
+        verify(&kms, &p256, "ECDSA_SHA_256", m, raw.clone(), &[1; 6145]).await,
+        Err("ValidationException".to_string())
     );
 
     // Disabled keys neither sign nor verify; re-enabled they do.
