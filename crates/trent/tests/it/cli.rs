@@ -12,6 +12,7 @@ use std::process::Command;
 use base64::Engine as _;
 use serde_json::Value;
 
+use crate::asymmetric::Openssl;
 use crate::harness::TestServer;
 
 // ---------------------------------------------------------------------------------------------
@@ -620,6 +621,385 @@ async fn cli_readme_tour_with_the_credentials_file() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The aws CLI with asymmetric, HMAC and rotating keys
+
+/// A JSON array of strings, as a Vec.
+fn strings(v: &Value, pointer: &str) -> Vec<String> {
+    v.pointer(pointer)
+        .and_then(Value::as_array)
+        .unwrap_or_else(|| panic!("no array at {pointer} in {v}"))
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_ecc_sign_verify_checked_by_openssl() {
+    let Some(aws) = find_aws().await else { return };
+    let (data, scratch) = dirs();
+    let server = TestServer::start(data.path()).await;
+    let cli = Client::new(&aws, &server, scratch.path());
+    let ossl = Openssl::new();
+
+    let key = cli
+        .ok("kms create-key --key-spec ECC_NIST_P256 --key-usage SIGN_VERIFY")
+        .await;
+    let id = text(&key, "/KeyMetadata/KeyId").to_string();
+    let arn = text(&key, "/KeyMetadata/Arn").to_string();
+    assert_eq!(text(&key, "/KeyMetadata/KeySpec"), "ECC_NIST_P256");
+    assert_eq!(text(&key, "/KeyMetadata/KeyUsage"), "SIGN_VERIFY");
+    assert_eq!(
+        strings(&key, "/KeyMetadata/SigningAlgorithms"),
+        ["ECDSA_SHA_256"]
+    );
+    assert!(
+        key["KeyMetadata"].get("EncryptionAlgorithms").is_none(),
+        "{key}"
+    );
+
+    let public = cli.ok(&format!("kms get-public-key --key-id {id}")).await;
+    assert_eq!(text(&public, "/KeyId"), arn);
+    assert_eq!(text(&public, "/KeySpec"), "ECC_NIST_P256");
+    assert_eq!(text(&public, "/KeyUsage"), "SIGN_VERIFY");
+    assert_eq!(strings(&public, "/SigningAlgorithms"), ["ECDSA_SHA_256"]);
+    let spki = blob(&public, "PublicKey");
+    assert!(ossl.describe_public(&spki).contains("NIST CURVE: P-256"));
+
+    let message = b"signed through the aws CLI\x00\xff".as_slice();
+    let msg = cli.fileb("message.bin", message);
+    let signed = cli
+        .ok(&format!(
+            "kms sign --key-id {id} --message {msg} --message-type RAW \
+             --signing-algorithm ECDSA_SHA_256"
+        ))
+        .await;
+    assert_eq!(text(&signed, "/KeyId"), arn);
+    assert_eq!(text(&signed, "/SigningAlgorithm"), "ECDSA_SHA_256");
+    let signature = blob(&signed, "Signature");
+    if let Err(e) = ossl.verify(&spki, "ECDSA_SHA_256", message, None, &signature) {
+        panic!("openssl rejects the CLI's signature: {e}");
+    }
+    let sig = cli.fileb("signature.bin", &signature);
+    let verified = cli
+        .ok(&format!(
+            "kms verify --key-id {id} --message {msg} --signature {sig} \
+             --signing-algorithm ECDSA_SHA_256"
+        ))
+        .await;
+    assert_eq!(verified["SignatureValid"], true);
+    assert_eq!(text(&verified, "/KeyId"), arn);
+
+    // DIGEST: the SHA-256 of the message, computed here.
+    let digest = cli.fileb("digest.bin", &trent_crypto::sha256(message));
+    let signed = cli
+        .ok(&format!(
+            "kms sign --key-id {id} --message {digest} --message-type DIGEST \
+             --signing-algorithm ECDSA_SHA_256"
+        ))
+        .await;
+    let digest_signature = blob(&signed, "Signature");
+    if let Err(e) = ossl.verify(&spki, "ECDSA_SHA_256", message, None, &digest_signature) {
+        panic!("openssl rejects the DIGEST signature: {e}");
+    }
+    let dsig = cli.fileb("digest-signature.bin", &digest_signature);
+    for (input, kind, signature) in [
+        (&digest, "DIGEST", &dsig),
+        (&msg, "RAW", &dsig),
+        (&digest, "DIGEST", &sig),
+    ] {
+        let v = cli
+            .ok(&format!(
+                "kms verify --key-id {id} --message {input} --message-type {kind} \
+                 --signature {signature} --signing-algorithm ECDSA_SHA_256"
+            ))
+            .await;
+        assert_eq!(v["SignatureValid"], true, "{input} {kind} {signature}");
+    }
+
+    // Another message, a digest of the wrong length, an algorithm the key does not have.
+    let other = cli.fileb("other.bin", b"not what was signed");
+    cli.fails(
+        &format!(
+            "kms verify --key-id {id} --message {other} --signature {sig} \
+             --signing-algorithm ECDSA_SHA_256"
+        ),
+        "KMSInvalidSignatureException",
+    )
+    .await;
+    cli.fails(
+        &format!(
+            "kms sign --key-id {id} --message {msg} --message-type DIGEST \
+             --signing-algorithm ECDSA_SHA_256"
+        ),
+        "ValidationException",
+    )
+    .await;
+    cli.fails(
+        &format!("kms sign --key-id {id} --message {msg} --signing-algorithm ECDSA_SHA_384"),
+        "InvalidKeyUsageException",
+    )
+    .await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_rsa_encrypt_decrypt() {
+    let Some(aws) = find_aws().await else { return };
+    let (data, scratch) = dirs();
+    let server = TestServer::start(data.path()).await;
+    let cli = Client::new(&aws, &server, scratch.path());
+    let ossl = Openssl::new();
+
+    let key = cli
+        .ok("kms create-key --key-spec RSA_2048 --key-usage ENCRYPT_DECRYPT")
+        .await;
+    let id = text(&key, "/KeyMetadata/KeyId").to_string();
+    let arn = text(&key, "/KeyMetadata/Arn").to_string();
+    assert_eq!(
+        strings(&key, "/KeyMetadata/EncryptionAlgorithms"),
+        ["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"]
+    );
+    let plain = cli.fileb("plain.bin", b"for the RSA key\x00\xff");
+    let enc = cli
+        .ok(&format!(
+            "kms encrypt --key-id {id} --plaintext {plain} \
+             --encryption-algorithm RSAES_OAEP_SHA_256"
+        ))
+        .await;
+    assert_eq!(text(&enc, "/KeyId"), arn);
+    assert_eq!(text(&enc, "/EncryptionAlgorithm"), "RSAES_OAEP_SHA_256");
+    let ciphertext = blob(&enc, "CiphertextBlob");
+    assert_eq!(ciphertext.len(), 256);
+    let sealed = cli.fileb("sealed.bin", &ciphertext);
+    let decrypt = format!(
+        "kms decrypt --key-id {id} --ciphertext-blob {sealed} \
+         --encryption-algorithm RSAES_OAEP_SHA_256"
+    );
+    let dec = cli.ok(&decrypt).await;
+    assert_eq!(blob(&dec, "Plaintext"), b"for the RSA key\x00\xff");
+    assert_eq!(text(&dec, "/KeyId"), arn);
+    assert_eq!(text(&dec, "/EncryptionAlgorithm"), "RSAES_OAEP_SHA_256");
+
+    // Made off-line from get-public-key, with SHA-1 this time.
+    let public = cli.ok(&format!("kms get-public-key --key-id {id}")).await;
+    assert_eq!(
+        strings(&public, "/EncryptionAlgorithms"),
+        ["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"]
+    );
+    let offline = ossl.oaep_encrypt(
+        &blob(&public, "PublicKey"),
+        "RSAES_OAEP_SHA_1",
+        b"made by openssl",
+    );
+    let offline = cli.fileb("offline.bin", &offline);
+    let dec = cli
+        .ok(&format!(
+            "kms decrypt --key-id {arn} --ciphertext-blob {offline} \
+             --encryption-algorithm RSAES_OAEP_SHA_1"
+        ))
+        .await;
+    assert_eq!(blob(&dec, "Plaintext"), b"made by openssl");
+
+    // Without the key, or the algorithm, or with a context.
+    cli.fails(
+        &format!(
+            "kms decrypt --ciphertext-blob {sealed} --encryption-algorithm RSAES_OAEP_SHA_256"
+        ),
+        "InvalidCiphertextException",
+    )
+    .await;
+    cli.fails(
+        &format!("kms encrypt --key-id {id} --plaintext {plain}"),
+        "InvalidKeyUsageException",
+    )
+    .await;
+    cli.fails(
+        &format!("{decrypt} --encryption-context app=web"),
+        "ValidationException",
+    )
+    .await;
+    let long = cli.fileb("long.bin", &[7u8; 191]);
+    cli.fails(
+        &format!(
+            "kms encrypt --key-id {id} --plaintext {long} \
+             --encryption-algorithm RSAES_OAEP_SHA_256"
+        ),
+        "ValidationException",
+    )
+    .await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_hmac_generate_verify_mac() {
+    let Some(aws) = find_aws().await else { return };
+    let (data, scratch) = dirs();
+    let server = TestServer::start(data.path()).await;
+    let cli = Client::new(&aws, &server, scratch.path());
+
+    let key = cli
+        .ok("kms create-key --key-spec HMAC_384 --key-usage GENERATE_VERIFY_MAC")
+        .await;
+    let id = text(&key, "/KeyMetadata/KeyId").to_string();
+    let arn = text(&key, "/KeyMetadata/Arn").to_string();
+    assert_eq!(
+        strings(&key, "/KeyMetadata/MacAlgorithms"),
+        ["HMAC_SHA_384"]
+    );
+    let message = b"authenticate me".as_slice();
+    let msg = cli.fileb("message.bin", message);
+    let out = cli
+        .ok(&format!(
+            "kms generate-mac --key-id {id} --message {msg} --mac-algorithm HMAC_SHA_384"
+        ))
+        .await;
+    assert_eq!(text(&out, "/KeyId"), arn);
+    assert_eq!(text(&out, "/MacAlgorithm"), "HMAC_SHA_384");
+    let tag = blob(&out, "Mac");
+    // HMAC-SHA-384 of the message under the stored key.
+    let scope = trent_store::Scope::new("000000000000", "us-east-1");
+    let materials = server.state.store.key_materials(&scope, &id).await.unwrap();
+    assert_eq!(
+        trent_crypto::mac(
+            trent_crypto::MacAlgorithm::HmacSha384,
+            &materials[0].secret,
+            message
+        ),
+        tag
+    );
+    let mac = cli.fileb("mac.bin", &tag);
+    let verified = cli
+        .ok(&format!(
+            "kms verify-mac --key-id {id} --message {msg} --mac {mac} \
+             --mac-algorithm HMAC_SHA_384"
+        ))
+        .await;
+    assert_eq!(verified["MacValid"], true);
+    assert_eq!(text(&verified, "/KeyId"), arn);
+
+    let mut bad = tag.clone();
+    bad[0] ^= 1;
+    let bad = cli.fileb("bad.bin", &bad);
+    cli.fails(
+        &format!(
+            "kms verify-mac --key-id {id} --message {msg} --mac {bad} \
+             --mac-algorithm HMAC_SHA_384"
+        ),
+        "KMSInvalidMacException",
+    )
+    .await;
+    cli.fails(
+        &format!("kms generate-mac --key-id {id} --message {msg} --mac-algorithm HMAC_SHA_256"),
+        "InvalidKeyUsageException",
+    )
+    .await;
+    cli.fails(
+        &format!("kms encrypt --key-id {id} --plaintext {msg}"),
+        "InvalidKeyUsageException",
+    )
+    .await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_key_rotation() {
+    let Some(aws) = find_aws().await else { return };
+    let (data, scratch) = dirs();
+    let server = TestServer::start(data.path()).await;
+    let cli = Client::new(&aws, &server, scratch.path());
+    let key = cli.ok("kms create-key").await;
+    let id = text(&key, "/KeyMetadata/KeyId").to_string();
+    let arn = text(&key, "/KeyMetadata/Arn").to_string();
+    let first_material = text(&key, "/KeyMetadata/CurrentKeyMaterialId").to_string();
+    let status = format!("kms get-key-rotation-status --key-id {id}");
+
+    let s = cli.ok(&status).await;
+    assert_eq!(s["KeyRotationEnabled"], false, "{s}");
+    let enabled = cli
+        .ok(&format!(
+            "kms enable-key-rotation --key-id {id} --rotation-period-in-days 180"
+        ))
+        .await;
+    assert_eq!(enabled, Value::Null, "EnableKeyRotation has no output");
+    let s = cli.ok(&status).await;
+    assert_eq!(s["KeyRotationEnabled"], true, "{s}");
+    assert_eq!(s["RotationPeriodInDays"], 180, "{s}");
+    assert_eq!(text(&s, "/KeyId"), arn);
+    assert!(s.get("NextRotationDate").is_some(), "{s}");
+
+    let plain = cli.fileb("plain.bin", b"from before the rotation");
+    let enc = cli
+        .ok(&format!("kms encrypt --key-id {id} --plaintext {plain}"))
+        .await;
+    let old = cli.fileb("old.bin", &blob(&enc, "CiphertextBlob"));
+
+    let rotated = cli
+        .ok(&format!("kms rotate-key-on-demand --key-id {id}"))
+        .await;
+    assert_eq!(text(&rotated, "/KeyId"), arn);
+    let d = cli.ok(&format!("kms describe-key --key-id {id}")).await;
+    let second_material = text(&d, "/KeyMetadata/CurrentKeyMaterialId").to_string();
+    assert_ne!(second_material, first_material);
+
+    let list = cli
+        .ok(&format!("kms list-key-rotations --key-id {id}"))
+        .await;
+    let rotations = list["Rotations"].as_array().unwrap();
+    assert_eq!(rotations.len(), 1, "{list}");
+    assert_eq!(text(&rotations[0], "/RotationType"), "ON_DEMAND");
+    assert_eq!(text(&rotations[0], "/KeyMaterialId"), second_material);
+    assert_eq!(text(&rotations[0], "/KeyId"), arn);
+    let all = cli
+        .ok(&format!(
+            "kms list-key-rotations --key-id {id} --include-key-material ALL_KEY_MATERIAL"
+        ))
+        .await;
+    let materials: Vec<&str> = all["Rotations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| text(r, "/KeyMaterialId"))
+        .collect();
+    assert_eq!(
+        materials.len(),
+        2,
+        "the original material and the rotation: {all}"
+    );
+    assert!(materials.contains(&first_material.as_str()), "{all}");
+
+    // Old ciphertexts still decrypt, with the material they were made under.
+    let dec = cli
+        .ok(&format!("kms decrypt --ciphertext-blob {old}"))
+        .await;
+    assert_eq!(blob(&dec, "Plaintext"), b"from before the rotation");
+    assert_eq!(text(&dec, "/KeyMaterialId"), first_material);
+
+    cli.ok(&format!("kms disable-key-rotation --key-id {id}"))
+        .await;
+    assert_eq!(cli.ok(&status).await["KeyRotationEnabled"], false);
+
+    // Asymmetric and HMAC keys do not rotate.
+    for spec in [
+        "--key-spec ECC_NIST_P256 --key-usage SIGN_VERIFY",
+        "--key-spec HMAC_256 --key-usage GENERATE_VERIFY_MAC",
+    ] {
+        let k = cli.ok(&format!("kms create-key {spec}")).await;
+        let kid = text(&k, "/KeyMetadata/KeyId").to_string();
+        cli.fails(
+            &format!("kms enable-key-rotation --key-id {kid}"),
+            "UnsupportedOperationException",
+        )
+        .await;
+        cli.fails(
+            &format!("kms rotate-key-on-demand --key-id {kid}"),
+            "UnsupportedOperationException",
+        )
+        .await;
+    }
+    server.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
 // boto3
 
 const BOTO3_SCRIPT: &str = r#"
@@ -735,5 +1115,104 @@ async fn boto3_round_trip() {
         })
         .collect();
     assert_eq!(listed, key_ids);
+    server.stop().await;
+}
+
+const BOTO3_SIGN_SCRIPT: &str = r#"
+import base64, hashlib, json, os
+import boto3
+from botocore.exceptions import ClientError
+
+kms = boto3.client("kms", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-east-1")
+b64 = lambda b: base64.b64encode(b).decode()
+message = b"boto3 signs this \x00\xff"
+out = {}
+for spec, alg, hash_name in [
+    ("ECC_NIST_P384", "ECDSA_SHA_384", "sha384"),
+    ("RSA_2048", "RSASSA_PSS_SHA_256", "sha256"),
+    ("ECC_NIST_EDWARDS25519", "ED25519_SHA_512", None),
+]:
+    key = kms.create_key(KeySpec=spec, KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    kid = key["KeyId"]
+    pub = kms.get_public_key(KeyId=kid)
+    sig = kms.sign(KeyId=kid, Message=message, MessageType="RAW", SigningAlgorithm=alg)
+    ver = kms.verify(
+        KeyId=kid, Message=message, MessageType="RAW", Signature=sig["Signature"],
+        SigningAlgorithm=alg,
+    )
+    r = {
+        "arn": key["Arn"],
+        "public_key": b64(pub["PublicKey"]),
+        "signing_algorithms": pub["SigningAlgorithms"],
+        "signature": b64(sig["Signature"]),
+        "sign_key_id": sig["KeyId"],
+        "sign_algorithm": sig["SigningAlgorithm"],
+        "valid": ver["SignatureValid"],
+        "verify_key_id": ver["KeyId"],
+    }
+    if hash_name:
+        digest = hashlib.new(hash_name, message).digest()
+        dsig = kms.sign(KeyId=kid, Message=digest, MessageType="DIGEST", SigningAlgorithm=alg)
+        r["digest_signature"] = b64(dsig["Signature"])
+        r["digest_signature_valid_as_raw"] = kms.verify(
+            KeyId=kid, Message=message, MessageType="RAW", Signature=dsig["Signature"],
+            SigningAlgorithm=alg,
+        )["SignatureValid"]
+    try:
+        kms.verify(
+            KeyId=kid, Message=message + b"!", MessageType="RAW", Signature=sig["Signature"],
+            SigningAlgorithm=alg,
+        )
+        r["tampered"] = None
+    except ClientError as e:
+        r["tampered"] = e.response["Error"]["Code"]
+    out[spec] = r
+print(json.dumps(out))
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_sign_verify_checked_by_openssl() {
+    let Some(python) = find_python().await else {
+        return;
+    };
+    let (data, scratch) = dirs();
+    let server = TestServer::start(data.path()).await;
+    let py = Client::new(&python, &server, scratch.path());
+    let stdout = match py.exec(vec!["-c".into(), BOTO3_SIGN_SCRIPT.into()]).await {
+        Ok(s) => s,
+        Err((status, stderr)) => panic!("the boto3 script exited {status}: {stderr}"),
+    };
+    let out: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let ossl = Openssl::new();
+    let message = b"boto3 signs this \x00\xff".as_slice();
+    for (spec, alg) in [
+        ("ECC_NIST_P384", "ECDSA_SHA_384"),
+        ("RSA_2048", "RSASSA_PSS_SHA_256"),
+        ("ECC_NIST_EDWARDS25519", "ED25519_SHA_512"),
+    ] {
+        let r = &out[spec];
+        let arn = text(r, "/arn");
+        assert_eq!(text(r, "/sign_key_id"), arn, "{spec}");
+        assert_eq!(text(r, "/verify_key_id"), arn, "{spec}");
+        assert_eq!(text(r, "/sign_algorithm"), alg, "{spec}");
+        assert_eq!(r["valid"], true, "{spec}");
+        assert!(strings(r, "/signing_algorithms").contains(&alg.to_string()));
+        assert_eq!(r["tampered"], "KMSInvalidSignatureException", "{spec}");
+        let spki = blob(r, "public_key");
+        assert!(
+            ossl.describe_public(&spki)
+                .contains(crate::asymmetric::openssl_marker(spec))
+        );
+        if let Err(e) = ossl.verify(&spki, alg, message, None, &blob(r, "signature")) {
+            panic!("{spec}: openssl rejects boto3's signature: {e}");
+        }
+        if alg != "ED25519_SHA_512" {
+            assert_eq!(r["digest_signature_valid_as_raw"], true, "{spec}");
+            let sig = blob(r, "digest_signature");
+            if let Err(e) = ossl.verify(&spki, alg, message, None, &sig) {
+                panic!("{spec}: openssl rejects boto3's DIGEST signature: {e}");
+            }
+        }
+    }
     server.stop().await;
 }

@@ -8,6 +8,7 @@
     clippy::indexing_slicing
 )]
 
+mod asymmetric;
 mod at_rest;
 mod binary;
 mod cli;
