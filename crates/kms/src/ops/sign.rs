@@ -65,6 +65,15 @@ pub(crate) fn signing_parameters(
         .kind()?
         .asymmetric()
         .ok_or(KmsError::Internal("SIGN_VERIFY key that is not asymmetric"))?;
+    if algorithm == "ED25519_PH_SHA_512" && spec == AsymmetricSpec::Ed25519 {
+        // AWS offers HashEdDSA for Ed25519 keys; the cryptographic library here has only
+        // pure Ed25519.
+        return Err(KmsError::UnsupportedOperation(
+            "ED25519_PH_SHA_512 is not supported by this server; use ED25519_SHA_512 with \
+             MessageType RAW."
+                .to_string(),
+        ));
+    }
     let alg = SigningAlgorithm::from_kms_name(algorithm)
         .filter(|a| a.is_valid_for(spec))
         .ok_or_else(|| {

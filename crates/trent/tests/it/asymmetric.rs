@@ -327,15 +327,7 @@ const KEY_USAGES: &[&str] = &[
 /// Specs AWS has that Trent does not implement: CreateKey answers UnsupportedOperationException
 /// for the usages AWS allows them. When one lands, delete it here and the matrix checks it like
 /// the others (its algorithm lists are already in [`aws_allows`]).
-const NOT_IMPLEMENTED: &[&str] = &[
-    "SM2",
-    "ML_DSA_44",
-    "ML_DSA_65",
-    "ML_DSA_87",
-    "ML_KEM_512",
-    "ML_KEM_768",
-    "ML_KEM_1024",
-];
+const NOT_IMPLEMENTED: &[&str] = &["SM2", "ML_KEM_512", "ML_KEM_768", "ML_KEM_1024"];
 
 const RSA_SPECS: [&str; 3] = ["RSA_2048", "RSA_3072", "RSA_4096"];
 const SIGNING_SPECS: [&str; 8] = [
@@ -462,8 +454,8 @@ fn aws_allows(spec: &str, usage: &str) -> Option<Lists> {
 fn trent_lists(spec: &str, usage: &str) -> Lists {
     let lists = aws_allows(spec, usage).unwrap_or_else(|| panic!("{spec} {usage}"));
     if spec == "ECC_NIST_EDWARDS25519" {
-        // BUG: Trent has no ED25519_PH_SHA_512 (Ed25519ph, MessageType DIGEST), which AWS
-        // lists for ECC_NIST_EDWARDS25519 keys. Delete this branch when it lands.
+        // Not implemented: ED25519_PH_SHA_512 (Ed25519ph, MessageType DIGEST), which AWS lists
+        // for ECC_NIST_EDWARDS25519 keys (see docs/kms.md). Delete this branch when it lands.
         return Lists::signing(&["ED25519_SHA_512"]);
     }
     lists
@@ -729,8 +721,9 @@ async fn create_key_spec_usage_matrix() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    // 1 symmetric + 4 HMAC + 3×2 RSA + 3 default RSA + 3×2 NIST + P-256K1 + Ed25519.
-    assert_eq!(created, 1 + 1 + 4 + 6 + 3 + 6 + 1 + 1);
+    // 1 symmetric (+ its default usage) + 4 HMAC + 3×2 RSA + 3 default RSA + 3×2 NIST + P-256K1
+    // + Ed25519 + 3 ML-DSA.
+    assert_eq!(created, 1 + 1 + 4 + 6 + 3 + 6 + 1 + 1 + 3);
     server.stop().await;
 }
 
@@ -900,13 +893,13 @@ async fn sign_verify_refusals() {
         .await,
         Err("ValidationException".to_string())
     );
-    // BUG: AWS signs a SHA-512 digest with ED25519_PH_SHA_512 (Ed25519ph) under an
-    // ECC_NIST_EDWARDS25519 key; Trent does not implement it and refuses the algorithm.
-    // Expected once fixed: Ok, verifiable with `openssl pkeyutl -verify -rawin` and
+    // AWS signs a SHA-512 digest with ED25519_PH_SHA_512 (Ed25519ph) under an
+    // ECC_NIST_EDWARDS25519 key; Trent does not implement it and says so (docs/kms.md). Once
+    // it does: Ok, verifiable with `openssl pkeyutl -verify -rawin` and
     // `-pkeyopt instance:Ed25519ph` over the digest.
     assert_eq!(
         sign_fails(&kms, &ed, "ED25519_PH_SHA_512", &sha512, digest.clone()).await,
-        "InvalidKeyUsageException"
+        "UnsupportedOperationException"
     );
     // EXTERNAL_MU is for ML-DSA only.
     assert_eq!(
