@@ -158,13 +158,16 @@ impl Kms {
             let Some(key) = self.load(scope, key_id).await? else {
                 continue;
             };
-            if self
-                .delete_imported_material(&key, Some(now))
-                .await?
-                .is_some()
-            {
-                expired += 1;
-                tracing::info!(key_arn = %key.arn, "deleted imported key material at its expiry");
+            // One key that cannot be handled must not keep the others' material alive.
+            match self.delete_imported_material(&key, Some(now)).await {
+                Ok(Some(_)) => {
+                    expired += 1;
+                    tracing::info!(key_arn = %key.arn, "deleted imported key material at its expiry");
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(key_arn = %key.arn, error = %e, "could not delete expired imported key material");
+                }
             }
         }
         Ok(expired)
@@ -196,7 +199,7 @@ impl Kms {
                 KeyState::Enabled | KeyState::Disabled => {
                     record.state = KeyState::PendingImport.as_str().to_string();
                 }
-                KeyState::PendingDeletion => {}
+                KeyState::PendingDeletion | KeyState::PendingReplicaDeletion => {}
                 // No material to delete.
                 KeyState::PendingImport => return Ok(Some(record)),
                 other => return Err(other.invalid_state_error(&key.arn)),

@@ -233,8 +233,7 @@ impl Kms {
             let done = if model::is_multi_region_id(key_id) {
                 self.delete_related_key(scope, key_id).await?
             } else {
-                self.store.delete_key(scope, key_id).await?;
-                true
+                self.delete_single_key(scope, key_id).await?
             };
             self.forget_key(scope, key_id);
             self.aliases_changed();
@@ -244,6 +243,25 @@ impl Kms {
             }
         }
         Ok(deleted)
+    }
+
+    /// Deletes a single-Region key whose waiting period ended, unless CancelKeyDeletion got in
+    /// after the job picked it: the delete is version-checked against the record read here.
+    async fn delete_single_key(&self, scope: &Scope, key_id: &str) -> Result<bool, KmsError> {
+        for _ in 0..UPDATE_RETRIES {
+            let Some(key) = self.store.get_key(scope, key_id).await? else {
+                return Ok(false);
+            };
+            if key.deletion_ms.is_none_or(|due| due > self.now_ms()) {
+                return Ok(false);
+            }
+            match self.store.delete_key_with_updates(&key, &[]).await {
+                Ok(_) => return Ok(true),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(KmsError::Internal("too many concurrent updates to one key"))
     }
 
     /// Deletes one key of a multi-Region set whose waiting period ended. A primary that still has
@@ -679,6 +697,15 @@ impl Kms {
         let state = key.state()?;
         if state != KeyState::Enabled {
             return Err(state.invalid_state_error(&key.arn));
+        }
+        if !key
+            .materials
+            .iter()
+            .any(|m| m.id_hex == key.record.current_material_id)
+        {
+            // Only a key whose imported material is gone can get here; answer as its state
+            // should have.
+            return Err(KeyState::PendingImport.invalid_state_error(&key.arn));
         }
         if key.record.key_usage != usage {
             return Err(KmsError::InvalidKeyUsage(format!(

@@ -362,7 +362,8 @@ impl Store for SqliteStore {
 
     async fn related_keys(&self, account_id: &str, key_id: &str) -> Result<Vec<KeyRecord>> {
         let rows = sqlx::query(
-            "SELECT * FROM kms_keys WHERE account_id = ? AND key_id = ? ORDER BY region",
+            "SELECT * FROM kms_keys WHERE account_id = ? AND key_id = ? AND multi_region = 1
+             ORDER BY region",
         )
         .bind(account_id)
         .bind(key_id)

@@ -37,7 +37,16 @@ pub async fn handle(
                 key.arn
             )));
         }
-        r.state = KeyState::Disabled.as_str().to_string();
+        // A key whose imported material is gone goes back to waiting for it, not to Disabled
+        // (from where EnableKey would make a key without material Enabled).
+        let without_material = r.origin == crate::import::EXTERNAL && r.expiration_model.is_none();
+        r.state = if without_material {
+            KeyState::PendingImport
+        } else {
+            KeyState::Disabled
+        }
+        .as_str()
+        .to_string();
         r.deletion_ms = None;
         r.pending_window_days = None;
         Ok(())

@@ -139,6 +139,10 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
         // A replica of an imported-material key starts without material: the same material
         // must be imported into it (its id is already fixed, so other material is refused).
         let external = primary.origin == crate::import::EXTERNAL;
+        if external && primary.current_material_id.is_empty() {
+            // Import into the primary first: its material id is what every replica must match.
+            return Err(KeyState::PendingImport.invalid_state_error(&key.arn));
+        }
         let materials = if external {
             Vec::new()
         } else {

@@ -1216,3 +1216,211 @@ async fn boto3_sign_verify_checked_by_openssl() {
     }
     server.stop().await;
 }
+
+/// Importing key material exactly as the AWS guide does it: the CLI for the calls, openssl for
+/// the material and its wrapping.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_import_key_material_as_the_aws_guide_does() {
+    let Some(aws) = find_aws().await else { return };
+    let (data, scratch) = dirs();
+    let server = TestServer::start(data.path()).await;
+    let cli = Client::new(&aws, &server, scratch.path());
+    let ossl = Openssl::new();
+
+    let key = cli.ok("kms create-key --origin EXTERNAL").await;
+    let id = text(&key, "/KeyMetadata/KeyId").to_string();
+    assert_eq!(text(&key, "/KeyMetadata/KeyState"), "PendingImport");
+    assert_eq!(text(&key, "/KeyMetadata/Origin"), "EXTERNAL");
+
+    let params = cli
+        .ok(&format!(
+            "kms get-parameters-for-import --key-id {id} \
+             --wrapping-algorithm RSAES_OAEP_SHA_256 --wrapping-key-spec RSA_2048"
+        ))
+        .await;
+    let public_key = ossl.file("WrappingPublicKey.bin", &blob(&params, "PublicKey"));
+    let token = cli.fileb("ImportToken.bin", &blob(&params, "ImportToken"));
+    let material_path = ossl.path("PlaintextKeyMaterial.bin");
+    ossl.run(&["rand", "-out", &material_path, "32"]).unwrap();
+    let material = std::fs::read(&material_path).unwrap();
+    let wrapped = ossl
+        .run(&[
+            "pkeyutl",
+            "-encrypt",
+            "-in",
+            &material_path,
+            "-inkey",
+            &public_key,
+            "-keyform",
+            "DER",
+            "-pubin",
+            "-pkeyopt",
+            "rsa_padding_mode:oaep",
+            "-pkeyopt",
+            "rsa_oaep_md:sha256",
+            "-pkeyopt",
+            "rsa_mgf1_md:sha256",
+        ])
+        .unwrap();
+    let wrapped = cli.fileb("EncryptedKeyMaterial.bin", &wrapped);
+    let imported = cli
+        .ok(&format!(
+            "kms import-key-material --key-id {id} --encrypted-key-material {wrapped} \
+             --import-token {token} --expiration-model KEY_MATERIAL_DOES_NOT_EXPIRE"
+        ))
+        .await;
+    assert_eq!(text(&imported, "/KeyMaterialId").len(), 64);
+    let d = cli.ok(&format!("kms describe-key --key-id {id}")).await;
+    assert_eq!(text(&d, "/KeyMetadata/KeyState"), "Enabled");
+    assert_eq!(
+        text(&d, "/KeyMetadata/ExpirationModel"),
+        "KEY_MATERIAL_DOES_NOT_EXPIRE"
+    );
+
+    let input = cli.fileb("plain.bin", b"under my own key material");
+    let enc = cli
+        .ok(&format!("kms encrypt --key-id {id} --plaintext {input}"))
+        .await;
+    let sealed_bytes = blob(&enc, "CiphertextBlob");
+    let sealed = cli.fileb("sealed.bin", &sealed_bytes);
+    let dec = cli
+        .ok(&format!("kms decrypt --ciphertext-blob {sealed}"))
+        .await;
+    assert_eq!(blob(&dec, "Plaintext"), b"under my own key material");
+
+    // Deleting the material makes the key wait for it again; the same material brings the
+    // old ciphertext back, other material is refused.
+    cli.ok(&format!("kms delete-imported-key-material --key-id {id}"))
+        .await;
+    cli.fails(
+        &format!("kms decrypt --ciphertext-blob {sealed}"),
+        "KMSInvalidStateException",
+    )
+    .await;
+    let other = ossl.file("Other.bin", &[7u8; 32]);
+    let wrap_again = |path: String| {
+        ossl.run(&[
+            "pkeyutl",
+            "-encrypt",
+            "-in",
+            &path,
+            "-inkey",
+            &public_key,
+            "-keyform",
+            "DER",
+            "-pubin",
+            "-pkeyopt",
+            "rsa_padding_mode:oaep",
+            "-pkeyopt",
+            "rsa_oaep_md:sha256",
+            "-pkeyopt",
+            "rsa_mgf1_md:sha256",
+        ])
+        .unwrap()
+    };
+    let wrong = cli.fileb("Wrong.bin", &wrap_again(other));
+    cli.fails(
+        &format!(
+            "kms import-key-material --key-id {id} --encrypted-key-material {wrong} \
+             --import-token {token} --expiration-model KEY_MATERIAL_DOES_NOT_EXPIRE"
+        ),
+        "IncorrectKeyMaterialException",
+    )
+    .await;
+    let same = cli.fileb("Same.bin", &wrap_again(ossl.file("Same.bin", &material)));
+    cli.ok(&format!(
+        "kms import-key-material --key-id {id} --encrypted-key-material {same} \
+         --import-token {token} --expiration-model KEY_MATERIAL_DOES_NOT_EXPIRE"
+    ))
+    .await;
+    let dec = cli
+        .ok(&format!("kms decrypt --ciphertext-blob {sealed}"))
+        .await;
+    assert_eq!(blob(&dec, "Plaintext"), b"under my own key material");
+    server.stop().await;
+}
+
+/// Multi-Region keys through the CLI: replicate, decrypt in the other region, move the primary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_multi_region_keys() {
+    let Some(aws) = find_aws().await else { return };
+    let (data, scratch) = dirs();
+    let server = TestServer::start_with(data.path(), |o| {
+        o.regions = vec!["us-east-1".to_string(), "eu-west-1".to_string()];
+    })
+    .await;
+    let cli = Client::new(&aws, &server, scratch.path());
+    let key = cli.ok("kms create-key --multi-region").await;
+    let id = text(&key, "/KeyMetadata/KeyId").to_string();
+    assert!(id.starts_with("mrk-"), "{id}");
+    assert_eq!(
+        text(
+            &key,
+            "/KeyMetadata/MultiRegionConfiguration/MultiRegionKeyType"
+        ),
+        "PRIMARY"
+    );
+    let replica = cli
+        .ok(&format!(
+            "kms replicate-key --key-id {id} --replica-region eu-west-1 --description replica"
+        ))
+        .await;
+    assert_eq!(
+        text(&replica, "/ReplicaKeyMetadata/Arn"),
+        format!("arn:aws:kms:eu-west-1:000000000000:key/{id}")
+    );
+    let d = cli
+        .ok(&format!(
+            "kms describe-key --key-id {id} --region eu-west-1"
+        ))
+        .await;
+    assert_eq!(
+        text(
+            &d,
+            "/KeyMetadata/MultiRegionConfiguration/MultiRegionKeyType"
+        ),
+        "REPLICA"
+    );
+    assert_eq!(
+        text(
+            &d,
+            "/KeyMetadata/MultiRegionConfiguration/PrimaryKey/Region"
+        ),
+        "us-east-1"
+    );
+
+    let input = cli.fileb("plain.bin", b"from us-east-1");
+    let enc = cli
+        .ok(&format!("kms encrypt --key-id {id} --plaintext {input}"))
+        .await;
+    let sealed = cli.fileb("sealed.bin", &blob(&enc, "CiphertextBlob"));
+    let dec = cli
+        .ok(&format!(
+            "kms decrypt --ciphertext-blob {sealed} --region eu-west-1"
+        ))
+        .await;
+    assert_eq!(blob(&dec, "Plaintext"), b"from us-east-1");
+    assert_eq!(
+        text(&dec, "/KeyId"),
+        format!("arn:aws:kms:eu-west-1:000000000000:key/{id}")
+    );
+
+    cli.ok(&format!(
+        "kms update-primary-region --key-id {id} --primary-region eu-west-1"
+    ))
+    .await;
+    let d = cli.ok(&format!("kms describe-key --key-id {id}")).await;
+    assert_eq!(
+        text(
+            &d,
+            "/KeyMetadata/MultiRegionConfiguration/MultiRegionKeyType"
+        ),
+        "REPLICA"
+    );
+    cli.fails(
+        &format!("kms replicate-key --key-id {id} --replica-region eu-west-1"),
+        "UnsupportedOperationException",
+    )
+    .await;
+    server.stop().await;
+}

@@ -945,6 +945,15 @@ async fn multi_region_replicas_of_imported_keys_need_the_same_material() {
     let id = meta.key_id().to_string();
     assert!(id.starts_with("mrk-"));
     assert!(meta.multi_region_configuration().is_some());
+    // The primary's material comes first: replicas must match its id.
+    let err = us
+        .replicate_key()
+        .key_id(&id)
+        .replica_region("eu-west-1")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "KMSInvalidStateException");
     let material = random(32);
     let alg = AlgorithmSpec::RsaesOaepSha256;
     let p = parameters(&us, &id, alg.clone(), WrappingKeySpec::Rsa2048).await;
@@ -984,5 +993,48 @@ async fn multi_region_replicas_of_imported_keys_need_the_same_material() {
     let back = encrypt(&eu, &id, b"and back").await;
     let out = us.decrypt().ciphertext_blob(back).send().await.unwrap();
     assert_eq!(out.plaintext().unwrap().as_ref(), b"and back");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn cancelled_deletion_of_a_key_without_material_waits_for_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let kms = server.client();
+    let (id, _) = create_external(&kms).await;
+    kms.schedule_key_deletion()
+        .key_id(&id)
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .unwrap();
+    kms.cancel_key_deletion().key_id(&id).send().await.unwrap();
+    // Not Disabled: EnableKey must not make a key without material usable.
+    assert_eq!(state(&kms, &id).await, KeyState::PendingImport);
+    let err = kms.enable_key().key_id(&id).send().await.unwrap_err();
+    assert_eq!(code(&err), "KMSInvalidStateException");
+    let err = kms
+        .encrypt()
+        .key_id(&id)
+        .plaintext(Blob::new(b"x".to_vec()))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "KMSInvalidStateException");
+
+    // With material, a cancelled deletion leaves the key Disabled as for any key.
+    let alg = AlgorithmSpec::RsaesOaepSha256;
+    let p = parameters(&kms, &id, alg.clone(), WrappingKeySpec::Rsa2048).await;
+    import(&kms, &id, &p.token, wrap(&p.public_key, &alg, &random(32)))
+        .await
+        .unwrap();
+    kms.schedule_key_deletion()
+        .key_id(&id)
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .unwrap();
+    kms.cancel_key_deletion().key_id(&id).send().await.unwrap();
+    assert_eq!(state(&kms, &id).await, KeyState::Disabled);
     server.stop().await;
 }
