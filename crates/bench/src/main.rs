@@ -383,12 +383,13 @@ fn load(args: &LoadArgs) -> anyhow::Result<ExitCode> {
 
 fn create_key(args: &CreateKeyArgs) -> anyhow::Result<ExitCode> {
     let client = args.conn.client()?;
-    let mut request = serde_json::json!({ "Description": args.description });
+    let mut request = serde_json::Map::new();
+    request.insert("Description".into(), args.description.as_str().into());
     if let Some(spec) = &args.key_spec {
-        request["KeySpec"] = spec.as_str().into();
+        request.insert("KeySpec".into(), spec.as_str().into());
     }
     if let Some(usage) = &args.key_usage {
-        request["KeyUsage"] = usage.as_str().into();
+        request.insert("KeyUsage".into(), usage.as_str().into());
     }
     let body = serde_json::to_vec(&request)?;
     let answer = runtime(1)?.block_on(client.call("TrentService.CreateKey", Bytes::from(body)))?;
