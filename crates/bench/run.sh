@@ -1,26 +1,44 @@
 #!/usr/bin/env bash
-# Benchmarks signed KMS Encrypt against a production-mode Trent, and the same client against a
-# bare hyper server answering the same bytes, on this machine. Prints Markdown-ready results.
+# Benchmarks signed KMS requests against a production-mode Trent on this machine, each beside
+# its reference measured in the same run, and prints Markdown-ready results:
+#   encrypt           Encrypt; reference: the same client against a bare hyper server answering
+#                     the same bytes, and openssl speed AES-256-GCM
+#   sign-p256         Sign, ECDSA_SHA_256 on an ECC_NIST_P256 key     } reference: openssl speed
+#   sign-rsa2048      Sign, RSASSA_PKCS1_V1_5_SHA_256 on an RSA_2048 key } ecdsap256 rsa2048
+#   sign-rsa2048-pss  Sign, RSASSA_PSS_SHA_256 on an RSA_2048 key     } (sign/s, one core)
+#   mac               GenerateMac, HMAC_SHA_256 on an HMAC_256 key; reference: openssl speed
+#                     -hmac sha256 at the message size (one core)
+#   The openssl references run before and after Trent's runs; `micro` times the in-process steps.
 #
 # Usage: crates/bench/run.sh            (from anywhere; builds release binaries first)
+#        OPS="sign-p256 sign-rsa2048 mac" crates/bench/run.sh
 # Environment:
+#   OPS=encrypt       operations to measure, from the list above
 #   DURATION=8        measured seconds per run (warm-up comes on top; each run stays <= 10 s)
 #   WARMUP=1          warm-up seconds per run
-#   CONNS="1 4 16 64" connection counts
-#   SIZES="64 4096"   plaintext sizes in bytes
+#   CONNS="1 4 16 64" connection counts for encrypt
+#   OP_CONNS="4 16 64" connection counts for the sign and mac operations
+#   MSG_BYTES=32      Sign / GenerateMac message size (RAW)
+#   SPEED_SECONDS=5   seconds per openssl speed measurement (openssl: at most 10)
+#   SIZES="64 4096"   Encrypt plaintext sizes in bytes
 #   RATES="10000"     open-loop runs: offered req/s (empty to skip), on RATE_CONNS connections
 #   RATE_CONNS=64
 #   CLIENT_THREADS=1  client runtime threads (1 = one core for the client)
 #   PIN=0             1: pin the server to CPU 0 and the client to CPU 1 (taskset)
 #   PORT=14566        Trent's port
-#   SKIP_BUILD=0      1: use the existing target/release binaries
+#   SKIP_BUILD=0      1: use the existing release binaries
+#   CARGO_TARGET_DIR=target    where the release binaries are built and found
 #   OUT=target/bench-results   where logs, saved responses and the summary go
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
+OPS=${OPS:-encrypt}
 DURATION=${DURATION:-8}
 WARMUP=${WARMUP:-1}
 CONNS=${CONNS:-"1 4 16 64"}
+OP_CONNS=${OP_CONNS:-"4 16 64"}
+MSG_BYTES=${MSG_BYTES:-32}
+SPEED_SECONDS=${SPEED_SECONDS:-5}
 SIZES=${SIZES:-"64 4096"}
 RATES=${RATES-10000}
 RATE_CONNS=${RATE_CONNS:-64}
@@ -41,8 +59,23 @@ fi
 if [ "$SKIP_BUILD" != 1 ]; then
     cargo build --release --locked -p trent -p trent-bench
 fi
-TRENT=target/release/trent
-BENCH=target/release/trent-bench
+TRENT=${CARGO_TARGET_DIR:-target}/release/trent
+BENCH=${CARGO_TARGET_DIR:-target}/release/trent-bench
+
+has_op() { [[ " $OPS " == *" $1 "* ]]; }
+for op in $OPS; do
+    case $op in
+    encrypt | sign-p256 | sign-rsa2048 | sign-rsa2048-pss | mac) ;;
+    *)
+        echo "unknown operation '$op' in OPS" >&2
+        exit 1
+        ;;
+    esac
+done
+SIGN_OPS=
+for op in $OPS; do
+    if [ "$op" != encrypt ]; then SIGN_OPS="$SIGN_OPS $op"; fi
+done
 mkdir -p "$OUT"
 ROWS="$OUT/rows.txt"
 : >"$ROWS"
@@ -66,7 +99,33 @@ free -h | head -2
 echo "kernel: $(uname -r)"
 echo "load before: $(uptime)"
 echo "client threads: $CLIENT_THREADS, pinned: $PIN, warm-up ${WARMUP} s, measured ${DURATION} s"
+echo "operations: $OPS"
 echo
+
+# openssl speed, one process on one core (CPU time): the raw rate of each primitive.
+# Prints "ecdsap256 <sign/s>", "rsa2048 <sign/s>" and "hmac-sha256 <ops/s>" lines into $OUT/openssl-$1.txt.
+openssl_reference() { # tag
+    local tag=$1 f="$OUT/openssl-$1.txt"
+    : >"$f"
+    echo "## openssl speed ($tag Trent's runs; $(uptime | sed 's/.*load/load/'))"
+    if [[ "$SIGN_OPS" == *sign* ]]; then
+        echo '$ openssl speed -seconds '"$SPEED_SECONDS"' -multi 1 ecdsap256 rsa2048'
+        openssl speed -seconds "$SPEED_SECONDS" -multi 1 ecdsap256 rsa2048 2>/dev/null \
+            | tee "$OUT/openssl-sign-$tag.log" | grep -E 'sign/s|^rsa 2048|nistp256'
+        awk '/^rsa 2048 bits/ { print "rsa2048", $6 } /ecdsa \(nistp256\)/ { print "ecdsap256", $7 }' \
+            "$OUT/openssl-sign-$tag.log" >>"$f"
+    fi
+    if has_op mac; then
+        echo '$ openssl speed -seconds '"$SPEED_SECONDS"' -hmac sha256 -bytes '"$MSG_BYTES"
+        openssl speed -seconds "$SPEED_SECONDS" -hmac sha256 -bytes "$MSG_BYTES" 2>/dev/null \
+            | tee "$OUT/openssl-hmac-$tag.log" | grep -E '^type|^hmac'
+        # 1000s of bytes/s over MSG_BYTES-byte messages -> messages/s.
+        awk -v b="$MSG_BYTES" '/^hmac\(sha256\)/ { v = $2; sub(/k$/, "", v); printf "hmac-sha256 %.0f\n", v * 1000 / b }' \
+            "$OUT/openssl-hmac-$tag.log" >>"$f"
+    fi
+    sed 's/^/  per second, one core: /' "$f"
+    echo
+}
 
 echo "## Starting Trent (production mode, signatures verified)"
 "${SERVER_CPU[@]}" "$TRENT" serve --data-dir "$DATA" --addr "127.0.0.1:$PORT" --log-level warn \
@@ -89,95 +148,174 @@ if [ -z "$KEY" ]; then
     exit 1
 fi
 echo "key: $KEY"
+
+# What each operation sends, and the key it needs: OP_SPEC, OP_USAGE, OP_ARGS.
+op_setup() { # op
+    case $1 in
+    sign-p256) OP_SPEC=ECC_NIST_P256 OP_USAGE=SIGN_VERIFY
+        OP_ARGS=(--operation sign --signing-algorithm ECDSA_SHA_256) ;;
+    sign-rsa2048) OP_SPEC=RSA_2048 OP_USAGE=SIGN_VERIFY
+        OP_ARGS=(--operation sign --signing-algorithm RSASSA_PKCS1_V1_5_SHA_256) ;;
+    sign-rsa2048-pss) OP_SPEC=RSA_2048 OP_USAGE=SIGN_VERIFY
+        OP_ARGS=(--operation sign --signing-algorithm RSASSA_PSS_SHA_256) ;;
+    mac) OP_SPEC=HMAC_256 OP_USAGE=GENERATE_VERIFY_MAC
+        OP_ARGS=(--operation generate-mac --mac-algorithm HMAC_SHA_256) ;;
+    esac
+}
+declare -A OP_KEY
+for op in $SIGN_OPS; do
+    op_setup "$op"
+    OP_KEY[$op]=$("$BENCH" create-key --endpoint "$ENDPOINT" --credentials-file "$CREDS" \
+        --key-spec "$OP_SPEC" --key-usage "$OP_USAGE")
+    echo "$op key ($OP_SPEC, $OP_USAGE): ${OP_KEY[$op]}"
+done
 echo
 
-run() { # label endpoint size conns rate|max [extra args...]
-    local label=$1 endpoint=$2 size=$3 conns=$4 rate=$5
-    shift 5
-    local log="$OUT/$label-$size-$conns-$rate.log"
+run() { # label tag endpoint key size conns rate|max [extra args...]
+    local label=$1 tag=$2 endpoint=$3 key=$4 size=$5 conns=$6 rate=$7
+    shift 7
+    local log="$OUT/$label-$tag-$size-$conns-$rate.log"
     local rate_arg=()
     local pid_arg=()
     [ -n "$SERVER_PID" ] && pid_arg=(--server-pid "$SERVER_PID")
     [ "$rate" != max ] && rate_arg=(--rate "$rate")
     local status=0
-    "${CLIENT_CPU[@]}" "$BENCH" encrypt --endpoint "$endpoint" --key-id "$KEY" \
-        --plaintext-bytes "$size" --connections "$conns" --duration-secs "$DURATION" \
+    "${CLIENT_CPU[@]}" "$BENCH" load --endpoint "$endpoint" --key-id "$key" \
+        --bytes "$size" --connections "$conns" --duration-secs "$DURATION" \
         --warmup-secs "$WARMUP" --threads "$CLIENT_THREADS" --label "$label" "${rate_arg[@]}" "${pid_arg[@]}" "$@" \
         >"$log" 2>&1 || status=$?
     grep -v '^ROW' "$log"
     grep '^ROW' "$log" | sed 's/^ROW //' >>"$ROWS" || true
     if [ "$status" != 0 ]; then
-        echo "!!! $label $size B x $conns connections exited with status $status" | tee -a "$OUT/errors.txt"
+        echo "!!! $label $tag $size B x $conns connections exited with status $status" | tee -a "$OUT/errors.txt"
     fi
     echo
 }
 
-echo "## Trent"
-for size in $SIZES; do
-    first=1
-    for c in $CONNS; do
-        if [ "$first" = 1 ]; then
-            run trent "$ENDPOINT" "$size" "$c" max --credentials-file "$CREDS" \
-                --save-response "$OUT/response-$size.json"
-            first=0
-        else
-            run trent "$ENDPOINT" "$size" "$c" max --credentials-file "$CREDS"
-        fi
+if [ -n "$SIGN_OPS" ]; then openssl_reference before; fi
+
+if has_op encrypt; then
+    echo "## Trent: Encrypt"
+    for size in $SIZES; do
+        first=1
+        for c in $CONNS; do
+            if [ "$first" = 1 ]; then
+                run trent encrypt "$ENDPOINT" "$KEY" "$size" "$c" max --credentials-file "$CREDS" \
+                    --save-response "$OUT/response-$size.json"
+                first=0
+            else
+                run trent encrypt "$ENDPOINT" "$KEY" "$size" "$c" max --credentials-file "$CREDS"
+            fi
+        done
+        for r in $RATES; do
+            run trent encrypt "$ENDPOINT" "$KEY" "$size" "$RATE_CONNS" "$r" --credentials-file "$CREDS"
+        done
     done
-    for r in $RATES; do
-        run trent "$ENDPOINT" "$size" "$RATE_CONNS" "$r" --credentials-file "$CREDS"
+fi
+for op in $SIGN_OPS; do
+    op_setup "$op"
+    echo "## Trent: $op"
+    for c in $OP_CONNS; do
+        run trent "$op" "$ENDPOINT" "${OP_KEY[$op]}" "$MSG_BYTES" "$c" max \
+            --credentials-file "$CREDS" "${OP_ARGS[@]}"
     done
 done
 grep -E 'ERROR|WARN' "$OUT/trent.log" | grep -v 'FILE SEAL' | head -5 || true
 kill "$TRENT_PID" 2>/dev/null && wait "$TRENT_PID" 2>/dev/null || true
 TRENT_PID=
 
-echo "## Bare hyper server answering the same bytes"
-for size in $SIZES; do
-    "${SERVER_CPU[@]}" "$BENCH" bare-server --addr 127.0.0.1:0 \
-        --response-file "$OUT/response-$size.json" >"$OUT/bare-$size.addr" 2>"$OUT/bare.log" &
-    BARE_PID=$!
-    SERVER_PID=$BARE_PID
-    addr=
-    for _ in $(seq 50); do
-        addr=$(head -n1 "$OUT/bare-$size.addr" 2>/dev/null || true)
-        [ -n "$addr" ] && break
-        sleep 0.1
-    done
-    [ -n "$addr" ] || { echo "bare server did not start" >&2; exit 1; }
-    # The bare server ignores authentication; the client signs anyway, identically.
-    fake=(--access-key-id AKIABENCHBENCHBENCH0 --secret-access-key benchbenchbenchbenchbenchbenchbenchbench)
-    for c in $CONNS; do
-        run bare "http://$addr" "$size" "$c" max "${fake[@]}"
-    done
-    for r in $RATES; do
-        run bare "http://$addr" "$size" "$RATE_CONNS" "$r" "${fake[@]}"
-    done
-    kill "$BARE_PID" 2>/dev/null && wait "$BARE_PID" 2>/dev/null || true
-    BARE_PID=
-done
+if [ -n "$SIGN_OPS" ]; then openssl_reference after; fi
 
-echo "## Per-step costs (in-process, one thread)"
-for size in $SIZES; do
-    "$BENCH" micro --plaintext-bytes "$size" --millis 300
+if has_op encrypt; then
+    echo "## Bare hyper server answering the same bytes"
+    for size in $SIZES; do
+        "${SERVER_CPU[@]}" "$BENCH" bare-server --addr 127.0.0.1:0 \
+            --response-file "$OUT/response-$size.json" >"$OUT/bare-$size.addr" 2>"$OUT/bare.log" &
+        BARE_PID=$!
+        SERVER_PID=$BARE_PID
+        addr=
+        for _ in $(seq 50); do
+            addr=$(head -n1 "$OUT/bare-$size.addr" 2>/dev/null || true)
+            [ -n "$addr" ] && break
+            sleep 0.1
+        done
+        [ -n "$addr" ] || { echo "bare server did not start" >&2; exit 1; }
+        # The bare server ignores authentication; the client signs anyway, identically.
+        fake=(--access-key-id AKIABENCHBENCHBENCH0 --secret-access-key benchbenchbenchbenchbenchbenchbenchbench)
+        for c in $CONNS; do
+            run bare encrypt "http://$addr" "$KEY" "$size" "$c" max "${fake[@]}"
+        done
+        for r in $RATES; do
+            run bare encrypt "http://$addr" "$KEY" "$size" "$RATE_CONNS" "$r" "${fake[@]}"
+        done
+        kill "$BARE_PID" 2>/dev/null && wait "$BARE_PID" 2>/dev/null || true
+        BARE_PID=
+    done
+
+    echo "## Per-step costs of Encrypt (in-process, one thread)"
+    for size in $SIZES; do
+        "$BENCH" micro --operation encrypt --bytes "$size" --millis 300
+        echo
+    done
+
+    echo "## openssl speed -evp aes-256-gcm (1 s per size)"
+    openssl version
+    openssl speed -seconds 1 -evp aes-256-gcm 2>/dev/null | tail -n 3
     echo
-done
+fi
 
-echo "## openssl speed -evp aes-256-gcm (1 s per size)"
-openssl version
-openssl speed -seconds 1 -evp aes-256-gcm 2>/dev/null | tail -n 3
-echo
+if [[ "$SIGN_OPS" == *sign* ]]; then
+    echo "## Per-step costs of Sign (in-process, one thread)"
+    "$BENCH" micro --operation sign --bytes "$MSG_BYTES" --millis 300
+    echo
+fi
+if has_op mac; then
+    echo "## Per-step costs of GenerateMac (in-process, one thread)"
+    "$BENCH" micro --operation generate-mac --bytes "$MSG_BYTES" --millis 300
+    echo
+fi
 
 echo "## Summary"
 echo "load after: $(uptime)"
-for size in $SIZES; do
+ROW_HEAD="| server | operation | bytes | connections | offered req/s | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | server CPU µs/req | client CPU µs/req | other busy cores |"
+ROW_RULE="|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+if has_op encrypt; then
+    for size in $SIZES; do
+        echo
+        echo "### Encrypt, $size-byte plaintext"
+        echo
+        echo "$ROW_HEAD"
+        echo "$ROW_RULE"
+        awk -F' [|] ' -v s="$size" '$2 == "Encrypt" && $3 == s' "$ROWS"
+    done
+fi
+if [ -n "$SIGN_OPS" ]; then
     echo
-    echo "### $size-byte plaintext"
+    echo "### Sign and GenerateMac, $MSG_BYTES-byte message"
     echo
-    echo "| server | plaintext B | connections | offered req/s | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | server CPU µs/req | client CPU µs/req | other busy cores |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    awk -F' [|] ' -v s="$size" '$2 == s' "$ROWS"
-done
+    echo "$ROW_HEAD"
+    echo "$ROW_RULE"
+    awk -F' [|] ' '$2 != "Encrypt"' "$ROWS"
+    echo
+    echo "### Trent's best closed-loop req/s against openssl speed, one core (before / after)"
+    echo
+    echo "| operation | Trent req/s (best) | openssl /s before | openssl /s after | ratio, before | ratio, after |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    for op in $SIGN_OPS; do
+        op_setup "$op"
+        case $op in
+        sign-p256) ref=ecdsap256 ;;
+        sign-rsa2048*) ref=rsa2048 ;;
+        mac) ref=hmac-sha256 ;;
+        esac
+        alg=${OP_ARGS[3]}
+        best=$(awk -F' [|] ' -v a="$alg" '$2 ~ a" *$" && $12 == 0 { if ($6 > m) m = $6 } END { print m + 0 }' "$ROWS")
+        before=$(awk -v r="$ref" '$1 == r { print $2 }' "$OUT/openssl-before.txt")
+        after=$(awk -v r="$ref" '$1 == r { print $2 }' "$OUT/openssl-after.txt")
+        awk -v op="$op ($alg)" -v t="$best" -v b="$before" -v a="$after" 'BEGIN {
+            printf "| %s | %.0f | %s | %s | %.2f | %.2f |\n", op, t, b, a, (b > 0 ? t / b : 0), (a > 0 ? t / a : 0) }'
+    done
+fi
 if [ -s "$OUT/errors.txt" ]; then
     echo
     echo "!!! SOME RUNS HAD ERRORS:"

@@ -133,6 +133,8 @@ impl Client {
 pub struct Load {
     pub target: String,
     pub body: Bytes,
+    /// The member every 200 answer must carry as a non-empty string (e.g. `Signature`).
+    pub result_member: &'static str,
     pub connections: usize,
     pub warmup: Duration,
     pub duration: Duration,
@@ -150,7 +152,8 @@ struct Tally {
     latency: Histogram,
     /// Client-side signing and request building time of those requests, summed.
     sign_ns: u128,
-    /// Failed requests (non-200 or transport error), warm-up included.
+    /// Failed requests (non-200, a 200 without the result member, or a transport error), warm-up
+    /// included.
     errors: u64,
     /// Successful requests during the warm-up (not measured).
     warmup_ok: u64,
@@ -239,7 +242,10 @@ async fn run_connection(
         let start = t.late_start.unwrap_or(t0);
         let measured = start >= measure_from;
         match result {
-            Ok(a) if a.status == StatusCode::OK => {
+            Ok(a)
+                if a.status == StatusCode::OK
+                    && crate::workload::has_result(&a.body, load.result_member) =>
+            {
                 if measured {
                     t.latency.record(t1 - start);
                     t.sign_ns += (t0 - t_build).as_nanos();
@@ -249,6 +255,16 @@ async fn run_connection(
                 if t.sample.is_none() {
                     t.sample = Some(a.body);
                 }
+            }
+            Ok(a) if a.status == StatusCode::OK => {
+                t.errors += 1;
+                t.first_error.get_or_insert_with(|| {
+                    format!(
+                        "no non-empty {} in {}",
+                        load.result_member,
+                        describe_failure(a.status, &a.body)
+                    )
+                });
             }
             Ok(a) => {
                 t.errors += 1;

@@ -1,12 +1,15 @@
 //! `trent-bench`: a load generator for Trent.
 //!
-//! - `encrypt`: N keep-alive HTTP/1.1 connections, each sending SigV4-signed
-//!   `TrentService.Encrypt` requests back to back (every request signed at send time); reports
-//!   requests/s and latency quantiles, and counts every non-200 answer as an error.
-//! - `create-key`: creates a KMS key with the same client and prints its KeyId.
+//! - `load` (alias `encrypt`): N keep-alive HTTP/1.1 connections, each sending SigV4-signed
+//!   requests of one operation back to back (every request signed at send time): `Encrypt`,
+//!   `Sign` or `GenerateMac` (`--operation`); reports requests/s and latency quantiles, and
+//!   counts every non-200 answer, and every 200 without the operation's result member, as an
+//!   error.
+//! - `create-key`: creates a KMS key (any `--key-spec`/`--key-usage`) with the same client and
+//!   prints its KeyId.
 //! - `bare-server`: the reference, a bare hyper server answering the same bytes.
-//! - `micro`: in-process timings of each step of a signed Encrypt (sign, verify, JSON, base64,
-//!   HKDF, AES-GCM), to explain where the time goes.
+//! - `micro`: in-process timings of each step of a signed request (sign, verify, JSON, base64,
+//!   and the operation's cryptography), to explain where the time goes.
 
 #![forbid(unsafe_code)]
 
@@ -16,6 +19,7 @@ mod cpu;
 mod creds;
 mod histogram;
 mod micro;
+mod workload;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,12 +27,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use base64::Engine as _;
 use bytes::Bytes;
 use clap::{Args, Parser, Subcommand};
 
 use crate::client::{Client, Load, Outcome};
 use crate::creds::Credentials;
+use crate::workload::{Operation, Workload};
 
 /// Load generator for Trent: signed requests over keep-alive connections.
 #[derive(Parser)]
@@ -40,13 +44,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Drive signed Encrypt requests over N keep-alive connections; report req/s and latency.
-    Encrypt(EncryptArgs),
-    /// Create a symmetric KMS key and print its KeyId.
+    /// Drive signed requests of one operation over N keep-alive connections; report req/s and
+    /// latency.
+    #[command(visible_alias = "encrypt")]
+    Load(LoadArgs),
+    /// Create a KMS key (symmetric by default) and print its KeyId.
     CreateKey(CreateKeyArgs),
     /// Run a bare HTTP server that answers every request with a fixed Encrypt-shaped body.
     BareServer(BareArgs),
-    /// Time each step of a signed Encrypt in-process (no HTTP), one thread.
+    /// Time each step of a signed request in-process (no HTTP), one thread.
     Micro(MicroArgs),
 }
 
@@ -98,17 +104,30 @@ impl Connection {
 }
 
 #[derive(Args)]
-struct EncryptArgs {
+struct LoadArgs {
     #[command(flatten)]
     conn: Connection,
+
+    /// The operation to send.
+    #[arg(long, value_enum, default_value_t = Operation::Encrypt)]
+    operation: Operation,
 
     /// KeyId member: key id, key ARN, alias name or alias ARN.
     #[arg(long)]
     key_id: String,
 
-    /// Plaintext size in bytes (Encrypt accepts 1..=4096).
-    #[arg(long, default_value_t = 4096)]
-    plaintext_bytes: usize,
+    /// Plaintext (Encrypt) or message (Sign, GenerateMac) size in bytes, 1..=4096 [default:
+    /// 4096 for Encrypt, 32 otherwise].
+    #[arg(long, visible_aliases = ["plaintext-bytes", "message-bytes"])]
+    bytes: Option<usize>,
+
+    /// SigningAlgorithm member of Sign requests (MessageType is RAW).
+    #[arg(long, default_value = "ECDSA_SHA_256")]
+    signing_algorithm: String,
+
+    /// MacAlgorithm member of GenerateMac requests.
+    #[arg(long, default_value = "HMAC_SHA_256")]
+    mac_algorithm: String,
 
     /// Concurrent keep-alive connections, one request in flight on each.
     #[arg(long, default_value_t = 16)]
@@ -153,6 +172,14 @@ struct CreateKeyArgs {
     /// Description of the key.
     #[arg(long, default_value = "trent-bench")]
     description: String,
+
+    /// KeySpec member, e.g. ECC_NIST_P256, RSA_2048, HMAC_256 [default: SYMMETRIC_DEFAULT].
+    #[arg(long)]
+    key_spec: Option<String>,
+
+    /// KeyUsage member, e.g. SIGN_VERIFY, GENERATE_VERIFY_MAC [default: ENCRYPT_DECRYPT].
+    #[arg(long)]
+    key_usage: Option<String>,
 }
 
 #[derive(Args)]
@@ -177,9 +204,14 @@ struct BareArgs {
 
 #[derive(Args)]
 struct MicroArgs {
-    /// Plaintext size in bytes.
-    #[arg(long, default_value_t = 4096)]
-    plaintext_bytes: usize,
+    /// The operation whose steps to time. Sign times every ECDSA P-256 and RSA-2048 signing
+    /// algorithm; GenerateMac times HMAC-SHA-256.
+    #[arg(long, value_enum, default_value_t = Operation::Encrypt)]
+    operation: Operation,
+
+    /// Plaintext or message size in bytes [default: 4096 for Encrypt, 32 otherwise].
+    #[arg(long, visible_aliases = ["plaintext-bytes", "message-bytes"])]
+    bytes: Option<usize>,
 
     /// Milliseconds spent timing each step.
     #[arg(long, default_value_t = 300)]
@@ -209,16 +241,22 @@ fn seconds(s: f64, what: &str) -> anyhow::Result<Duration> {
     Duration::try_from_secs_f64(s).with_context(|| format!("invalid {what}: {s}"))
 }
 
-fn report(args: &EncryptArgs, body_len: usize, o: &Outcome) -> bool {
+fn report(args: &LoadArgs, w: &Workload, o: &Outcome) -> bool {
     let h = &o.latency;
     println!(
-        "{} Encrypt: endpoint {}, key {}, plaintext {} B (request body {} B), {} connections, \
+        "{} {}: endpoint {}, key {}, {} {} B (request body {} B), {} connections, \
          client threads {}, {}, warm-up {} s, measured {} s",
         args.label,
+        w.describe(),
         args.conn.endpoint,
         args.key_id,
-        args.plaintext_bytes,
-        body_len,
+        if w.operation == Operation::Encrypt {
+            "plaintext"
+        } else {
+            "message"
+        },
+        w.bytes,
+        w.body.len(),
         args.connections,
         args.threads,
         args.rate.map_or_else(
@@ -273,12 +311,14 @@ fn report(args: &EncryptArgs, body_len: usize, o: &Outcome) -> bool {
         cores(cpu.other),
         cores(cpu.cpus),
     );
-    // One Markdown table row, for scripts: label | plaintext | connections | offered | req/s |
-    // p50 | p90 | p99 | p99.9 | max | errors | server µs/req | client µs/req | other cores.
+    // One Markdown table row, for scripts: label | operation | bytes | connections | offered |
+    // req/s | p50 | p90 | p99 | p99.9 | max | errors | server µs/req | client µs/req | other
+    // cores.
     println!(
-        "ROW | {} | {} | {} | {} | {:.0} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {} | {} | {} | {} |",
+        "ROW | {} | {} | {} | {} | {} | {:.0} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {} | {} | {} | {} |",
         args.label,
-        args.plaintext_bytes,
+        w.describe(),
+        w.bytes,
         args.connections,
         args.rate
             .map_or_else(|| "max".to_owned(), |r| format!("{r:.0}")),
@@ -305,20 +345,22 @@ fn report(args: &EncryptArgs, body_len: usize, o: &Outcome) -> bool {
     true
 }
 
-fn encrypt(args: &EncryptArgs) -> anyhow::Result<ExitCode> {
+fn load(args: &LoadArgs) -> anyhow::Result<ExitCode> {
     if args.connections == 0 {
         bail!("--connections must be at least 1");
     }
     let client = args.conn.client()?;
-    let plaintext: Vec<u8> = (0..args.plaintext_bytes).map(|i| (i % 251) as u8).collect();
-    let body = serde_json::to_vec(&serde_json::json!({
-        "KeyId": args.key_id,
-        "Plaintext": base64::engine::general_purpose::STANDARD.encode(&plaintext),
-    }))?;
-    let body_len = body.len();
+    let workload = Workload::new(
+        args.operation,
+        &args.key_id,
+        args.bytes.unwrap_or_else(|| args.operation.default_bytes()),
+        &args.signing_algorithm,
+        &args.mac_algorithm,
+    )?;
     let load = Load {
-        target: "TrentService.Encrypt".to_owned(),
-        body: Bytes::from(body),
+        target: args.operation.target(),
+        body: workload.body.clone(),
+        result_member: args.operation.result_member(),
         connections: args.connections,
         warmup: seconds(args.warmup_secs, "--warmup-secs")?,
         duration: seconds(args.duration_secs, "--duration-secs")?,
@@ -332,7 +374,7 @@ fn encrypt(args: &EncryptArgs) -> anyhow::Result<ExitCode> {
     if let (Some(path), Some(sample)) = (&args.save_response, &outcome.sample) {
         std::fs::write(path, sample).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    Ok(if report(args, body_len, &outcome) {
+    Ok(if report(args, &workload, &outcome) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(2)
@@ -341,7 +383,15 @@ fn encrypt(args: &EncryptArgs) -> anyhow::Result<ExitCode> {
 
 fn create_key(args: &CreateKeyArgs) -> anyhow::Result<ExitCode> {
     let client = args.conn.client()?;
-    let body = serde_json::to_vec(&serde_json::json!({ "Description": args.description }))?;
+    let mut request = serde_json::Map::new();
+    request.insert("Description".into(), args.description.as_str().into());
+    if let Some(spec) = &args.key_spec {
+        request.insert("KeySpec".into(), spec.as_str().into());
+    }
+    if let Some(usage) = &args.key_usage {
+        request.insert("KeyUsage".into(), usage.as_str().into());
+    }
+    let body = serde_json::to_vec(&request)?;
     let answer = runtime(1)?.block_on(client.call("TrentService.CreateKey", Bytes::from(body)))?;
     if answer.status != http::StatusCode::OK {
         bail!(
@@ -373,11 +423,17 @@ fn bare_server(args: &BareArgs) -> anyhow::Result<ExitCode> {
 fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match &cli.command {
-        Command::Encrypt(args) => encrypt(args),
+        Command::Load(args) => load(args),
         Command::CreateKey(args) => create_key(args),
         Command::BareServer(args) => bare_server(args),
         Command::Micro(args) => {
-            micro::run(args.plaintext_bytes, Duration::from_millis(args.millis))?;
+            let bytes = args.bytes.unwrap_or_else(|| args.operation.default_bytes());
+            let budget = Duration::from_millis(args.millis);
+            match args.operation {
+                Operation::Encrypt => micro::run(bytes, budget)?,
+                Operation::Sign => micro::run_sign(bytes, budget)?,
+                Operation::GenerateMac => micro::run_mac(bytes, budget)?,
+            }
             Ok(ExitCode::SUCCESS)
         }
     }
