@@ -596,7 +596,7 @@ impl Kms {
             .map_err(|_| KmsError::Internal("key cache poisoned"))?
             .get(&ck)
         {
-            return Ok(Some(Arc::clone(k)));
+            return Ok(Some(self.unexpired(Arc::clone(k))));
         }
         let Some(record) = self.store.get_key(scope, key_id).await? else {
             return Ok(None);
@@ -640,7 +640,30 @@ impl Kms {
             }
         }
         cache.insert(ck, Arc::clone(&loaded));
-        Ok(Some(loaded))
+        drop(cache);
+        Ok(Some(self.unexpired(loaded)))
+    }
+
+    /// Imported material past its `ValidTo` is unusable from that moment, not only once the
+    /// scheduler has deleted it: the key is seen as PendingImport, without material.
+    fn unexpired(&self, key: Arc<LoadedKey>) -> Arc<LoadedKey> {
+        let expired = key.record.valid_to_ms.is_some_and(|t| t <= self.now_ms())
+            && matches!(
+                KeyState::parse(&key.record.state),
+                Ok(KeyState::Enabled | KeyState::Disabled)
+            );
+        if !expired {
+            return key;
+        }
+        let mut record = key.record.clone();
+        record.state = KeyState::PendingImport.as_str().to_string();
+        record.valid_to_ms = None;
+        record.expiration_model = None;
+        Arc::new(LoadedKey {
+            record,
+            arn: key.arn.clone(),
+            materials: Vec::new(),
+        })
     }
 
     pub(crate) fn forget_key(&self, scope: &Scope, key_id: &str) {

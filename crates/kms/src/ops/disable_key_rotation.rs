@@ -6,6 +6,7 @@ use trent_wire::Validator;
 use super::enable_key_rotation::{
     check_enabled, check_not_replica, check_rotatable, share_schedule,
 };
+use crate::model;
 use crate::{Aliases, Caller, Kms, KmsError};
 
 #[derive(Deserialize)]
@@ -29,6 +30,10 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<super::E
     check_not_replica(&key)?;
     kms.update_key_set(&key, |r, others| {
         check_enabled(r, &key.arn)?;
+        // Again on the committed record: an UpdatePrimaryRegion may have demoted this key.
+        if r.multi_region && !model::is_primary(r) {
+            return Err(crate::not_primary(&key.arn, "configure automatic rotation"));
+        }
         r.rotation_period_days = None;
         r.next_rotation_ms = None;
         share_schedule(r, others);

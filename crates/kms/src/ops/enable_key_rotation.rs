@@ -73,6 +73,10 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<super::E
     let now = kms.now_ms();
     kms.update_key_set(&key, |r, others| {
         check_enabled(r, &key.arn)?;
+        // Again on the committed record: an UpdatePrimaryRegion may have demoted this key.
+        if r.multi_region && !model::is_primary(r) {
+            return Err(crate::not_primary(&key.arn, "configure automatic rotation"));
+        }
         // Changing the period of an enabled schedule re-bases it on today, as AWS does.
         r.rotation_period_days = Some(period);
         r.next_rotation_ms = Some(now + period * DAY_MS);

@@ -355,8 +355,17 @@ async fn reimport_expiry_and_deletion() {
     trent_server::scheduler::tick(&server.state).await;
     assert_eq!(state(&kms, &id).await, KeyState::Enabled);
 
-    // Expired: the scheduler deletes the material and the key waits for it again.
+    // Expired: unusable at once, before the scheduler has run...
     server.clock.advance_days(2);
+    let err = kms
+        .decrypt()
+        .ciphertext_blob(old.clone())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "KMSInvalidStateException");
+    assert_eq!(state(&kms, &id).await, KeyState::PendingImport);
+    // ...and the scheduler deletes the material; the key waits for it again.
     trent_server::scheduler::tick(&server.state).await;
     let d = kms.describe_key().key_id(&id).send().await.unwrap();
     let meta = d.key_metadata().unwrap();
