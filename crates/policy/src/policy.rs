@@ -151,21 +151,30 @@ impl Statement {
     }
 }
 
+/// An object's members, refusing duplicates (`at` locates the object itself).
 fn members(raw: Raw, at: impl Fn() -> Location) -> Result<Vec<(String, Raw)>, PolicyError> {
     match raw {
         Raw::Object(members) => {
-            let mut seen = HashSet::new();
-            for (name, _) in &members {
-                if !seen.insert(name.as_str()) {
-                    let mut loc = at();
-                    loc.element = join(&loc.element, name);
-                    return Err(PolicyError::at(loc, Problem::Duplicate));
-                }
-            }
+            check_duplicates(&members, at)?;
             Ok(members)
         }
         _ => Err(wrong_type(at(), "an object")),
     }
+}
+
+fn check_duplicates(
+    members: &[(String, Raw)],
+    at: impl Fn() -> Location,
+) -> Result<(), PolicyError> {
+    let mut seen = HashSet::new();
+    for (name, _) in members {
+        if !seen.insert(name.as_str()) {
+            let mut loc = at();
+            loc.element = join(&loc.element, name);
+            return Err(PolicyError::at(loc, Problem::Duplicate));
+        }
+    }
+    Ok(())
 }
 
 fn join(path: &str, name: &str) -> String {
@@ -286,24 +295,17 @@ fn parse_statement(
     options: ParseOptions,
 ) -> Result<Statement, PolicyError> {
     let mut here = Here { index, sid: None };
-    if !matches!(raw, Raw::Object(_)) {
-        return Err(here.err(
-            "",
-            Problem::WrongType {
-                expected: "an object",
-            },
-        ));
-    }
-    let members = members(raw, || here.at(""))?;
-    // Read the Sid first so every later error can name it.
-    for (name, value) in &members {
-        if name == "Sid" {
-            match value {
-                Raw::String(sid) => here.sid = Some(sid.clone()),
-                _ => return Err(wrong_type(here.at("Sid"), "a string")),
-            }
+    let Raw::Object(members) = raw else {
+        return Err(wrong_type(here.at(""), "an object"));
+    };
+    // Read the Sid first so every later error, duplicates included, can name it.
+    if let Some((_, value)) = members.iter().find(|(name, _)| name == "Sid") {
+        match value {
+            Raw::String(sid) => here.sid = Some(sid.clone()),
+            _ => return Err(wrong_type(here.at("Sid"), "a string")),
         }
     }
+    check_duplicates(&members, || here.at(""))?;
     let variables = version == Version::V2012_10_17;
     let mut effect = None;
     let mut principal = None;
