@@ -215,6 +215,7 @@ impl ContextValue {
         match self {
             ContextValue::Date(t) => Some(*t),
             ContextValue::Number(Number::Int(secs)) => Some(Timestamp::from_unix_seconds(*secs)),
+            ContextValue::Number(Number::Float(_)) => Timestamp::parse(&self.as_text()),
             ContextValue::String(s) => Timestamp::parse(s),
             _ => None,
         }

@@ -72,6 +72,12 @@
 //! - Size limits (the caller's business), and checking that named principals exist.
 //! - `Federated` and `CanonicalUser` principals parse but match no caller.
 //! - Variables in the values of Numeric, Date, Bool, Binary and IP operators.
+//! - Choices where AWS's documentation is silent, made the conservative way and covered by
+//!   tests: a multivalued key under an operator without `ForAllValues:`/`ForAnyValue:` matches
+//!   when any of its values does (negated operators: when none does); an empty multivalued key
+//!   counts as absent (also for `Null`); a `NotResource` pattern whose variable has no value
+//!   excludes nothing; duplicate Sids and empty `Statement` arrays are refused; condition
+//!   operator names are accepted in any case.
 //! - Policy types beyond what [`evaluate`] combines (SCPs, permission boundaries, session
 //!   policies) and KMS's own rules (key policy mandatory, IAM delegation, grants): those are
 //!   built on top of [`Decision`] by the service.
