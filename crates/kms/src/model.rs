@@ -506,29 +506,18 @@ pub fn validate_tags(member: &str, tags: &[Tag]) -> Result<Vec<(String, String)>
     Ok(out)
 }
 
-/// Validates a key policy document: size quota and a JSON object with a `Statement`.
-/// Enforcement of the policy language arrives with the authorization engine.
+/// Validates a key policy document: the size quota, then the policy language (every element,
+/// operator and value), with the problem named in the message. Enforcement comes with the
+/// authorization engine.
 pub fn validate_policy(policy: &str) -> Result<(), KmsError> {
     if policy.len() > MAX_POLICY_BYTES {
         return Err(KmsError::LimitExceeded(format!(
             "Key policy exceeds the maximum size of {MAX_POLICY_BYTES} bytes."
         )));
     }
-    let doc: serde_json::Value = serde_json::from_str(policy).map_err(|_| {
-        KmsError::MalformedPolicyDocument("The policy is not valid JSON.".to_string())
-    })?;
-    let Some(obj) = doc.as_object() else {
-        return Err(KmsError::MalformedPolicyDocument(
-            "The policy must be a JSON object.".to_string(),
-        ));
-    };
-    match obj.get("Statement") {
-        Some(serde_json::Value::Array(a)) if !a.is_empty() => Ok(()),
-        Some(serde_json::Value::Object(_)) => Ok(()),
-        _ => Err(KmsError::MalformedPolicyDocument(
-            "The policy must contain at least one Statement.".to_string(),
-        )),
-    }
+    trent_policy::Policy::parse(policy, trent_policy::ParseOptions::KEY_POLICY)
+        .map(|_| ())
+        .map_err(|e| KmsError::MalformedPolicyDocument(e.to_string()))
 }
 
 /// The policy a key gets when CreateKey names none: the account may use IAM to grant access.

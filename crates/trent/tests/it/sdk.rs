@@ -961,6 +961,32 @@ async fn key_policies_are_stored_and_returned() {
         .await
         .unwrap_err();
     assert_eq!(code(&err), "MalformedPolicyDocumentException");
+    // The policy language is checked, and the message names the problem.
+    let cases = [
+        (
+            r#"{"Version":"2012-10-17","Statement":[{"Sid":"A","Principal":{"AWS":"*"},"Action":"kms:*","Resource":"*"}]}"#,
+            "Effect",
+        ),
+        (
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"kms:*","Resource":"*","Condition":{"StringEqualz":{"kms:CallerAccount":"1"}}}]}"#,
+            "StringEqualz",
+        ),
+        (
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#,
+            "Principal",
+        ),
+    ];
+    for (policy, named) in cases {
+        let err = kms
+            .put_key_policy()
+            .key_id(&id)
+            .policy(policy)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), "MalformedPolicyDocumentException", "{policy}");
+        assert!(message(&err).contains(named), "{}", message(&err));
+    }
     let names = kms.list_key_policies().key_id(&id).send().await.unwrap();
     assert_eq!(names.policy_names(), ["default"]);
     kms.put_key_policy()
