@@ -1014,3 +1014,54 @@ async fn deleting_a_replica_leaves_the_primary_and_its_ciphertexts() {
     assert!(meta.pending_deletion_window_in_days().is_none());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn asymmetric_multi_region_keys_share_their_key_pair() {
+    use aws_sdk_kms::types::SigningAlgorithmSpec;
+    let dir = tempfile::tempdir().unwrap();
+    let (server, us, eu) = start(dir.path()).await;
+    let id = us
+        .create_key()
+        .multi_region(true)
+        .key_spec(KeySpec::EccNistP256)
+        .key_usage(KeyUsageType::SignVerify)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_string();
+    replicate(&us, &id, EU).await;
+    let public_us = us.get_public_key().key_id(&id).send().await.unwrap();
+    let public_eu = eu.get_public_key().key_id(&id).send().await.unwrap();
+    assert_eq!(public_us.public_key(), public_eu.public_key());
+    let message = Blob::new(b"signed in one region, verified in the other".to_vec());
+    let sig = eu
+        .sign()
+        .key_id(&id)
+        .message(message.clone())
+        .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+        .send()
+        .await
+        .unwrap();
+    let ok = us
+        .verify()
+        .key_id(&id)
+        .message(message)
+        .signature(sig.signature().unwrap().clone())
+        .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+        .send()
+        .await
+        .unwrap();
+    assert!(ok.signature_valid());
+    // Asymmetric keys do not rotate, in either region.
+    let err = us
+        .enable_key_rotation()
+        .key_id(&id)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "UnsupportedOperationException");
+    server.stop().await;
+}
