@@ -178,3 +178,89 @@ impl Keyring for MultiKeyring {
         Err(Error::NoDecryptableDataKey)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const SUITE: AlgorithmSuite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKey;
+
+    /// An EDK as the raw AES keyring writes it, made with the crypto primitives directly.
+    fn aes_edk(
+        wrapping: &[u8],
+        name: &str,
+        ec: &EncryptionContext,
+        data_key: &[u8],
+    ) -> EncryptedDataKey {
+        let iv = [7u8; 12];
+        let mut ct = data_key.to_vec();
+        let tag = AesGcmKey::new(wrapping)
+            .unwrap()
+            .seal_in_place_separate_tag(iv, &context::serialize(ec).unwrap(), &mut ct)
+            .unwrap();
+        ct.extend_from_slice(&tag);
+        let mut info = name.as_bytes().to_vec();
+        info.extend_from_slice(&128u32.to_be_bytes());
+        info.extend_from_slice(&12u32.to_be_bytes());
+        info.extend_from_slice(&iv);
+        EncryptedDataKey {
+            provider_id: "ns".into(),
+            provider_info: info,
+            ciphertext: ct,
+        }
+    }
+
+    #[test]
+    fn raw_aes_unwraps_with_every_key_size_and_binds_the_context() {
+        let ec: EncryptionContext = [("a".to_owned(), "b".to_owned())].into();
+        for len in [16, 24, 32] {
+            let wrapping = vec![3u8; len];
+            let keyring =
+                RawAesKeyring::new("ns", "k", &SecretBytes::copy_from(&wrapping)).unwrap();
+            let edk = aes_edk(&wrapping, "k", &ec, &[9; 32]);
+            assert_eq!(edk.ciphertext.len(), 48);
+            let got = keyring
+                .decrypt_data_key(SUITE, &ec, std::slice::from_ref(&edk))
+                .unwrap();
+            assert_eq!(got.expose_secret(), &[9; 32]);
+            let other_ec = EncryptionContext::new();
+            assert!(
+                keyring
+                    .decrypt_data_key(SUITE, &other_ec, std::slice::from_ref(&edk))
+                    .is_err()
+            );
+            let other_name = aes_edk(&wrapping, "k2", &ec, &[9; 32]);
+            assert!(keyring.decrypt_data_key(SUITE, &ec, &[other_name]).is_err());
+            let short = aes_edk(&wrapping, "k", &ec, &[9; 16]);
+            assert!(keyring.decrypt_data_key(SUITE, &ec, &[short]).is_err());
+        }
+    }
+
+    #[test]
+    fn raw_keyrings_refuse_bad_configuration() {
+        let key = SecretBytes::copy_from(&[0; 32]);
+        assert!(RawAesKeyring::new("aws-kms", "k", &key).is_err());
+        assert!(RawAesKeyring::new("aws-kms-x", "k", &key).is_err());
+        assert!(RawAesKeyring::new("ns", "k", &SecretBytes::copy_from(&[0; 20])).is_err());
+        assert!(RawRsaKeyring::new("ns", "k", &key, RsaPadding::Pkcs1).is_err());
+    }
+
+    #[test]
+    fn multi_keyring_takes_the_first_success() {
+        let ec = EncryptionContext::new();
+        let a = vec![1u8; 32];
+        let b = vec![2u8; 32];
+        let ka = RawAesKeyring::new("ns", "a", &SecretBytes::copy_from(&a)).unwrap();
+        let kb = RawAesKeyring::new("ns", "b", &SecretBytes::copy_from(&b)).unwrap();
+        let multi = MultiKeyring::new(Some(Box::new(ka)), vec![Box::new(kb)]);
+        let edk = aes_edk(&b, "b", &ec, &[5; 32]);
+        let got = multi.decrypt_data_key(SUITE, &ec, &[edk]).unwrap();
+        assert_eq!(got.expose_secret(), &[5; 32]);
+        let none = MultiKeyring::new(None, vec![]);
+        assert!(matches!(
+            none.decrypt_data_key(SUITE, &ec, &[]),
+            Err(Error::NoDecryptableDataKey)
+        ));
+    }
+}
