@@ -37,6 +37,18 @@
 //! aws-lc-rs. All input is read through a bounds-checked reader, so malformed messages are
 //! errors, never panics.
 //!
+//! # Tests
+//!
+//! Unit tests sit beside the code (suite table, context encoding, keyrings, policies, the EDK
+//! limit, every flipped bit and truncation of two embedded messages). `tests/vectors.rs` runs
+//! the offline decrypt vectors in `../shared/esdk-vectors` (override with
+//! `TRENT_ESDK_VECTORS`): 900 legacy Python 1.3.0, 187 Dafny 4.1.0 raw AES/RSA (multi-keyring
+//! and required-context CMM included), 104 ESDK-NET positive and 28 ESDK-NET 4.0.0 negative
+//! vectors, 46 key-commitment vectors (5 negative) and 18 decrypt-oracle vectors. The raw ECDH
+//! (99) and hierarchical-keyring (11) vectors are skipped and counted; the vectors needing AWS
+//! KMS were left out of the directory itself. Without the directory the tests print why and
+//! skip.
+//!
 //! ```no_run
 //! use trent_esdk::{decrypt, DecryptConfig, DecryptRequest, keyring::RawAesKeyring};
 //! use trent_crypto::SecretBytes;
