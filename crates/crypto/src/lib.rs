@@ -3,7 +3,8 @@
 //! This crate is the only user of `aws-lc-rs` in the workspace: every other crate asks it for
 //! AEAD, key derivation, MACs, digests and randomness, and (in [`asymmetric`]) the RSA, ECDSA,
 //! Ed25519, RSA-OAEP and ECDH operations behind KMS asymmetric keys; [`mac`](mod@mac) holds the HMAC
-//! operations behind KMS HMAC keys; [`import`] unwraps key material imported into KMS keys.
+//! operations behind KMS HMAC keys; [`import`] unwraps key material imported into KMS keys;
+//! [`envelope`] holds the suite-parameterised primitives of the Encryption SDK message format.
 //! Keeping the backend behind one small API means one place to audit, one place to change
 //! algorithms, and one set of secret types.
 //!
@@ -13,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod asymmetric;
+pub mod envelope;
 pub mod import;
 pub mod mac;
 
