@@ -16,8 +16,11 @@ use sqlx::sqlite::{
 
 use crate::{
     AccessKeyRecord, AliasRecord, Barrier, ImportParameters, KeyMaterial, KeyRecord,
-    KeyUsageRecord, Result, RowIdentity, Scope, Store, StoreError,
+    KeyUsageRecord, ParameterRecord, ParameterVersionRecord, Result, RowIdentity, Scope, Store,
+    StoreError,
 };
+
+mod ssm;
 
 /// Name of the database file inside the data directory.
 pub const DATABASE_FILE: &str = "trent.db";
@@ -752,6 +755,73 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(alias_from_row).collect()
+    }
+
+    async fn get_parameter(&self, scope: &Scope, name: &str) -> Result<Option<ParameterRecord>> {
+        ssm::get(&self.pool, scope, name).await
+    }
+
+    async fn get_parameter_version(
+        &self,
+        scope: &Scope,
+        name: &str,
+        version: Option<i64>,
+    ) -> Result<Option<ParameterVersionRecord>> {
+        ssm::get_version(&self.pool, scope, name, version).await
+    }
+
+    async fn get_parameter_version_by_label(
+        &self,
+        scope: &Scope,
+        name: &str,
+        label: &str,
+    ) -> Result<Option<ParameterVersionRecord>> {
+        ssm::get_version_by_label(&self.pool, scope, name, label).await
+    }
+
+    async fn parameter_versions(
+        &self,
+        scope: &Scope,
+        name: &str,
+        after_version: i64,
+        limit: u32,
+    ) -> Result<Vec<ParameterVersionRecord>> {
+        ssm::versions(&self.pool, scope, name, after_version, limit).await
+    }
+
+    async fn put_parameter_version(
+        &self,
+        param: &ParameterRecord,
+        version: &ParameterVersionRecord,
+        create: bool,
+        drop_version: Option<i64>,
+    ) -> Result<i64> {
+        ssm::put_version(&self.pool, param, version, create, drop_version).await
+    }
+
+    async fn set_parameter_labels(
+        &self,
+        param: &ParameterRecord,
+        version: i64,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<i64> {
+        ssm::set_labels(&self.pool, param, version, add, remove).await
+    }
+
+    async fn delete_parameter(&self, scope: &Scope, name: &str) -> Result<bool> {
+        ssm::delete(&self.pool, scope, name).await
+    }
+
+    async fn list_parameters_by_path(
+        &self,
+        scope: &Scope,
+        prefix: &str,
+        recursive: bool,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<(ParameterRecord, ParameterVersionRecord)>> {
+        ssm::list_by_path(&self.pool, scope, prefix, recursive, after, limit).await
     }
 
     async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
