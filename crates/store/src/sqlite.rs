@@ -1101,4 +1101,108 @@ mod tests {
         assert_eq!(store.related_keys(ACCOUNT, ID).await.unwrap().len(), 1);
         store.close().await;
     }
+
+    fn parameter_version(version: i64, value: &str) -> ParameterVersionRecord {
+        ParameterVersionRecord {
+            version,
+            param_type: "String".into(),
+            value: value.as_bytes().to_vec(),
+            description: None,
+            allowed_pattern: None,
+            data_type: "text".into(),
+            tier: "Standard".into(),
+            key_id: None,
+            labels: Vec::new(),
+            modified_ms: version,
+            modified_user: "me".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn parameter_writes_are_revision_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path()).await;
+        let scope = Scope::new(ACCOUNT, "us-east-1");
+        let head = ParameterRecord {
+            scope: scope.clone(),
+            name: "/p".into(),
+            tier: "Standard".into(),
+            tags: vec![("k".into(), "v".into())],
+            latest_version: 0,
+            revision: 0,
+            version_count: 0,
+            oldest_version: 0,
+        };
+        store
+            .put_parameter_version(&head, &parameter_version(1, "a"), true, None)
+            .await
+            .unwrap();
+        assert!(matches!(
+            store
+                .put_parameter_version(&head, &parameter_version(1, "a"), true, None)
+                .await,
+            Err(StoreError::AlreadyExists)
+        ));
+        // Two writers read the same head; only the first commits.
+        let read = store.get_parameter(&scope, "/p").await.unwrap().unwrap();
+        assert_eq!((read.latest_version, read.version_count), (1, 1));
+        store
+            .put_parameter_version(&read, &parameter_version(2, "b"), false, None)
+            .await
+            .unwrap();
+        assert!(matches!(
+            store
+                .put_parameter_version(&read, &parameter_version(2, "c"), false, None)
+                .await,
+            Err(StoreError::Conflict)
+        ));
+        // Labels are revision-checked too, and move between versions.
+        let read = store.get_parameter(&scope, "/p").await.unwrap().unwrap();
+        store
+            .set_parameter_labels(&read, 1, &["l".into()], &[])
+            .await
+            .unwrap();
+        assert!(matches!(
+            store
+                .set_parameter_labels(&read, 2, &["l".into()], &[])
+                .await,
+            Err(StoreError::Conflict)
+        ));
+        let read = store.get_parameter(&scope, "/p").await.unwrap().unwrap();
+        store
+            .set_parameter_labels(&read, 2, &["l".into()], &[])
+            .await
+            .unwrap();
+        let by_label = store
+            .get_parameter_version_by_label(&scope, "/p", "l")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (by_label.version, by_label.labels),
+            (2, vec!["l".to_string()])
+        );
+        // Dropping the oldest version in the same write.
+        let read = store.get_parameter(&scope, "/p").await.unwrap().unwrap();
+        store
+            .put_parameter_version(&read, &parameter_version(3, "d"), false, Some(1))
+            .await
+            .unwrap();
+        let read = store.get_parameter(&scope, "/p").await.unwrap().unwrap();
+        assert_eq!(
+            (read.latest_version, read.version_count, read.oldest_version),
+            (3, 2, 2)
+        );
+        assert_eq!(read.tags, [("k".to_string(), "v".to_string())]);
+        assert!(store.delete_parameter(&scope, "/p").await.unwrap());
+        assert!(!store.delete_parameter(&scope, "/p").await.unwrap());
+        assert!(
+            store
+                .get_parameter_version(&scope, "/p", Some(2))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        store.close().await;
+    }
 }
