@@ -48,6 +48,12 @@ pub enum SsmError {
     AccessDenied(String),
     #[error("The specified token is not valid.")]
     InvalidNextToken,
+    #[error("{0}")]
+    InvalidResourceType(String),
+    #[error("The resource ID isn't valid. Verify that you entered the correct ID and try again.")]
+    InvalidResourceId,
+    #[error("A parameter can have at most {0} tags.")]
+    TooManyTags(usize),
     #[error("store failure")]
     Store(#[from] StoreError),
     #[error("KMS failure")]
@@ -109,6 +115,9 @@ impl SsmError {
             InvalidKeyId(_) => "InvalidKeyId",
             AccessDenied(_) => "AccessDeniedException",
             InvalidNextToken => "InvalidNextToken",
+            InvalidResourceType(_) => "InvalidResourceType",
+            InvalidResourceId => "InvalidResourceId",
+            TooManyTags(_) => "TooManyTagsError",
             Store(_) | Kms(_) | Internal(_) => {
                 return ApiError::new(
                     "InternalServerError",

@@ -24,6 +24,8 @@ pub const ADVANCED_VALUE_MAX: usize = 8192;
 pub const MAX_VERSIONS: i64 = 100;
 /// Labels one version may carry.
 pub const MAX_LABELS_PER_VERSION: usize = 10;
+/// Tags one parameter may carry.
+pub const MAX_TAGS: usize = 50;
 /// Levels of a hierarchical name.
 pub const MAX_HIERARCHY_LEVELS: usize = 15;
 /// Longest parameter ARN, which bounds the name.

@@ -350,6 +350,9 @@ pub trait Store: Send + Sync {
         add: &[String],
         remove: &[String],
     ) -> Result<i64>;
+    /// Replaces a parameter's tags if the head's stored revision is still `param.revision`
+    /// ([`StoreError::Conflict`] if not). Returns the new revision.
+    async fn set_parameter_tags(&self, param: &ParameterRecord) -> Result<i64>;
     /// Deletes a parameter with all its versions and labels. Returns false if it did not exist.
     async fn delete_parameter(&self, scope: &Scope, name: &str) -> Result<bool>;
     /// Parameters whose name starts with `prefix` (which ends with `/`), with their latest

@@ -809,6 +809,10 @@ impl Store for SqliteStore {
         ssm::set_labels(&self.pool, param, version, add, remove).await
     }
 
+    async fn set_parameter_tags(&self, param: &ParameterRecord) -> Result<i64> {
+        ssm::set_tags(&self.pool, param).await
+    }
+
     async fn delete_parameter(&self, scope: &Scope, name: &str) -> Result<bool> {
         ssm::delete(&self.pool, scope, name).await
     }

@@ -6,6 +6,7 @@ use trent_wire::Validator;
 
 use crate::{Caller, Ssm, SsmError};
 
+mod add_tags_to_resource;
 mod delete_parameter;
 mod delete_parameters;
 mod get_parameter;
@@ -13,7 +14,9 @@ mod get_parameter_history;
 mod get_parameters;
 mod get_parameters_by_path;
 mod label_parameter_version;
+mod list_tags_for_resource;
 mod put_parameter;
+mod remove_tags_from_resource;
 mod unlabel_parameter_version;
 
 macro_rules! operations {
@@ -41,6 +44,7 @@ macro_rules! operations {
 }
 
 operations! {
+    "AddTagsToResource" => add_tags_to_resource,
     "DeleteParameter" => delete_parameter,
     "DeleteParameters" => delete_parameters,
     "GetParameter" => get_parameter,
@@ -48,7 +52,9 @@ operations! {
     "GetParameters" => get_parameters,
     "GetParametersByPath" => get_parameters_by_path,
     "LabelParameterVersion" => label_parameter_version,
+    "ListTagsForResource" => list_tags_for_resource,
     "PutParameter" => put_parameter,
+    "RemoveTagsFromResource" => remove_tags_from_resource,
     "UnlabelParameterVersion" => unlabel_parameter_version,
 }
 
@@ -107,4 +113,80 @@ pub(crate) async fn existing_version(
             ))
         })?;
     Ok((param, record))
+}
+
+/// Resource types the tagging operations know; only `Parameter` is served here.
+const RESOURCE_TYPES: &[&str] = &[
+    "Document",
+    "ManagedInstance",
+    "MaintenanceWindow",
+    "Parameter",
+    "PatchBaseline",
+    "OpsItem",
+    "OpsMetadata",
+    "Automation",
+    "Association",
+    "CloudConnector",
+];
+
+/// Validates the ResourceType and ResourceId members of the tagging operations.
+pub(crate) fn resource_members(
+    v: &mut Validator,
+    resource_type: &Option<String>,
+    resource_id: &Option<String>,
+) {
+    v.required("resourceType", resource_type);
+    v.one_of("resourceType", resource_type.as_deref(), RESOURCE_TYPES);
+    v.required("resourceId", resource_id);
+}
+
+/// The parameter a tagging operation names.
+pub(crate) async fn tagged_parameter(
+    ssm: &Ssm,
+    caller: &Caller,
+    resource_type: Option<&str>,
+    resource_id: Option<&str>,
+) -> Result<trent_store::ParameterRecord, SsmError> {
+    let resource_type = resource_type.unwrap_or_default();
+    if resource_type != "Parameter" {
+        return Err(SsmError::InvalidResourceType(format!(
+            "The resource type {resource_type} is not served by this server; only Parameter is."
+        )));
+    }
+    let name = resource_id.unwrap_or_default();
+    if !crate::model::is_lookup_name(name) {
+        return Err(SsmError::InvalidResourceId);
+    }
+    ssm.store()
+        .get_parameter(&caller.scope, name)
+        .await?
+        .ok_or(SsmError::InvalidResourceId)
+}
+
+/// Tag members: keys 1–128 and values 0–256 characters of letters, spaces, digits and
+/// `_.:/=+-@`.
+pub(crate) fn tag_member(
+    v: &mut Validator,
+    member: &str,
+    key: &Option<String>,
+    value: Option<&Option<String>>,
+) {
+    fn ok(s: &str) -> bool {
+        s.chars().all(|c| {
+            c.is_alphanumeric()
+                || c.is_whitespace()
+                || matches!(c, '_' | '.' | ':' | '/' | '=' | '+' | '-' | '@')
+        })
+    }
+    const PATTERN: &str = "^([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)$";
+    let key_member = format!("{member}.key");
+    v.required(&key_member, key);
+    v.length(&key_member, key.as_deref(), 1, 128);
+    v.pattern(&key_member, key.as_deref(), PATTERN, ok);
+    if let Some(value) = value {
+        let value_member = format!("{member}.value");
+        v.required(&value_member, value);
+        v.length(&value_member, value.as_deref(), 0, 256);
+        v.pattern(&value_member, value.as_deref(), PATTERN, ok);
+    }
 }

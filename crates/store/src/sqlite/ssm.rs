@@ -295,6 +295,13 @@ pub(super) async fn set_labels(
     Ok(revision)
 }
 
+pub(super) async fn set_tags(pool: &SqlitePool, param: &ParameterRecord) -> Result<i64> {
+    let mut tx = pool.begin().await?;
+    let revision = bump_head(&mut tx, param, param.latest_version).await?;
+    tx.commit().await?;
+    Ok(revision)
+}
+
 pub(super) async fn delete(pool: &SqlitePool, scope: &Scope, name: &str) -> Result<bool> {
     let mut tx = pool.begin().await?;
     let done =

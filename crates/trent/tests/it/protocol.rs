@@ -514,6 +514,9 @@ async fn ssm_random_bodies_never_answer_5xx() {
         "GetParameterHistory",
         "LabelParameterVersion",
         "UnlabelParameterVersion",
+        "AddTagsToResource",
+        "RemoveTagsFromResource",
+        "ListTagsForResource",
     ];
     let members = [
         "Name",
@@ -536,6 +539,9 @@ async fn ssm_random_bodies_never_answer_5xx() {
         "ParameterVersion",
         "Labels",
         "ParameterFilters",
+        "ResourceType",
+        "ResourceId",
+        "TagKeys",
     ];
     let values = [
         json!(null),
@@ -567,6 +573,8 @@ async fn ssm_random_bodies_never_answer_5xx() {
         json!([{"Key": "k"}]),
         json!({}),
         json!(["l1", "1x"]),
+        json!("Parameter"),
+        json!("Document"),
     ];
     let mut rng = Rng(0x5eed_55aa_1234_0001);
     for round in 0..800 {

@@ -1021,3 +1021,108 @@ async fn ssm_state_survives_restart() {
     assert_eq!(put(&ssm, "/r/plain", "three").await, 3);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn ssm_tags_on_parameters() {
+    use aws_sdk_ssm::types::ResourceTypeForTagging;
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let ssm = server.ssm();
+    let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build().unwrap();
+    ssm.put_parameter()
+        .name("/tags/p")
+        .value("v")
+        .r#type(ParameterType::String)
+        .tags(tag("team", "core"))
+        .send()
+        .await
+        .unwrap();
+    let list = |id: &'static str| {
+        let ssm = ssm.clone();
+        async move {
+            ssm.list_tags_for_resource()
+                .resource_type(ResourceTypeForTagging::Parameter)
+                .resource_id(id)
+                .send()
+                .await
+        }
+    };
+    let pairs =
+        |out: &aws_sdk_ssm::operation::list_tags_for_resource::ListTagsForResourceOutput| {
+            let mut p: Vec<(String, String)> = out
+                .tag_list()
+                .iter()
+                .map(|t| (t.key().to_string(), t.value().to_string()))
+                .collect();
+            p.sort();
+            p
+        };
+    assert_eq!(
+        pairs(&list("/tags/p").await.unwrap()),
+        [("team".to_string(), "core".to_string())]
+    );
+
+    // Add replaces a key's value; remove ignores unknown keys.
+    ssm.add_tags_to_resource()
+        .resource_type(ResourceTypeForTagging::Parameter)
+        .resource_id("/tags/p")
+        .tags(tag("team", "platform"))
+        .tags(tag("env", "prod"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        pairs(&list("/tags/p").await.unwrap()),
+        [
+            ("env".to_string(), "prod".to_string()),
+            ("team".to_string(), "platform".to_string())
+        ]
+    );
+    ssm.remove_tags_from_resource()
+        .resource_type(ResourceTypeForTagging::Parameter)
+        .resource_id("/tags/p")
+        .tag_keys("team")
+        .tag_keys("nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        pairs(&list("/tags/p").await.unwrap()),
+        [("env".to_string(), "prod".to_string())]
+    );
+    // Tags do not make versions.
+    assert_eq!(value_of(&ssm, "/tags/p:1", false).await, "v");
+    assert_eq!(put(&ssm, "/tags/p", "w").await, 2);
+    assert_eq!(pairs(&list("/tags/p").await.unwrap()).len(), 1);
+
+    // 50 tags at most.
+    let err = ssm
+        .add_tags_to_resource()
+        .resource_type(ResourceTypeForTagging::Parameter)
+        .resource_id("/tags/p")
+        .set_tags(Some((0..50).map(|i| tag(&format!("k{i}"), "v")).collect()))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "TooManyTagsError");
+    let err = list("/tags/none").await.unwrap_err();
+    assert_eq!(code(&err), "InvalidResourceId");
+    let err = ssm
+        .list_tags_for_resource()
+        .resource_type(ResourceTypeForTagging::Document)
+        .resource_id("/tags/p")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "InvalidResourceType");
+    let err = ssm
+        .add_tags_to_resource()
+        .resource_type(ResourceTypeForTagging::Parameter)
+        .resource_id("/tags/p")
+        .tags(tag("bad*key", "v"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "ValidationException");
+    server.stop().await;
+}
