@@ -9,6 +9,7 @@ use crate::{Caller, Ssm, SsmError};
 mod add_tags_to_resource;
 mod delete_parameter;
 mod delete_parameters;
+mod describe_parameters;
 mod get_parameter;
 mod get_parameter_history;
 mod get_parameters;
@@ -47,6 +48,7 @@ operations! {
     "AddTagsToResource" => add_tags_to_resource,
     "DeleteParameter" => delete_parameter,
     "DeleteParameters" => delete_parameters,
+    "DescribeParameters" => describe_parameters,
     "GetParameter" => get_parameter,
     "GetParameterHistory" => get_parameter_history,
     "GetParameters" => get_parameters,

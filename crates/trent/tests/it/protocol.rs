@@ -517,6 +517,7 @@ async fn ssm_random_bodies_never_answer_5xx() {
         "AddTagsToResource",
         "RemoveTagsFromResource",
         "ListTagsForResource",
+        "DescribeParameters",
     ];
     let members = [
         "Name",
@@ -542,6 +543,8 @@ async fn ssm_random_bodies_never_answer_5xx() {
         "ResourceType",
         "ResourceId",
         "TagKeys",
+        "Filters",
+        "Shared",
     ];
     let values = [
         json!(null),
@@ -575,6 +578,11 @@ async fn ssm_random_bodies_never_answer_5xx() {
         json!(["l1", "1x"]),
         json!("Parameter"),
         json!("Document"),
+        json!([{"Key": "Name", "Values": ["/p/a"]}]),
+        json!([{"Key": "Path", "Option": "Recursive", "Values": ["/p"]}]),
+        json!([{"Key": "tag:x"}]),
+        json!([{"Key": "Label", "Option": "Equals", "Values": ["l1"]}]),
+        json!([{"Key": "Type", "Values": ["Nope"]}]),
     ];
     let mut rng = Rng(0x5eed_55aa_1234_0001);
     for round in 0..800 {

@@ -1126,3 +1126,147 @@ async fn ssm_tags_on_parameters() {
     assert_eq!(code(&err), "ValidationException");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn ssm_describe_parameters_filters_and_pagination() {
+    use aws_sdk_ssm::types::{ParameterStringFilter, ParametersFilter, ParametersFilterKey};
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let ssm = server.ssm();
+    for i in 0..60 {
+        put(&ssm, &format!("/d/app/p{i:02}"), "v").await;
+    }
+    put(&ssm, "/d/app/deep/x", "v").await;
+    put(&ssm, "/d/other", "v").await;
+    ssm.put_parameter()
+        .name("/d/app/secret")
+        .value("s")
+        .r#type(ParameterType::SecureString)
+        .description("the secret")
+        .tags(Tag::builder().key("env").value("prod").build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    ssm.put_parameter()
+        .name("/d/big")
+        .value("x")
+        .r#type(ParameterType::String)
+        .tier(ParameterTier::Advanced)
+        .send()
+        .await
+        .unwrap();
+
+    let describe = |filters: Vec<ParameterStringFilter>| {
+        let ssm = ssm.clone();
+        async move {
+            let mut names = Vec::new();
+            let mut token = None;
+            let mut pages = 0;
+            loop {
+                let out = ssm
+                    .describe_parameters()
+                    .set_parameter_filters(Some(filters.clone()))
+                    .max_results(50)
+                    .set_next_token(token)
+                    .send()
+                    .await?;
+                pages += 1;
+                names.extend(
+                    out.parameters()
+                        .iter()
+                        .map(|p| p.name().unwrap().to_string()),
+                );
+                token = out.next_token().map(str::to_string);
+                if token.is_none() {
+                    return Ok::<_, aws_sdk_ssm::error::SdkError<_, _>>((names, pages));
+                }
+            }
+        }
+    };
+    let f = |key: &str, option: Option<&str>, values: &[&str]| {
+        ParameterStringFilter::builder()
+            .key(key)
+            .set_option(option.map(str::to_string))
+            .set_values(Some(values.iter().map(|v| v.to_string()).collect()))
+            .build()
+            .unwrap()
+    };
+    // Everything, two pages of at most 50.
+    let (names, pages) = describe(vec![]).await.unwrap();
+    assert_eq!((names.len(), pages), (64, 2));
+    // One level under /d/app: the 60, the secret, not deep/x.
+    let (names, _) = describe(vec![f("Path", None, &["/d/app"])]).await.unwrap();
+    assert_eq!(names.len(), 61);
+    assert!(!names.contains(&"/d/app/deep/x".to_string()));
+    let (names, _) = describe(vec![f("Path", Some("Recursive"), &["/d/app"])])
+        .await
+        .unwrap();
+    assert_eq!(names.len(), 62);
+    let (names, _) = describe(vec![f("Name", Some("BeginsWith"), &["/d/app/p5"])])
+        .await
+        .unwrap();
+    assert_eq!(names.len(), 10);
+    let (names, _) = describe(vec![f("Type", None, &["SecureString"])])
+        .await
+        .unwrap();
+    assert_eq!(names, ["/d/app/secret"]);
+    let (names, _) = describe(vec![f("tag:env", None, &["prod"])]).await.unwrap();
+    assert_eq!(names, ["/d/app/secret"]);
+    let (names, _) = describe(vec![f("Tier", None, &["Advanced"])])
+        .await
+        .unwrap();
+    assert_eq!(names, ["/d/big"]);
+    let (names, _) = describe(vec![
+        f("Path", Some("Recursive"), &["/d"]),
+        f("Name", Some("Contains"), &["deep"]),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(names, ["/d/app/deep/x"]);
+
+    // Metadata, never the value.
+    let out = ssm
+        .describe_parameters()
+        .filters(
+            ParametersFilter::builder()
+                .key(ParametersFilterKey::Name)
+                .values("/d/app/secret")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let m = &out.parameters()[0];
+    assert_eq!(m.key_id(), Some("alias/aws/ssm"));
+    assert_eq!(m.description(), Some("the secret"));
+    assert_eq!(m.version(), 1);
+    assert_eq!(m.tier(), Some(&ParameterTier::Standard));
+
+    // Filter errors.
+    let err = describe(vec![f("Label", None, &["x"])]).await.unwrap_err();
+    assert_eq!(code(&err), "InvalidFilterKey");
+    let err = describe(vec![f("Path", Some("Equals"), &["/d"])])
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "InvalidFilterOption");
+    let err = describe(vec![f("Type", None, &["Number"])])
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "InvalidFilterValue");
+    let err = ssm
+        .describe_parameters()
+        .max_results(51)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "ValidationException");
+    let err = ssm
+        .describe_parameters()
+        .next_token("!!")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "InvalidNextToken");
+    server.stop().await;
+}
