@@ -19,6 +19,7 @@ mod cipher;
 pub mod context;
 mod error;
 mod import;
+mod internal;
 pub mod model;
 mod ops;
 mod usage;

@@ -106,13 +106,21 @@ pub async fn bootstrap(opts: Options) -> Result<Started, BootstrapError> {
     } else {
         AuthMode::Verify
     };
-    let kms = trent_kms::Kms::new(Arc::clone(&store), Arc::clone(&opts.clock))
-        .with_regions(opts.regions.clone());
+    let kms = Arc::new(
+        trent_kms::Kms::new(Arc::clone(&store), Arc::clone(&opts.clock))
+            .with_regions(opts.regions.clone()),
+    );
     kms.start_usage_tracking()
         .await
         .map_err(|e| BootstrapError::Kms(Box::new(e)))?;
+    let ssm = trent_ssm::Ssm::new(
+        Arc::clone(&store),
+        Arc::clone(&kms),
+        Arc::clone(&opts.clock),
+    );
     let state = Arc::new(State {
         kms,
+        ssm,
         auth: Authenticator::new(
             mode,
             Arc::clone(&store),

@@ -21,13 +21,14 @@ const JSON_1_1: &str = "application/x-amz-json-1.1";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Service {
     Kms,
+    Ssm,
 }
 
 /// Services by target prefix, with their SigV4 signing names. Prefixes of services that are not
 /// served yet are listed so they get a precise error instead of a generic one.
 const TARGETS: &[(&str, Option<Service>, &str)] = &[
     ("TrentService", Some(Service::Kms), "kms"),
-    ("AmazonSSM", None, "ssm"),
+    ("AmazonSSM", Some(Service::Ssm), "ssm"),
     ("secretsmanager", None, "secretsmanager"),
     ("CertificateManager", None, "acm"),
     ("ACMPrivateCA", None, "acm-pca"),
@@ -193,22 +194,16 @@ async fn route(
             format!("The {prefix} service is not available on this server yet."),
         ));
     };
+    let caller = trent_kms::Caller {
+        scope: trent_store::Scope::new(principal.account_id, principal.region),
+        principal_arn: principal.arn,
+        request_id: request_id.to_string(),
+    };
     match service {
         Service::Kms => {
             if !trent_kms::Kms::has_operation(operation) {
-                return Err(ApiError::bad_request(
-                    "UnknownOperationException",
-                    format!(
-                        "Unknown operation '{}'.",
-                        operation.chars().take(64).collect::<String>()
-                    ),
-                ));
+                return Err(unknown_operation(operation));
             }
-            let caller = trent_kms::Caller {
-                scope: trent_store::Scope::new(principal.account_id, principal.region),
-                principal_arn: principal.arn,
-                request_id: request_id.to_string(),
-            };
             match state.kms.call(&caller, operation, &body).await {
                 Ok(out) => Ok(reply(StatusCode::OK, request_id, JSON_1_1, out)),
                 Err(e) => {
@@ -219,5 +214,29 @@ async fn route(
                 }
             }
         }
+        Service::Ssm => {
+            if !trent_ssm::Ssm::has_operation(operation) {
+                return Err(unknown_operation(operation));
+            }
+            match state.ssm.call(&caller, operation, &body).await {
+                Ok(out) => Ok(reply(StatusCode::OK, request_id, JSON_1_1, out)),
+                Err(e) => {
+                    if e.is_internal() {
+                        tracing::error!(request_id, operation, error = %error_chain(&e), "operation failed");
+                    }
+                    Err(e.to_api_error())
+                }
+            }
+        }
     }
+}
+
+fn unknown_operation(operation: &str) -> ApiError {
+    ApiError::bad_request(
+        "UnknownOperationException",
+        format!(
+            "Unknown operation '{}'.",
+            operation.chars().take(64).collect::<String>()
+        ),
+    )
 }

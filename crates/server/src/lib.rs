@@ -7,6 +7,8 @@
 //!   directory (seal, store, first credentials).
 //! - [`run`] accepts connections until `shutdown` resolves, then lets in-flight requests finish.
 //! - [`scheduler`] runs background jobs (key deletion) against an injected clock.
+//! - Services by `X-Amz-Target` prefix: `TrentService` (KMS, `trent-kms`) and `AmazonSSM`
+//!   (Parameter Store, `trent-ssm`, which encrypts SecureString values through the KMS service).
 //!
 //! The binary (`trent serve`) only parses flags, sets up logging and calls these.
 
@@ -57,7 +59,8 @@ impl Default for Limits {
 
 /// Everything a request handler needs, shared by all connections.
 pub struct State {
-    pub kms: trent_kms::Kms,
+    pub kms: Arc<trent_kms::Kms>,
+    pub ssm: trent_ssm::Ssm,
     pub auth: auth::Authenticator,
     pub store: Arc<dyn trent_store::Store>,
     pub clock: Arc<dyn trent_store::clock::Clock>,

@@ -158,6 +158,41 @@ pub struct KeyUsageRecord {
     pub request_id: String,
 }
 
+/// A Parameter Store parameter's head: what is shared by all its versions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParameterRecord {
+    pub scope: Scope,
+    pub name: String,
+    /// The parameter's tier: once Advanced, always Advanced.
+    pub tier: String,
+    pub tags: Vec<(String, String)>,
+    pub latest_version: i64,
+    /// Bumped by every write to the parameter; writes name the revision they read.
+    pub revision: i64,
+    /// How many versions are kept (read only; computed by the store).
+    pub version_count: i64,
+    /// The oldest version kept (read only; computed by the store).
+    pub oldest_version: i64,
+}
+
+/// One version of a parameter. For `SecureString` the value is the KMS ciphertext blob, so no
+/// plaintext secret is ever handed to the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParameterVersionRecord {
+    pub version: i64,
+    pub param_type: String,
+    pub value: Vec<u8>,
+    pub description: Option<String>,
+    pub allowed_pattern: Option<String>,
+    pub data_type: String,
+    pub tier: String,
+    pub key_id: Option<String>,
+    /// Labels on this version, in name order (read only; set with `set_parameter_labels`).
+    pub labels: Vec<String>,
+    pub modified_ms: i64,
+    pub modified_user: String,
+}
+
 /// The storage seam. Implementations must be safe to share between tasks.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync {
@@ -267,6 +302,70 @@ pub trait Store: Send + Sync {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<AliasRecord>>;
+
+    // --- Parameter Store ---
+
+    async fn get_parameter(&self, scope: &Scope, name: &str) -> Result<Option<ParameterRecord>>;
+    /// One version of a parameter; `None` for `version` means the latest.
+    async fn get_parameter_version(
+        &self,
+        scope: &Scope,
+        name: &str,
+        version: Option<i64>,
+    ) -> Result<Option<ParameterVersionRecord>>;
+    /// The version a label is on.
+    async fn get_parameter_version_by_label(
+        &self,
+        scope: &Scope,
+        name: &str,
+        label: &str,
+    ) -> Result<Option<ParameterVersionRecord>>;
+    /// Versions greater than `after_version`, oldest first.
+    async fn parameter_versions(
+        &self,
+        scope: &Scope,
+        name: &str,
+        after_version: i64,
+        limit: u32,
+    ) -> Result<Vec<ParameterVersionRecord>>;
+    /// Writes a new version. With `create`, inserts the head ([`StoreError::AlreadyExists`] if
+    /// the name is taken); otherwise replaces the head's tier, tags and latest version if its
+    /// stored revision is still `param.revision` ([`StoreError::Conflict`] if not). In the same
+    /// transaction, deletes `drop_version` (the oldest, when the history is full) with its
+    /// labels. Returns the new revision.
+    async fn put_parameter_version(
+        &self,
+        param: &ParameterRecord,
+        version: &ParameterVersionRecord,
+        create: bool,
+        drop_version: Option<i64>,
+    ) -> Result<i64>;
+    /// Moves each label of `add` onto `version` and removes the labels of `remove` from it,
+    /// if the head's stored revision is still `param.revision` ([`StoreError::Conflict`] if
+    /// not). Returns the new revision.
+    async fn set_parameter_labels(
+        &self,
+        param: &ParameterRecord,
+        version: i64,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<i64>;
+    /// Replaces a parameter's tags if the head's stored revision is still `param.revision`
+    /// ([`StoreError::Conflict`] if not). Returns the new revision.
+    async fn set_parameter_tags(&self, param: &ParameterRecord) -> Result<i64>;
+    /// Deletes a parameter with all its versions and labels. Returns false if it did not exist.
+    async fn delete_parameter(&self, scope: &Scope, name: &str) -> Result<bool>;
+    /// Parameters whose name starts with `prefix` (which ends with `/`), with their latest
+    /// version, in name order after `after`. Without `recursive`, only names with no further
+    /// `/` after the prefix.
+    async fn list_parameters_by_path(
+        &self,
+        scope: &Scope,
+        prefix: &str,
+        recursive: bool,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<(ParameterRecord, ParameterVersionRecord)>>;
 
     // --- access keys ---
 

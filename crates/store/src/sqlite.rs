@@ -16,8 +16,11 @@ use sqlx::sqlite::{
 
 use crate::{
     AccessKeyRecord, AliasRecord, Barrier, ImportParameters, KeyMaterial, KeyRecord,
-    KeyUsageRecord, Result, RowIdentity, Scope, Store, StoreError,
+    KeyUsageRecord, ParameterRecord, ParameterVersionRecord, Result, RowIdentity, Scope, Store,
+    StoreError,
 };
+
+mod ssm;
 
 /// Name of the database file inside the data directory.
 pub const DATABASE_FILE: &str = "trent.db";
@@ -754,6 +757,77 @@ impl Store for SqliteStore {
         rows.iter().map(alias_from_row).collect()
     }
 
+    async fn get_parameter(&self, scope: &Scope, name: &str) -> Result<Option<ParameterRecord>> {
+        ssm::get(&self.pool, scope, name).await
+    }
+
+    async fn get_parameter_version(
+        &self,
+        scope: &Scope,
+        name: &str,
+        version: Option<i64>,
+    ) -> Result<Option<ParameterVersionRecord>> {
+        ssm::get_version(&self.pool, scope, name, version).await
+    }
+
+    async fn get_parameter_version_by_label(
+        &self,
+        scope: &Scope,
+        name: &str,
+        label: &str,
+    ) -> Result<Option<ParameterVersionRecord>> {
+        ssm::get_version_by_label(&self.pool, scope, name, label).await
+    }
+
+    async fn parameter_versions(
+        &self,
+        scope: &Scope,
+        name: &str,
+        after_version: i64,
+        limit: u32,
+    ) -> Result<Vec<ParameterVersionRecord>> {
+        ssm::versions(&self.pool, scope, name, after_version, limit).await
+    }
+
+    async fn put_parameter_version(
+        &self,
+        param: &ParameterRecord,
+        version: &ParameterVersionRecord,
+        create: bool,
+        drop_version: Option<i64>,
+    ) -> Result<i64> {
+        ssm::put_version(&self.pool, param, version, create, drop_version).await
+    }
+
+    async fn set_parameter_labels(
+        &self,
+        param: &ParameterRecord,
+        version: i64,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<i64> {
+        ssm::set_labels(&self.pool, param, version, add, remove).await
+    }
+
+    async fn set_parameter_tags(&self, param: &ParameterRecord) -> Result<i64> {
+        ssm::set_tags(&self.pool, param).await
+    }
+
+    async fn delete_parameter(&self, scope: &Scope, name: &str) -> Result<bool> {
+        ssm::delete(&self.pool, scope, name).await
+    }
+
+    async fn list_parameters_by_path(
+        &self,
+        scope: &Scope,
+        prefix: &str,
+        recursive: bool,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<(ParameterRecord, ParameterVersionRecord)>> {
+        ssm::list_by_path(&self.pool, scope, prefix, recursive, after, limit).await
+    }
+
     async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
         let row = sqlx::query("SELECT value FROM meta WHERE name = ?")
             .bind(name)
@@ -1029,6 +1103,110 @@ mod tests {
         );
         assert_eq!(get(&store, "eu-west-1").await.state, "PendingDeletion");
         assert_eq!(store.related_keys(ACCOUNT, ID).await.unwrap().len(), 1);
+        store.close().await;
+    }
+
+    fn parameter_version(version: i64, value: &str) -> ParameterVersionRecord {
+        ParameterVersionRecord {
+            version,
+            param_type: "String".into(),
+            value: value.as_bytes().to_vec(),
+            description: None,
+            allowed_pattern: None,
+            data_type: "text".into(),
+            tier: "Standard".into(),
+            key_id: None,
+            labels: Vec::new(),
+            modified_ms: version,
+            modified_user: "me".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn parameter_writes_are_revision_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path()).await;
+        let scope = Scope::new(ACCOUNT, "us-east-1");
+        let head = ParameterRecord {
+            scope: scope.clone(),
+            name: "/p".into(),
+            tier: "Standard".into(),
+            tags: vec![("k".into(), "v".into())],
+            latest_version: 0,
+            revision: 0,
+            version_count: 0,
+            oldest_version: 0,
+        };
+        store
+            .put_parameter_version(&head, &parameter_version(1, "a"), true, None)
+            .await
+            .unwrap();
+        assert!(matches!(
+            store
+                .put_parameter_version(&head, &parameter_version(1, "a"), true, None)
+                .await,
+            Err(StoreError::AlreadyExists)
+        ));
+        // Two writers read the same head; only the first commits.
+        let read = store.get_parameter(&scope, "/p").await.unwrap().unwrap();
+        assert_eq!((read.latest_version, read.version_count), (1, 1));
+        store
+            .put_parameter_version(&read, &parameter_version(2, "b"), false, None)
+            .await
+            .unwrap();
+        assert!(matches!(
+            store
+                .put_parameter_version(&read, &parameter_version(2, "c"), false, None)
+                .await,
+            Err(StoreError::Conflict)
+        ));
+        // Labels are revision-checked too, and move between versions.
+        let read = store.get_parameter(&scope, "/p").await.unwrap().unwrap();
+        store
+            .set_parameter_labels(&read, 1, &["l".into()], &[])
+            .await
+            .unwrap();
+        assert!(matches!(
+            store
+                .set_parameter_labels(&read, 2, &["l".into()], &[])
+                .await,
+            Err(StoreError::Conflict)
+        ));
+        let read = store.get_parameter(&scope, "/p").await.unwrap().unwrap();
+        store
+            .set_parameter_labels(&read, 2, &["l".into()], &[])
+            .await
+            .unwrap();
+        let by_label = store
+            .get_parameter_version_by_label(&scope, "/p", "l")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (by_label.version, by_label.labels),
+            (2, vec!["l".to_string()])
+        );
+        // Dropping the oldest version in the same write.
+        let read = store.get_parameter(&scope, "/p").await.unwrap().unwrap();
+        store
+            .put_parameter_version(&read, &parameter_version(3, "d"), false, Some(1))
+            .await
+            .unwrap();
+        let read = store.get_parameter(&scope, "/p").await.unwrap().unwrap();
+        assert_eq!(
+            (read.latest_version, read.version_count, read.oldest_version),
+            (3, 2, 2)
+        );
+        assert_eq!(read.tags, [("k".to_string(), "v".to_string())]);
+        assert!(store.delete_parameter(&scope, "/p").await.unwrap());
+        assert!(!store.delete_parameter(&scope, "/p").await.unwrap());
+        assert!(
+            store
+                .get_parameter_version(&scope, "/p", Some(2))
+                .await
+                .unwrap()
+                .is_none()
+        );
         store.close().await;
     }
 }

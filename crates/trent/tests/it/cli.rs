@@ -1424,3 +1424,159 @@ async fn cli_multi_region_keys() {
     .await;
     server.stop().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Parameter Store
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_ssm_parameters_hierarchy_labels_history() {
+    let Some(aws) = find_aws().await else { return };
+    let (data, scratch) = dirs();
+    let server = TestServer::start(data.path()).await;
+    let cli = Client::new(&aws, &server, scratch.path());
+
+    let out = cli
+        .ok("ssm put-parameter --name /cli/db/host --value db1 --type String")
+        .await;
+    assert_eq!(out["Version"], 1);
+    assert_eq!(out["Tier"], "Standard");
+    cli.ok("ssm put-parameter --name /cli/db/host --value db2 --overwrite")
+        .await;
+    cli.ok("ssm put-parameter --name /cli/db/password --value s3cret --type SecureString")
+        .await;
+    for i in 0..5 {
+        cli.ok(&format!(
+            "ssm put-parameter --name /cli/app/setting{i} --value v{i} --type String"
+        ))
+        .await;
+    }
+
+    let got = cli
+        .ok("ssm get-parameter --name /cli/db/password --with-decryption")
+        .await;
+    assert_eq!(text(&got, "/Parameter/Value"), "s3cret");
+    assert_eq!(text(&got, "/Parameter/Type"), "SecureString");
+    let got = cli.ok("ssm get-parameter --name /cli/db/password").await;
+    assert_ne!(text(&got, "/Parameter/Value"), "s3cret");
+
+    // The CLI follows NextToken itself; two a page makes it take several.
+    let listed = cli
+        .ok("ssm get-parameters-by-path --path /cli --recursive --page-size 2")
+        .await;
+    let names: Vec<&str> = listed["Parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["Name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 7, "{names:?}");
+    assert_eq!(names.iter().collect::<HashSet<_>>().len(), 7);
+
+    cli.ok("ssm label-parameter-version --name /cli/db/host --parameter-version 1 --labels stable")
+        .await;
+    let got = cli.ok("ssm get-parameter --name /cli/db/host:stable").await;
+    assert_eq!(text(&got, "/Parameter/Value"), "db1");
+    assert_eq!(text(&got, "/Parameter/Selector"), ":stable");
+    let history = cli
+        .ok("ssm get-parameter-history --name /cli/db/host")
+        .await;
+    assert_eq!(history["Parameters"][0]["Labels"][0], "stable");
+    assert_eq!(history["Parameters"][1]["Version"], 2);
+
+    cli.fails(
+        "ssm get-parameter --name /cli/db/missing",
+        "ParameterNotFound",
+    )
+    .await;
+    cli.fails(
+        "ssm put-parameter --name /cli/db/host --value x --type String",
+        "ParameterAlreadyExists",
+    )
+    .await;
+    cli.fails(
+        "ssm put-parameter --name /aws/reserved --value x --type String",
+        "ValidationException",
+    )
+    .await;
+    cli.ok("ssm delete-parameter --name /cli/db/host").await;
+    cli.fails(
+        "ssm delete-parameter --name /cli/db/host",
+        "ParameterNotFound",
+    )
+    .await;
+    server.stop().await;
+}
+
+const BOTO3_SSM_SCRIPT: &str = r#"
+import json, os
+import boto3
+from botocore.exceptions import ClientError
+
+ssm = boto3.client("ssm", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-east-1")
+out = {}
+for i in range(25):
+    ssm.put_parameter(Name=f"/boto/svc{i % 3}/p{i}", Value=f"v{i}", Type="String")
+ssm.put_parameter(Name="/boto/secret", Value="pa55", Type="SecureString")
+pages = ssm.get_paginator("get_parameters_by_path").paginate(
+    Path="/boto", Recursive=True, WithDecryption=True, PaginationConfig={"PageSize": 4}
+)
+names, values, page_count = [], {}, 0
+for page in pages:
+    page_count += 1
+    for p in page["Parameters"]:
+        names.append(p["Name"])
+        values[p["Name"]] = p["Value"]
+out["names"] = names
+out["pages"] = page_count
+out["secret"] = values.get("/boto/secret")
+got = ssm.get_parameters(Names=["/boto/svc0/p0", "/boto/nope", "/boto/svc0/p0:3"])
+out["got"] = [p["Value"] for p in got["Parameters"]]
+out["invalid"] = got["InvalidParameters"]
+v = ssm.put_parameter(Name="/boto/svc0/p0", Value="again", Overwrite=True)
+out["version"] = v["Version"]
+try:
+    ssm.put_parameter(Name="/boto/big", Value="x" * 4097, Type="String")
+    out["big"] = None
+except ClientError as e:
+    out["big"] = e.response["Error"]["Code"]
+try:
+    ssm.get_parameter(Name="/boto/svc0/p0:9")
+    out["missing_version"] = None
+except ClientError as e:
+    out["missing_version"] = e.response["Error"]["Code"]
+print(json.dumps(out))
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_ssm_paginated_hierarchy_and_errors() {
+    let Some(python) = find_python().await else {
+        return;
+    };
+    let (data, scratch) = dirs();
+    let server = TestServer::start(data.path()).await;
+    let py = Client::new(&python, &server, scratch.path());
+    let stdout = match py.exec(vec!["-c".into(), BOTO3_SSM_SCRIPT.into()]).await {
+        Ok(s) => s,
+        Err((status, stderr)) => panic!("the boto3 script exited {status}: {stderr}"),
+    };
+    let out: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let names: Vec<&str> = out["names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 26, "{names:?}");
+    assert_eq!(names.iter().collect::<HashSet<_>>().len(), 26);
+    assert_eq!(out["pages"], 7);
+    assert_eq!(out["secret"], "pa55");
+    assert_eq!(out["got"], serde_json::json!(["v0"]));
+    assert_eq!(
+        out["invalid"],
+        serde_json::json!(["/boto/nope", "/boto/svc0/p0:3"])
+    );
+    assert_eq!(out["version"], 2);
+    assert_eq!(out["big"], "ValidationException");
+    assert_eq!(out["missing_version"], "ParameterVersionNotFound");
+    server.stop().await;
+}

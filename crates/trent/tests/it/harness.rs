@@ -94,6 +94,25 @@ impl TestServer {
             .pipe(aws_sdk_kms::Client::from_conf)
     }
 
+    /// A Parameter Store client, signing with the server's manual clock.
+    pub fn ssm(&self) -> aws_sdk_ssm::Client {
+        let conf = aws_sdk_ssm::Config::builder()
+            .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
+            .region(aws_sdk_ssm::config::Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(aws_sdk_ssm::config::Credentials::new(
+                &self.access_key_id,
+                &self.secret_access_key,
+                None,
+                None,
+                "trent-tests",
+            ))
+            .retry_config(aws_sdk_ssm::config::retry::RetryConfig::disabled())
+            .time_source(ClockSource(Arc::clone(&self.clock)))
+            .build();
+        aws_sdk_ssm::Client::from_conf(conf)
+    }
+
     /// A client that signs with the system clock, whatever the server's clock says.
     pub fn client_with_system_time(&self) -> aws_sdk_kms::Client {
         aws_sdk_kms::Client::from_conf(

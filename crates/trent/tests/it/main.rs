@@ -21,3 +21,4 @@ mod multi_region;
 mod protocol;
 mod rotation;
 mod sdk;
+mod ssm;

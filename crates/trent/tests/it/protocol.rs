@@ -48,7 +48,11 @@ impl Raw {
             access_key_id: &self.access_key_id,
             secret_access_key: &self.secret,
             region: "us-east-1",
-            service: "kms",
+            service: if target.is_some_and(|t| t.starts_with("AmazonSSM.")) {
+                "ssm"
+            } else {
+                "kms"
+            },
             session_token: None,
         };
         use trent_store::clock::Clock as _;
@@ -459,6 +463,154 @@ async fn no_input_makes_a_server_error() {
         let op = rng.pick(&operations);
         let a = raw
             .call(&server, Some(&format!("TrentService.{op}")), &body)
+            .await;
+        assert!(
+            a.status < 500,
+            "garbage round {round}: {op} -> {}",
+            a.status
+        );
+    }
+    server.stop().await;
+}
+
+/// Parameter Store operations, given random members and values, never answer 5xx and always
+/// answer errors in the AWS shape.
+#[tokio::test]
+async fn ssm_random_bodies_never_answer_5xx() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let raw = Raw::new(&server);
+    // Some state to hit: a String with two versions and a label, a SecureString.
+    for body in [
+        r#"{"Name":"/p/a","Value":"1","Type":"String"}"#,
+        r#"{"Name":"/p/a","Value":"2","Overwrite":true}"#,
+        r#"{"Name":"/p/s","Value":"s","Type":"SecureString"}"#,
+    ] {
+        let a = raw
+            .call(&server, Some("AmazonSSM.PutParameter"), body.as_bytes())
+            .await;
+        assert_eq!(a.status, 200, "{:?}", a.body);
+    }
+    let a = raw
+        .call(
+            &server,
+            Some("AmazonSSM.LabelParameterVersion"),
+            br#"{"Name":"/p/a","ParameterVersion":1,"Labels":["l1"]}"#,
+        )
+        .await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    let a = raw
+        .call(&server, Some("AmazonSSM.NoSuchThing"), b"{}")
+        .await;
+    assert_eq!(a.body["__type"], "UnknownOperationException");
+
+    let operations = [
+        "PutParameter",
+        "GetParameter",
+        "GetParameters",
+        "GetParametersByPath",
+        "DeleteParameter",
+        "DeleteParameters",
+        "GetParameterHistory",
+        "LabelParameterVersion",
+        "UnlabelParameterVersion",
+        "AddTagsToResource",
+        "RemoveTagsFromResource",
+        "ListTagsForResource",
+        "DescribeParameters",
+    ];
+    let members = [
+        "Name",
+        "Names",
+        "Value",
+        "Type",
+        "KeyId",
+        "Overwrite",
+        "AllowedPattern",
+        "Tags",
+        "Tier",
+        "Policies",
+        "DataType",
+        "Description",
+        "WithDecryption",
+        "Path",
+        "Recursive",
+        "MaxResults",
+        "NextToken",
+        "ParameterVersion",
+        "Labels",
+        "ParameterFilters",
+        "ResourceType",
+        "ResourceId",
+        "TagKeys",
+        "Filters",
+        "Shared",
+    ];
+    let values = [
+        json!(null),
+        json!(true),
+        json!(0),
+        json!(-1),
+        json!(1_000_000_000_000i64),
+        json!(""),
+        json!("/p/a"),
+        json!("/p/a:1"),
+        json!("/p/a:l1"),
+        json!("/p/s"),
+        json!("/"),
+        json!("/p"),
+        json!("aws"),
+        json!("String"),
+        json!("SecureString"),
+        json!("Advanced"),
+        json!("alias/aws/ssm"),
+        json!("alias/none"),
+        json!("("),
+        json!("x".repeat(9000)),
+        json!("\u{0000}\u{ffff}"),
+        json!("AAAA"),
+        json!([]),
+        json!(["/p/a", "/p/s:1", "nope"]),
+        json!(vec!["a"; 11]),
+        json!([{"Key": "k", "Value": "v"}]),
+        json!([{"Key": "k"}]),
+        json!({}),
+        json!(["l1", "1x"]),
+        json!("Parameter"),
+        json!("Document"),
+        json!([{"Key": "Name", "Values": ["/p/a"]}]),
+        json!([{"Key": "Path", "Option": "Recursive", "Values": ["/p"]}]),
+        json!([{"Key": "tag:x"}]),
+        json!([{"Key": "Label", "Option": "Equals", "Values": ["l1"]}]),
+        json!([{"Key": "Type", "Values": ["Nope"]}]),
+    ];
+    let mut rng = Rng(0x5eed_55aa_1234_0001);
+    for round in 0..800 {
+        let op = rng.pick(&operations);
+        let mut body = serde_json::Map::new();
+        for _ in 0..(rng.next() % 5) {
+            body.insert(rng.pick(&members).to_string(), rng.pick(&values).clone());
+        }
+        let text = Value::Object(body).to_string();
+        let a = raw
+            .call(&server, Some(&format!("AmazonSSM.{op}")), text.as_bytes())
+            .await;
+        assert!(
+            a.status < 500,
+            "round {round}: {op} {text} -> {} {:?}",
+            a.status,
+            a.body
+        );
+        if a.status != 200 {
+            assert!(a.body["__type"].is_string(), "round {round}: {op} {text}");
+        }
+    }
+    for round in 0..200 {
+        let len = (rng.next() % 64) as usize;
+        let body: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        let op = rng.pick(&operations);
+        let a = raw
+            .call(&server, Some(&format!("AmazonSSM.{op}")), &body)
             .await;
         assert!(
             a.status < 500,
