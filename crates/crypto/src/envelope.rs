@@ -16,7 +16,7 @@ use aws_lc_rs::signature::{self, ParsedPublicKey};
 use aws_lc_rs::{aead, digest, hkdf};
 
 /// An AES-GCM key of 128, 192 or 256 bits (chosen by the length of the key bytes).
-pub struct AesGcmKey(aead::LessSafeKey);
+pub struct AesGcmKey(pub(crate) aead::LessSafeKey);
 
 impl AesGcmKey {
     /// A key from 16, 24 or 32 raw bytes.

@@ -153,7 +153,7 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// An AES-256-GCM key. The expanded key schedule lives inside aws-lc and is cleared by it.
-pub struct Aes256GcmKey(aead::LessSafeKey);
+pub struct Aes256GcmKey(envelope::AesGcmKey);
 
 impl Aes256GcmKey {
     /// A key from 32 raw bytes.
@@ -161,8 +161,7 @@ impl Aes256GcmKey {
         if key.len() != AES_256_KEY_LEN {
             return Err(Error::InvalidKeyLength);
         }
-        let unbound = aead::UnboundKey::new(&aead::AES_256_GCM, key)?;
-        Ok(Aes256GcmKey(aead::LessSafeKey::new(unbound)))
+        Ok(Aes256GcmKey(envelope::AesGcmKey::new(key)?))
     }
 
     /// Derives a key with HKDF-SHA-256 (RFC 5869) from input key material, a salt and an info
@@ -170,9 +169,9 @@ impl Aes256GcmKey {
     pub fn derive_hkdf_sha256(ikm: &[u8], salt: &[u8], info: &[&[u8]]) -> Result<Self, Error> {
         let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, salt).extract(ikm);
         let okm = prk.expand(info, &aead::AES_256_GCM)?;
-        Ok(Aes256GcmKey(aead::LessSafeKey::new(
+        Ok(Aes256GcmKey(envelope::AesGcmKey(aead::LessSafeKey::new(
             aead::UnboundKey::from(okm),
-        )))
+        ))))
     }
 
     /// Encrypts `in_out` in place and appends the 16-byte tag. The caller guarantees the nonce is
@@ -183,7 +182,7 @@ impl Aes256GcmKey {
         aad: &[u8],
         in_out: &mut Vec<u8>,
     ) -> Result<(), Error> {
-        self.0.seal_in_place_append_tag(
+        self.0.0.seal_in_place_append_tag(
             aead::Nonce::assume_unique_for_key(nonce),
             aead::Aad::from(aad),
             in_out,
@@ -198,14 +197,7 @@ impl Aes256GcmKey {
         aad: &[u8],
         in_out: &mut [u8],
     ) -> Result<[u8; GCM_TAG_LEN], Error> {
-        let tag = self.0.seal_in_place_separate_tag(
-            aead::Nonce::assume_unique_for_key(nonce),
-            aead::Aad::from(aad),
-            in_out,
-        )?;
-        let mut out = [0u8; GCM_TAG_LEN];
-        out.copy_from_slice(tag.as_ref());
-        Ok(out)
+        self.0.seal_in_place_separate_tag(nonce, aad, in_out)
     }
 
     /// Decrypts `ciphertext || tag` and returns the plaintext as a secret. Any tampering with the
@@ -221,6 +213,7 @@ impl Aes256GcmKey {
         }
         let mut buf = SecretBytes::copy_from(ciphertext_and_tag);
         let plain_len = self
+            .0
             .0
             .open_in_place(
                 aead::Nonce::assume_unique_for_key(nonce),

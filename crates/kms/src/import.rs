@@ -183,13 +183,7 @@ impl Kms {
     ) -> Result<Option<KeyRecord>, KmsError> {
         let scope = &key.record.scope;
         for _ in 0..UPDATE_RETRIES {
-            let Some(mut record) = self.store.get_key(scope, &key.record.key_id).await? else {
-                self.forget_key(scope, &key.record.key_id);
-                return Err(KmsError::NotFound(format!(
-                    "Key '{}' does not exist",
-                    key.arn
-                )));
-            };
+            let mut record = self.committed_record(key).await?;
             if let Some(at) = expired_at
                 && record.valid_to_ms.is_none_or(|t| t > at)
             {
@@ -229,13 +223,7 @@ impl Kms {
     ) -> Result<KeyRecord, KmsError> {
         let scope = &key.record.scope;
         for _ in 0..UPDATE_RETRIES {
-            let Some(mut record) = self.store.get_key(scope, &key.record.key_id).await? else {
-                self.forget_key(scope, &key.record.key_id);
-                return Err(KmsError::NotFound(format!(
-                    "Key '{}' does not exist",
-                    key.arn
-                )));
-            };
+            let mut record = self.committed_record(key).await?;
             change(&mut record)?;
             match self.store.put_imported_material(&record, material).await {
                 Ok(version) => {

@@ -340,13 +340,7 @@ impl Kms {
     ) -> Result<KeyRecord, KmsError> {
         let scope = &key.record.scope;
         for _ in 0..UPDATE_RETRIES {
-            let Some(mut record) = self.store.get_key(scope, &key.record.key_id).await? else {
-                self.forget_key(scope, &key.record.key_id);
-                return Err(KmsError::NotFound(format!(
-                    "Key '{}' does not exist",
-                    key.arn
-                )));
-            };
+            let mut record = self.committed_record(key).await?;
             if record.multi_region && !model::is_primary(&record) {
                 return match kind {
                     // The job also finds replicas (they carry the shared schedule); the
@@ -679,6 +673,22 @@ impl Kms {
         }
     }
 
+    /// The key's record as committed in the store, for a read-modify-write. A key deleted
+    /// meanwhile is dropped from the cache and answers NotFoundException.
+    pub(crate) async fn committed_record(&self, key: &LoadedKey) -> Result<KeyRecord, KmsError> {
+        let scope = &key.record.scope;
+        match self.store.get_key(scope, &key.record.key_id).await? {
+            Some(record) => Ok(record),
+            None => {
+                self.forget_key(scope, &key.record.key_id);
+                Err(KmsError::NotFound(format!(
+                    "Key '{}' does not exist",
+                    key.arn
+                )))
+            }
+        }
+    }
+
     /// Read-modify-write of a key's record. `change` sees the freshest stored record and may
     /// refuse (state checks belong there, so they are made against what is committed).
     pub(crate) async fn update_key(
@@ -688,13 +698,7 @@ impl Kms {
     ) -> Result<KeyRecord, KmsError> {
         let scope = &key.record.scope;
         for _ in 0..UPDATE_RETRIES {
-            let Some(mut record) = self.store.get_key(scope, &key.record.key_id).await? else {
-                self.forget_key(scope, &key.record.key_id);
-                return Err(KmsError::NotFound(format!(
-                    "Key '{}' does not exist",
-                    key.arn
-                )));
-            };
+            let mut record = self.committed_record(key).await?;
             change(&mut record)?;
             match self.store.update_key(&record).await {
                 Ok(version) => {

@@ -18,38 +18,54 @@ const TRACKING_START_META: &str = "kms.key_usage.tracking_start_ms";
 /// Usage noted since the last flush, by (scope, key id).
 #[derive(Default)]
 pub(crate) struct UsageNotes {
-    pending: Mutex<HashMap<(Scope, String), KeyUsageRecord>>,
+    pending: Mutex<HashMap<(Scope, String), Note>>,
     tracking_start_ms: std::sync::OnceLock<i64>,
+}
+
+/// One key's last use: what a [`KeyUsageRecord`] holds besides the key, kept small because it
+/// is written on every successful cryptographic call.
+struct Note {
+    operation: &'static str,
+    used_ms: i64,
+    request_id: String,
+}
+
+fn record(key: &(Scope, String), note: &Note) -> KeyUsageRecord {
+    KeyUsageRecord {
+        scope: key.0.clone(),
+        key_id: key.1.clone(),
+        operation: note.operation.to_string(),
+        used_ms: note.used_ms,
+        request_id: note.request_id.clone(),
+    }
 }
 
 impl Kms {
     /// Notes a successful cryptographic operation with `key`.
     pub(crate) fn note_usage(&self, key: &LoadedKey, operation: &'static str, caller: &Caller) {
-        let record = KeyUsageRecord {
-            scope: key.record.scope.clone(),
-            key_id: key.record.key_id.clone(),
-            operation: operation.to_string(),
+        let note = Note {
+            operation,
             used_ms: self.now_ms(),
             request_id: caller.request_id.clone(),
         };
+        let id = (key.record.scope.clone(), key.record.key_id.clone());
         if let Ok(mut pending) = self.usage.pending.lock() {
-            pending.insert((record.scope.clone(), record.key_id.clone()), record);
+            pending.insert(id, note);
         }
     }
 
     /// Writes the noted usage to the store. Returns how many keys were written.
     pub async fn flush_key_usage(&self) -> Result<usize, KmsError> {
-        let batch: Vec<KeyUsageRecord> = match self.usage.pending.lock() {
-            Ok(mut pending) => pending.drain().map(|(_, v)| v).collect(),
+        let notes: Vec<((Scope, String), Note)> = match self.usage.pending.lock() {
+            Ok(mut pending) => pending.drain().collect(),
             Err(_) => return Err(KmsError::Internal("usage notes poisoned")),
         };
+        let batch: Vec<KeyUsageRecord> = notes.iter().map(|(k, n)| record(k, n)).collect();
         if let Err(e) = self.store().record_key_usage(&batch).await {
             // Put the notes back (newer notes taken meanwhile win) so the next flush retries.
             if let Ok(mut pending) = self.usage.pending.lock() {
-                for r in batch {
-                    pending
-                        .entry((r.scope.clone(), r.key_id.clone()))
-                        .or_insert(r);
+                for (k, n) in notes {
+                    pending.entry(k).or_insert(n);
                 }
             }
             return Err(e.into());
@@ -68,8 +84,8 @@ impl Kms {
             .pending
             .lock()
             .map_err(|_| KmsError::Internal("usage notes poisoned"))?
-            .get(&(scope.clone(), key_id.to_string()))
-            .cloned();
+            .get_key_value(&(scope.clone(), key_id.to_string()))
+            .map(|(k, n)| record(k, n));
         if noted.is_some() {
             return Ok(noted);
         }

@@ -7,13 +7,13 @@
 //! one key and cannot be forged, and the private key never leaves the server.
 
 use serde::{Deserialize, Serialize};
-use trent_crypto::{AsymmetricSpec, WrappingAlgorithm};
+use trent_crypto::{AsymmetricSpec, SecretBytes, WrappingAlgorithm};
 use trent_store::{ImportParameters, StoreError};
 use trent_wire::Validator;
 
 use super::encrypt::serde_blob;
 use crate::import::{PARAMETERS_VALID_MS, check_external};
-use crate::model::KeyState;
+use crate::model::{self, KeyState};
 use crate::{Aliases, Caller, Kms, KmsError};
 
 pub(crate) const TOKEN_VERSION: u8 = 1;
@@ -43,8 +43,9 @@ pub struct Request {
 #[serde(rename_all = "PascalCase")]
 pub struct Response {
     key_id: String,
-    #[serde(with = "serde_blob")]
-    import_token: Vec<u8>,
+    /// Holds a secret (the token's last 32 bytes): zeroized once the response is written.
+    #[serde(with = "model::secret_blob")]
+    import_token: SecretBytes,
     #[serde(with = "serde_blob")]
     public_key: Vec<u8>,
     parameters_valid_to: f64,
@@ -111,12 +112,12 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
     let valid_to_ms = now.saturating_add(PARAMETERS_VALID_MS);
     for _ in 0..3 {
         let token_id: [u8; TOKEN_ID_LEN] = trent_crypto::random_array()?;
-        let secret: [u8; TOKEN_SECRET_LEN] = trent_crypto::random_array()?;
+        let secret = SecretBytes::random(TOKEN_SECRET_LEN)?;
         let params = ImportParameters {
             scope: caller.scope.clone(),
             token_id: trent_crypto::hex(&token_id),
             key_id: key.record.key_id.clone(),
-            token_check: trent_crypto::sha256(&secret).to_vec(),
+            token_check: trent_crypto::sha256(secret.expose_secret()).to_vec(),
             wrapping_algorithm: algorithm.kms_name().to_string(),
             wrapping_key_spec: wrapping_spec.kms_name().to_string(),
             created_ms: now,
@@ -132,10 +133,10 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
         let mut import_token = Vec::with_capacity(TOKEN_LEN);
         import_token.push(TOKEN_VERSION);
         import_token.extend_from_slice(&token_id);
-        import_token.extend_from_slice(&secret);
+        import_token.extend_from_slice(secret.expose_secret());
         return Ok(Response {
             key_id: key.arn.clone(),
-            import_token,
+            import_token: SecretBytes::new(import_token),
             public_key,
             parameters_valid_to: trent_wire::timestamp::from_millis(valid_to_ms),
         });

@@ -7,7 +7,7 @@
 //! material, followed by RotateKeyOnDemand) are not supported yet.
 
 use serde::{Deserialize, Serialize};
-use trent_crypto::{AsymmetricSpec, WrappingAlgorithm};
+use trent_crypto::{AsymmetricSpec, SecretBytes, WrappingAlgorithm};
 use trent_store::{ImportParameters, KeyMaterial, KeyRecord};
 use trent_wire::{ApiError, Validator};
 
@@ -16,7 +16,7 @@ use crate::import::{
     KEY_MATERIAL_DOES_NOT_EXPIRE, KEY_MATERIAL_EXPIRES, MAX_VALID_TO_MS, MaterialKind,
     check_external, material_id,
 };
-use crate::model::KeyState;
+use crate::model::{self, KeyState};
 use crate::{Aliases, Caller, Kms, KmsError, LoadedKey};
 
 const NEW_KEY_MATERIAL: &str = "NEW_KEY_MATERIAL";
@@ -26,8 +26,8 @@ const EXISTING_KEY_MATERIAL: &str = "EXISTING_KEY_MATERIAL";
 #[serde(rename_all = "PascalCase")]
 pub struct Request {
     key_id: Option<String>,
-    #[serde(default, with = "trent_wire::blob::option")]
-    import_token: Option<Vec<u8>>,
+    #[serde(default, with = "model::secret_blob")]
+    import_token: Option<SecretBytes>,
     #[serde(default, with = "trent_wire::blob::option")]
     encrypted_key_material: Option<Vec<u8>>,
     valid_to: Option<f64>,
@@ -136,7 +136,7 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
     v.required("importToken", &req.import_token);
     v.secret_length(
         "importToken",
-        req.import_token.as_ref().map(Vec::len),
+        req.import_token.as_ref().map(SecretBytes::len),
         1,
         6144,
     );
@@ -196,7 +196,15 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
         .into());
     }
     check_importable_state(&key.record, &key.arn)?;
-    let params = parameters_for(kms, &key, req.import_token.as_deref().unwrap_or_default()).await?;
+    let params = parameters_for(
+        kms,
+        &key,
+        req.import_token
+            .as_ref()
+            .map(SecretBytes::expose_secret)
+            .unwrap_or_default(),
+    )
+    .await?;
 
     let algorithm = WrappingAlgorithm::from_kms_name(&params.wrapping_algorithm)
         .ok_or(KmsError::Internal("unknown wrapping algorithm in store"))?;
