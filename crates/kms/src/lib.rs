@@ -40,7 +40,8 @@ use model::{KeyKind, KeyRef, KeyState};
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub scope: Scope,
-    pub principal_arn: String,
+    /// Who calls, with the identity policies and request facts authorization needs.
+    pub requester: Arc<trent_policy::Requester>,
     /// The request id the server answers with (recorded by GetKeyLastUsage).
     pub request_id: String,
 }

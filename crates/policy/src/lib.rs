@@ -91,6 +91,7 @@ mod eval;
 mod pattern;
 mod policy;
 mod raw;
+mod requester;
 mod value;
 
 pub use condition::SetQualifier;
@@ -98,4 +99,5 @@ pub use context::{AwsIdentity, Caller, ContextValue, IdentityKind, RequestContex
 pub use error::{Location, PolicyError, Problem};
 pub use eval::{Decision, Matched, PrincipalMatch, evaluate};
 pub use policy::{Effect, ParseOptions, Policy, Presence, Statement, Version};
+pub use requester::Requester;
 pub use value::{Number, Timestamp};

@@ -34,6 +34,20 @@ pub struct Principal {
     pub session_token: Option<String>,
 }
 
+impl Principal {
+    /// The caller as authorization sees it, at `now_ms`.
+    pub fn requester(
+        &self,
+        now_ms: i64,
+    ) -> Result<trent_policy::Requester, trent_policy::PolicyError> {
+        let identity = trent_policy::AwsIdentity::from_arn(&self.arn)?;
+        Ok(
+            trent_policy::Requester::new(identity, self.region.clone(), now_ms)
+                .with_access_key_id(self.access_key_id.clone()),
+        )
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum AuthMode {
     /// Any well-formed credentials are the root of `account_id`.

@@ -71,7 +71,7 @@ pub(crate) async fn handle(
         .map(str::to_owned);
     let resp = match tokio::time::timeout(
         state.limits.request_timeout,
-        route(state, req, &request_id, target.as_deref()),
+        route(state, req, peer, &request_id, target.as_deref()),
     )
     .await
     {
@@ -101,6 +101,7 @@ pub(crate) async fn handle(
 async fn route(
     state: &State,
     req: hyper::Request<Incoming>,
+    peer: SocketAddr,
     request_id: &str,
     target: Option<&str>,
 ) -> Result<Reply, ApiError> {
@@ -194,9 +195,13 @@ async fn route(
             format!("The {prefix} service is not available on this server yet."),
         ));
     };
+    let requester = principal
+        .requester(state.clock.now_ms())
+        .map_err(|_| internal_error())?
+        .with_source_ip(peer.ip());
     let caller = trent_kms::Caller {
         scope: trent_store::Scope::new(principal.account_id, principal.region),
-        principal_arn: principal.arn,
+        requester: std::sync::Arc::new(requester),
         request_id: request_id.to_string(),
     };
     match service {
@@ -238,5 +243,13 @@ fn unknown_operation(operation: &str) -> ApiError {
             "Unknown operation '{}'.",
             operation.chars().take(64).collect::<String>()
         ),
+    )
+}
+
+fn internal_error() -> ApiError {
+    ApiError::new(
+        "InternalFailure",
+        500,
+        "The request processing has failed because of an unknown error.",
     )
 }

@@ -273,7 +273,7 @@ pub async fn handle(ssm: &Ssm, caller: &Caller, req: Request) -> Result<Response
             key_id,
             labels: Vec::new(),
             modified_ms: now,
-            modified_user: caller.principal_arn.clone(),
+            modified_user: caller.requester.arn().to_string(),
         };
         match ssm
             .store()
