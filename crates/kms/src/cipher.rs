@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use trent_crypto::{AsymmetricSpec, EncryptionAlgorithm, SecretBytes};
 
+use crate::authz::Access;
 use crate::model::{self, KeyKind};
 use crate::{Aliases, Caller, EncryptionContext, Kms, KmsError, LoadedKey, Opened};
 
@@ -107,16 +108,17 @@ impl Kms {
         context: &EncryptionContext,
         key_id: Option<&str>,
         algorithm: Option<&str>,
+        access: &Access<'_>,
     ) -> Result<(Opened, Cipher), KmsError> {
         if let Some(id) = key_id {
-            let key = self.resolve(caller, id, Aliases::Allowed).await?;
+            let key = self.resolve(caller, id, Aliases::Allowed, access).await?;
             if let KeyKind::Asymmetric(_) = key.kind()? {
                 let cipher = Cipher::for_key(&key, algorithm)?;
                 let opened = self.decrypt_oaep(key, cipher, ciphertext, context)?;
                 return Ok((opened, cipher));
             }
         }
-        let opened = self.open(caller, ciphertext, context, key_id).await?;
+        let opened = self.open(caller, ciphertext, context, key_id, access).await?;
         let cipher = Cipher::for_key(&opened.key, algorithm)?;
         Ok((opened, cipher))
     }

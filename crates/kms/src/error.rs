@@ -46,6 +46,8 @@ pub enum KmsError {
     #[error("{0}")]
     InvalidGrantToken(&'static str),
     #[error("{0}")]
+    InvalidGrantId(String),
+    #[error("{0}")]
     AccessDenied(String),
     #[error("The request would have succeeded, but the DryRun option is set.")]
     DryRun,
@@ -95,6 +97,7 @@ impl KmsError {
             InvalidMac => "KMSInvalidMacException",
             InvalidSignature => "KMSInvalidSignatureException",
             InvalidGrantToken(_) => "InvalidGrantTokenException",
+            InvalidGrantId(_) => "InvalidGrantIdException",
             AccessDenied(_) => "AccessDeniedException",
             IncorrectKeyMaterial(_) => "IncorrectKeyMaterialException",
             ExpiredImportToken(_) => "ExpiredImportTokenException",

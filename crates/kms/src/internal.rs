@@ -1,13 +1,17 @@
 //! Encryption on behalf of other Trent services (Parameter Store today), in process.
 //!
-//! These go through the same resolution and state checks as Encrypt and Decrypt, so a missing,
-//! disabled or pending-deletion key gives the KMS error AWS would surface to the calling
-//! service, and usage is noted for GetKeyLastUsage as if the caller had called KMS.
+//! These go through the same resolution, authorization and state checks as Encrypt and
+//! Decrypt, so a missing, disabled or pending-deletion key, or a caller the key's policies do not
+//! allow, gives the KMS error AWS would surface to the calling service. The caller is
+//! authorized as itself with `kms:ViaService` set to the calling service
+//! (`ssm.<region>.amazonaws.com`), and usage is noted for GetKeyLastUsage as if the caller had
+//! called KMS.
 
 use trent_crypto::SecretBytes;
 use trent_store::{AliasRecord, KeyMaterial, KeyRecord, StoreError};
 
 use crate::model::{self, KeyState};
+use crate::authz::Access;
 use crate::{Aliases, Caller, Cipher, EncryptionContext, Kms, KmsError};
 
 impl Kms {
@@ -19,8 +23,15 @@ impl Kms {
         key_id: &str,
         plaintext: &[u8],
         context: &EncryptionContext,
+        service: &str,
     ) -> Result<(Vec<u8>, String), KmsError> {
-        let key = self.resolve(caller, key_id, Aliases::Allowed).await?;
+        let access = Access::new("Encrypt")
+            .context(context)
+            .with("kms:EncryptionAlgorithm", model::SYMMETRIC_DEFAULT)
+            .via(service, &caller.scope.region);
+        let key = self
+            .resolve(caller, key_id, Aliases::Allowed, &access)
+            .await?;
         let cipher = Cipher::for_key(&key, None)?;
         if cipher != Cipher::Symmetric {
             return Err(KmsError::InvalidKeyUsage(format!(
@@ -40,8 +51,15 @@ impl Kms {
         caller: &Caller,
         ciphertext: &[u8],
         context: &EncryptionContext,
+        service: &str,
     ) -> Result<(SecretBytes, String), KmsError> {
-        let opened = self.open(caller, ciphertext, context, None).await?;
+        let access = Access::new("Decrypt")
+            .context(context)
+            .with("kms:EncryptionAlgorithm", model::SYMMETRIC_DEFAULT)
+            .via(service, &caller.scope.region);
+        let opened = self
+            .open(caller, ciphertext, context, None, &access)
+            .await?;
         self.note_usage(&opened.key, "Decrypt", caller);
         Ok((opened.plaintext, opened.key.arn.clone()))
     }
@@ -78,7 +96,10 @@ impl Kms {
             created_ms: now,
             deletion_ms: None,
             pending_window_days: None,
-            policy: model::default_policy(&scope.account_id),
+            policy: model::aws_managed_policy(
+                scope,
+                alias_name.trim_start_matches("alias/aws/"),
+            ),
             tags: Vec::new(),
             current_material_id: material_id.clone(),
             multi_region: false,

@@ -14,10 +14,12 @@
 
 #![forbid(unsafe_code)]
 
+mod authz;
 pub mod blob;
 mod cipher;
 pub mod context;
 mod error;
+mod grants;
 mod import;
 mod internal;
 pub mod model;
@@ -35,6 +37,7 @@ pub(crate) use cipher::Cipher;
 pub use context::EncryptionContext;
 pub use error::KmsError;
 use model::{KeyKind, KeyRef, KeyState};
+use authz::{Access, KeyAuthz, KeyView};
 
 /// Who is calling, as established by authentication.
 #[derive(Debug, Clone)]
@@ -78,6 +81,8 @@ pub(crate) struct LoadedKey {
     pub record: KeyRecord,
     pub arn: String,
     materials: Vec<Material>,
+    /// The parsed key policy and the key's grants.
+    pub authz: Arc<KeyAuthz>,
 }
 
 pub(crate) struct Material {
@@ -524,28 +529,103 @@ impl Kms {
 
     // --- resolution and caching ---
 
-    /// Resolves a KeyId member to a key, loading and caching it.
+    /// Resolves a KeyId member to a key and authorizes `access` on it, loading and caching the
+    /// key only once authorization has passed. Key and alias ARNs of another account resolve
+    /// there for the operations AWS allows across accounts.
     pub(crate) async fn resolve(
         &self,
         caller: &Caller,
         input: &str,
         aliases: Aliases,
+        access: &Access<'_>,
     ) -> Result<Arc<LoadedKey>, KmsError> {
-        let key_id = match model::parse_key_ref(&caller.scope, input)? {
-            KeyRef::Id(id) => id,
+        let (scope, key_ref) =
+            model::parse_key_ref_in(&caller.scope, input, authz::cross_account(access.action))?;
+        let (key_id, request_alias) = match key_ref {
+            KeyRef::Id(id) => (id, None),
             KeyRef::Alias(name) => {
                 if aliases == Aliases::Refused {
                     return Err(KmsError::NotFound(format!("Invalid keyId '{input}'")));
                 }
-                self.alias_target(&caller.scope, &name).await?
+                (self.alias_target(&scope, &name).await?, Some(name))
             }
         };
-        self.load(&caller.scope, &key_id).await?.ok_or_else(|| {
-            KmsError::NotFound(format!(
-                "Key '{}' does not exist",
-                model::key_arn(&caller.scope, &key_id)
-            ))
-        })
+        self.load_for(caller, &scope, &key_id, access, request_alias.as_deref())
+            .await?
+            .ok_or_else(|| {
+                KmsError::NotFound(format!(
+                    "Key '{}' does not exist",
+                    model::key_arn(&scope, &key_id)
+                ))
+            })
+    }
+
+    /// The key id a KeyId member names, without loading or authorizing anything.
+    pub(crate) async fn key_id_of(
+        &self,
+        caller: &Caller,
+        input: &str,
+        action: &'static str,
+    ) -> Result<String, KmsError> {
+        let (scope, key_ref) =
+            model::parse_key_ref_in(&caller.scope, input, authz::cross_account(action))?;
+        match key_ref {
+            KeyRef::Id(id) => Ok(id),
+            KeyRef::Alias(name) => self.alias_target(&scope, &name).await,
+        }
+    }
+
+    /// A key, if it exists and `access` is authorized on it. No key material is decrypted
+    /// before authorization passes.
+    pub(crate) async fn load_for(
+        &self,
+        caller: &Caller,
+        scope: &Scope,
+        key_id: &str,
+        access: &Access<'_>,
+        request_alias: Option<&str>,
+    ) -> Result<Option<Arc<LoadedKey>>, KmsError> {
+        if let Some(key) = self.cached(scope, key_id)? {
+            self.authorize(caller, &key.record, &key.arn, &key.authz, access, request_alias)
+                .await?;
+            return Ok(Some(self.unexpired(key)));
+        }
+        let Some(record) = self.store.get_key(scope, key_id).await? else {
+            return Ok(None);
+        };
+        let grants = self.store.key_grants(scope, key_id).await?;
+        let key_authz = Arc::new(KeyAuthz::new(&record, grants)?);
+        let arn = model::key_arn(scope, key_id);
+        self.authorize(caller, &record, &arn, &key_authz, access, request_alias)
+            .await?;
+        Ok(Some(self.materialize(record, key_authz).await?))
+    }
+
+    async fn authorize(
+        &self,
+        caller: &Caller,
+        record: &KeyRecord,
+        arn: &str,
+        key_authz: &KeyAuthz,
+        access: &Access<'_>,
+        request_alias: Option<&str>,
+    ) -> Result<(), KmsError> {
+        let aliases = if authz::wants_aliases(caller, key_authz) {
+            let list = self
+                .store
+                .list_aliases(&record.scope, Some(&record.key_id), None, 1000)
+                .await?;
+            Some(list.into_iter().map(|a| a.alias_name).collect())
+        } else {
+            None
+        };
+        let view = KeyView {
+            record,
+            arn,
+            authz: key_authz,
+            aliases,
+        };
+        authz::authorize_key(caller, &view, access, request_alias)
     }
 
     async fn alias_target(&self, scope: &Scope, alias_name: &str) -> Result<String, KmsError> {
@@ -579,28 +659,46 @@ impl Kms {
         Ok(alias.key_id)
     }
 
-    /// A key with its material, from the cache or the store. `None` if it does not exist.
+    fn cached(&self, scope: &Scope, key_id: &str) -> Result<Option<Arc<LoadedKey>>, KmsError> {
+        Ok(self
+            .keys
+            .read()
+            .map_err(|_| KmsError::Internal("key cache poisoned"))?
+            .get(&cache_key(scope, key_id))
+            .cloned())
+    }
+
+    /// A key with its material, from the cache or the store, for Trent's own work (the
+    /// scheduler, multi-Region bookkeeping): no caller, no authorization. `None` if it does not
+    /// exist.
     pub(crate) async fn load(
         &self,
         scope: &Scope,
         key_id: &str,
     ) -> Result<Option<Arc<LoadedKey>>, KmsError> {
-        let ck = cache_key(scope, key_id);
-        if let Some(k) = self
-            .keys
-            .read()
-            .map_err(|_| KmsError::Internal("key cache poisoned"))?
-            .get(&ck)
-        {
-            return Ok(Some(self.unexpired(Arc::clone(k))));
+        if let Some(key) = self.cached(scope, key_id)? {
+            return Ok(Some(self.unexpired(key)));
         }
         let Some(record) = self.store.get_key(scope, key_id).await? else {
             return Ok(None);
         };
+        let grants = self.store.key_grants(scope, key_id).await?;
+        let key_authz = Arc::new(KeyAuthz::new(&record, grants)?);
+        Ok(Some(self.materialize(record, key_authz).await?))
+    }
+
+    /// Decrypts a key's material versions and caches the key.
+    async fn materialize(
+        &self,
+        record: KeyRecord,
+        key_authz: Arc<KeyAuthz>,
+    ) -> Result<Arc<LoadedKey>, KmsError> {
+        let scope = record.scope.clone();
+        let key_id = record.key_id.clone();
         let asymmetric_spec = KeyKind::from_spec(&record.key_spec).and_then(KeyKind::asymmetric);
         let materials = self
             .store
-            .key_materials(scope, key_id)
+            .key_materials(&scope, &key_id)
             .await?
             .into_iter()
             .map(|m| {
@@ -621,9 +719,10 @@ impl Kms {
             })
             .collect::<Result<Vec<_>, KmsError>>()?;
         let loaded = Arc::new(LoadedKey {
-            arn: model::key_arn(scope, key_id),
+            arn: model::key_arn(&scope, &key_id),
             record,
             materials,
+            authz: key_authz,
         });
         let mut cache = self
             .keys
@@ -635,9 +734,9 @@ impl Kms {
                 cache.remove(&victim);
             }
         }
-        cache.insert(ck, Arc::clone(&loaded));
+        cache.insert(cache_key(&scope, &key_id), Arc::clone(&loaded));
         drop(cache);
-        Ok(Some(self.unexpired(loaded)))
+        Ok(self.unexpired(loaded))
     }
 
     /// Imported material past its `ValidTo` is unusable from that moment, not only once the
@@ -659,6 +758,7 @@ impl Kms {
             record,
             arn: key.arn.clone(),
             materials: Vec::new(),
+            authz: Arc::clone(&key.authz),
         })
     }
 
@@ -798,13 +898,14 @@ impl Kms {
         ciphertext: &[u8],
         context: &EncryptionContext,
         key_id: Option<&str>,
+        access: &Access<'_>,
     ) -> Result<Opened, KmsError> {
         const INVALID: KmsError = KmsError::InvalidCiphertext(
             "The ciphertext is invalid, or was not encrypted under this encryption context.",
         );
         let parsed = blob::Blob::parse(ciphertext).map_err(|_| INVALID)?;
         let requested = match key_id {
-            Some(id) => Some(self.resolve(caller, id, Aliases::Allowed).await?),
+            Some(id) => Some(self.resolve(caller, id, Aliases::Allowed, access).await?),
             None => None,
         };
         let no_access = || {
@@ -822,15 +923,22 @@ impl Kms {
         // the same id in the caller's region, which holds the same material. The header (with
         // its original region) stays the authenticated data, byte for byte.
         let other_region = parsed.region != caller.scope.region;
-        if parsed.account_id != caller.scope.account_id
+        let foreign = parsed.account_id != caller.scope.account_id;
+        if (foreign && !(authz::cross_account(access.action) && model::is_account_id(parsed.account_id)))
             || (other_region && !model::is_multi_region_id(parsed.key_id))
         {
             return Err(refuse(&requested));
         }
-        let key = self
-            .load(&caller.scope, parsed.key_id)
-            .await?
-            .ok_or_else(|| refuse(&requested))?;
+        // The key lives in the blob's account (another one, for a cross-account Decrypt) and in
+        // the caller's region (a multi-Region blob from elsewhere opens under the local replica).
+        let scope = Scope::new(parsed.account_id, caller.scope.region.clone());
+        let key = match &requested {
+            Some(k) if k.record.scope == scope && k.record.key_id == parsed.key_id => Arc::clone(k),
+            _ => self
+                .load_for(caller, &scope, parsed.key_id, access, None)
+                .await?
+                .ok_or_else(|| refuse(&requested))?,
+        };
         if other_region && !key.record.multi_region {
             return Err(refuse(&requested));
         }

@@ -332,6 +332,16 @@ pub fn is_key_id(s: &str) -> bool {
 /// Parses a KeyId member: key id, key ARN, alias name or alias ARN. ARNs must name the caller's
 /// account and region; a key elsewhere is, for this caller, a key that does not exist.
 pub fn parse_key_ref(scope: &Scope, input: &str) -> Result<KeyRef, KmsError> {
+    parse_key_ref_in(scope, input, false).map(|(_, key_ref)| key_ref)
+}
+
+/// Like [`parse_key_ref`], and with `cross_account` a key or alias ARN of another account (in
+/// the same region) resolves in that account. Returns the scope the key lives in.
+pub fn parse_key_ref_in(
+    scope: &Scope,
+    input: &str,
+    cross_account: bool,
+) -> Result<(Scope, KeyRef), KmsError> {
     let invalid = || KmsError::NotFound(format!("Invalid keyId '{input}'"));
     if let Some(rest) = input.strip_prefix("arn:") {
         let mut parts = rest.splitn(5, ':');
@@ -347,30 +357,32 @@ pub fn parse_key_ref(scope: &Scope, input: &str) -> Result<KeyRef, KmsError> {
         if !partition.starts_with("aws") || service != "kms" || region.is_empty() {
             return Err(KmsError::InvalidArn(format!("Invalid arn {input}")));
         }
-        if region != scope.region || account != scope.account_id {
+        let foreign_ok = cross_account && is_account_id(account);
+        if region != scope.region || (account != scope.account_id && !foreign_ok) {
             return Err(if resource.starts_with("alias/") {
                 KmsError::NotFound(format!("Alias '{input}' is not found."))
             } else {
                 KmsError::NotFound(format!("Key '{input}' does not exist"))
             });
         }
+        let key_scope = Scope::new(account, region);
         if let Some(id) = resource.strip_prefix("key/") {
             return if is_key_id(id) {
-                Ok(KeyRef::Id(id.to_string()))
+                Ok((key_scope, KeyRef::Id(id.to_string())))
             } else {
                 Err(invalid())
             };
         }
         if resource.starts_with("alias/") && resource.len() > "alias/".len() {
-            return Ok(KeyRef::Alias(resource.to_string()));
+            return Ok((key_scope, KeyRef::Alias(resource.to_string())));
         }
         return Err(KmsError::InvalidArn(format!("Invalid arn {input}")));
     }
     if input.starts_with("alias/") && input.len() > "alias/".len() {
-        return Ok(KeyRef::Alias(input.to_string()));
+        return Ok((scope.clone(), KeyRef::Alias(input.to_string())));
     }
     if is_key_id(input) {
-        return Ok(KeyRef::Id(input.to_string()));
+        return Ok((scope.clone(), KeyRef::Id(input.to_string())));
     }
     Err(invalid())
 }
@@ -509,15 +521,51 @@ pub fn validate_tags(member: &str, tags: &[Tag]) -> Result<Vec<(String, String)>
 /// Validates a key policy document: the size quota, then the policy language (every element,
 /// operator and value), with the problem named in the message. Enforcement comes with the
 /// authorization engine.
-pub fn validate_policy(policy: &str) -> Result<(), KmsError> {
+pub fn validate_policy(policy: &str) -> Result<trent_policy::Policy, KmsError> {
     if policy.len() > MAX_POLICY_BYTES {
         return Err(KmsError::LimitExceeded(format!(
             "Key policy exceeds the maximum size of {MAX_POLICY_BYTES} bytes."
         )));
     }
     trent_policy::Policy::parse(policy, trent_policy::ParseOptions::KEY_POLICY)
-        .map(|_| ())
         .map_err(|e| KmsError::MalformedPolicyDocument(e.to_string()))
+}
+
+/// The key policy of an AWS managed key (`alias/aws/<service>`), as AWS writes it: every
+/// principal of the account may use the key through the service; the account may read its
+/// metadata; nobody may manage it.
+pub fn aws_managed_policy(scope: &Scope, service: &str) -> String {
+    let account = &scope.account_id;
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Id": format!("auto-{service}-1"),
+        "Statement": [{
+            "Sid": format!("Allow access through {service} for all principals in the account that are authorized to use {service}"),
+            "Effect": "Allow",
+            "Principal": {"AWS": "*"},
+            "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*",
+                       "kms:CreateGrant", "kms:DescribeKey"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {
+                "kms:CallerAccount": account,
+                "kms:ViaService": format!("{service}.{}.amazonaws.com", scope.region)
+            }}
+        }, {
+            "Sid": "Allow direct access to key metadata to the account",
+            "Effect": "Allow",
+            "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
+            "Action": ["kms:Describe*", "kms:Get*", "kms:List*", "kms:RevokeGrant"],
+            "Resource": "*"
+        }]
+    })
+    .to_string()
+}
+
+/// AWS's answer when a new key policy would lock the caller out of PutKeyPolicy.
+pub fn lockout_refused() -> KmsError {
+    KmsError::MalformedPolicyDocument(
+        "The new key policy will not allow you to update the key policy in the future.".into(),
+    )
 }
 
 /// The policy a key gets when CreateKey names none: the account may use IAM to grant access.
@@ -743,4 +791,9 @@ mod tests {
             Err(KmsError::Validation(_))
         ));
     }
+}
+
+/// Twelve digits: an AWS account id.
+pub fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }

@@ -127,6 +127,15 @@ impl Policy {
         parse_policy(raw, options)
     }
 
+    /// Whether any statement has a condition on `key` (any case). Services use it to skip
+    /// computing costly keys (`kms:ResourceAliases`) no policy asks about.
+    pub fn uses_condition_key(&self, key: &str) -> bool {
+        self.statements
+            .iter()
+            .flat_map(|s| &s.condition)
+            .any(|clause| clause.key.eq_ignore_ascii_case(key))
+    }
+
     pub fn version(&self) -> Version {
         self.version
     }

@@ -106,6 +106,7 @@ impl Ssm {
                 &key,
                 value.expose_secret(),
                 &Self::context(&caller.scope, name),
+                "ssm",
             )
             .await?;
         Ok((blob, recorded))
@@ -122,7 +123,12 @@ impl Ssm {
         if version.param_type == model::SECURE_STRING && with_decryption {
             let (plaintext, _arn) = self
                 .kms
-                .decrypt_for(caller, &version.value, &Self::context(&caller.scope, name))
+                .decrypt_for(
+                    caller,
+                    &version.value,
+                    &Self::context(&caller.scope, name),
+                    "ssm",
+                )
                 .await?;
             Ok(model::Value::Secret(plaintext))
         } else {

@@ -128,6 +128,23 @@ pub struct ImportParameters {
     pub private_key: SecretBytes,
 }
 
+/// A KMS grant. `operations` are KMS operation names; `constraints` is the GrantConstraints
+/// JSON as validated by the KMS service; the token is kept only as its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantRecord {
+    pub scope: Scope,
+    pub key_id: String,
+    pub grant_id: String,
+    pub name: Option<String>,
+    pub grantee_principal: String,
+    pub retiring_principal: Option<String>,
+    pub operations: Vec<String>,
+    pub constraints: Option<String>,
+    pub issuing_account: String,
+    pub created_ms: i64,
+    pub token_hash: Vec<u8>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AliasRecord {
     pub scope: Scope,
@@ -366,6 +383,24 @@ pub trait Store: Send + Sync {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<(ParameterRecord, ParameterVersionRecord)>>;
+
+    // --- KMS grants ---
+
+    /// Adds a grant to an existing key ([`StoreError::Conflict`] if the key is gone,
+    /// [`StoreError::AlreadyExists`] if the grant id or token is taken).
+    async fn create_grant(&self, grant: &GrantRecord) -> Result<()>;
+    /// A key's grants, oldest first.
+    async fn key_grants(&self, scope: &Scope, key_id: &str) -> Result<Vec<GrantRecord>>;
+    /// The grant whose token hashes to `token_hash`.
+    async fn grant_by_token(&self, token_hash: &[u8]) -> Result<Option<GrantRecord>>;
+    /// Grants in `region` (any account) that `retiring_principal` may retire, oldest first.
+    async fn retirable_grants(
+        &self,
+        region: &str,
+        retiring_principal: &str,
+    ) -> Result<Vec<GrantRecord>>;
+    /// Deletes a grant. Returns false if it did not exist.
+    async fn delete_grant(&self, scope: &Scope, key_id: &str, grant_id: &str) -> Result<bool>;
 
     // --- access keys ---
 

@@ -15,11 +15,12 @@ use sqlx::sqlite::{
 };
 
 use crate::{
-    AccessKeyRecord, AliasRecord, Barrier, ImportParameters, KeyMaterial, KeyRecord,
+    AccessKeyRecord, AliasRecord, Barrier, GrantRecord, ImportParameters, KeyMaterial, KeyRecord,
     KeyUsageRecord, ParameterRecord, ParameterVersionRecord, Result, RowIdentity, Scope, Store,
     StoreError,
 };
 
+mod grants;
 mod ssm;
 
 /// Name of the database file inside the data directory.
@@ -265,6 +266,7 @@ async fn delete_key_in(
         "kms_key_materials",
         "kms_key_usage",
         "kms_import_parameters",
+        "kms_grants",
         "kms_keys",
     ] {
         sqlx::query(&format!(
@@ -826,6 +828,30 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<Vec<(ParameterRecord, ParameterVersionRecord)>> {
         ssm::list_by_path(&self.pool, scope, prefix, recursive, after, limit).await
+    }
+
+    async fn create_grant(&self, grant: &GrantRecord) -> Result<()> {
+        grants::create(&self.pool, grant).await
+    }
+
+    async fn key_grants(&self, scope: &Scope, key_id: &str) -> Result<Vec<GrantRecord>> {
+        grants::for_key(&self.pool, scope, key_id).await
+    }
+
+    async fn grant_by_token(&self, token_hash: &[u8]) -> Result<Option<GrantRecord>> {
+        grants::by_token(&self.pool, token_hash).await
+    }
+
+    async fn retirable_grants(
+        &self,
+        region: &str,
+        retiring_principal: &str,
+    ) -> Result<Vec<GrantRecord>> {
+        grants::retirable(&self.pool, region, retiring_principal).await
+    }
+
+    async fn delete_grant(&self, scope: &Scope, key_id: &str, grant_id: &str) -> Result<bool> {
+        grants::delete(&self.pool, scope, key_id, grant_id).await
     }
 
     async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>> {

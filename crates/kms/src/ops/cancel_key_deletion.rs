@@ -25,6 +25,7 @@ pub async fn handle(
             caller,
             req.key_id.as_deref().unwrap_or_default(),
             Aliases::Refused,
+            &crate::authz::Access::new("CancelKeyDeletion"),
         )
         .await?;
     kms.update_key(&key, |r| {

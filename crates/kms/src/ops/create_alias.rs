@@ -54,11 +54,19 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<super::E
     v.finish()?;
     let name = req.alias_name.unwrap_or_default();
     check_alias_name(&name)?;
+    // The alias is governed by IAM policies; the key by its key policy (and IAM).
+    crate::authz::authorize_identity(
+        caller,
+        "CreateAlias",
+        &model::alias_arn(&caller.scope, &name),
+        |_| {},
+    )?;
     let key = kms
         .resolve(
             caller,
             req.target_key_id.as_deref().unwrap_or_default(),
             Aliases::Refused,
+            &crate::authz::Access::new("CreateAlias"),
         )
         .await?;
     check_target(key.state()?, &key.arn)?;

@@ -94,6 +94,23 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
         ));
     }
     let multi_region = req.multi_region == Some(true);
+    let bypass = req.bypass_policy_lockout_safety_check == Some(true);
+    let tags = model::validate_tags("tags", req.tags.as_deref().unwrap_or_default())?;
+    crate::authz::authorize_identity(caller, "CreateKey", "*", |ctx| {
+        ctx.insert("kms:KeySpec", key_spec.as_str());
+        ctx.insert("kms:KeyUsage", key_usage.as_str());
+        ctx.insert("kms:KeyOrigin", origin.as_str());
+        ctx.insert("kms:MultiRegion", multi_region);
+        if multi_region {
+            ctx.insert("kms:MultiRegionKeyType", "PRIMARY");
+        }
+        ctx.insert("kms:BypassPolicyLockoutSafetyCheck", bypass);
+        for (k, v) in &tags {
+            ctx.insert(&format!("aws:RequestTag/{k}"), v.as_str());
+        }
+        ctx.insert_multi("aws:TagKeys", tags.iter().map(|(k, _)| k.as_str()));
+    })?;
+    let policy_given = req.policy.is_some();
     let policy = match req.policy {
         Some(p) => {
             model::validate_policy(&p)?;
@@ -101,7 +118,6 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
         }
         None => model::default_policy(&caller.scope.account_id),
     };
-    let tags = model::validate_tags("tags", req.tags.as_deref().unwrap_or_default())?;
     if tags.len() > model::MAX_TAGS {
         return Err(KmsError::LimitExceeded(format!(
             "A key can have at most {} tags.",
@@ -139,6 +155,13 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
         expiration_model: None,
         primary_region: multi_region.then(|| caller.scope.region.clone()),
     };
+    if policy_given && !bypass {
+        let parsed = model::validate_policy(&record.policy)?;
+        let arn = model::key_arn(&record.scope, &record.key_id);
+        if !crate::authz::passes_lockout_check(caller, &parsed, &arn) {
+            return Err(model::lockout_refused());
+        }
+    }
     if record.origin == crate::import::EXTERNAL {
         // No material: it is imported later.
         return Ok(Response {

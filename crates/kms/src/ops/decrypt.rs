@@ -59,6 +59,13 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
     }
     let context = EncryptionContext::from(req.encryption_context);
     let ciphertext = req.ciphertext_blob.unwrap_or_default();
+    let access = crate::authz::Access::new("Decrypt")
+        .context(&context)
+        .with_opt(
+            "kms:EncryptionAlgorithm",
+            req.encryption_algorithm.as_deref(),
+            model::SYMMETRIC_DEFAULT,
+        );
     let (opened, cipher) = kms
         .decrypt_any(
             caller,
@@ -66,6 +73,7 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
             &context,
             req.key_id.as_deref(),
             req.encryption_algorithm.as_deref(),
+            &access,
         )
         .await?;
     super::dry_run(req.dry_run)?;

@@ -19,6 +19,23 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<super::E
     v.finish()?;
     let name = req.alias_name.unwrap_or_default();
     check_alias_name(&name)?;
+    crate::authz::authorize_identity(
+        caller,
+        "DeleteAlias",
+        &model::alias_arn(&caller.scope, &name),
+        |_| {},
+    )?;
+    // The key the alias points to must allow DeleteAlias as well.
+    if let Some(alias) = kms.store().get_alias(&caller.scope, &name).await? {
+        kms.load_for(
+            caller,
+            &caller.scope,
+            &alias.key_id,
+            &crate::authz::Access::new("DeleteAlias"),
+            None,
+        )
+        .await?;
+    }
     let deleted = kms.store().delete_alias(&caller.scope, &name).await?;
     kms.aliases_changed();
     if !deleted {

@@ -50,6 +50,10 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
             caller,
             req.key_id.as_deref().unwrap_or_default(),
             Aliases::Allowed,
+            &crate::authz::Access::new("DeriveSharedSecret").with(
+                "kms:KeyAgreementAlgorithm",
+                req.key_agreement_algorithm.as_deref().unwrap_or_default(),
+            ),
         )
         .await?;
     Kms::check_usable(&key, model::KEY_AGREEMENT)?;

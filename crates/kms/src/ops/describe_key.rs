@@ -29,6 +29,7 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
             caller,
             req.key_id.as_deref().unwrap_or_default(),
             Aliases::Allowed,
+            &crate::authz::Access::new("DescribeKey"),
         )
         .await?;
     Ok(Response {

@@ -24,6 +24,7 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<super::E
             caller,
             req.key_id.as_deref().unwrap_or_default(),
             Aliases::Refused,
+            &crate::authz::Access::new("DisableKeyRotation"),
         )
         .await?;
     check_rotatable(&key)?;

@@ -65,6 +65,10 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<super::E
             caller,
             req.key_id.as_deref().unwrap_or_default(),
             Aliases::Refused,
+            &crate::authz::Access::new("EnableKeyRotation").with(
+                "kms:RotationPeriodInDays",
+                req.rotation_period_in_days.unwrap_or(365),
+            ),
         )
         .await?;
     check_rotatable(&key)?;

@@ -54,15 +54,22 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
         model::ENCRYPTION_ALGORITHMS,
     );
     v.finish()?;
+    let context = EncryptionContext::from(req.encryption_context);
     let key = kms
         .resolve(
             caller,
             req.key_id.as_deref().unwrap_or_default(),
             Aliases::Allowed,
+            &crate::authz::Access::new("Encrypt")
+                .context(&context)
+                .with_opt(
+                    "kms:EncryptionAlgorithm",
+                    req.encryption_algorithm.as_deref(),
+                    model::SYMMETRIC_DEFAULT,
+                ),
         )
         .await?;
     let cipher = Cipher::for_key(&key, req.encryption_algorithm.as_deref())?;
-    let context = EncryptionContext::from(req.encryption_context);
     cipher.check_context(&context)?;
     super::dry_run(req.dry_run)?;
     let plaintext = req

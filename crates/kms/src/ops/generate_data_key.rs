@@ -44,6 +44,7 @@ pub(crate) async fn generate(
     kms: &Kms,
     caller: &Caller,
     req: Request,
+    action: &'static str,
 ) -> Result<DataKey, KmsError> {
     let mut v = Validator::new();
     super::key_id_member(&mut v, "keyId", &req.key_id);
@@ -66,17 +67,18 @@ pub(crate) async fn generate(
             usize::try_from(n).map_err(|_| KmsError::Internal("validated length"))?
         }
     };
+    let context = EncryptionContext::from(req.encryption_context);
     let key = kms
         .resolve(
             caller,
             req.key_id.as_deref().unwrap_or_default(),
             Aliases::Allowed,
+            &crate::authz::Access::new(action).context(&context),
         )
         .await?;
     Kms::check_encrypt_usable(&key)?;
     super::dry_run(req.dry_run)?;
     let plaintext = SecretBytes::random(len)?;
-    let context = EncryptionContext::from(req.encryption_context);
     let (ciphertext_blob, material_id) = kms.seal(&key, plaintext.expose_secret(), &context)?;
     Ok(DataKey {
         plaintext,
@@ -87,7 +89,7 @@ pub(crate) async fn generate(
 }
 
 pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response, KmsError> {
-    let dk = generate(kms, caller, req).await?;
+    let dk = generate(kms, caller, req, "GenerateDataKey").await?;
     kms.note_usage(&dk.key, "GenerateDataKey", caller);
     Ok(Response {
         ciphertext_blob: dk.ciphertext_blob,

@@ -70,18 +70,21 @@ pub(crate) async fn generate(
             "KeyPairSpec {spec_name} is not supported by this server."
         )));
     };
+    let context = EncryptionContext::from(req.encryption_context);
     let key = kms
         .resolve(
             caller,
             req.key_id.as_deref().unwrap_or_default(),
             Aliases::Allowed,
+            &crate::authz::Access::new(operation)
+                .context(&context)
+                .with("kms:DataKeyPairSpec", spec_name),
         )
         .await?;
     Kms::check_encrypt_usable(&key)?;
     super::dry_run(req.dry_run)?;
     let private_key = super::create_key::generate_material(KeyKind::Asymmetric(spec)).await?;
     let public_key = trent_crypto::asymmetric::public_key_der(spec, &private_key)?;
-    let context = EncryptionContext::from(req.encryption_context);
     let (private_key_ciphertext_blob, material_id) =
         kms.seal(&key, private_key.expose_secret(), &context)?;
     kms.note_usage(&key, operation, caller);

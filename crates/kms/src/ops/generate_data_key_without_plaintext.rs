@@ -21,7 +21,7 @@ pub async fn handle(kms: &Kms, caller: &Caller, mut req: Request) -> Result<Resp
         // Not a member of this operation's input shape.
         req.recipient = None;
     }
-    let dk = generate(kms, caller, req).await?;
+    let dk = generate(kms, caller, req, "GenerateDataKeyWithoutPlaintext").await?;
     kms.note_usage(&dk.key, "GenerateDataKeyWithoutPlaintext", caller);
     Ok(Response {
         ciphertext_blob: dk.ciphertext_blob,

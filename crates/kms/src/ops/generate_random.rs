@@ -22,7 +22,7 @@ pub struct Response {
     plaintext: SecretBytes,
 }
 
-pub async fn handle(_kms: &Kms, _caller: &Caller, req: Request) -> Result<Response, KmsError> {
+pub async fn handle(_kms: &Kms, caller: &Caller, req: Request) -> Result<Response, KmsError> {
     let mut v = Validator::new();
     v.required("numberOfBytes", &req.number_of_bytes);
     v.range("numberOfBytes", req.number_of_bytes, 1, 1024);
@@ -33,6 +33,7 @@ pub async fn handle(_kms: &Kms, _caller: &Caller, req: Request) -> Result<Respon
         64,
     );
     v.finish()?;
+    crate::authz::authorize_identity(caller, "GenerateRandom", "*", |_| {})?;
     super::refuse_recipient(&req.recipient)?;
     if req.custom_key_store_id.is_some() {
         return Err(KmsError::UnsupportedOperation(

@@ -44,6 +44,7 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
             caller,
             req.key_id.as_deref().unwrap_or_default(),
             Aliases::Refused,
+            &crate::authz::Access::new("GetKeyPolicy"),
         )
         .await?;
     check_policy_name(req.policy_name.as_deref())?;

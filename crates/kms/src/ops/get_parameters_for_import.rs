@@ -92,6 +92,9 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
             caller,
             req.key_id.as_deref().unwrap_or_default(),
             Aliases::Refused,
+            &crate::authz::Access::new("GetParametersForImport")
+                .with("kms:WrappingAlgorithm", algorithm_name)
+                .with("kms:WrappingKeySpec", spec_name),
         )
         .await?;
     check_external(&key)?;

@@ -173,11 +173,22 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
         .into());
     }
 
+    let mut access = crate::authz::Access::new("ImportKeyMaterial");
+    if let Some(m) = req.expiration_model.as_deref() {
+        access = access.with("kms:ExpirationModel", m);
+    }
+    if let Some(t) = req.valid_to {
+        access = access.with(
+            "kms:ValidTo",
+            trent_policy::Timestamp::from_unix_nanos((t * 1e9) as i128),
+        );
+    }
     let key = kms
         .resolve(
             caller,
             req.key_id.as_deref().unwrap_or_default(),
             Aliases::Refused,
+            &access,
         )
         .await?;
     check_external(&key)?;

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use trent_wire::Validator;
 
 use crate::model::{self, marker};
-use crate::{Aliases, Caller, Kms, KmsError};
+use crate::{Caller, Kms, KmsError};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -39,14 +39,22 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
     let limit = super::limit_member(&mut v, req.limit);
     super::marker_member(&mut v, req.marker.as_deref());
     v.finish()?;
+    // ListAliases is governed by IAM policies alone (resource `*`), KeyId or not.
+    crate::authz::authorize_identity(caller, "ListAliases", "*", |_| {})?;
     let key_id = match &req.key_id {
-        Some(k) => Some(
-            kms.resolve(caller, k, Aliases::Refused)
-                .await?
-                .record
-                .key_id
-                .clone(),
-        ),
+        Some(k) => {
+            if k.starts_with("alias/") || k.contains(":alias/") {
+                return Err(KmsError::NotFound(format!("Invalid keyId '{k}'")));
+            }
+            let id = kms.key_id_of(caller, k, "ListAliases").await?;
+            if kms.load(&caller.scope, &id).await?.is_none() {
+                return Err(KmsError::NotFound(format!(
+                    "Key '{}' does not exist",
+                    model::key_arn(&caller.scope, &id)
+                )));
+            }
+            Some(id)
+        }
         None => None,
     };
     let after = req.marker.as_deref().map(marker::decode).transpose()?;

@@ -45,6 +45,7 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
         }
     }
     v.finish()?;
+    crate::authz::authorize_identity(caller, "ListKeys", "*", |_| {})?;
     let after = match &req.marker {
         Some(m) => marker::decode(m)?
             .parse::<i64>()

@@ -40,6 +40,7 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
             caller,
             req.key_id.as_deref().unwrap_or_default(),
             Aliases::Refused,
+            &crate::authz::Access::new("ListResourceTags"),
         )
         .await?;
     let all = &key.record.tags;

@@ -7,6 +7,7 @@ use crate::{Caller, Kms, KmsError};
 
 mod cancel_key_deletion;
 mod create_alias;
+mod create_grant;
 mod create_key;
 mod decrypt;
 mod delete_alias;
@@ -31,13 +32,17 @@ mod get_parameters_for_import;
 mod get_public_key;
 mod import_key_material;
 mod list_aliases;
+mod list_grants;
 mod list_key_policies;
 mod list_key_rotations;
 mod list_keys;
 mod list_resource_tags;
+mod list_retirable_grants;
 mod put_key_policy;
 mod re_encrypt;
 mod replicate_key;
+mod retire_grant;
+mod revoke_grant;
 mod rotate_key_on_demand;
 mod schedule_key_deletion;
 mod sign;
@@ -76,6 +81,7 @@ macro_rules! operations {
 operations! {
     "CancelKeyDeletion" => cancel_key_deletion,
     "CreateAlias" => create_alias,
+    "CreateGrant" => create_grant,
     "CreateKey" => create_key,
     "Decrypt" => decrypt,
     "DeleteAlias" => delete_alias,
@@ -100,13 +106,17 @@ operations! {
     "GetParametersForImport" => get_parameters_for_import,
     "ImportKeyMaterial" => import_key_material,
     "ListAliases" => list_aliases,
+    "ListGrants" => list_grants,
     "ListKeyPolicies" => list_key_policies,
     "ListKeyRotations" => list_key_rotations,
     "ListKeys" => list_keys,
     "ListResourceTags" => list_resource_tags,
+    "ListRetirableGrants" => list_retirable_grants,
     "PutKeyPolicy" => put_key_policy,
     "ReEncrypt" => re_encrypt,
     "ReplicateKey" => replicate_key,
+    "RetireGrant" => retire_grant,
+    "RevokeGrant" => revoke_grant,
     "RotateKeyOnDemand" => rotate_key_on_demand,
     "ScheduleKeyDeletion" => schedule_key_deletion,
     "Sign" => sign,

@@ -13,7 +13,6 @@ pub struct Request {
     key_id: Option<String>,
     policy_name: Option<String>,
     policy: Option<String>,
-    #[allow(dead_code)]
     bypass_policy_lockout_safety_check: Option<bool>,
 }
 
@@ -29,11 +28,20 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<super::E
             caller,
             req.key_id.as_deref().unwrap_or_default(),
             Aliases::Refused,
+            &crate::authz::Access::new("PutKeyPolicy").with(
+                "kms:BypassPolicyLockoutSafetyCheck",
+                req.bypass_policy_lockout_safety_check == Some(true),
+            ),
         )
         .await?;
     check_policy_name(req.policy_name.as_deref())?;
     let policy = req.policy.unwrap_or_default();
-    model::validate_policy(&policy)?;
+    let parsed = model::validate_policy(&policy)?;
+    if req.bypass_policy_lockout_safety_check != Some(true)
+        && !crate::authz::passes_lockout_check(caller, &parsed, &key.arn)
+    {
+        return Err(model::lockout_refused());
+    }
     kms.update_key(&key, |r| {
         r.policy.clone_from(&policy);
         Ok(())

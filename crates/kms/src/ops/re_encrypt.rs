@@ -74,24 +74,54 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
     let ignore_ciphertext =
         super::dry_run_modifiers_member(&mut v, req.dry_run_modifiers.as_deref());
     v.finish()?;
+    let destination_input = req.destination_key_id.as_deref().unwrap_or_default();
+    let ciphertext = req.ciphertext_blob.unwrap_or_default();
+    // kms:ReEncryptOnSameKey compares the key named by the blob (or SourceKeyId) with the
+    // destination, both read without touching any key.
+    let destination_id = kms
+        .key_id_of(caller, destination_input, "ReEncryptTo")
+        .await?;
+    let source_id = match crate::blob::Blob::parse(&ciphertext) {
+        Ok(b) => Some(b.key_id.to_string()),
+        Err(_) => match req.source_key_id.as_deref() {
+            Some(s) => Some(kms.key_id_of(caller, s, "ReEncryptFrom").await?),
+            None => None,
+        },
+    };
+    let same_key = source_id.as_deref() == Some(destination_id.as_str());
+    let destination_context = EncryptionContext::from(req.destination_encryption_context);
     let destination = kms
         .resolve(
             caller,
-            req.destination_key_id.as_deref().unwrap_or_default(),
+            destination_input,
             Aliases::Allowed,
+            &crate::authz::Access::new("ReEncryptTo")
+                .context(&destination_context)
+                .with_opt(
+                    "kms:EncryptionAlgorithm",
+                    req.destination_encryption_algorithm.as_deref(),
+                    model::SYMMETRIC_DEFAULT,
+                )
+                .with("kms:ReEncryptOnSameKey", same_key),
         )
         .await?;
     let destination_cipher = Cipher::for_key(
         &destination,
         req.destination_encryption_algorithm.as_deref(),
     )?;
-    let destination_context = EncryptionContext::from(req.destination_encryption_context);
     destination_cipher.check_context(&destination_context)?;
     if req.dry_run == Some(true) && ignore_ciphertext {
         return Err(KmsError::DryRun);
     }
     let source_context = EncryptionContext::from(req.source_encryption_context);
-    let ciphertext = req.ciphertext_blob.unwrap_or_default();
+    let source_access = crate::authz::Access::new("ReEncryptFrom")
+        .context(&source_context)
+        .with_opt(
+            "kms:EncryptionAlgorithm",
+            req.source_encryption_algorithm.as_deref(),
+            model::SYMMETRIC_DEFAULT,
+        )
+        .with("kms:ReEncryptOnSameKey", same_key);
     let (opened, source_cipher) = kms
         .decrypt_any(
             caller,
@@ -99,6 +129,7 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
             &source_context,
             req.source_key_id.as_deref(),
             req.source_encryption_algorithm.as_deref(),
+            &source_access,
         )
         .await?;
     super::dry_run(req.dry_run)?;

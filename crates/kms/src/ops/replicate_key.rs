@@ -19,7 +19,6 @@ pub struct Request {
     key_id: Option<String>,
     replica_region: Option<String>,
     policy: Option<String>,
-    #[allow(dead_code)]
     bypass_policy_lockout_safety_check: Option<bool>,
     description: Option<String>,
     tags: Option<Vec<Tag>>,
@@ -68,6 +67,10 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
             caller,
             req.key_id.as_deref().unwrap_or_default(),
             Aliases::Refused,
+            &crate::authz::Access::new("ReplicateKey").with(
+                "kms:ReplicaRegion",
+                req.replica_region.as_deref().unwrap_or_default(),
+            ),
         )
         .await?;
     check_multi_region(&key.record, &key.arn)?;
@@ -88,9 +91,19 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
     }
     let replica_scope = Scope::new(caller.scope.account_id.clone(), region.clone());
     let replica_arn = model::key_arn(&replica_scope, &key.record.key_id);
+    // The replica is created in the other region: the caller needs kms:CreateKey there.
+    crate::authz::authorize_identity(caller, "CreateKey", "*", |ctx| {
+        ctx.insert("aws:RequestedRegion", region.as_str());
+        ctx.insert("kms:MultiRegionKeyType", "REPLICA");
+    })?;
     let policy = match req.policy {
         Some(p) => {
-            model::validate_policy(&p)?;
+            let parsed = model::validate_policy(&p)?;
+            if req.bypass_policy_lockout_safety_check != Some(true)
+                && !crate::authz::passes_lockout_check(caller, &parsed, &replica_arn)
+            {
+                return Err(model::lockout_refused());
+            }
             p
         }
         None => model::default_policy(&caller.scope.account_id),

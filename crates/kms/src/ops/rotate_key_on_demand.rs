@@ -26,6 +26,7 @@ pub async fn handle(
             caller,
             req.key_id.as_deref().unwrap_or_default(),
             Aliases::Refused,
+            &crate::authz::Access::new("RotateKeyOnDemand"),
         )
         .await?;
     check_rotatable(&key)?;

@@ -43,6 +43,8 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
             caller,
             req.key_id.as_deref().unwrap_or_default(),
             Aliases::Refused,
+            &crate::authz::Access::new("ScheduleKeyDeletion")
+                .with("kms:ScheduleKeyDeletionPendingWindowInDays", days),
         )
         .await?;
     let deletion_ms = kms.now_ms() + days * DAY_MS;

@@ -134,6 +134,12 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
             caller,
             req.key_id.as_deref().unwrap_or_default(),
             Aliases::Allowed,
+            &crate::authz::Access::new("Sign")
+                .with(
+                    "kms:SigningAlgorithm",
+                    req.signing_algorithm.as_deref().unwrap_or_default(),
+                )
+                .with_opt("kms:MessageType", req.message_type.as_deref(), "RAW"),
         )
         .await?;
     let (spec, alg, digest_mode) = signing_parameters(

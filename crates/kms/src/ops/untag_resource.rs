@@ -27,6 +27,7 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<super::E
             caller,
             req.key_id.as_deref().unwrap_or_default(),
             Aliases::Refused,
+            &crate::authz::Access::new("UntagResource").tag_keys(remove.clone()),
         )
         .await?;
     kms.update_key(&key, |r| {

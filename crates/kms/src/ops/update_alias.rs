@@ -21,6 +21,12 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<super::E
     v.finish()?;
     let name = req.alias_name.unwrap_or_default();
     check_alias_name(&name)?;
+    crate::authz::authorize_identity(
+        caller,
+        "UpdateAlias",
+        &model::alias_arn(&caller.scope, &name),
+        |_| {},
+    )?;
     let alias = kms
         .store()
         .get_alias(&caller.scope, &name)
@@ -36,10 +42,21 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<super::E
             caller,
             req.target_key_id.as_deref().unwrap_or_default(),
             Aliases::Refused,
+            &crate::authz::Access::new("UpdateAlias"),
         )
         .await?;
     check_target(key.state()?, &key.arn)?;
-    if let Some(current) = kms.load(&caller.scope, &alias.key_id).await?
+    // The key the alias leaves must allow it too.
+    let current = kms
+        .load_for(
+            caller,
+            &caller.scope,
+            &alias.key_id,
+            &crate::authz::Access::new("UpdateAlias"),
+            None,
+        )
+        .await?;
+    if let Some(current) = current
         && (current.record.key_spec != key.record.key_spec
             || current.record.key_usage != key.record.key_usage)
     {

@@ -36,6 +36,10 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<super::E
             caller,
             req.key_id.as_deref().unwrap_or_default(),
             Aliases::Refused,
+            &crate::authz::Access::new("UpdatePrimaryRegion").with(
+                "kms:PrimaryRegion",
+                req.primary_region.as_deref().unwrap_or_default(),
+            ),
         )
         .await?;
     check_multi_region(&key.record, &key.arn)?;

@@ -52,6 +52,12 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
             caller,
             req.key_id.as_deref().unwrap_or_default(),
             Aliases::Allowed,
+            &crate::authz::Access::new("Verify")
+                .with(
+                    "kms:SigningAlgorithm",
+                    req.signing_algorithm.as_deref().unwrap_or_default(),
+                )
+                .with_opt("kms:MessageType", req.message_type.as_deref(), "RAW"),
         )
         .await?;
     let (_, alg, digest_mode) = signing_parameters(

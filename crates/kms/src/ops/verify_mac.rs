@@ -47,6 +47,10 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
             caller,
             req.key_id.as_deref().unwrap_or_default(),
             Aliases::Allowed,
+            &crate::authz::Access::new("VerifyMac").with(
+                "kms:MacAlgorithm",
+                req.mac_algorithm.as_deref().unwrap_or_default(),
+            ),
         )
         .await?;
     let alg = mac_algorithm_for(&key, req.mac_algorithm.as_deref().unwrap_or_default())?;

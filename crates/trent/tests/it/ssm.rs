@@ -740,30 +740,31 @@ async fn ssm_secure_string_default_custom_and_disabled_keys() {
     );
     assert_eq!(value_of(&ssm, "/s/db-password", true).await, "hunter2");
 
-    // Without decryption: the ciphertext, base64, which KMS opens only with the parameter's ARN
-    // as encryption context.
+    // Without decryption: the ciphertext, base64. The AWS managed key's policy lets the
+    // account use it only through Parameter Store (kms:ViaService), so a direct Decrypt is
+    // refused even to the account root.
     let stored = value_of(&ssm, "/s/db-password", false).await;
     assert_ne!(stored, "hunter2");
     let blob = base64::engine::general_purpose::STANDARD
         .decode(&stored)
         .unwrap();
     let arn = format!("arn:aws:ssm:us-east-1:{ACCOUNT}:parameter/s/db-password");
-    let plain = kms
-        .decrypt()
-        .ciphertext_blob(Blob::new(blob.clone()))
-        .encryption_context("PARAMETER_ARN", &arn)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(plain.plaintext().unwrap().as_ref(), b"hunter2");
-    assert_eq!(plain.key_id(), meta.arn());
     let err = kms
         .decrypt()
         .ciphertext_blob(Blob::new(blob))
+        .encryption_context("PARAMETER_ARN", &arn)
         .send()
         .await
         .unwrap_err();
-    assert_eq!(code(&err), "InvalidCiphertextException");
+    assert_eq!(code(&err), "AccessDeniedException");
+    assert_eq!(
+        message(&err),
+        format!(
+            "User: arn:aws:iam::{ACCOUNT}:root is not authorized to perform: kms:Decrypt on \
+             resource: {} because no resource-based policy allows the kms:Decrypt action",
+            meta.arn().unwrap()
+        )
+    );
     // A second SecureString reuses the same managed key.
     ssm.put_parameter()
         .name("/s/other")
@@ -802,6 +803,27 @@ async fn ssm_secure_string_default_custom_and_disabled_keys() {
         .await
         .unwrap();
     assert_eq!(value_of(&ssm, "/s/api-key", true).await, "k-123");
+    // The stored ciphertext opens under KMS only with the parameter's ARN as encryption context.
+    let blob = base64::engine::general_purpose::STANDARD
+        .decode(value_of(&ssm, "/s/api-key", false).await)
+        .unwrap();
+    let arn = format!("arn:aws:ssm:us-east-1:{ACCOUNT}:parameter/s/api-key");
+    let plain = kms
+        .decrypt()
+        .ciphertext_blob(Blob::new(blob.clone()))
+        .encryption_context("PARAMETER_ARN", &arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.plaintext().unwrap().as_ref(), b"k-123");
+    assert_eq!(plain.key_id(), custom.key_metadata().unwrap().arn());
+    let err = kms
+        .decrypt()
+        .ciphertext_blob(Blob::new(blob))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "InvalidCiphertextException");
     let h = ssm
         .get_parameter_history()
         .name("/s/api-key")
