@@ -246,22 +246,22 @@ pub(crate) struct KeyView<'a> {
 
 /// Which policy answered, for AWS's denial message.
 enum Because {
-    NoResourcePolicy,
-    NoIdentityPolicy,
-    DenyInResourcePolicy,
-    DenyInIdentityPolicy,
+    NoResourceAllow,
+    NoIdentityAllow,
+    ResourceDeny,
+    IdentityDeny,
 }
 
 fn denied(requester: &Requester, action: &str, resource: &str, because: Because) -> KmsError {
     let tail = match because {
-        Because::NoResourcePolicy => {
+        Because::NoResourceAllow => {
             format!("because no resource-based policy allows the {action} action")
         }
-        Because::NoIdentityPolicy => {
+        Because::NoIdentityAllow => {
             format!("because no identity-based policy allows the {action} action")
         }
-        Because::DenyInResourcePolicy => "with an explicit deny in a resource-based policy".into(),
-        Because::DenyInIdentityPolicy => "with an explicit deny in an identity-based policy".into(),
+        Because::ResourceDeny => "with an explicit deny in a resource-based policy".into(),
+        Because::IdentityDeny => "with an explicit deny in an identity-based policy".into(),
     };
     KmsError::AccessDenied(format!(
         "User: {} is not authorized to perform: {action} on resource: {resource} {tail}",
@@ -294,7 +294,7 @@ pub(crate) fn authorize_identity(
             requester,
             &iam_action,
             resource,
-            Because::DenyInIdentityPolicy,
+            Because::IdentityDeny,
         )),
         Decision::Allow(_) => Ok(()),
         Decision::ImplicitDeny if requester.is_root() => Ok(()),
@@ -302,7 +302,7 @@ pub(crate) fn authorize_identity(
             requester,
             &iam_action,
             resource,
-            Because::NoIdentityPolicy,
+            Because::NoIdentityAllow,
         )),
     }
 }
@@ -345,7 +345,10 @@ pub(crate) fn key_context(
         for (k, v) in &context.0 {
             ctx.insert(&format!("kms:EncryptionContext:{k}"), v.as_str());
         }
-        ctx.insert_multi("kms:EncryptionContextKeys", context.0.keys().map(String::as_str));
+        ctx.insert_multi(
+            "kms:EncryptionContextKeys",
+            context.0.keys().map(String::as_str),
+        );
     }
     if let Some(via) = &access.via_service {
         ctx.insert("kms:ViaService", via.as_str());
@@ -392,11 +395,7 @@ pub(crate) fn authorize_key(
 
 /// Whether the key policy and IAM policies allow `access` without help from a grant (for
 /// CreateGrant, whose grant-based path may not widen the grant it relies on).
-pub(crate) fn policies_allow(
-    caller: &Caller,
-    key: &crate::LoadedKey,
-    access: &Access<'_>,
-) -> bool {
+pub(crate) fn policies_allow(caller: &Caller, key: &crate::LoadedKey, access: &Access<'_>) -> bool {
     let view = KeyView {
         record: &key.record,
         arn: &key.arn,
@@ -430,7 +429,7 @@ fn policy_decision(
             requester,
             &action,
             key.arn,
-            Because::DenyInResourcePolicy,
+            Because::ResourceDeny,
         )));
     }
     let identity = identity_decision(requester, &ctx);
@@ -439,7 +438,7 @@ fn policy_decision(
             requester,
             &action,
             key.arn,
-            Because::DenyInIdentityPolicy,
+            Because::IdentityDeny,
         )));
     }
     // An account root's own IAM standing is total within its account, and it is the account
@@ -449,8 +448,8 @@ fn policy_decision(
         (Decision::Allow(m), true) if m.principal != PrincipalMatch::Account => return Ok(()),
         (Decision::Allow(_), true) if identity_allows => return Ok(()),
         (Decision::Allow(_), false) if identity_allows => return Ok(()),
-        (Decision::Allow(_), _) => Because::NoIdentityPolicy,
-        _ => Because::NoResourcePolicy,
+        (Decision::Allow(_), _) => Because::NoIdentityAllow,
+        _ => Because::NoResourceAllow,
     };
     Err(PolicyDenial::NotAllowed(denied(
         requester, &action, key.arn, because,

@@ -118,7 +118,9 @@ impl Kms {
                 return Ok((opened, cipher));
             }
         }
-        let opened = self.open(caller, ciphertext, context, key_id, access).await?;
+        let opened = self
+            .open(caller, ciphertext, context, key_id, access)
+            .await?;
         let cipher = Cipher::for_key(&opened.key, algorithm)?;
         Ok((opened, cipher))
     }

@@ -10,9 +10,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use trent_store::{GrantRecord, Scope};
 
+use crate::KmsError;
 use crate::authz::Constraints;
 use crate::model::{self, KeyKind};
-use crate::KmsError;
 
 const TOKEN_VERSION: u8 = 1;
 /// Grant ids are 32 random bytes, shown as 64 hex characters.
@@ -111,7 +111,7 @@ pub(crate) fn parse_token(token: &str) -> Result<(Scope, String, String), KmsErr
     if !model::is_account_id(account) {
         return Err(INVALID);
     }
-    let grant_id = trent_crypto::hex(&rest[..GRANT_ID_BYTES]);
+    let grant_id = trent_crypto::hex(rest.get(..GRANT_ID_BYTES).ok_or(INVALID)?);
     let key_id = parts.pop().ok_or(INVALID)?;
     let region = parts.pop().ok_or(INVALID)?;
     Ok((Scope::new(account, region), key_id, grant_id))

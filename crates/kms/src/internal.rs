@@ -10,8 +10,8 @@
 use trent_crypto::SecretBytes;
 use trent_store::{AliasRecord, KeyMaterial, KeyRecord, StoreError};
 
-use crate::model::{self, KeyState};
 use crate::authz::Access;
+use crate::model::{self, KeyState};
 use crate::{Aliases, Caller, Cipher, EncryptionContext, Kms, KmsError};
 
 impl Kms {
@@ -96,10 +96,7 @@ impl Kms {
             created_ms: now,
             deletion_ms: None,
             pending_window_days: None,
-            policy: model::aws_managed_policy(
-                scope,
-                alias_name.trim_start_matches("alias/aws/"),
-            ),
+            policy: model::aws_managed_policy(scope, alias_name.trim_start_matches("alias/aws/")),
             tags: Vec::new(),
             current_material_id: material_id.clone(),
             multi_region: false,

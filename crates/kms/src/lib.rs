@@ -33,11 +33,11 @@ use trent_crypto::{Aes256GcmKey, GCM_NONCE_LEN, SecretBytes};
 use trent_store::clock::Clock;
 use trent_store::{KeyRecord, Scope, Store, StoreError};
 
+use authz::{Access, KeyAuthz, KeyView};
 pub(crate) use cipher::Cipher;
 pub use context::EncryptionContext;
 pub use error::KmsError;
 use model::{KeyKind, KeyRef, KeyState};
-use authz::{Access, KeyAuthz, KeyView};
 
 /// Who is calling, as established by authentication.
 #[derive(Debug, Clone)]
@@ -217,6 +217,11 @@ impl Kms {
         body: &[u8],
     ) -> Result<Vec<u8>, KmsError> {
         ops::dispatch(self, caller, operation, body).await
+    }
+
+    /// Every KMS operation Trent serves, by wire name.
+    pub fn operations() -> &'static [&'static str] {
+        ops::OPERATIONS
     }
 
     /// Whether `operation` is a KMS operation Trent serves.
@@ -586,8 +591,15 @@ impl Kms {
         request_alias: Option<&str>,
     ) -> Result<Option<Arc<LoadedKey>>, KmsError> {
         if let Some(key) = self.cached(scope, key_id)? {
-            self.authorize(caller, &key.record, &key.arn, &key.authz, access, request_alias)
-                .await?;
+            self.authorize(
+                caller,
+                &key.record,
+                &key.arn,
+                &key.authz,
+                access,
+                request_alias,
+            )
+            .await?;
             return Ok(Some(self.unexpired(key)));
         }
         let Some(record) = self.store.get_key(scope, key_id).await? else {
@@ -924,7 +936,8 @@ impl Kms {
         // its original region) stays the authenticated data, byte for byte.
         let other_region = parsed.region != caller.scope.region;
         let foreign = parsed.account_id != caller.scope.account_id;
-        if (foreign && !(authz::cross_account(access.action) && model::is_account_id(parsed.account_id)))
+        if (foreign
+            && !(authz::cross_account(access.action) && model::is_account_id(parsed.account_id)))
             || (other_region && !model::is_multi_region_id(parsed.key_id))
         {
             return Err(refuse(&requested));

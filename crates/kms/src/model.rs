@@ -661,6 +661,11 @@ pub mod secret_blob {
     }
 }
 
+/// Twelve digits: an AWS account id.
+pub fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -791,9 +796,4 @@ mod tests {
             Err(KmsError::Validation(_))
         ));
     }
-}
-
-/// Twelve digits: an AWS account id.
-pub fn is_account_id(s: &str) -> bool {
-    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }

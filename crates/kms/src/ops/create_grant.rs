@@ -48,10 +48,18 @@ fn principal_member(v: &mut Validator, member: &str, value: Option<&str>) {
     }
 }
 
-fn context_constraint(v: &mut Validator, member: &str, map: Option<&std::collections::BTreeMap<String, String>>) {
+fn context_constraint(
+    v: &mut Validator,
+    member: &str,
+    map: Option<&std::collections::BTreeMap<String, String>>,
+) {
     let Some(map) = map else { return };
     if map.len() > 8 {
-        v.violation(None, member, "Member must have at most 8 encryption context pairs");
+        v.violation(
+            None,
+            member,
+            "Member must have at most 8 encryption context pairs",
+        );
     }
     for value in map.values() {
         if value.chars().count() > 384 {
@@ -68,7 +76,9 @@ fn context_constraint(v: &mut Validator, member: &str, map: Option<&std::collect
 fn check_principal(member: &str, arn: &str) -> Result<(), KmsError> {
     trent_policy::AwsIdentity::from_arn(arn)
         .map(|_| ())
-        .map_err(|_| ApiError::validation(format!("{member} {arn} is not a valid principal.")).into())
+        .map_err(|_| {
+            ApiError::validation(format!("{member} {arn} is not a valid principal.")).into()
+        })
 }
 
 pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response, KmsError> {
@@ -76,10 +86,18 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
     super::key_id_member(&mut v, "keyId", &req.key_id);
     v.required("granteePrincipal", &req.grantee_principal);
     principal_member(&mut v, "granteePrincipal", req.grantee_principal.as_deref());
-    principal_member(&mut v, "retiringPrincipal", req.retiring_principal.as_deref());
+    principal_member(
+        &mut v,
+        "retiringPrincipal",
+        req.retiring_principal.as_deref(),
+    );
     v.required("operations", &req.operations);
     for (i, op) in req.operations.iter().flatten().enumerate() {
-        v.one_of(&format!("operations.{}.member", i + 1), Some(op), GRANT_OPERATIONS);
+        v.one_of(
+            &format!("operations.{}.member", i + 1),
+            Some(op),
+            GRANT_OPERATIONS,
+        );
     }
     v.length("name", req.name.as_deref(), 1, 256);
     if let Some(name) = &req.name
@@ -94,8 +112,16 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
         );
     }
     if let Some(c) = &req.constraints {
-        context_constraint(&mut v, "constraints.encryptionContextEquals", c.encryption_context_equals.as_ref());
-        context_constraint(&mut v, "constraints.encryptionContextSubset", c.encryption_context_subset.as_ref());
+        context_constraint(
+            &mut v,
+            "constraints.encryptionContextEquals",
+            c.encryption_context_equals.as_ref(),
+        );
+        context_constraint(
+            &mut v,
+            "constraints.encryptionContextSubset",
+            c.encryption_context_subset.as_ref(),
+        );
     }
     validate_grant_tokens(&mut v, req.grant_tokens.as_ref());
     v.finish()?;
@@ -192,8 +218,8 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
                 && g.constraints == constraints_json
         })
     {
-        let id = trent_crypto::unhex(&same.grant_id)
-            .ok_or(KmsError::Internal("stored grant id"))?;
+        let id =
+            trent_crypto::unhex(&same.grant_id).ok_or(KmsError::Internal("stored grant id"))?;
         return Ok(Response {
             grant_token: grants::new_token(&scope, &key_id, &id)?,
             grant_id: same.grant_id.clone(),
@@ -224,7 +250,10 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
         Ok(()) => {}
         Err(StoreError::Conflict) => {
             kms.forget_key(&scope, &key_id);
-            return Err(KmsError::NotFound(format!("Key '{}' does not exist", key.arn)));
+            return Err(KmsError::NotFound(format!(
+                "Key '{}' does not exist",
+                key.arn
+            )));
         }
         Err(e) => return Err(e.into()),
     }

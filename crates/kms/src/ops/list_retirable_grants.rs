@@ -18,7 +18,12 @@ pub struct Request {
 pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response, KmsError> {
     let mut v = Validator::new();
     v.required("retiringPrincipal", &req.retiring_principal);
-    v.length("retiringPrincipal", req.retiring_principal.as_deref(), 1, 256);
+    v.length(
+        "retiringPrincipal",
+        req.retiring_principal.as_deref(),
+        1,
+        256,
+    );
     let limit = super::limit_member(&mut v, req.limit) as usize;
     super::marker_member(&mut v, req.marker.as_deref());
     v.finish()?;
