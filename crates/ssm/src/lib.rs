@@ -152,6 +152,15 @@ impl Ssm {
                             break;
                         }
                         Err(SsmError::Store(StoreError::Conflict)) => continue,
+                        // One parameter's failure must not hold up the others.
+                        Err(e) if !matches!(e, SsmError::Store(_)) => {
+                            tracing::error!(
+                                parameter = %name,
+                                error = %e,
+                                "parameter policies could not be applied"
+                            );
+                            break;
+                        }
                         Err(e) => return Err(e),
                     }
                 }

@@ -202,6 +202,68 @@ fn only_attributes(
     }
 }
 
+/// One policy of the array, checked on its own.
+fn parse_one(value: serde_json::Value, now_ms: i64) -> Result<Policy, SsmError> {
+    let p: RawPolicy = serde_json::from_value(value).map_err(|_| {
+        invalid_attribute(
+            "A policy is an object with the members Type, Version and Attributes only.",
+        )
+    })?;
+    let kind = p.kind.unwrap_or_default();
+    if ![EXPIRATION, EXPIRATION_NOTIFICATION, NO_CHANGE_NOTIFICATION].contains(&kind.as_str()) {
+        return Err(invalid_type(&kind));
+    }
+    if p.version.as_deref() != Some("1.0") {
+        return Err(invalid_attribute(format!(
+            "The {kind} policy needs Version 1.0."
+        )));
+    }
+    let attrs = p.attributes.unwrap_or_default();
+    let policy = match kind.as_str() {
+        EXPIRATION => {
+            only_attributes(&attrs, &["Timestamp"], &kind)?;
+            let timestamp = attrs
+                .get("Timestamp")
+                .and_then(|t| t.as_str())
+                .unwrap_or_default()
+                .to_string();
+            let at = time::OffsetDateTime::parse(
+                &timestamp,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .map_err(|_| {
+                invalid_attribute(
+                    "The Expiration policy needs the attribute Timestamp in the ISO_INSTANT \
+                     (2026-12-02T21:34:33.000Z) or ISO_OFFSET_DATE_TIME format.",
+                )
+            })?;
+            let at_ms = i64::try_from(at.unix_timestamp_nanos() / 1_000_000)
+                .map_err(|_| invalid_attribute("The Expiration timestamp is out of range."))?;
+            if at_ms <= now_ms {
+                return Err(invalid_attribute(
+                    "The Expiration policy timestamp must be in the future.",
+                ));
+            }
+            Policy::Expiration { at_ms, timestamp }
+        }
+        EXPIRATION_NOTIFICATION => {
+            only_attributes(&attrs, &["Before", "Unit"], &kind)?;
+            Policy::ExpirationNotification {
+                before: count_attribute(&attrs, "Before", &kind)?,
+                unit: unit_attribute(&attrs, &kind)?,
+            }
+        }
+        _ => {
+            only_attributes(&attrs, &["After", "Unit"], &kind)?;
+            Policy::NoChangeNotification {
+                after: count_attribute(&attrs, "After", &kind)?,
+                unit: unit_attribute(&attrs, &kind)?,
+            }
+        }
+    };
+    Ok(policy)
+}
+
 /// Parses the `Policies` member. `Ok(None)` for an empty set (`[]` or `[{}]`), which clears
 /// the parameter's policies.
 pub fn parse(input: &str, now_ms: i64) -> Result<Option<Vec<Policy>>, SsmError> {
@@ -226,66 +288,11 @@ pub fn parse(input: &str, now_ms: i64) -> Result<Option<Vec<Policy>>, SsmError> 
     }
     let mut out: Vec<Policy> = Vec::with_capacity(raw.len());
     for value in raw {
-        let p: RawPolicy = serde_json::from_value(value).map_err(|_| {
-            invalid_attribute(
-                "A policy is an object with the members Type, Version and Attributes only.",
-            )
-        })?;
-        let kind = p.kind.unwrap_or_default();
-        if ![EXPIRATION, EXPIRATION_NOTIFICATION, NO_CHANGE_NOTIFICATION].contains(&kind.as_str()) {
-            return Err(invalid_type(&kind));
-        }
-        if p.version.as_deref() != Some("1.0") {
-            return Err(invalid_attribute(format!(
-                "The {kind} policy needs Version 1.0."
-            )));
-        }
-        let attrs = p.attributes.unwrap_or_default();
-        let policy = match kind.as_str() {
-            EXPIRATION => {
-                only_attributes(&attrs, &["Timestamp"], &kind)?;
-                let timestamp = attrs
-                    .get("Timestamp")
-                    .and_then(|t| t.as_str())
-                    .unwrap_or_default()
-                    .to_string();
-                let at = time::OffsetDateTime::parse(
-                    &timestamp,
-                    &time::format_description::well_known::Rfc3339,
-                )
-                .map_err(|_| {
-                    invalid_attribute(
-                        "The Expiration policy needs the attribute Timestamp in the ISO_INSTANT \
-                         (2026-12-02T21:34:33.000Z) or ISO_OFFSET_DATE_TIME format.",
-                    )
-                })?;
-                let at_ms = i64::try_from(at.unix_timestamp_nanos() / 1_000_000)
-                    .map_err(|_| invalid_attribute("The Expiration timestamp is out of range."))?;
-                if at_ms <= now_ms {
-                    return Err(invalid_attribute(
-                        "The Expiration policy timestamp must be in the future.",
-                    ));
-                }
-                Policy::Expiration { at_ms, timestamp }
-            }
-            EXPIRATION_NOTIFICATION => {
-                only_attributes(&attrs, &["Before", "Unit"], &kind)?;
-                Policy::ExpirationNotification {
-                    before: count_attribute(&attrs, "Before", &kind)?,
-                    unit: unit_attribute(&attrs, &kind)?,
-                }
-            }
-            _ => {
-                only_attributes(&attrs, &["After", "Unit"], &kind)?;
-                Policy::NoChangeNotification {
-                    after: count_attribute(&attrs, "After", &kind)?,
-                    unit: unit_attribute(&attrs, &kind)?,
-                }
-            }
-        };
+        let policy = parse_one(value, now_ms)?;
         if out.iter().any(|o| o.kind() == policy.kind()) {
             return Err(incompatible(format!(
-                "A parameter can have only one {kind} policy."
+                "A parameter can have only one {} policy.",
+                policy.kind()
             )));
         }
         out.push(policy);
@@ -333,10 +340,9 @@ pub fn store(policies: &[Policy], modified_ms: i64) -> Vec<StoredPolicy> {
 pub fn definition(stored: &StoredPolicy) -> Option<Policy> {
     // The expiration timestamp may be in the past by the time this is asked: parse as if at the
     // beginning of time, so the future check passes.
-    parse(&format!("[{}]", stored.text), i64::MIN)
+    serde_json::from_str(&stored.text)
         .ok()
-        .flatten()
-        .and_then(|mut v| v.pop())
+        .and_then(|v| parse_one(v, i64::MIN).ok())
 }
 
 /// Policies carried over to a new version: Expiration and ExpirationNotification keep their
@@ -447,7 +453,9 @@ mod tests {
             r#"{"Type":"Expiration","Version":"1.0","Attributes":{"Timestamp":"2030-01-01T00:00:00.000Z"}}"#
         );
         // Round trip through the stored text.
-        assert_eq!(definition(&stored[2]), Some(policies[2].clone()));
+        for (s, p) in stored.iter().zip(&policies) {
+            assert_eq!(definition(s).as_ref(), Some(p));
+        }
         let later = carry_over(&stored, NOW + HOUR_MS);
         assert_eq!(later[2].due_ms, Some(NOW + 6 * HOUR_MS));
         assert_eq!(later[0], stored[0]);

@@ -22,3 +22,4 @@ mod protocol;
 mod rotation;
 mod sdk;
 mod ssm;
+mod ssm_events;
