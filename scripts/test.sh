@@ -26,6 +26,7 @@ if [ "$TRENT_TEST_NATS_URL" = "nats://127.0.0.1:4222" ] && ! (exec 3<>/dev/tcp/1
         echo "==> starting nats-server on 127.0.0.1:4222"
         nats-server --addr 127.0.0.1 --port 4222 >/dev/null 2>&1 &
         nats_pid=$!
+        trap 'kill "$nats_pid"' EXIT
         for _ in $(seq 50); do
             (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null && break
             sleep 0.1
