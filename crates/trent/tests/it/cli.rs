@@ -1507,6 +1507,93 @@ async fn cli_ssm_parameters_hierarchy_labels_history() {
     server.stop().await;
 }
 
+/// Policies, GetParametersByPath filters and their errors through the aws CLI; expiry by the
+/// scheduler.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_ssm_policies_and_filters() {
+    let Some(aws) = find_aws().await else { return };
+    let (data, scratch) = dirs();
+    let server = TestServer::start(data.path()).await;
+    let cli = Client::new(&aws, &server, scratch.path());
+    use trent_store::clock::Clock as _;
+    let at = time::OffsetDateTime::from_unix_timestamp(server.clock.now_ms() / 1000 + 7 * 86_400)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let policies = format!(
+        r#"[{{"Type":"Expiration","Version":"1.0","Attributes":{{"Timestamp":"{at}"}}}},
+            {{"Type":"ExpirationNotification","Version":"1.0","Attributes":{{"Before":"1","Unit":"Days"}}}}]"#
+    );
+    std::fs::write(scratch.path().join("policies.json"), &policies).unwrap();
+    let out = cli
+        .ok(
+            "ssm put-parameter --name /cli/tok --value t0k --type SecureString \
+             --tier Intelligent-Tiering --policies file://policies.json",
+        )
+        .await;
+    assert_eq!(out["Tier"], "Advanced");
+    let described = cli
+        .ok("ssm describe-parameters --parameter-filters Key=Name,Values=/cli/tok")
+        .await;
+    let types: Vec<&str> = described["Parameters"][0]["Policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["PolicyType"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["Expiration", "ExpirationNotification"]);
+    cli.ok("ssm put-parameter --name /cli/plain --value p --type String")
+        .await;
+    let listed = cli
+        .ok("ssm get-parameters-by-path --path /cli --parameter-filters Key=Type,Values=SecureString")
+        .await;
+    assert_eq!(listed["Parameters"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["Parameters"][0]["Name"], "/cli/tok");
+
+    cli.fails(
+        "ssm put-parameter --name /cli/std --value v --type String --tier Standard \
+         --policies file://policies.json",
+        "ValidationException",
+    )
+    .await;
+    std::fs::write(
+        scratch.path().join("bad.json"),
+        r#"[{"Type":"Rotation","Version":"1.0","Attributes":{}}]"#,
+    )
+    .unwrap();
+    cli.fails(
+        "ssm put-parameter --name /cli/bad --value v --type String --tier Advanced \
+         --policies file://bad.json",
+        "InvalidPolicyTypeException",
+    )
+    .await;
+    cli.fails(
+        "ssm get-parameters-by-path --path /cli --parameter-filters Key=Name,Values=x",
+        "InvalidFilterKey",
+    )
+    .await;
+    cli.fails(
+        "ssm get-parameters-by-path --path /cli --parameter-filters Key=Label,Option=BeginsWith,Values=x",
+        "InvalidFilterOption",
+    )
+    .await;
+
+    // A week on, the scheduler deletes it (read with the SDK, which signs with the server's
+    // clock).
+    server.clock.advance_days(8);
+    trent_server::scheduler::tick(&server.state).await;
+    let ssm = server.ssm();
+    let err = ssm
+        .get_parameter()
+        .name("/cli/tok")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(crate::harness::code(&err), "ParameterNotFound");
+    assert!(ssm.get_parameter().name("/cli/plain").send().await.is_ok());
+    server.stop().await;
+}
+
 const BOTO3_SSM_SCRIPT: &str = r#"
 import json, os
 import boto3
