@@ -16,13 +16,34 @@ export TRENT_TEST_PYTHON="$PWD/$venv/bin/python"
 # Missing clients fail the run instead of skipping tests.
 export TRENT_REQUIRE_CLIENTS=1
 
+# A NATS server for the event delivery test (Debian package `nats-server`). Started here when it
+# is installed and nothing listens on 4222 yet; the test skips, saying why, only when
+# TRENT_TEST_NATS_URL is unset.
+export TRENT_TEST_NATS_URL="${TRENT_TEST_NATS_URL:-nats://127.0.0.1:4222}"
+nats_pid=
+if [ "$TRENT_TEST_NATS_URL" = "nats://127.0.0.1:4222" ] && ! (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; then
+    if command -v nats-server >/dev/null 2>&1; then
+        echo "==> starting nats-server on 127.0.0.1:4222"
+        nats-server --addr 127.0.0.1 --port 4222 >/dev/null 2>&1 &
+        nats_pid=$!
+        trap 'kill "$nats_pid"' EXIT
+        for _ in $(seq 50); do
+            (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null && break
+            sleep 0.1
+        done
+    else
+        echo "==> no NATS server on 127.0.0.1:4222 and no nats-server: install it with" \
+            "'apt-get install nats-server' (the NATS delivery test will fail)"
+    fi
+fi
+
 echo "==> cargo fmt --check"
 cargo fmt --all --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> cargo test"
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+trap 'rm -f "$log"; if [ -n "$nats_pid" ]; then kill "$nats_pid"; fi' EXIT
 cargo test --workspace --locked 2>&1 | tee "$log"
 # One closing line for the whole run: cargo ends with the (empty) doc-test summaries.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }

@@ -9,6 +9,13 @@
 #   mac               GenerateMac, HMAC_SHA_256 on an HMAC_256 key; reference: openssl speed
 #                     -hmac sha256 at the message size (one core)
 #   The openssl references run before and after Trent's runs; `micro` times the in-process steps.
+#   ssm-get           Parameter Store GetParameter, String, over SSM_COUNT stored parameters
+#   ssm-get-secure    GetParameter WithDecryption of SecureString parameters (alias/aws/ssm)
+#   ssm-put           PutParameter with Overwrite over SSM_COUNT parameters: durable writes
+#   ssm-by-path       GetParametersByPath, recursive, first page of 10, over SSM_PATH_COUNT
+#                     parameters
+#   Reference for the Parameter Store runs: the same client against the bare hyper server
+#   answering the bytes of a real GetParameter response.
 #
 # Usage: crates/bench/run.sh            (from anywhere; builds release binaries first)
 #        OPS="sign-p256 sign-rsa2048 mac" crates/bench/run.sh
@@ -23,6 +30,10 @@
 #   SIZES="64 4096"   Encrypt plaintext sizes in bytes
 #   RATES="10000"     open-loop runs: offered req/s (empty to skip), on RATE_CONNS connections
 #   RATE_CONNS=64
+#   SSM_CONNS="16 64" connection counts for the Parameter Store operations
+#   SSM_RATES="10000" open-loop runs of ssm-get and ssm-get-secure (empty to skip)
+#   SSM_COUNT=10000   parameters stored for ssm-get, ssm-get-secure and ssm-put
+#   SSM_PATH_COUNT=1000 parameters under the path of ssm-by-path
 #   CLIENT_THREADS=1  client runtime threads (1 = one core for the client)
 #   PIN=0             1: pin the server to CPU 0 and the client to CPU 1 (taskset)
 #   PORT=14566        Trent's port
@@ -42,6 +53,10 @@ SPEED_SECONDS=${SPEED_SECONDS:-5}
 SIZES=${SIZES:-"64 4096"}
 RATES=${RATES-10000}
 RATE_CONNS=${RATE_CONNS:-64}
+SSM_CONNS=${SSM_CONNS:-"16 64"}
+SSM_RATES=${SSM_RATES-10000}
+SSM_COUNT=${SSM_COUNT:-10000}
+SSM_PATH_COUNT=${SSM_PATH_COUNT:-1000}
 CLIENT_THREADS=${CLIENT_THREADS:-1}
 PIN=${PIN:-0}
 PORT=${PORT:-14566}
@@ -66,6 +81,7 @@ has_op() { [[ " $OPS " == *" $1 "* ]]; }
 for op in $OPS; do
     case $op in
     encrypt | sign-p256 | sign-rsa2048 | sign-rsa2048-pss | mac) ;;
+    ssm-get | ssm-get-secure | ssm-put | ssm-by-path) ;;
     *)
         echo "unknown operation '$op' in OPS" >&2
         exit 1
@@ -73,8 +89,13 @@ for op in $OPS; do
     esac
 done
 SIGN_OPS=
+SSM_OPS=
 for op in $OPS; do
-    if [ "$op" != encrypt ]; then SIGN_OPS="$SIGN_OPS $op"; fi
+    case $op in
+    encrypt) ;;
+    ssm-*) SSM_OPS="$SSM_OPS $op" ;;
+    *) SIGN_OPS="$SIGN_OPS $op" ;;
+    esac
 done
 mkdir -p "$OUT"
 ROWS="$OUT/rows.txt"
@@ -194,6 +215,43 @@ run() { # label tag endpoint key size conns rate|max [extra args...]
 
 if [ -n "$SIGN_OPS" ]; then openssl_reference before; fi
 
+# Parameter Store: what each operation sends and the parameters it reads.
+ssm_args() { # op
+    case $1 in
+    ssm-get) SSM_ARGS=(--operation get-parameter --prefix /bench/str --count "$SSM_COUNT") ;;
+    ssm-get-secure) SSM_ARGS=(--operation get-parameter-decrypted --prefix /bench/sec --count "$SSM_COUNT") ;;
+    ssm-put) SSM_ARGS=(--operation put-parameter --prefix /bench/put --count "$SSM_COUNT") ;;
+    ssm-by-path) SSM_ARGS=(--operation get-parameters-by-path --prefix /bench/path --count "$SSM_PATH_COUNT") ;;
+    esac
+}
+if [ -n "$SSM_OPS" ]; then
+    echo "## Parameter Store set-up"
+    setup() { "$BENCH" ssm-setup --endpoint "$ENDPOINT" --credentials-file "$CREDS" "$@"; }
+    if has_op ssm-get; then setup --prefix /bench/str --count "$SSM_COUNT"; fi
+    if has_op ssm-get-secure; then setup --prefix /bench/sec --count "$SSM_COUNT" --type SecureString; fi
+    if has_op ssm-put; then setup --prefix /bench/put --count "$SSM_COUNT"; fi
+    if has_op ssm-by-path; then setup --prefix /bench/path --count "$SSM_PATH_COUNT"; fi
+    echo
+    for op in $SSM_OPS; do
+        ssm_args "$op"
+        echo "## Trent: $op"
+        first=1
+        for c in $SSM_CONNS; do
+            save=()
+            [ "$first" = 1 ] && save=(--save-response "$OUT/response-$op.json")
+            first=0
+            run trent "$op" "$ENDPOINT" "$KEY" 32 "$c" max --credentials-file "$CREDS" \
+                "${SSM_ARGS[@]}" "${save[@]}"
+        done
+        if [ "$op" = ssm-get ] || [ "$op" = ssm-get-secure ]; then
+            for r in $SSM_RATES; do
+                run trent "$op" "$ENDPOINT" "$KEY" 32 "$RATE_CONNS" "$r" --credentials-file "$CREDS" \
+                    "${SSM_ARGS[@]}"
+            done
+        fi
+    done
+fi
+
 if has_op encrypt; then
     echo "## Trent: Encrypt"
     for size in $SIZES; do
@@ -225,6 +283,34 @@ kill "$TRENT_PID" 2>/dev/null && wait "$TRENT_PID" 2>/dev/null || true
 TRENT_PID=
 
 if [ -n "$SIGN_OPS" ]; then openssl_reference after; fi
+
+if [ -n "$SSM_OPS" ]; then
+    echo "## Bare hyper server answering the bytes of a GetParameter response"
+    ref_op=$(for op in $SSM_OPS; do case $op in ssm-get | ssm-get-secure) echo "$op"; break ;; esac; done)
+    ref_op=${ref_op:-$(echo $SSM_OPS | cut -d' ' -f1)}
+    ssm_args "$ref_op"
+    "${SERVER_CPU[@]}" "$BENCH" bare-server --addr 127.0.0.1:0 \
+        --response-file "$OUT/response-$ref_op.json" >"$OUT/bare-ssm.addr" 2>"$OUT/bare.log" &
+    BARE_PID=$!
+    SERVER_PID=$BARE_PID
+    addr=
+    for _ in $(seq 50); do
+        addr=$(head -n1 "$OUT/bare-ssm.addr" 2>/dev/null || true)
+        [ -n "$addr" ] && break
+        sleep 0.1
+    done
+    [ -n "$addr" ] || { echo "bare server did not start" >&2; exit 1; }
+    fake=(--access-key-id AKIABENCHBENCHBENCH0 --secret-access-key benchbenchbenchbenchbenchbenchbenchbench)
+    for c in $SSM_CONNS; do
+        run bare "$ref_op" "http://$addr" "$KEY" 32 "$c" max "${fake[@]}" "${SSM_ARGS[@]}"
+    done
+    for r in $SSM_RATES; do
+        run bare "$ref_op" "http://$addr" "$KEY" 32 "$RATE_CONNS" "$r" "${fake[@]}" "${SSM_ARGS[@]}"
+    done
+    kill "$BARE_PID" 2>/dev/null && wait "$BARE_PID" 2>/dev/null || true
+    BARE_PID=
+    SERVER_PID=
+fi
 
 if has_op encrypt; then
     echo "## Bare hyper server answering the same bytes"
@@ -295,7 +381,7 @@ if [ -n "$SIGN_OPS" ]; then
     echo
     echo "$ROW_HEAD"
     echo "$ROW_RULE"
-    awk -F' [|] ' '$2 != "Encrypt"' "$ROWS"
+    awk -F' [|] ' '$2 ~ /^(Sign|GenerateMac)/' "$ROWS"
     echo
     echo "### Trent's best closed-loop req/s against openssl speed, one core (before / after)"
     echo
@@ -315,6 +401,14 @@ if [ -n "$SIGN_OPS" ]; then
         awk -v op="$op ($alg)" -v t="$best" -v b="$before" -v a="$after" 'BEGIN {
             printf "| %s | %.0f | %s | %s | %.2f | %.2f |\n", op, t, b, a, (b > 0 ? t / b : 0), (a > 0 ? t / a : 0) }'
     done
+fi
+if [ -n "$SSM_OPS" ]; then
+    echo
+    echo "### Parameter Store"
+    echo
+    echo "$ROW_HEAD"
+    echo "$ROW_RULE"
+    awk -F' [|] ' '$2 ~ /Parameter/' "$ROWS"
 fi
 if [ -s "$OUT/errors.txt" ]; then
     echo

@@ -132,8 +132,10 @@ impl Client {
 #[derive(Debug, Clone)]
 pub struct Load {
     pub target: String,
-    pub body: Bytes,
-    /// The member every 200 answer must carry as a non-empty string (e.g. `Signature`).
+    /// Request bodies, taken in turn: request k of connection i of n sends body
+    /// `(i + k * n) % len`, so concurrent connections work on different bodies.
+    pub bodies: std::sync::Arc<[Bytes]>,
+    /// The member (a JSON pointer) every 200 answer must carry (e.g. `/Signature`).
     pub result_member: &'static str,
     pub connections: usize,
     pub warmup: Duration,
@@ -197,6 +199,7 @@ fn describe_failure(status: StatusCode, body: &[u8]) -> String {
 async fn run_connection(
     client: std::sync::Arc<Client>,
     load: std::sync::Arc<Load>,
+    index: usize,
     mut sender: SendRequest<Full<Bytes>>,
     schedule: Option<(Instant, Duration)>,
     measure_from: Instant,
@@ -206,6 +209,7 @@ async fn run_connection(
     // Open loop: the next send time on this connection, and when the previous answer came.
     let mut next_send = schedule.map(|(first, _)| first);
     let mut prev_done = Instant::now();
+    let mut next_body = index;
     loop {
         if let (Some(at), Some((_, interval))) = (next_send.as_mut(), schedule) {
             let due = *at;
@@ -227,7 +231,12 @@ async fn run_connection(
         if t_build >= end {
             break;
         }
-        let req = match client.signed_request(&load.target, load.body.clone()) {
+        let body = match load.bodies.get(next_body % load.bodies.len().max(1)) {
+            Some(b) => b.clone(),
+            None => Bytes::new(),
+        };
+        next_body = next_body.wrapping_add(load.connections);
+        let req = match client.signed_request(&load.target, body) {
             Ok(r) => r,
             Err(e) => {
                 t.errors += 1;
@@ -326,6 +335,7 @@ pub async fn run(client: Client, load: Load) -> anyhow::Result<Outcome> {
             tokio::spawn(run_connection(
                 std::sync::Arc::clone(&client),
                 std::sync::Arc::clone(&load),
+                i,
                 s,
                 schedule(i),
                 measure_from,

@@ -5,6 +5,9 @@
 //!   `Sign` or `GenerateMac` (`--operation`); reports requests/s and latency quantiles, and
 //!   counts every non-200 answer, and every 200 without the operation's result member, as an
 //!   error.
+//!   Parameter Store operations too: `get-parameter` (optionally decrypting), `put-parameter`
+//!   (each request a new version) and `get-parameters-by-path`, over `--count` parameters.
+//! - `ssm-setup`: stores the parameters those runs read (String or SecureString).
 //! - `create-key`: creates a KMS key (any `--key-spec`/`--key-usage`) with the same client and
 //!   prints its KeyId.
 //! - `bare-server`: the reference, a bare hyper server answering the same bytes.
@@ -50,6 +53,8 @@ enum Command {
     Load(LoadArgs),
     /// Create a KMS key (symmetric by default) and print its KeyId.
     CreateKey(CreateKeyArgs),
+    /// Store `--count` parameters `<prefix>/p00000`, ... for the Parameter Store runs.
+    SsmSetup(SsmSetupArgs),
     /// Run a bare HTTP server that answers every request with a fixed Encrypt-shaped body.
     BareServer(BareArgs),
     /// Time each step of a signed request in-process (no HTTP), one thread.
@@ -84,7 +89,8 @@ struct Connection {
 }
 
 impl Connection {
-    fn client(&self) -> anyhow::Result<Client> {
+    /// A client signing for `service` (`kms` or `ssm`).
+    fn client(&self, service: &str) -> anyhow::Result<Client> {
         let creds = if let Some(path) = &self.credentials_file {
             creds::from_file(path, &self.profile)?
         } else {
@@ -99,7 +105,7 @@ impl Connection {
                 ),
             }
         };
-        Client::new(&self.endpoint, creds, &self.region, "kms")
+        Client::new(&self.endpoint, creds, &self.region, service)
     }
 }
 
@@ -112,9 +118,18 @@ struct LoadArgs {
     #[arg(long, value_enum, default_value_t = Operation::Encrypt)]
     operation: Operation,
 
-    /// KeyId member: key id, key ARN, alias name or alias ARN.
+    /// KeyId member (KMS operations): key id, key ARN, alias name or alias ARN.
+    #[arg(long, required_unless_present = "prefix")]
+    key_id: Option<String>,
+
+    /// Parameter Store operations: the parameters are `<prefix>/p00000`, ... (see ssm-setup);
+    /// GetParametersByPath lists `<prefix>` recursively.
     #[arg(long)]
-    key_id: String,
+    prefix: Option<String>,
+
+    /// Parameter Store operations: how many parameters the requests go through, in turn.
+    #[arg(long, default_value_t = 10_000)]
+    count: usize,
 
     /// Plaintext (Encrypt) or message (Sign, GenerateMac) size in bytes, 1..=4096 [default:
     /// 4096 for Encrypt, 32 otherwise].
@@ -183,6 +198,32 @@ struct CreateKeyArgs {
 }
 
 #[derive(Args)]
+struct SsmSetupArgs {
+    #[command(flatten)]
+    conn: Connection,
+
+    /// The parameters are `<prefix>/p00000`, ...
+    #[arg(long)]
+    prefix: String,
+
+    /// How many to store.
+    #[arg(long, default_value_t = 10_000)]
+    count: usize,
+
+    /// Type member: String or SecureString.
+    #[arg(long, default_value = "String")]
+    r#type: String,
+
+    /// Value size in bytes.
+    #[arg(long, default_value_t = 32)]
+    bytes: usize,
+
+    /// Concurrent requests.
+    #[arg(long, default_value_t = 16)]
+    connections: usize,
+}
+
+#[derive(Args)]
 struct BareArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:0")]
@@ -244,19 +285,25 @@ fn seconds(s: f64, what: &str) -> anyhow::Result<Duration> {
 fn report(args: &LoadArgs, w: &Workload, o: &Outcome) -> bool {
     let h = &o.latency;
     println!(
-        "{} {}: endpoint {}, key {}, {} {} B (request body {} B), {} connections, \
+        "{} {}: endpoint {}, {}, {} {} B (request body {} B), {} connections, \
          client threads {}, {}, warm-up {} s, measured {} s",
         args.label,
         w.describe(),
         args.conn.endpoint,
-        args.key_id,
-        if w.operation == Operation::Encrypt {
-            "plaintext"
-        } else {
-            "message"
+        match (&args.key_id, &args.prefix) {
+            (_, Some(p)) if w.operation.is_ssm() => {
+                format!("{} parameters under {p}", w.bodies.len().max(args.count))
+            }
+            (Some(k), _) => format!("key {k}"),
+            _ => String::new(),
+        },
+        match w.operation {
+            Operation::Encrypt => "plaintext",
+            o if o.is_ssm() => "value",
+            _ => "message",
         },
         w.bytes,
-        w.body.len(),
+        w.bodies.first().map_or(0, Bytes::len),
         args.connections,
         args.threads,
         args.rate.map_or_else(
@@ -349,17 +396,35 @@ fn load(args: &LoadArgs) -> anyhow::Result<ExitCode> {
     if args.connections == 0 {
         bail!("--connections must be at least 1");
     }
-    let client = args.conn.client()?;
-    let workload = Workload::new(
-        args.operation,
-        &args.key_id,
-        args.bytes.unwrap_or_else(|| args.operation.default_bytes()),
-        &args.signing_algorithm,
-        &args.mac_algorithm,
-    )?;
+    let client = args.conn.client(args.operation.service())?;
+    let bytes = args.bytes.unwrap_or_else(|| args.operation.default_bytes());
+    let workload = if args.operation.is_ssm() {
+        let Some(prefix) = &args.prefix else {
+            bail!("--prefix is required for the Parameter Store operations");
+        };
+        Workload::ssm(
+            args.operation,
+            &workload::Parameters {
+                prefix,
+                count: args.count,
+            },
+            bytes,
+        )?
+    } else {
+        let Some(key_id) = &args.key_id else {
+            bail!("--key-id is required for the KMS operations");
+        };
+        Workload::new(
+            args.operation,
+            key_id,
+            bytes,
+            &args.signing_algorithm,
+            &args.mac_algorithm,
+        )?
+    };
     let load = Load {
         target: args.operation.target(),
-        body: workload.body.clone(),
+        bodies: workload.bodies.clone().into(),
         result_member: args.operation.result_member(),
         connections: args.connections,
         warmup: seconds(args.warmup_secs, "--warmup-secs")?,
@@ -381,8 +446,67 @@ fn load(args: &LoadArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Stores the benchmark parameters, `connections` requests at a time; existing ones get a new
+/// version.
+fn ssm_setup(args: &SsmSetupArgs) -> anyhow::Result<ExitCode> {
+    if !(1..=4096).contains(&args.bytes) {
+        bail!("--bytes must be 1..=4096");
+    }
+    let client = std::sync::Arc::new(args.conn.client("ssm")?);
+    let value: String = (0..args.bytes)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let bodies: Vec<Bytes> = (0..args.count)
+        .map(|i| {
+            serde_json::to_vec(&serde_json::json!({
+                "Name": workload::parameter_name(&args.prefix, i),
+                "Value": value,
+                "Type": args.r#type,
+                "Overwrite": true,
+            }))
+            .map(Bytes::from)
+        })
+        .collect::<Result<_, _>>()?;
+    let bodies = std::sync::Arc::new(bodies);
+    let lanes = args.connections.max(1);
+    let started = std::time::Instant::now();
+    runtime(1)?.block_on(async move {
+        let mut tasks = Vec::new();
+        for lane in 0..lanes {
+            let (client, bodies) = (client.clone(), bodies.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut sender = client.connect().await?;
+                for body in bodies.iter().skip(lane).step_by(lanes) {
+                    let req = client.signed_request("AmazonSSM.PutParameter", body.clone())?;
+                    let answer = Client::exchange(&mut sender, req).await?;
+                    if answer.status != http::StatusCode::OK {
+                        bail!(
+                            "PutParameter failed: HTTP {}: {}",
+                            answer.status,
+                            String::from_utf8_lossy(&answer.body)
+                        );
+                    }
+                }
+                anyhow::Ok(())
+            }));
+        }
+        for t in tasks {
+            t.await.context("a set-up task failed")??;
+        }
+        anyhow::Ok(())
+    })?;
+    println!(
+        "stored {} {} parameters under {} in {:.1} s",
+        args.count,
+        args.r#type,
+        args.prefix,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn create_key(args: &CreateKeyArgs) -> anyhow::Result<ExitCode> {
-    let client = args.conn.client()?;
+    let client = args.conn.client("kms")?;
     let mut request = serde_json::Map::new();
     request.insert("Description".into(), args.description.as_str().into());
     if let Some(spec) = &args.key_spec {
@@ -425,6 +549,7 @@ fn main() -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Load(args) => load(args),
         Command::CreateKey(args) => create_key(args),
+        Command::SsmSetup(args) => ssm_setup(args),
         Command::BareServer(args) => bare_server(args),
         Command::Micro(args) => {
             let bytes = args.bytes.unwrap_or_else(|| args.operation.default_bytes());
@@ -433,6 +558,7 @@ fn main() -> anyhow::Result<ExitCode> {
                 Operation::Encrypt => micro::run(bytes, budget)?,
                 Operation::Sign => micro::run_sign(bytes, budget)?,
                 Operation::GenerateMac => micro::run_mac(bytes, budget)?,
+                _ => bail!("micro times the KMS operations only"),
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -1,12 +1,12 @@
-//! What a load run sends: one KMS operation, a fixed request body, and what a successful answer
-//! must carry. The client, histogram and report are the same for every operation; only this
-//! mapping differs.
+//! What a load run sends: one KMS or Parameter Store operation, its request bodies (one fixed
+//! body, or one per parameter name, taken in turn), and what a successful answer must carry. The
+//! client, histogram and report are the same for every operation; only this mapping differs.
 
 use base64::Engine as _;
 use bytes::Bytes;
 use clap::ValueEnum;
 
-/// The KMS operation driven by a load run.
+/// The operation driven by a load run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Operation {
     /// `Encrypt` of `--bytes` of plaintext under a SYMMETRIC_DEFAULT key.
@@ -15,6 +15,15 @@ pub enum Operation {
     Sign,
     /// `GenerateMac` of a `--bytes` message under an HMAC key, with `--mac-algorithm`.
     GenerateMac,
+    /// Parameter Store `GetParameter` of `--count` parameters `<prefix>/p00000`, … in turn.
+    GetParameter,
+    /// `GetParameter` with `WithDecryption` (for SecureString parameters).
+    GetParameterDecrypted,
+    /// `PutParameter` with `Overwrite` of `--count` String parameters in turn, `--bytes` values:
+    /// every request stores a new version.
+    PutParameter,
+    /// `GetParametersByPath` of `<prefix>`, recursive, first page of 10.
+    GetParametersByPath,
 }
 
 impl Operation {
@@ -24,20 +33,46 @@ impl Operation {
             Operation::Encrypt => "Encrypt",
             Operation::Sign => "Sign",
             Operation::GenerateMac => "GenerateMac",
+            Operation::GetParameter | Operation::GetParameterDecrypted => "GetParameter",
+            Operation::PutParameter => "PutParameter",
+            Operation::GetParametersByPath => "GetParametersByPath",
         }
     }
 
-    pub fn target(self) -> String {
-        format!("TrentService.{}", self.name())
+    /// Whether this is a Parameter Store operation (SigV4 service `ssm`).
+    pub fn is_ssm(self) -> bool {
+        matches!(
+            self,
+            Operation::GetParameter
+                | Operation::GetParameterDecrypted
+                | Operation::PutParameter
+                | Operation::GetParametersByPath
+        )
     }
 
-    /// The member a 200 answer must carry as a non-empty (base64) string; one without it is
-    /// counted as an error.
+    /// The SigV4 service name.
+    pub fn service(self) -> &'static str {
+        if self.is_ssm() { "ssm" } else { "kms" }
+    }
+
+    pub fn target(self) -> String {
+        if self.is_ssm() {
+            format!("AmazonSSM.{}", self.name())
+        } else {
+            format!("TrentService.{}", self.name())
+        }
+    }
+
+    /// The member (a JSON pointer) a 200 answer must carry as a non-empty string or a number;
+    /// one without it is counted as an error.
     pub fn result_member(self) -> &'static str {
         match self {
-            Operation::Encrypt => "CiphertextBlob",
-            Operation::Sign => "Signature",
-            Operation::GenerateMac => "Mac",
+            Operation::Encrypt => "/CiphertextBlob",
+            Operation::Sign => "/Signature",
+            Operation::GenerateMac => "/Mac",
+            Operation::GetParameter | Operation::GetParameterDecrypted => "/Parameter/Value",
+            Operation::PutParameter => "/Version",
+            Operation::GetParametersByPath => "/Parameters/0/Name",
         }
     }
 
@@ -46,8 +81,17 @@ impl Operation {
         match self {
             Operation::Encrypt => 4096,
             Operation::Sign | Operation::GenerateMac => 32,
+            Operation::GetParameter
+            | Operation::GetParameterDecrypted
+            | Operation::PutParameter
+            | Operation::GetParametersByPath => 32,
         }
     }
+}
+
+/// The name of the `i`th benchmark parameter under `prefix`.
+pub fn parameter_name(prefix: &str, i: usize) -> String {
+    format!("{}/p{i:05}", prefix.trim_end_matches('/'))
 }
 
 /// One operation with its parameters, ready to be sent again and again.
@@ -58,10 +102,70 @@ pub struct Workload {
     pub bytes: usize,
     /// The signing or MAC algorithm, for Sign and GenerateMac.
     pub algorithm: Option<String>,
-    pub body: Bytes,
+    /// The request bodies, sent in turn (one for the KMS operations).
+    pub bodies: Vec<Bytes>,
+}
+
+/// What a Parameter Store workload names.
+pub struct Parameters<'a> {
+    pub prefix: &'a str,
+    pub count: usize,
 }
 
 impl Workload {
+    /// The bodies of a Parameter Store operation.
+    pub fn ssm(
+        operation: Operation,
+        params: &Parameters<'_>,
+        bytes: usize,
+    ) -> anyhow::Result<Self> {
+        if params.count == 0 {
+            anyhow::bail!("--count must be at least 1");
+        }
+        if !(1..=4096).contains(&bytes) {
+            anyhow::bail!("--bytes must be 1..=4096 (a Standard parameter's limit), not {bytes}");
+        }
+        let value: String = (0..bytes)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        let bodies: Vec<serde_json::Value> = match operation {
+            Operation::GetParameter | Operation::GetParameterDecrypted => (0..params.count)
+                .map(|i| {
+                    serde_json::json!({
+                        "Name": parameter_name(params.prefix, i),
+                        "WithDecryption": operation == Operation::GetParameterDecrypted,
+                    })
+                })
+                .collect(),
+            Operation::PutParameter => (0..params.count)
+                .map(|i| {
+                    serde_json::json!({
+                        "Name": parameter_name(params.prefix, i),
+                        "Value": value,
+                        "Type": "String",
+                        "Overwrite": true,
+                    })
+                })
+                .collect(),
+            Operation::GetParametersByPath => vec![serde_json::json!({
+                "Path": params.prefix,
+                "Recursive": true,
+                "MaxResults": 10,
+            })],
+            _ => anyhow::bail!("{} is not a Parameter Store operation", operation.name()),
+        };
+        Ok(Workload {
+            operation,
+            bytes,
+            algorithm: (operation == Operation::GetParameterDecrypted)
+                .then(|| "WithDecryption".to_owned()),
+            bodies: bodies
+                .iter()
+                .map(|b| serde_json::to_vec(b).map(Bytes::from))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
     /// Builds the request body. `bytes` must be 1..=4096, as KMS requires for all three.
     pub fn new(
         operation: Operation,
@@ -97,12 +201,13 @@ impl Workload {
                 }),
                 Some(mac_algorithm.to_owned()),
             ),
+            _ => anyhow::bail!("{} is a Parameter Store operation", operation.name()),
         };
         Ok(Workload {
             operation,
             bytes,
             algorithm,
-            body: Bytes::from(serde_json::to_vec(&body)?),
+            bodies: vec![Bytes::from(serde_json::to_vec(&body)?)],
         })
     }
 
@@ -115,14 +220,16 @@ impl Workload {
     }
 }
 
-/// Whether `body` is a JSON object whose `member` is a non-empty string.
+/// Whether `body` is JSON whose `member` (a JSON pointer) is a non-empty string or a number.
 pub fn has_result(body: &[u8], member: &str) -> bool {
     serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| {
-            v.get(member)
-                .and_then(serde_json::Value::as_str)
-                .map(|s| !s.is_empty())
+            v.pointer(member).map(|m| match m {
+                serde_json::Value::String(s) => !s.is_empty(),
+                serde_json::Value::Number(_) => true,
+                _ => false,
+            })
         })
         .unwrap_or(false)
 }
@@ -134,14 +241,14 @@ mod tests {
     #[test]
     fn bodies_carry_the_operation_members() {
         let w = Workload::new(Operation::Sign, "k", 32, "ECDSA_SHA_256", "HMAC_SHA_256").unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&w.body).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&w.bodies[0]).unwrap();
         assert_eq!(v["MessageType"], "RAW");
         assert_eq!(v["SigningAlgorithm"], "ECDSA_SHA_256");
         assert_eq!(v["Message"].as_str().unwrap().len(), 44);
         assert_eq!(w.describe(), "Sign ECDSA_SHA_256");
 
         let w = Workload::new(Operation::GenerateMac, "k", 64, "x", "HMAC_SHA_256").unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&w.body).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&w.bodies[0]).unwrap();
         assert_eq!(v["MacAlgorithm"], "HMAC_SHA_256");
         assert!(v.get("SigningAlgorithm").is_none());
 
@@ -155,10 +262,45 @@ mod tests {
     fn result_check() {
         assert!(has_result(
             br#"{"Signature":"AAAA","KeyId":"k"}"#,
-            "Signature"
+            "/Signature"
         ));
-        assert!(!has_result(br#"{"Signature":"","KeyId":"k"}"#, "Signature"));
-        assert!(!has_result(br#"{"KeyId":"k"}"#, "Signature"));
-        assert!(!has_result(b"not json", "Mac"));
+        assert!(!has_result(
+            br#"{"Signature":"","KeyId":"k"}"#,
+            "/Signature"
+        ));
+        assert!(!has_result(br#"{"KeyId":"k"}"#, "/Signature"));
+        assert!(!has_result(b"not json", "/Mac"));
+        assert!(has_result(
+            br#"{"Parameter":{"Value":"v"}}"#,
+            "/Parameter/Value"
+        ));
+        assert!(has_result(
+            br#"{"Version":3,"Tier":"Standard"}"#,
+            "/Version"
+        ));
+        assert!(!has_result(br#"{"Parameters":[]}"#, "/Parameters/0/Name"));
+    }
+
+    #[test]
+    fn parameter_store_bodies() {
+        let p = Parameters {
+            prefix: "/bench/s",
+            count: 3,
+        };
+        let w = Workload::ssm(Operation::GetParameterDecrypted, &p, 32).unwrap();
+        assert_eq!(w.bodies.len(), 3);
+        let v: serde_json::Value = serde_json::from_slice(&w.bodies[2]).unwrap();
+        assert_eq!(v["Name"], "/bench/s/p00002");
+        assert_eq!(v["WithDecryption"], true);
+        let w = Workload::ssm(Operation::PutParameter, &p, 10).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&w.bodies[0]).unwrap();
+        assert_eq!(
+            (v["Overwrite"].clone(), v["Value"].as_str().unwrap().len()),
+            (serde_json::json!(true), 10)
+        );
+        assert_eq!(Operation::PutParameter.target(), "AmazonSSM.PutParameter");
+        assert_eq!(Operation::Sign.service(), "kms");
+        assert!(Workload::ssm(Operation::Encrypt, &p, 10).is_err());
+        assert!(Workload::new(Operation::GetParameter, "k", 10, "x", "y").is_err());
     }
 }

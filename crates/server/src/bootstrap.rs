@@ -29,6 +29,10 @@ pub struct Options {
     pub regions: Vec<String>,
     pub limits: Limits,
     pub clock: Arc<dyn Clock>,
+    /// Parameter Store settings (parameter count limits per tier).
+    pub ssm: trent_ssm::Config,
+    /// Where Parameter Store events are delivered; events are written only when one is set.
+    pub event_targets: Arc<crate::events::Targets>,
 }
 
 impl Options {
@@ -40,6 +44,8 @@ impl Options {
             regions: Vec::new(),
             limits: Limits::default(),
             clock: Arc::new(SystemClock),
+            ssm: trent_ssm::Config::default(),
+            event_targets: Arc::new(crate::events::Targets::default()),
         }
     }
 }
@@ -117,7 +123,11 @@ pub async fn bootstrap(opts: Options) -> Result<Started, BootstrapError> {
         Arc::clone(&store),
         Arc::clone(&kms),
         Arc::clone(&opts.clock),
-    );
+    )
+    .with_config(trent_ssm::Config {
+        events: opts.event_targets.any(),
+        ..opts.ssm.clone()
+    });
     let state = Arc::new(State {
         kms,
         ssm,
@@ -130,6 +140,7 @@ pub async fn bootstrap(opts: Options) -> Result<Started, BootstrapError> {
         store,
         clock: opts.clock,
         limits: opts.limits,
+        event_targets: opts.event_targets,
     });
     Ok(Started {
         state,

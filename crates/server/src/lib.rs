@@ -6,7 +6,9 @@
 //! - [`State`] holds the services and configuration; [`bootstrap`] builds it from a data
 //!   directory (seal, store, first credentials).
 //! - [`run`] accepts connections until `shutdown` resolves, then lets in-flight requests finish.
-//! - [`scheduler`] runs background jobs (key deletion) against an injected clock.
+//! - [`scheduler`] runs background jobs (key deletion, parameter policies) against an injected
+//!   clock.
+//! - [`events`] delivers Parameter Store events from the store's outbox to a webhook and NATS.
 //! - Services by `X-Amz-Target` prefix: `TrentService` (KMS, `trent-kms`) and `AmazonSSM`
 //!   (Parameter Store, `trent-ssm`, which encrypts SecureString values through the KMS service).
 //!
@@ -16,6 +18,7 @@
 
 pub mod auth;
 mod bootstrap;
+pub mod events;
 mod http;
 pub mod scheduler;
 
@@ -65,6 +68,22 @@ pub struct State {
     pub store: Arc<dyn trent_store::Store>,
     pub clock: Arc<dyn trent_store::clock::Clock>,
     pub limits: Limits,
+    /// Where Parameter Store events go; see [`events::run`].
+    pub event_targets: Arc<events::Targets>,
+}
+
+impl State {
+    /// Delivers Parameter Store events until `shutdown` resolves (returns at once when no target
+    /// is configured).
+    pub async fn deliver_events(&self, shutdown: impl Future<Output = ()>) {
+        events::run(
+            Arc::clone(&self.store),
+            Arc::clone(&self.event_targets),
+            self.ssm.events_written(),
+            shutdown,
+        )
+        .await;
+    }
 }
 
 /// Serves `listener` until `shutdown` resolves, then stops accepting and gives in-flight

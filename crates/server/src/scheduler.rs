@@ -27,6 +27,11 @@ pub async fn tick(state: &State) {
             tracing::error!(error = %error_chain(&e), "imported key material expiry job failed")
         }
     }
+    match state.ssm.run_due_policies().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(applied = n, "parameter policy job finished"),
+        Err(e) => tracing::error!(error = %error_chain(&e), "parameter policy job failed"),
+    }
     if let Err(e) = state.kms.flush_key_usage().await {
         tracing::error!(error = %error_chain(&e), "key usage flush failed");
     }

@@ -41,6 +41,12 @@ pub enum SsmError {
     ParameterVersionLabelLimitExceeded,
     #[error("There are concurrent updates for the resource that you're trying to update.")]
     TooManyUpdates,
+    /// The per-tier parameter count of the account and region is reached.
+    #[error(
+        "You have exceeded the number of parameters for this AWS account. Delete one or more \
+         parameters and try again."
+    )]
+    ParameterLimitExceeded,
     /// The KMS key cannot be used: missing, disabled, pending deletion, wrong kind.
     #[error("{0}")]
     InvalidKeyId(#[source] KmsError),
@@ -112,6 +118,7 @@ impl SsmError {
             ParameterMaxVersionLimitExceeded(_) => "ParameterMaxVersionLimitExceeded",
             ParameterVersionLabelLimitExceeded => "ParameterVersionLabelLimitExceeded",
             TooManyUpdates => "TooManyUpdates",
+            ParameterLimitExceeded => "ParameterLimitExceeded",
             InvalidKeyId(_) => "InvalidKeyId",
             AccessDenied(_) => "AccessDeniedException",
             InvalidNextToken => "InvalidNextToken",

@@ -6,6 +6,11 @@
 //! - `ops/`: one module per API operation, each with its request and response types (the
 //!   botocore shapes), validation and handler. [`Ssm::call`] dispatches to them by name.
 //! - [`model`]: name, label and selector rules, tiers, pagination tokens.
+//! - [`policy`]: parameter policies (validation, due times); [`Ssm::run_due_policies`] is the
+//!   scheduler job that enforces them.
+//! - [`events`]: the EventBridge-shaped change and policy events, written to the store's outbox
+//!   in the same transaction as the change they describe.
+//! - `reference`: `/aws/reference/secretsmanager/…` names, where Secrets Manager plugs in.
 //!
 //! SecureString values are encrypted by the KMS service before they reach the store, bound to
 //! the parameter's ARN in the encryption context (`PARAMETER_ARN`), as AWS does: a ciphertext
@@ -15,15 +20,18 @@
 #![forbid(unsafe_code)]
 
 mod error;
+pub mod events;
 pub mod model;
 mod ops;
+pub mod policy;
+mod reference;
 
 use std::sync::Arc;
 
 use trent_crypto::SecretBytes;
 use trent_kms::{EncryptionContext, Kms};
 use trent_store::clock::Clock;
-use trent_store::{ParameterVersionRecord, Scope, Store};
+use trent_store::{OutboxEvent, ParameterVersionRecord, Scope, Store, StoreError};
 
 pub use error::SsmError;
 use model::Selector;
@@ -33,16 +41,200 @@ pub use trent_kms::Caller;
 /// race means another write committed; past the bound the caller gets `TooManyUpdates`.
 pub(crate) const UPDATE_RETRIES: usize = 64;
 
+/// Settings of the Parameter Store service.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Most Standard parameters per account and region (AWS: 10,000).
+    pub standard_limit: i64,
+    /// Most Advanced parameters per account and region (AWS: 100,000).
+    pub advanced_limit: i64,
+    /// Whether changes write events to the outbox (only worth it when a delivery target is
+    /// configured: nothing else drains the outbox).
+    pub events: bool,
+}
+
+impl Config {
+    /// The parameter count limit of a tier.
+    pub fn tier_limit(&self, tier: &str) -> i64 {
+        if tier == model::ADVANCED {
+            self.advanced_limit
+        } else {
+            self.standard_limit
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            standard_limit: 10_000,
+            advanced_limit: 100_000,
+            events: false,
+        }
+    }
+}
+
 /// The Parameter Store service. Cheap to share behind an `Arc`.
 pub struct Ssm {
     store: Arc<dyn Store>,
     kms: Arc<Kms>,
     clock: Arc<dyn Clock>,
+    config: Config,
+    /// Woken after a committed write that added events, so delivery need not poll hard.
+    events_written: Arc<tokio::sync::Notify>,
 }
+
+/// Parameters the policy job handles per store query.
+const POLICY_BATCH: u32 = 100;
 
 impl Ssm {
     pub fn new(store: Arc<dyn Store>, kms: Arc<Kms>, clock: Arc<dyn Clock>) -> Self {
-        Ssm { store, kms, clock }
+        Ssm {
+            store,
+            kms,
+            clock,
+            config: Config::default(),
+            events_written: Arc::new(tokio::sync::Notify::new()),
+        }
+    }
+
+    pub fn with_config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Notified whenever a write added events to the outbox.
+    pub fn events_written(&self) -> Arc<tokio::sync::Notify> {
+        Arc::clone(&self.events_written)
+    }
+
+    /// Builds an event when events are enabled.
+    pub(crate) fn event(
+        &self,
+        build: impl FnOnce() -> Result<OutboxEvent, SsmError>,
+    ) -> Result<Option<OutboxEvent>, SsmError> {
+        if self.config.events {
+            build().map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Tells the delivery task that events were committed.
+    pub(crate) fn events_committed(&self, any: bool) {
+        if any {
+            self.events_written.notify_one();
+        }
+    }
+
+    /// The scheduler job: applies every policy that is due. Expiration deletes the parameter;
+    /// the notifications emit their event once. Returns how many policies acted.
+    pub async fn run_due_policies(&self) -> Result<usize, SsmError> {
+        let mut acted = 0;
+        loop {
+            let now = self.now_ms();
+            let due = self
+                .store
+                .parameters_with_due_policies(now, POLICY_BATCH)
+                .await?;
+            let batch = due.len();
+            let mut progressed = false;
+            for (scope, name) in due {
+                for _ in 0..UPDATE_RETRIES {
+                    match self.apply_due_policies(&scope, &name, now).await {
+                        Ok(n) => {
+                            acted += n;
+                            progressed |= n > 0;
+                            break;
+                        }
+                        Err(SsmError::Store(StoreError::Conflict)) => continue,
+                        // One parameter's failure must not hold up the others.
+                        Err(e) if !matches!(e, SsmError::Store(_)) => {
+                            tracing::error!(
+                                parameter = %name,
+                                error = %e,
+                                "parameter policies could not be applied"
+                            );
+                            break;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            if batch < POLICY_BATCH as usize || !progressed {
+                return Ok(acted);
+            }
+        }
+    }
+
+    async fn apply_due_policies(
+        &self,
+        scope: &Scope,
+        name: &str,
+        now: i64,
+    ) -> Result<usize, SsmError> {
+        let Some(mut head) = self.store.get_parameter(scope, name).await? else {
+            return Ok(0);
+        };
+        let Some(latest) = self.store.get_parameter_version(scope, name, None).await? else {
+            return Ok(0);
+        };
+        let mut policies = policy::decode(&head.policies)?;
+        let snapshot = policies.clone();
+        let mut events = Vec::new();
+        let mut acted = 0;
+        let mut expire = false;
+        for p in policies.iter_mut() {
+            let due = p.status == policy::PENDING && p.due_ms.is_some_and(|d| d <= now);
+            if !due {
+                continue;
+            }
+            let Some(definition) = policy::definition(p) else {
+                return Err(SsmError::Internal("stored policy unreadable"));
+            };
+            acted += 1;
+            if p.kind == policy::EXPIRATION {
+                expire = true;
+            }
+            p.status = policy::FINISHED.to_string();
+            p.due_ms = None;
+            let action = events::PolicyAction {
+                name,
+                param_type: &latest.param_type,
+                policy_type: &p.kind,
+                policy_content: &p.text,
+                reason: policy::reason(&definition, &snapshot),
+            };
+            if let Some(e) = self.event(|| events::policy_action(scope, &action, now))? {
+                events.push(e);
+            }
+        }
+        if expire {
+            if let Some(e) = self.event(|| {
+                events::change(
+                    scope,
+                    name,
+                    events::DELETE,
+                    &latest.param_type,
+                    latest.description.as_deref(),
+                    now,
+                )
+            })? {
+                events.push(e);
+            }
+            self.store.delete_parameter_checked(&head, &events).await?;
+            tracing::info!(parameter = name, "parameter expired and was deleted");
+        } else {
+            head.policy_due_ms = policy::next_due(&policies);
+            head.policies = policy::encode(&policies)?;
+            self.store.set_parameter_policies(&head, &events).await?;
+        }
+        self.events_committed(!events.is_empty());
+        Ok(acted)
     }
 
     /// Runs one operation: decodes `body`, validates, executes, encodes the response.

@@ -16,6 +16,28 @@ pub const ADVANCED: &str = "Advanced";
 pub const INTELLIGENT_TIERING: &str = "Intelligent-Tiering";
 pub const TIERS: &[&str] = &[STANDARD, ADVANCED, INTELLIGENT_TIERING];
 
+pub const DATA_TYPE_TEXT: &str = "text";
+pub const DATA_TYPE_EC2_IMAGE: &str = "aws:ec2:image";
+/// Every DataType AWS knows.
+pub const AWS_DATA_TYPES: &[&str] = &[
+    "text",
+    "aws:ec2:image",
+    "aws:ssm:integration",
+    "aws:region",
+    "aws:account:id",
+    "boolean",
+    "integer",
+    "float",
+    "binary",
+    "hostname",
+    "email",
+    "ipv4-address",
+    "ipv6-address",
+    "url",
+    "json",
+    "jsonc",
+];
+
 /// Largest value of a Standard parameter, in characters.
 pub const STANDARD_VALUE_MAX: usize = 4096;
 /// Largest value of an Advanced parameter, in characters.

@@ -45,6 +45,8 @@ pub enum StoreError {
     AlreadyExists,
     #[error("the row changed concurrently")]
     Conflict,
+    #[error("a count limit would be exceeded")]
+    LimitExceeded,
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -190,6 +192,11 @@ pub struct ParameterRecord {
     pub version_count: i64,
     /// The oldest version kept (read only; computed by the store).
     pub oldest_version: i64,
+    /// The live parameter policies, as the Parameter Store service encodes them (JSON); `[]`
+    /// when there are none. Opaque to the store.
+    pub policies: String,
+    /// The earliest time one of the policies is due, if any is pending: the scheduler's index.
+    pub policy_due_ms: Option<i64>,
 }
 
 /// One version of a parameter. For `SecureString` the value is the KMS ciphertext blob, so no
@@ -208,6 +215,26 @@ pub struct ParameterVersionRecord {
     pub labels: Vec<String>,
     pub modified_ms: i64,
     pub modified_user: String,
+    /// The policies this version was written with (JSON, opaque to the store).
+    pub policies: String,
+}
+
+/// A change event to publish, written in the same transaction as the change it describes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEvent {
+    pub event_id: String,
+    pub created_ms: i64,
+    /// The event document. Carries names and types, never secret values.
+    pub body: String,
+}
+
+/// An event waiting in the outbox, with the delivery targets that already acknowledged it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingEvent {
+    /// Outbox order: events are delivered in this order.
+    pub seq: i64,
+    pub event: OutboxEvent,
+    pub acked: Vec<String>,
 }
 
 /// The storage seam. Implementations must be safe to share between tasks.
@@ -346,32 +373,70 @@ pub trait Store: Send + Sync {
         limit: u32,
     ) -> Result<Vec<ParameterVersionRecord>>;
     /// Writes a new version. With `create`, inserts the head ([`StoreError::AlreadyExists`] if
-    /// the name is taken); otherwise replaces the head's tier, tags and latest version if its
-    /// stored revision is still `param.revision` ([`StoreError::Conflict`] if not). In the same
-    /// transaction, deletes `drop_version` (the oldest, when the history is full) with its
-    /// labels. Returns the new revision.
+    /// the name is taken; [`StoreError::LimitExceeded`] if `tier_limit` is set and the scope
+    /// already holds that many parameters of the head's tier); otherwise replaces the head's
+    /// tier, tags, policies and latest version if its stored revision is still `param.revision`
+    /// ([`StoreError::Conflict`] if not). In the same transaction, deletes `drop_version` (the
+    /// oldest, when the history is full) with its labels, and appends `event` to the outbox.
+    /// Returns the new revision.
     async fn put_parameter_version(
         &self,
         param: &ParameterRecord,
         version: &ParameterVersionRecord,
         create: bool,
         drop_version: Option<i64>,
+        tier_limit: Option<i64>,
+        event: Option<&OutboxEvent>,
     ) -> Result<i64>;
     /// Moves each label of `add` onto `version` and removes the labels of `remove` from it,
     /// if the head's stored revision is still `param.revision` ([`StoreError::Conflict`] if
-    /// not). Returns the new revision.
+    /// not), appending `event` to the outbox in the same transaction. Returns the new revision.
     async fn set_parameter_labels(
         &self,
         param: &ParameterRecord,
         version: i64,
         add: &[String],
         remove: &[String],
+        event: Option<&OutboxEvent>,
     ) -> Result<i64>;
     /// Replaces a parameter's tags if the head's stored revision is still `param.revision`
     /// ([`StoreError::Conflict`] if not). Returns the new revision.
     async fn set_parameter_tags(&self, param: &ParameterRecord) -> Result<i64>;
     /// Deletes a parameter with all its versions and labels. Returns false if it did not exist.
     async fn delete_parameter(&self, scope: &Scope, name: &str) -> Result<bool>;
+    /// Deletes a parameter with all its versions and labels if its stored revision is still
+    /// `param.revision` ([`StoreError::Conflict`] if it changed or is gone), appending `events`
+    /// to the outbox in the same transaction.
+    async fn delete_parameter_checked(
+        &self,
+        param: &ParameterRecord,
+        events: &[OutboxEvent],
+    ) -> Result<()>;
+    /// Replaces a parameter's policies (and their due time) if the head's stored revision is
+    /// still `param.revision` ([`StoreError::Conflict`] if not), appending `events` to the
+    /// outbox in the same transaction. Returns the new revision.
+    async fn set_parameter_policies(
+        &self,
+        param: &ParameterRecord,
+        events: &[OutboxEvent],
+    ) -> Result<i64>;
+    /// Parameters with a policy due at or before `now_ms`, in any scope, earliest first.
+    async fn parameters_with_due_policies(
+        &self,
+        now_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<(Scope, String)>>;
+    /// How many parameters the scope holds, of one tier or of all.
+    async fn count_parameters(&self, scope: &Scope, tier: Option<&str>) -> Result<i64>;
+
+    // --- event outbox ---
+
+    /// The oldest events waiting for delivery, in outbox order.
+    async fn pending_events(&self, limit: u32) -> Result<Vec<PendingEvent>>;
+    /// Records the targets that acknowledged an event.
+    async fn ack_event(&self, seq: i64, acked: &[String]) -> Result<()>;
+    /// Removes a delivered event.
+    async fn delete_event(&self, seq: i64) -> Result<()>;
     /// Parameters whose name starts with `prefix` (which ends with `/`), with their latest
     /// version, in name order after `after`. Without `recursive`, only names with no further
     /// `/` after the prefix.

@@ -16,8 +16,8 @@ use sqlx::sqlite::{
 
 use crate::{
     AccessKeyRecord, AliasRecord, Barrier, GrantRecord, ImportParameters, KeyMaterial, KeyRecord,
-    KeyUsageRecord, ParameterRecord, ParameterVersionRecord, Result, RowIdentity, Scope, Store,
-    StoreError,
+    KeyUsageRecord, OutboxEvent, ParameterRecord, ParameterVersionRecord, PendingEvent, Result,
+    RowIdentity, Scope, Store, StoreError,
 };
 
 mod grants;
@@ -797,8 +797,19 @@ impl Store for SqliteStore {
         version: &ParameterVersionRecord,
         create: bool,
         drop_version: Option<i64>,
+        tier_limit: Option<i64>,
+        event: Option<&OutboxEvent>,
     ) -> Result<i64> {
-        ssm::put_version(&self.pool, param, version, create, drop_version).await
+        ssm::put_version(
+            &self.pool,
+            param,
+            version,
+            create,
+            drop_version,
+            tier_limit,
+            event,
+        )
+        .await
     }
 
     async fn set_parameter_labels(
@@ -807,8 +818,9 @@ impl Store for SqliteStore {
         version: i64,
         add: &[String],
         remove: &[String],
+        event: Option<&OutboxEvent>,
     ) -> Result<i64> {
-        ssm::set_labels(&self.pool, param, version, add, remove).await
+        ssm::set_labels(&self.pool, param, version, add, remove, event).await
     }
 
     async fn set_parameter_tags(&self, param: &ParameterRecord) -> Result<i64> {
@@ -817,6 +829,46 @@ impl Store for SqliteStore {
 
     async fn delete_parameter(&self, scope: &Scope, name: &str) -> Result<bool> {
         ssm::delete(&self.pool, scope, name).await
+    }
+
+    async fn delete_parameter_checked(
+        &self,
+        param: &ParameterRecord,
+        events: &[OutboxEvent],
+    ) -> Result<()> {
+        ssm::delete_checked(&self.pool, param, events).await
+    }
+
+    async fn set_parameter_policies(
+        &self,
+        param: &ParameterRecord,
+        events: &[OutboxEvent],
+    ) -> Result<i64> {
+        ssm::set_policies(&self.pool, param, events).await
+    }
+
+    async fn parameters_with_due_policies(
+        &self,
+        now_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<(Scope, String)>> {
+        ssm::due_policies(&self.pool, now_ms, limit).await
+    }
+
+    async fn count_parameters(&self, scope: &Scope, tier: Option<&str>) -> Result<i64> {
+        ssm::count(&self.pool, scope, tier).await
+    }
+
+    async fn pending_events(&self, limit: u32) -> Result<Vec<PendingEvent>> {
+        ssm::pending_events(&self.pool, limit).await
+    }
+
+    async fn ack_event(&self, seq: i64, acked: &[String]) -> Result<()> {
+        ssm::ack_event(&self.pool, seq, acked).await
+    }
+
+    async fn delete_event(&self, seq: i64) -> Result<()> {
+        ssm::delete_event(&self.pool, seq).await
     }
 
     async fn list_parameters_by_path(
@@ -1145,6 +1197,7 @@ mod tests {
             labels: Vec::new(),
             modified_ms: version,
             modified_user: "me".into(),
+            policies: "[]".into(),
         }
     }
 
@@ -1162,14 +1215,16 @@ mod tests {
             revision: 0,
             version_count: 0,
             oldest_version: 0,
+            policies: "[]".into(),
+            policy_due_ms: None,
         };
         store
-            .put_parameter_version(&head, &parameter_version(1, "a"), true, None)
+            .put_parameter_version(&head, &parameter_version(1, "a"), true, None, None, None)
             .await
             .unwrap();
         assert!(matches!(
             store
-                .put_parameter_version(&head, &parameter_version(1, "a"), true, None)
+                .put_parameter_version(&head, &parameter_version(1, "a"), true, None, None, None)
                 .await,
             Err(StoreError::AlreadyExists)
         ));
@@ -1177,30 +1232,30 @@ mod tests {
         let read = store.get_parameter(&scope, "/p").await.unwrap().unwrap();
         assert_eq!((read.latest_version, read.version_count), (1, 1));
         store
-            .put_parameter_version(&read, &parameter_version(2, "b"), false, None)
+            .put_parameter_version(&read, &parameter_version(2, "b"), false, None, None, None)
             .await
             .unwrap();
         assert!(matches!(
             store
-                .put_parameter_version(&read, &parameter_version(2, "c"), false, None)
+                .put_parameter_version(&read, &parameter_version(2, "c"), false, None, None, None)
                 .await,
             Err(StoreError::Conflict)
         ));
         // Labels are revision-checked too, and move between versions.
         let read = store.get_parameter(&scope, "/p").await.unwrap().unwrap();
         store
-            .set_parameter_labels(&read, 1, &["l".into()], &[])
+            .set_parameter_labels(&read, 1, &["l".into()], &[], None)
             .await
             .unwrap();
         assert!(matches!(
             store
-                .set_parameter_labels(&read, 2, &["l".into()], &[])
+                .set_parameter_labels(&read, 2, &["l".into()], &[], None)
                 .await,
             Err(StoreError::Conflict)
         ));
         let read = store.get_parameter(&scope, "/p").await.unwrap().unwrap();
         store
-            .set_parameter_labels(&read, 2, &["l".into()], &[])
+            .set_parameter_labels(&read, 2, &["l".into()], &[], None)
             .await
             .unwrap();
         let by_label = store
@@ -1215,7 +1270,14 @@ mod tests {
         // Dropping the oldest version in the same write.
         let read = store.get_parameter(&scope, "/p").await.unwrap().unwrap();
         store
-            .put_parameter_version(&read, &parameter_version(3, "d"), false, Some(1))
+            .put_parameter_version(
+                &read,
+                &parameter_version(3, "d"),
+                false,
+                Some(1),
+                None,
+                None,
+            )
             .await
             .unwrap();
         let read = store.get_parameter(&scope, "/p").await.unwrap().unwrap();
@@ -1233,6 +1295,142 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn outbox_events_commit_with_their_change_and_tier_limits_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = |dir: &Path| {
+            let barrier = Barrier::new(&SecretBytes::new(vec![7; 32])).unwrap();
+            let dir = dir.to_path_buf();
+            async move { SqliteStore::open(&dir, barrier).await.unwrap() }
+        };
+        let store = open(dir.path()).await;
+        let scope = Scope::new(ACCOUNT, "us-east-1");
+        let head = |name: &str| ParameterRecord {
+            scope: scope.clone(),
+            name: name.into(),
+            tier: "Standard".into(),
+            tags: Vec::new(),
+            latest_version: 0,
+            revision: 0,
+            version_count: 0,
+            oldest_version: 0,
+            policies: "[]".into(),
+            policy_due_ms: None,
+        };
+        let event = |id: &str| OutboxEvent {
+            event_id: id.into(),
+            created_ms: 1,
+            body: format!("{{\"id\":\"{id}\"}}"),
+        };
+        store
+            .put_parameter_version(
+                &head("/a"),
+                &parameter_version(1, "a"),
+                true,
+                None,
+                Some(2),
+                Some(&event("e1")),
+            )
+            .await
+            .unwrap();
+        // A write that fails writes no event.
+        assert!(matches!(
+            store
+                .put_parameter_version(
+                    &head("/a"),
+                    &parameter_version(1, "a"),
+                    true,
+                    None,
+                    None,
+                    Some(&event("lost")),
+                )
+                .await,
+            Err(StoreError::AlreadyExists)
+        ));
+        store
+            .put_parameter_version(
+                &head("/b"),
+                &parameter_version(1, "b"),
+                true,
+                None,
+                Some(2),
+                Some(&event("e2")),
+            )
+            .await
+            .unwrap();
+        assert!(matches!(
+            store
+                .put_parameter_version(
+                    &head("/c"),
+                    &parameter_version(1, "c"),
+                    true,
+                    None,
+                    Some(2),
+                    Some(&event("e3")),
+                )
+                .await,
+            Err(StoreError::LimitExceeded)
+        ));
+        assert_eq!(
+            store
+                .count_parameters(&scope, Some("Standard"))
+                .await
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            store
+                .count_parameters(&scope, Some("Advanced"))
+                .await
+                .unwrap(),
+            0
+        );
+
+        // Policies due, and a revision-checked delete carrying its event.
+        let mut a = store.get_parameter(&scope, "/a").await.unwrap().unwrap();
+        a.policies = "[1]".into();
+        a.policy_due_ms = Some(50);
+        store.set_parameter_policies(&a, &[]).await.unwrap();
+        assert!(
+            store
+                .parameters_with_due_policies(49, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            store.parameters_with_due_policies(50, 10).await.unwrap(),
+            [(scope.clone(), "/a".to_string())]
+        );
+        assert!(matches!(
+            store.delete_parameter_checked(&a, &[event("stale")]).await,
+            Err(StoreError::Conflict)
+        ));
+        let a = store.get_parameter(&scope, "/a").await.unwrap().unwrap();
+        assert_eq!((a.policies.as_str(), a.policy_due_ms), ("[1]", Some(50)));
+        store
+            .delete_parameter_checked(&a, &[event("e4")])
+            .await
+            .unwrap();
+
+        let pending: Vec<PendingEvent> = store.pending_events(10).await.unwrap();
+        let ids: Vec<&str> = pending.iter().map(|p| p.event.event_id.as_str()).collect();
+        assert_eq!(ids, ["e1", "e2", "e4"]);
+        store
+            .ack_event(pending[0].seq, &["webhook".into()])
+            .await
+            .unwrap();
+        store.delete_event(pending[1].seq).await.unwrap();
+        store.close().await;
+        // Acknowledgements and events survive a restart.
+        let store = open(dir.path()).await;
+        let pending = store.pending_events(10).await.unwrap();
+        assert_eq!(pending.len(), 2);
+        assert_eq!(pending[0].acked, ["webhook"]);
+        assert!(pending[1].acked.is_empty());
         store.close().await;
     }
 }

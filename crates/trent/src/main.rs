@@ -77,9 +77,63 @@ struct ServeArgs {
     #[arg(long, default_value_t = 10)]
     header_timeout_secs: u64,
 
-    /// Seconds between runs of the background jobs (key deletion, ...).
+    /// Seconds between runs of the background jobs (key deletion, key rotation, parameter
+    /// policies, ...).
     #[arg(long, default_value_t = 60)]
     scheduler_interval_secs: u64,
+
+    /// Most Standard-tier parameters per account and region (AWS: 10,000).
+    #[arg(long, env = "TRENT_SSM_STANDARD_LIMIT", default_value_t = 10_000)]
+    ssm_standard_limit: i64,
+
+    /// Most Advanced-tier parameters per account and region (AWS: 100,000).
+    #[arg(long, env = "TRENT_SSM_ADVANCED_LIMIT", default_value_t = 100_000)]
+    ssm_advanced_limit: i64,
+
+    /// Deliver Parameter Store events (EventBridge-shaped JSON) by POST to this http:// URL,
+    /// signed with --events-webhook-secret in the X-Trent-Signature header
+    /// (`sha256=<hex HMAC-SHA256 of the body>`), the event id in X-Trent-Event-Id. Events wait
+    /// in the store until delivered (retried with backoff).
+    #[arg(long, env = "TRENT_EVENTS_WEBHOOK")]
+    events_webhook: Option<String>,
+
+    /// The webhook signing secret. Prefer the environment variable to the flag, which other
+    /// local users can see in the process list.
+    #[arg(long, env = "TRENT_EVENTS_WEBHOOK_SECRET", hide_env_values = true)]
+    events_webhook_secret: Option<String>,
+
+    /// Publish Parameter Store events to this NATS server (nats://host:port).
+    #[arg(long, env = "TRENT_EVENTS_NATS")]
+    events_nats: Option<String>,
+
+    /// The NATS subject events are published on.
+    #[arg(long, env = "TRENT_EVENTS_NATS_SUBJECT", default_value = trent_server::events::DEFAULT_NATS_SUBJECT)]
+    events_nats_subject: String,
+}
+
+/// The event delivery targets from the flags.
+fn event_targets(args: &mut ServeArgs) -> anyhow::Result<trent_server::events::Targets> {
+    use trent_server::events::{Nats, Targets, Webhook};
+    let secret = args
+        .events_webhook_secret
+        .take()
+        .map(|s| trent_crypto::SecretBytes::new(s.into_bytes()));
+    let webhook = match (&args.events_webhook, secret) {
+        (Some(url), Some(secret)) => Some(Webhook::new(url, secret)?),
+        (Some(_), None) => {
+            anyhow::bail!(
+                "--events-webhook needs --events-webhook-secret (or TRENT_EVENTS_WEBHOOK_SECRET)"
+            )
+        }
+        (None, Some(_)) => anyhow::bail!("--events-webhook-secret is set without --events-webhook"),
+        (None, None) => None,
+    };
+    let nats = args
+        .events_nats
+        .as_deref()
+        .map(|url| Nats::new(url, &args.events_nats_subject))
+        .transpose()?;
+    Ok(Targets { webhook, nats })
 }
 
 fn init_logging(format: LogFormat, filter: &str) -> anyhow::Result<()> {
@@ -126,8 +180,12 @@ async fn shutdown_signal() {
     tracing::info!("shutdown signal received");
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format, &args.log_level)?;
+    let targets = event_targets(&mut args).context("invalid event delivery settings")?;
+    if args.ssm_standard_limit < 0 || args.ssm_advanced_limit < 0 {
+        anyhow::bail!("parameter limits cannot be negative");
+    }
     let mut opts = trent_server::Options::new(&args.data_dir);
     opts.dev = args.dev;
     opts.account_id = args.account_id.clone();
@@ -139,6 +197,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         request_timeout: Duration::from_secs(args.request_timeout_secs.max(1)),
         ..trent_server::Limits::default()
     };
+    opts.ssm = trent_ssm::Config {
+        standard_limit: args.ssm_standard_limit,
+        advanced_limit: args.ssm_advanced_limit,
+        events: false,
+    };
+    tracing::info!(targets = ?targets, "Parameter Store event delivery");
+    opts.event_targets = Arc::new(targets);
     let started = trent_server::bootstrap(opts).await.with_context(|| {
         format!(
             "cannot start with data directory {}",
@@ -191,9 +256,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             },
         ))
     };
+    let delivery = {
+        let state = Arc::clone(&state);
+        let mut rx = stop_rx.clone();
+        tokio::spawn(async move {
+            state
+                .deliver_events(async move {
+                    let _ = rx.wait_for(|stop| *stop).await;
+                })
+                .await;
+        })
+    };
     trent_server::run(listener, Arc::clone(&state), shutdown_signal()).await?;
     let _ = stop_tx.send(true);
     let _ = scheduler.await;
+    let _ = delivery.await;
     if let Err(e) = state.kms.flush_key_usage().await {
         tracing::error!(error = %e, "key usage flush at shutdown failed");
     }

@@ -20,9 +20,7 @@ pub async fn handle(
     super::name_member(&mut v, "name", &req.name);
     v.finish()?;
     let name = req.name.unwrap_or_default();
-    if !crate::model::is_lookup_name(&name)
-        || !ssm.store().delete_parameter(&caller.scope, &name).await?
-    {
+    if !super::delete_one(ssm, caller, &name).await? {
         return Err(SsmError::ParameterNotFound(name));
     }
     Ok(serde_json::Map::new())

@@ -29,9 +29,7 @@ pub async fn handle(ssm: &Ssm, caller: &Caller, req: Request) -> Result<Response
         if deleted_parameters.contains(&name) || invalid_parameters.contains(&name) {
             continue;
         }
-        if crate::model::is_lookup_name(&name)
-            && ssm.store().delete_parameter(&caller.scope, &name).await?
-        {
+        if super::delete_one(ssm, caller, &name).await? {
             deleted_parameters.push(name);
         } else {
             invalid_parameters.push(name);

@@ -53,7 +53,7 @@ pub struct Metadata {
     allowed_pattern: Option<String>,
     version: i64,
     tier: String,
-    policies: Vec<serde_json::Value>,
+    policies: Vec<crate::policy::InlinePolicy>,
     data_type: String,
 }
 
@@ -296,8 +296,8 @@ pub async fn handle(ssm: &Ssm, caller: &Caller, req: Request) -> Result<Response
                 description: version.description,
                 allowed_pattern: version.allowed_pattern,
                 version: version.version,
+                policies: crate::policy::inline(&head.policies)?,
                 tier: head.tier,
-                policies: Vec::new(),
                 data_type: version.data_type,
             });
         }

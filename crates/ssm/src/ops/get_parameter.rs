@@ -24,6 +24,13 @@ pub async fn handle(ssm: &Ssm, caller: &Caller, req: Request) -> Result<Response
     super::name_member(&mut v, "name", &req.name);
     v.finish()?;
     let input = req.name.unwrap_or_default();
+    if crate::reference::is_reference(&input) {
+        let parameter =
+            crate::reference::resolve(ssm, caller, &input, req.with_decryption == Some(true))
+                .await?
+                .ok_or_else(|| SsmError::ParameterNotFound(input.clone()))?;
+        return Ok(Response { parameter });
+    }
     let (name, selector) = Selector::split(&input);
     let version = ssm
         .select(&caller.scope, name, &selector)

@@ -33,7 +33,7 @@ pub struct History {
     version: i64,
     labels: Vec<String>,
     tier: String,
-    policies: Vec<serde_json::Value>,
+    policies: Vec<crate::policy::InlinePolicy>,
     data_type: String,
 }
 
@@ -51,15 +51,14 @@ pub async fn handle(ssm: &Ssm, caller: &Caller, req: Request) -> Result<Response
     v.range("maxResults", req.max_results, 1, 50);
     v.finish()?;
     let name = req.name.unwrap_or_default();
-    let exists = model::is_lookup_name(&name)
-        && ssm
-            .store()
-            .get_parameter(&caller.scope, &name)
-            .await?
-            .is_some();
-    if !exists {
+    let head = if model::is_lookup_name(&name) {
+        ssm.store().get_parameter(&caller.scope, &name).await?
+    } else {
+        None
+    };
+    let Some(head) = head else {
         return Err(SsmError::ParameterNotFound(name));
-    }
+    };
     let after = match req.next_token.as_deref() {
         Some(t) => token::decode(t)?
             .parse::<i64>()
@@ -93,8 +92,14 @@ pub async fn handle(ssm: &Ssm, caller: &Caller, req: Request) -> Result<Response
             allowed_pattern: version.allowed_pattern,
             version: version.version,
             labels: version.labels,
+            // The latest version shows the live policies (with their current status); older
+            // ones the policies they were written with.
+            policies: crate::policy::inline(if version.version == head.latest_version {
+                &head.policies
+            } else {
+                &version.policies
+            })?,
             tier: version.tier,
-            policies: Vec::new(),
             data_type: version.data_type,
         });
     }

@@ -32,6 +32,15 @@ pub async fn handle(ssm: &Ssm, caller: &Caller, req: Request) -> Result<Response
         if !seen.insert(input.clone()) {
             continue;
         }
+        if crate::reference::is_reference(&input) {
+            match crate::reference::resolve(ssm, caller, &input, req.with_decryption == Some(true))
+                .await?
+            {
+                Some(p) => parameters.push(p),
+                None => invalid_parameters.push(input.clone()),
+            }
+            continue;
+        }
         let (name, selector) = Selector::split(&input);
         match ssm.select(&caller.scope, name, &selector).await {
             Ok(Some(version)) => parameters.push(

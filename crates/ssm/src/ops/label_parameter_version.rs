@@ -6,7 +6,7 @@ use trent_store::StoreError;
 use trent_wire::Validator;
 
 use crate::model;
-use crate::{Caller, Ssm, SsmError, UPDATE_RETRIES};
+use crate::{Caller, Ssm, SsmError, UPDATE_RETRIES, events};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -54,12 +54,23 @@ pub async fn handle(ssm: &Ssm, caller: &Caller, req: Request) -> Result<Response
                 parameter_version: version.version,
             });
         }
+        let event = ssm.event(|| {
+            events::change(
+                &caller.scope,
+                &name,
+                events::LABEL,
+                &version.param_type,
+                version.description.as_deref(),
+                ssm.now_ms(),
+            )
+        })?;
         match ssm
             .store()
-            .set_parameter_labels(&param, version.version, &add, &[])
+            .set_parameter_labels(&param, version.version, &add, &[], event.as_ref())
             .await
         {
             Ok(_) => {
+                ssm.events_committed(event.is_some());
                 return Ok(Response {
                     invalid_labels,
                     parameter_version: version.version,

@@ -117,6 +117,47 @@ pub(crate) async fn existing_version(
     Ok((param, record))
 }
 
+/// Deletes a parameter, with its Delete event in the same transaction. Returns false if it did
+/// not exist.
+pub(crate) async fn delete_one(ssm: &Ssm, caller: &Caller, name: &str) -> Result<bool, SsmError> {
+    if !crate::model::is_lookup_name(name) {
+        return Ok(false);
+    }
+    let scope = &caller.scope;
+    for _ in 0..crate::UPDATE_RETRIES {
+        let Some(head) = ssm.store().get_parameter(scope, name).await? else {
+            return Ok(false);
+        };
+        let latest = ssm.store().get_parameter_version(scope, name, None).await?;
+        let event = match &latest {
+            Some(v) => ssm.event(|| {
+                crate::events::change(
+                    scope,
+                    name,
+                    crate::events::DELETE,
+                    &v.param_type,
+                    v.description.as_deref(),
+                    ssm.now_ms(),
+                )
+            })?,
+            None => None,
+        };
+        match ssm
+            .store()
+            .delete_parameter_checked(&head, event.as_slice())
+            .await
+        {
+            Ok(()) => {
+                ssm.events_committed(event.is_some());
+                return Ok(true);
+            }
+            Err(trent_store::StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(SsmError::TooManyUpdates)
+}
+
 /// Resource types the tagging operations know; only `Parameter` is served here.
 const RESOURCE_TYPES: &[&str] = &[
     "Document",

@@ -6,7 +6,7 @@ use trent_store::{ParameterRecord, ParameterVersionRecord, StoreError};
 use trent_wire::Validator;
 
 use crate::model::{self, Tag};
-use crate::{Caller, Ssm, SsmError, UPDATE_RETRIES};
+use crate::{Caller, Ssm, SsmError, UPDATE_RETRIES, events, policy};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -62,12 +62,26 @@ fn validate(req: &Request) -> Result<(), SsmError> {
     Ok(())
 }
 
+/// What besides the value can make a write need the Advanced tier.
+#[derive(Debug, Clone, Copy, Default)]
+struct Needs {
+    /// The write carries parameter policies.
+    policies: bool,
+    /// The account and region hold as many Standard parameters as allowed (Intelligent-Tiering
+    /// then creates Advanced ones).
+    standard_full: bool,
+}
+
+const POLICIES_NEED_ADVANCED: &str = "Parameter policies are supported only for parameters in \
+    the advanced-parameter tier. Set the tier to Advanced or Intelligent-Tiering and try again.";
+
 /// The tier a write lands in: an Advanced parameter never goes back to Standard, and the value
 /// must fit the tier.
 fn choose_tier(
     requested: Option<&str>,
     existing: Option<&str>,
     len: usize,
+    needs: Needs,
 ) -> Result<String, SsmError> {
     let was_advanced = existing == Some(model::ADVANCED);
     let tier = match requested {
@@ -81,10 +95,15 @@ fn choose_tier(
         Some(model::STANDARD) => model::STANDARD,
         Some(model::ADVANCED) => model::ADVANCED,
         Some(_) | None if was_advanced => model::ADVANCED,
-        // Intelligent-Tiering picks Advanced only when the value needs it.
-        Some(_) if len > model::STANDARD_VALUE_MAX => model::ADVANCED,
+        // Intelligent-Tiering picks Advanced only when the write needs it.
+        Some(_) if len > model::STANDARD_VALUE_MAX || needs.policies || needs.standard_full => {
+            model::ADVANCED
+        }
         _ => model::STANDARD,
     };
+    if tier == model::STANDARD && needs.policies {
+        return Err(SsmError::validation(POLICIES_NEED_ADVANCED));
+    }
     if tier == model::STANDARD && len > model::STANDARD_VALUE_MAX {
         return Err(SsmError::validation(format!(
             "Standard tier parameters support a maximum parameter value of {} characters. To \
@@ -137,18 +156,15 @@ pub async fn handle(ssm: &Ssm, caller: &Caller, req: Request) -> Result<Response
              please use AddTagsToResource or RemoveTagsFromResource.",
         ));
     }
-    if req.policies.is_some() {
-        return Err(SsmError::validation(
-            "Parameter policies are not supported by this server yet.",
-        ));
-    }
+    // None: keep the parameter's policies; Some(None): clear them; Some(Some(..)): replace.
+    let policies = req
+        .policies
+        .as_deref()
+        .map(|p| policy::parse(p, ssm.now_ms()))
+        .transpose()?;
+    let needs_policies = matches!(policies, Some(Some(_)));
     let data_type = req.data_type.clone().unwrap_or_else(|| "text".to_string());
-    if data_type != "text" {
-        return Err(SsmError::validation(format!(
-            "The following data type is not supported: {data_type} (Data type names are all \
-             lowercase.) This server supports: text"
-        )));
-    }
+    check_data_type(&data_type)?;
     let requested_pattern = match req.allowed_pattern.as_deref() {
         Some(p) => Some(compile_pattern(p)?),
         None => None,
@@ -183,6 +199,9 @@ pub async fn handle(ssm: &Ssm, caller: &Caller, req: Request) -> Result<Response
                 ));
             }
         };
+        if data_type == model::DATA_TYPE_EC2_IMAGE {
+            check_image_id(&param_type, text)?;
+        }
         if req.key_id.is_some() && param_type != model::SECURE_STRING {
             return Err(SsmError::validation(
                 "KeyId is required for SecureString type parameter only.",
@@ -209,11 +228,28 @@ pub async fn handle(ssm: &Ssm, caller: &Caller, req: Request) -> Result<Response
                 "Parameter value, cannot be validated against allowedPattern: {p}"
             )));
         }
+        let standard_full = existing.is_none()
+            && req.tier.as_deref() == Some(model::INTELLIGENT_TIERING)
+            && ssm
+                .store()
+                .count_parameters(scope, Some(model::STANDARD))
+                .await?
+                >= ssm.config().standard_limit;
         let tier = choose_tier(
             req.tier.as_deref(),
             existing.as_ref().map(|p| p.tier.as_str()),
             len,
+            Needs {
+                policies: needs_policies,
+                standard_full,
+            },
         )?;
+        if existing.as_ref().is_some_and(|p| p.tier != tier)
+            && ssm.store().count_parameters(scope, Some(&tier)).await?
+                >= ssm.config().tier_limit(&tier)
+        {
+            return Err(SsmError::ParameterLimitExceeded);
+        }
         let (stored, key_id) = if param_type == model::SECURE_STRING {
             let (blob, key) = ssm
                 .encrypt_value(caller, &name, req.key_id.as_deref(), value)
@@ -223,7 +259,17 @@ pub async fn handle(ssm: &Ssm, caller: &Caller, req: Request) -> Result<Response
             (value.expose_secret().to_vec(), None)
         };
         let now = ssm.now_ms();
-        let (head, create, drop_version) = match existing {
+        let stored_policies = match &policies {
+            Some(Some(p)) => policy::store(p, now),
+            Some(None) => Vec::new(),
+            None => match &existing {
+                Some(p) => policy::carry_over(&policy::decode(&p.policies)?, now),
+                None => Vec::new(),
+            },
+        };
+        let policies_text = policy::encode(&stored_policies)?;
+        let policy_due_ms = policy::next_due(&stored_policies);
+        let (mut head, create, drop_version) = match existing {
             Some(mut p) => {
                 let drop = if p.version_count >= model::MAX_VERSIONS {
                     let oldest = ssm
@@ -257,11 +303,15 @@ pub async fn handle(ssm: &Ssm, caller: &Caller, req: Request) -> Result<Response
                     revision: 0,
                     version_count: 0,
                     oldest_version: 0,
+                    policies: String::new(),
+                    policy_due_ms: None,
                 },
                 true,
                 None,
             ),
         };
+        head.policies = policies_text.clone();
+        head.policy_due_ms = policy_due_ms;
         let version = ParameterVersionRecord {
             version: head.latest_version + 1,
             param_type,
@@ -274,13 +324,37 @@ pub async fn handle(ssm: &Ssm, caller: &Caller, req: Request) -> Result<Response
             labels: Vec::new(),
             modified_ms: now,
             modified_user: caller.requester.arn().to_string(),
+            policies: policies_text,
         };
+        let event = ssm.event(|| {
+            events::change(
+                scope,
+                &name,
+                if create {
+                    events::CREATE
+                } else {
+                    events::UPDATE
+                },
+                &version.param_type,
+                version.description.as_deref(),
+                now,
+            )
+        })?;
+        let tier_limit = create.then(|| ssm.config().tier_limit(&tier));
         match ssm
             .store()
-            .put_parameter_version(&head, &version, create, drop_version)
+            .put_parameter_version(
+                &head,
+                &version,
+                create,
+                drop_version,
+                tier_limit,
+                event.as_ref(),
+            )
             .await
         {
             Ok(_) => {
+                ssm.events_committed(event.is_some());
                 return Ok(Response {
                     version: version.version,
                     tier,
@@ -291,10 +365,55 @@ pub async fn handle(ssm: &Ssm, caller: &Caller, req: Request) -> Result<Response
                 return Err(SsmError::ParameterAlreadyExists);
             }
             Err(StoreError::AlreadyExists) => continue,
+            Err(StoreError::LimitExceeded) => return Err(SsmError::ParameterLimitExceeded),
             Err(e) => return Err(e.into()),
         }
     }
     Err(SsmError::TooManyUpdates)
+}
+
+/// DataType: `text` and `aws:ec2:image` are served. The other data types of AWS are refused
+/// (this server cannot validate them), and anything else is refused as AWS refuses it.
+fn check_data_type(data_type: &str) -> Result<(), SsmError> {
+    if data_type == model::DATA_TYPE_TEXT || data_type == model::DATA_TYPE_EC2_IMAGE {
+        return Ok(());
+    }
+    if model::AWS_DATA_TYPES.contains(&data_type) {
+        return Err(SsmError::validation(format!(
+            "The data type {data_type} is not supported by this server. Supported data types: \
+             text, aws:ec2:image."
+        )));
+    }
+    Err(SsmError::validation(format!(
+        "The following data type is not supported: {data_type} (Data type names are all \
+         lowercase.)"
+    )))
+}
+
+/// `aws:ec2:image` holds an AMI id (`ami-` and 8 or 17 lowercase hexadecimal digits) in a String
+/// parameter. AWS also checks, asynchronously, that the image exists; this server has no EC2 and
+/// checks the format only, synchronously.
+fn check_image_id(param_type: &str, value: &str) -> Result<(), SsmError> {
+    if param_type != model::STRING {
+        return Err(SsmError::validation(
+            "The data type aws:ec2:image is supported only for parameters of type String.",
+        ));
+    }
+    let ok = value.strip_prefix("ami-").is_some_and(|hex| {
+        (hex.len() == 8 || hex.len() == 17)
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(SsmError::validation(
+            "Parameter value, cannot be validated against the data type aws:ec2:image: an \
+             image id is ami- followed by 8 or 17 lowercase hexadecimal characters, for example \
+             ami-12345abcdeEXAMPLE without the EXAMPLE suffix.",
+        ))
+    }
 }
 
 /// AllowedPattern is matched against the whole value.
@@ -313,29 +432,81 @@ mod tests {
     #[test]
     fn tiers() {
         assert_eq!(
-            choose_tier(None, None, 10).ok().as_deref(),
+            choose_tier(None, None, 10, Needs::default())
+                .ok()
+                .as_deref(),
             Some("Standard")
         );
-        assert!(choose_tier(None, None, 4097).is_err());
+        assert!(choose_tier(None, None, 4097, Needs::default()).is_err());
         assert_eq!(
-            choose_tier(Some("Intelligent-Tiering"), None, 4097)
+            choose_tier(Some("Intelligent-Tiering"), None, 4097, Needs::default())
                 .ok()
                 .as_deref(),
             Some("Advanced")
         );
         assert_eq!(
-            choose_tier(Some("Intelligent-Tiering"), None, 10)
+            choose_tier(Some("Intelligent-Tiering"), None, 10, Needs::default())
                 .ok()
                 .as_deref(),
             Some("Standard")
         );
-        assert!(choose_tier(Some("Standard"), Some("Advanced"), 10).is_err());
+        assert!(choose_tier(Some("Standard"), Some("Advanced"), 10, Needs::default()).is_err());
         assert_eq!(
-            choose_tier(None, Some("Advanced"), 10).ok().as_deref(),
+            choose_tier(None, Some("Advanced"), 10, Needs::default())
+                .ok()
+                .as_deref(),
             Some("Advanced")
         );
-        assert!(choose_tier(Some("Advanced"), None, 8193).is_err());
-        assert!(choose_tier(Some("Advanced"), None, 8192).is_ok());
+        assert!(choose_tier(Some("Advanced"), None, 8193, Needs::default()).is_err());
+        assert!(choose_tier(Some("Advanced"), None, 8192, Needs::default()).is_ok());
+        let policies = Needs {
+            policies: true,
+            standard_full: false,
+        };
+        assert!(choose_tier(None, None, 10, policies).is_err());
+        assert!(choose_tier(Some("Standard"), None, 10, policies).is_err());
+        assert_eq!(
+            choose_tier(Some("Intelligent-Tiering"), None, 10, policies)
+                .ok()
+                .as_deref(),
+            Some("Advanced")
+        );
+        assert_eq!(
+            choose_tier(None, Some("Advanced"), 10, policies)
+                .ok()
+                .as_deref(),
+            Some("Advanced")
+        );
+        let full = Needs {
+            policies: false,
+            standard_full: true,
+        };
+        assert_eq!(
+            choose_tier(Some("Intelligent-Tiering"), None, 10, full)
+                .ok()
+                .as_deref(),
+            Some("Advanced")
+        );
+    }
+
+    #[test]
+    fn data_types() {
+        assert!(check_data_type("text").is_ok());
+        assert!(check_data_type("aws:ec2:image").is_ok());
+        assert!(check_data_type("aws:region").is_err());
+        assert!(check_data_type("Text").is_err());
+        assert!(check_image_id("String", "ami-0123abcd").is_ok());
+        assert!(check_image_id("String", "ami-0123456789abcdef0").is_ok());
+        for bad in [
+            "ami-0123abc",
+            "ami-0123ABCD",
+            "ami0123abcd",
+            "img-0123abcd",
+            "",
+        ] {
+            assert!(check_image_id("String", bad).is_err(), "{bad}");
+        }
+        assert!(check_image_id("SecureString", "ami-0123abcd").is_err());
     }
 
     #[test]

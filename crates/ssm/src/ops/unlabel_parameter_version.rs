@@ -53,7 +53,7 @@ pub async fn handle(ssm: &Ssm, caller: &Caller, req: Request) -> Result<Response
         }
         match ssm
             .store()
-            .set_parameter_labels(&param, version.version, &[], &removed_labels)
+            .set_parameter_labels(&param, version.version, &[], &removed_labels, None)
             .await
         {
             Ok(_) => {

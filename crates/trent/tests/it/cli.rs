@@ -1507,6 +1507,93 @@ async fn cli_ssm_parameters_hierarchy_labels_history() {
     server.stop().await;
 }
 
+/// Policies, GetParametersByPath filters and their errors through the aws CLI; expiry by the
+/// scheduler.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_ssm_policies_and_filters() {
+    let Some(aws) = find_aws().await else { return };
+    let (data, scratch) = dirs();
+    let server = TestServer::start(data.path()).await;
+    let cli = Client::new(&aws, &server, scratch.path());
+    use trent_store::clock::Clock as _;
+    let at = time::OffsetDateTime::from_unix_timestamp(server.clock.now_ms() / 1000 + 7 * 86_400)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let policies = format!(
+        r#"[{{"Type":"Expiration","Version":"1.0","Attributes":{{"Timestamp":"{at}"}}}},
+            {{"Type":"ExpirationNotification","Version":"1.0","Attributes":{{"Before":"1","Unit":"Days"}}}}]"#
+    );
+    std::fs::write(scratch.path().join("policies.json"), &policies).unwrap();
+    let out = cli
+        .ok(
+            "ssm put-parameter --name /cli/tok --value t0k --type SecureString \
+             --tier Intelligent-Tiering --policies file://policies.json",
+        )
+        .await;
+    assert_eq!(out["Tier"], "Advanced");
+    let described = cli
+        .ok("ssm describe-parameters --parameter-filters Key=Name,Values=/cli/tok")
+        .await;
+    let types: Vec<&str> = described["Parameters"][0]["Policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["PolicyType"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["Expiration", "ExpirationNotification"]);
+    cli.ok("ssm put-parameter --name /cli/plain --value p --type String")
+        .await;
+    let listed = cli
+        .ok("ssm get-parameters-by-path --path /cli --parameter-filters Key=Type,Values=SecureString")
+        .await;
+    assert_eq!(listed["Parameters"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["Parameters"][0]["Name"], "/cli/tok");
+
+    cli.fails(
+        "ssm put-parameter --name /cli/std --value v --type String --tier Standard \
+         --policies file://policies.json",
+        "ValidationException",
+    )
+    .await;
+    std::fs::write(
+        scratch.path().join("bad.json"),
+        r#"[{"Type":"Rotation","Version":"1.0","Attributes":{}}]"#,
+    )
+    .unwrap();
+    cli.fails(
+        "ssm put-parameter --name /cli/bad --value v --type String --tier Advanced \
+         --policies file://bad.json",
+        "InvalidPolicyTypeException",
+    )
+    .await;
+    cli.fails(
+        "ssm get-parameters-by-path --path /cli --parameter-filters Key=Name,Values=x",
+        "InvalidFilterKey",
+    )
+    .await;
+    cli.fails(
+        "ssm get-parameters-by-path --path /cli --parameter-filters Key=Label,Option=BeginsWith,Values=x",
+        "InvalidFilterOption",
+    )
+    .await;
+
+    // A week on, the scheduler deletes it (read with the SDK, which signs with the server's
+    // clock).
+    server.clock.advance_days(8);
+    trent_server::scheduler::tick(&server.state).await;
+    let ssm = server.ssm();
+    let err = ssm
+        .get_parameter()
+        .name("/cli/tok")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(crate::harness::code(&err), "ParameterNotFound");
+    assert!(ssm.get_parameter().name("/cli/plain").send().await.is_ok());
+    server.stop().await;
+}
+
 const BOTO3_SSM_SCRIPT: &str = r#"
 import json, os
 import boto3
@@ -1578,5 +1665,105 @@ async fn boto3_ssm_paginated_hierarchy_and_errors() {
     assert_eq!(out["version"], 2);
     assert_eq!(out["big"], "ValidationException");
     assert_eq!(out["missing_version"], "ParameterVersionNotFound");
+    server.stop().await;
+}
+
+const BOTO3_SSM_HIERARCHY_SCRIPT: &str = r#"
+import datetime, json, os
+import boto3
+from botocore.exceptions import ClientError
+
+ssm = boto3.client("ssm", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-east-1")
+out = {}
+def walk(**kwargs):
+    names, pages = [], 0
+    for page in ssm.get_paginator("get_parameters_by_path").paginate(**kwargs):
+        pages += 1
+        names.extend(p["Name"] for p in page["Parameters"])
+    return names, pages
+out["all"], out["all_pages"] = walk(Path="/big", Recursive=True)
+out["one"], _ = walk(Path="/big/svc3")
+out["deep"], _ = walk(Path="/big/svc3/deep", Recursive=True, PaginationConfig={"PageSize": 7})
+described = []
+for page in ssm.get_paginator("describe_parameters").paginate(
+    ParameterFilters=[{"Key": "Path", "Option": "Recursive", "Values": ["/big/svc9"]}]
+):
+    described.extend(p["Name"] for p in page["Parameters"])
+out["described"] = len(described)
+
+at = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+policies = json.dumps([
+    {"Type": "Expiration", "Version": "1.0", "Attributes": {"Timestamp": at}},
+    {"Type": "NoChangeNotification", "Version": "1.0", "Attributes": {"After": "10", "Unit": "Days"}},
+])
+r = ssm.put_parameter(Name="/pol/boto", Value="v", Type="String", Policies=policies, Tier="Intelligent-Tiering")
+out["tier"] = r["Tier"]
+d = ssm.describe_parameters(ParameterFilters=[{"Key": "Name", "Values": ["/pol/boto"]}])
+out["policies"] = [(p["PolicyType"], p["PolicyStatus"]) for p in d["Parameters"][0]["Policies"]]
+try:
+    ssm.put_parameter(Name="/pol/std", Value="v", Type="String", Policies=policies, Tier="Standard")
+    out["standard"] = None
+except ClientError as e:
+    out["standard"] = e.response["Error"]["Code"]
+try:
+    ssm.put_parameter(Name="/pol/bad", Value="v", Type="String", Tier="Advanced",
+                      Policies='[{"Type":"Forever","Version":"1.0","Attributes":{}}]')
+    out["bad_type"] = None
+except ClientError as e:
+    out["bad_type"] = e.response["Error"]["Code"]
+try:
+    ssm.get_parameters_by_path(Path="/big", ParameterFilters=[{"Key": "Name", "Values": ["x"]}])
+    out["bad_filter"] = None
+except ClientError as e:
+    out["bad_filter"] = e.response["Error"]["Code"]
+print(json.dumps(out))
+"#;
+
+/// 3,000 parameters listed through boto3's paginators; policies and filter errors through boto3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_ssm_3000_parameter_hierarchy_and_policies() {
+    let Some(python) = find_python().await else {
+        return;
+    };
+    let (data, scratch) = dirs();
+    let server = TestServer::start(data.path()).await;
+    let names = crate::ssm_events::put_hierarchy(&server.ssm(), "/big").await;
+    let py = Client::new(&python, &server, scratch.path());
+    let stdout = match py
+        .exec(vec!["-c".into(), BOTO3_SSM_HIERARCHY_SCRIPT.into()])
+        .await
+    {
+        Ok(s) => s,
+        Err((status, stderr)) => panic!("the boto3 script exited {status}: {stderr}"),
+    };
+    let out: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let list = |key: &str| -> Vec<String> {
+        out[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    };
+    let mut expected: Vec<String> = names.into_iter().collect();
+    expected.sort();
+    assert_eq!(list("all"), expected);
+    assert_eq!(out["all_pages"], 300);
+    let one = list("one");
+    assert_eq!(one.len(), 100);
+    assert!(one.iter().all(|n| n.starts_with("/big/svc3/p")));
+    assert_eq!(list("deep").len(), 200);
+    assert_eq!(out["described"], 300);
+    assert_eq!(out["tier"], "Advanced");
+    assert_eq!(
+        out["policies"],
+        serde_json::json!([
+            ["Expiration", "Pending"],
+            ["NoChangeNotification", "Pending"]
+        ])
+    );
+    assert_eq!(out["standard"], "ValidationException");
+    assert_eq!(out["bad_type"], "InvalidPolicyTypeException");
+    assert_eq!(out["bad_filter"], "InvalidFilterKey");
     server.stop().await;
 }

@@ -16,7 +16,7 @@ pub struct TestServer {
     pub data_dir: PathBuf,
     pub access_key_id: String,
     pub secret_access_key: String,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    shutdown: Option<tokio::sync::watch::Sender<bool>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -49,14 +49,21 @@ impl TestServer {
         let started = trent_server::bootstrap(opts).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (tx, rx) = tokio::sync::watch::channel(false);
         let state = Arc::clone(&started.state);
+        // The server and, as `trent serve` runs it, the event delivery task.
         let task = tokio::spawn(async move {
-            trent_server::run(listener, state, async move {
-                let _ = rx.await;
-            })
-            .await
-            .unwrap();
+            let mut stop_server = rx.clone();
+            let mut stop_delivery = rx;
+            let (served, ()) = tokio::join!(
+                trent_server::run(listener, Arc::clone(&state), async move {
+                    let _ = stop_server.wait_for(|s| *s).await;
+                }),
+                state.deliver_events(async move {
+                    let _ = stop_delivery.wait_for(|s| *s).await;
+                }),
+            );
+            served.unwrap();
         });
         let (access_key_id, secret_access_key) = if dev {
             ("AKIDDEVELOPMENT0001".to_string(), "dev-secret".to_string())
@@ -144,7 +151,7 @@ impl TestServer {
     /// Stops accepting, waits for the server task, closes the store.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+            let _ = tx.send(true);
         }
         if let Some(task) = self.task.take() {
             task.await.unwrap();

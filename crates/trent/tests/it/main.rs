@@ -23,3 +23,4 @@ mod protocol;
 mod rotation;
 mod sdk;
 mod ssm;
+mod ssm_events;
