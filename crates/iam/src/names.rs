@@ -282,7 +282,7 @@ mod tests {
             policy_document("policyDocument", Some(&big), PolicyQuota::UserInline).unwrap_err();
         assert_eq!(err.to_string(), "Cannot exceed quota for PolicySize: 2048");
         assert!(matches!(err, IamError::LimitExceeded(_)));
-        assert!(policy_document("policyDocument", Some(&big), PolicyQuota::RoleInline).is_err());
+        assert!(policy_document("policyDocument", Some(&big), PolicyQuota::RoleInline).is_ok());
     }
 
     #[test]
