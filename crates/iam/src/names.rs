@@ -12,6 +12,7 @@ pub const PATH_PATTERN: &str = "(\\u002F)|(\\u002F[\\u0021-\\u007E]+\\u002F)";
 pub const PATH_PREFIX_PATTERN: &str = "\\u002F[\\u0021-\\u007F]*";
 pub const EXTERNAL_ID_PATTERN: &str = "[\\w+=,.@:\\/-]*";
 pub const TAG_KEY_PATTERN: &str = "[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]+";
+pub const TAG_VALUE_PATTERN: &str = "[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*";
 
 pub fn is_name_char(c: char) -> bool {
     c.is_alphanumeric() || matches!(c, '_' | '+' | '=' | ',' | '.' | '@' | '-')
@@ -80,6 +81,9 @@ pub fn tags(rows: Vec<Vec<Option<&str>>>) -> Result<Vec<(String, String)>, IamEr
         let vmember = format!("tags.{}.member.value", i + 1);
         v.required(&vmember, &value);
         v.length(&vmember, value, 0, 256);
+        v.pattern(&vmember, value, TAG_VALUE_PATTERN, |s| {
+            s.is_empty() || is_tag_key(s)
+        });
         if let (Some(k), Some(val)) = (key, value) {
             out.push((k.to_owned(), val.to_owned()));
         }

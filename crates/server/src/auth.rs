@@ -254,12 +254,8 @@ impl Authenticator {
         {
             return k;
         }
-        let derived = trent_sigv4::signing_key(
-            secret.expose_secret(),
-            auth.date,
-            auth.region,
-            auth.service,
-        );
+        let derived =
+            trent_sigv4::signing_key(secret.expose_secret(), auth.date, auth.region, auth.service);
         if let Ok(mut cache) = self.signing_keys.write() {
             if cache.len() >= CACHE_CAPACITY {
                 cache.clear();

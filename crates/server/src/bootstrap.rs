@@ -130,12 +130,7 @@ pub async fn bootstrap(opts: Options) -> Result<Started, BootstrapError> {
         kms,
         ssm,
         iam: Arc::clone(&iam),
-        auth: Authenticator::new(
-            mode,
-            iam,
-            Arc::clone(&opts.clock),
-            opts.regions,
-        ),
+        auth: Authenticator::new(mode, iam, Arc::clone(&opts.clock), opts.regions),
         store,
         clock: opts.clock,
         limits: opts.limits,

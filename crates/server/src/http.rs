@@ -360,7 +360,11 @@ async fn query(
         .requester(state.clock.now_ms())
         .map_err(|_| internal_error())?
         .with_source_ip(peer.ip());
-    match state.iam.call(service, &requester, &params, request_id).await {
+    match state
+        .iam
+        .call(service, &requester, &params, request_id)
+        .await
+    {
         Ok(out) => Ok(reply(StatusCode::OK, request_id, "text/xml", out)),
         Err(e) => {
             if e.is_internal() {

@@ -14,6 +14,7 @@ mod binary;
 mod cli;
 mod harness;
 mod hmac;
+mod iam;
 mod import;
 mod last_usage;
 mod ml_dsa;
