@@ -194,6 +194,16 @@ impl Iam {
         })
     }
 
+    /// Deletes temporary credentials that have expired (they are refused anyway); returns how
+    /// many. Run by the scheduler.
+    pub async fn delete_expired_sessions(&self) -> Result<u64, IamError> {
+        let n = self.store.delete_sessions_before(self.now_ms()).await?;
+        if n > 0 {
+            self.invalidate();
+        }
+        Ok(n)
+    }
+
     /// Runs one IAM or STS request and answers its XML document.
     pub async fn call(
         &self,
@@ -321,4 +331,146 @@ pub(crate) fn iso8601(ms: i64) -> String {
         .ok()
         .and_then(|t| t.format(&format).ok())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use std::sync::Arc;
+
+    use trent_store::clock::ManualClock;
+    use trent_store::{Barrier, SqliteStore};
+
+    use super::*;
+
+    const ACCOUNT: &str = "123456789012";
+
+    async fn service(dir: &std::path::Path) -> Iam {
+        let barrier = Barrier::new(&trent_crypto::SecretBytes::random(32).unwrap()).unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir, barrier).await.unwrap());
+        Iam::new(store, Arc::new(ManualClock::new(1_700_000_000_000)))
+    }
+
+    async fn iam_call(iam: &Iam, who: &Requester, body: &str) -> Result<String, IamError> {
+        let params = Params::parse("", body.as_bytes()).unwrap();
+        let out = iam.call(QueryService::Iam, who, &params, "rid").await?;
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    fn between<'a>(xml: &'a str, tag: &str) -> &'a str {
+        let start = xml.find(&format!("<{tag}>")).unwrap() + tag.len() + 2;
+        let end = xml[start..].find(&format!("</{tag}>")).unwrap() + start;
+        &xml[start..end]
+    }
+
+    #[tokio::test]
+    async fn every_iam_write_reaches_the_next_lookup() {
+        let dir = tempfile::tempdir().unwrap();
+        let iam = service(dir.path()).await;
+        let creds = iam.create_account(Some(ACCOUNT)).await.unwrap();
+        let root_cred = iam.credential(&creds.access_key_id).await.unwrap().unwrap();
+        assert_eq!(
+            root_cred.identity.aws.arn(),
+            format!("arn:aws:iam::{ACCOUNT}:root")
+        );
+        let root = Requester::root(ACCOUNT, "us-east-1", 0).unwrap();
+
+        iam_call(&iam, &root, "Action=CreateUser&UserName=u")
+            .await
+            .unwrap();
+        let out = iam_call(&iam, &root, "Action=CreateAccessKey&UserName=u")
+            .await
+            .unwrap();
+        let key_id = between(&out, "AccessKeyId").to_owned();
+        let cred = iam.credential(&key_id).await.unwrap().unwrap();
+        assert!(cred.active && cred.identity.policies.is_empty());
+        assert!(cred.identity.aws.arn().ends_with(":user/u"));
+
+        // A cached identity is not served after a policy write.
+        let doc = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22iam%3A*%22%2C%22Resource%22%3A%22*%22%7D%5D%7D";
+        iam_call(
+            &iam,
+            &root,
+            &format!("Action=PutUserPolicy&UserName=u&PolicyName=p&PolicyDocument={doc}"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            iam.credential(&key_id)
+                .await
+                .unwrap()
+                .unwrap()
+                .identity
+                .policies
+                .len(),
+            1
+        );
+
+        iam_call(
+            &iam,
+            &root,
+            &format!("Action=UpdateAccessKey&UserName=u&AccessKeyId={key_id}&Status=Inactive"),
+        )
+        .await
+        .unwrap();
+        assert!(!iam.credential(&key_id).await.unwrap().unwrap().active);
+        iam_call(
+            &iam,
+            &root,
+            &format!("Action=DeleteAccessKey&UserName=u&AccessKeyId={key_id}"),
+        )
+        .await
+        .unwrap();
+        assert!(iam.credential(&key_id).await.unwrap().is_none());
+
+        // A miss is remembered, and forgotten when keys are issued.
+        assert!(iam.credential("AKIAUNKNOWN").await.unwrap().is_none());
+        let gen_before = iam.generation.load(Ordering::SeqCst);
+        iam_call(&iam, &root, "Action=CreateAccessKey&UserName=u")
+            .await
+            .unwrap();
+        assert!(iam.generation.load(Ordering::SeqCst) > gen_before);
+    }
+
+    #[tokio::test]
+    async fn errors_are_aws_shaped() {
+        let dir = tempfile::tempdir().unwrap();
+        let iam = service(dir.path()).await;
+        let root = Requester::root(ACCOUNT, "us-east-1", 0).unwrap();
+        let e = iam_call(&iam, &root, "Action=GetUser&UserName=nobody")
+            .await
+            .unwrap_err()
+            .to_api_error();
+        assert_eq!((e.code.as_ref(), e.status), ("NoSuchEntity", 404));
+        let e = iam_call(&iam, &root, "Action=CreateUser&UserName=a%20b")
+            .await
+            .unwrap_err()
+            .to_api_error();
+        assert_eq!((e.code.as_ref(), e.status), ("ValidationError", 400));
+        assert!(
+            e.message
+                .contains("Member must satisfy regular expression pattern"),
+            "{}",
+            e.message
+        );
+        iam_call(&iam, &root, "Action=CreateUser&UserName=a")
+            .await
+            .unwrap();
+        let e = iam_call(&iam, &root, "Action=CreateUser&UserName=A")
+            .await
+            .unwrap_err()
+            .to_api_error();
+        assert_eq!((e.code.as_ref(), e.status), ("EntityAlreadyExists", 409));
+        // Another account's root is a stranger here.
+        let other = Requester::root("210987654321", "us-east-1", 0).unwrap();
+        let e = iam_call(&iam, &other, "Action=GetUser&UserName=a")
+            .await
+            .unwrap_err()
+            .to_api_error();
+        assert_eq!(e.code, "NoSuchEntity");
+        assert!(iam.create_account(Some("12345")).await.is_err());
+        let random = iam.create_account(None).await.unwrap();
+        assert_eq!(random.account_id.len(), 12);
+        assert!(!random.account_id.starts_with('0'));
+    }
 }

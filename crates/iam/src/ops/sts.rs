@@ -231,10 +231,6 @@ async fn assume_role(iam: &Iam, req: &Requester, p: &Params) -> Out {
         source_arn: req.arn().to_owned(),
     };
     iam.store().create_session(&session).await?;
-    // Expired sessions are of no use to anyone; sweep them while here.
-    if let Err(e) = iam.store().delete_sessions_before(now).await {
-        tracing::warn!(error = %e, "cannot delete expired sessions");
-    }
     iam.invalidate();
 
     let text = |s: &trent_crypto::SecretBytes| {

@@ -773,3 +773,183 @@ pub(super) async fn delete_sessions_before(pool: &SqlitePool, before_ms: i64) ->
         .await?;
     Ok(done.rows_affected())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use trent_crypto::SecretBytes;
+
+    use crate::{Store as _, sqlite::SqliteStore};
+
+    use super::*;
+
+    const ACCOUNT: &str = "111122223333";
+
+    async fn store(dir: &std::path::Path) -> SqliteStore {
+        let barrier = Barrier::new(&SecretBytes::random(32).unwrap()).unwrap();
+        SqliteStore::open(dir, barrier).await.unwrap()
+    }
+
+    fn user(name: &str) -> UserRecord {
+        UserRecord {
+            account_id: ACCOUNT.into(),
+            user_name: name.into(),
+            user_id: format!("AIDA{name}"),
+            path: "/".into(),
+            arn: format!("arn:aws:iam::{ACCOUNT}:user/{name}"),
+            created_ms: 1,
+            tags: vec![("team".into(), "blue".into())],
+        }
+    }
+
+    fn key(id: &str, owner: &UserRecord) -> AccessKeyRecord {
+        AccessKeyRecord {
+            access_key_id: id.into(),
+            account_id: ACCOUNT.into(),
+            principal_arn: owner.arn.clone(),
+            user_name: owner.user_name.clone(),
+            status: "Active".into(),
+            created_ms: 1,
+            secret: SecretBytes::copy_from(b"secret"),
+        }
+    }
+
+    fn managed(name: &str) -> ManagedPolicyRecord {
+        ManagedPolicyRecord {
+            account_id: ACCOUNT.into(),
+            policy_name: name.into(),
+            policy_id: format!("ANPA{name}"),
+            path: "/".into(),
+            arn: format!("arn:aws:iam::{ACCOUNT}:policy/{name}"),
+            document: "{}".into(),
+            description: None,
+            created_ms: 1,
+            tags: Vec::new(),
+            attachment_count: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn names_are_unique_without_case_and_deletes_check_what_is_in_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path()).await;
+        let alice = user("alice");
+        s.create_user(&alice).await.unwrap();
+        let mut shouting = user("ALICE");
+        shouting.user_id = "AIDAother".into();
+        assert!(matches!(
+            s.create_user(&shouting).await,
+            Err(StoreError::AlreadyExists)
+        ));
+        assert_eq!(
+            s.get_user(ACCOUNT, "Alice").await.unwrap().unwrap().tags,
+            alice.tags
+        );
+        assert!(s.get_user("999999999999", "alice").await.unwrap().is_none());
+
+        s.put_access_key(&key("AKIAONE", &alice)).await.unwrap();
+        assert!(
+            s.put_inline_policy(ACCOUNT, PrincipalKind::User, "alice", "p", "{}")
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.put_inline_policy(ACCOUNT, PrincipalKind::User, "nobody", "p", "{}")
+                .await
+                .unwrap()
+        );
+        s.create_managed_policy(&managed("m")).await.unwrap();
+        let m_arn = managed("m").arn;
+        assert!(
+            s.attach_policy(ACCOUNT, PrincipalKind::User, "alice", &m_arn)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            s.get_managed_policy(ACCOUNT, &m_arn)
+                .await
+                .unwrap()
+                .unwrap()
+                .attachment_count,
+            1
+        );
+
+        // Each obstacle in turn, as AWS reports them.
+        assert_eq!(
+            s.delete_user(ACCOUNT, "alice").await.unwrap(),
+            DeleteOutcome::HasAccessKeys
+        );
+        assert!(s.delete_access_key("AKIAONE").await.unwrap());
+        assert_eq!(
+            s.delete_user(ACCOUNT, "alice").await.unwrap(),
+            DeleteOutcome::HasInlinePolicies
+        );
+        assert!(
+            s.delete_inline_policy(ACCOUNT, PrincipalKind::User, "alice", "p")
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            s.delete_user(ACCOUNT, "alice").await.unwrap(),
+            DeleteOutcome::HasAttachments
+        );
+        assert_eq!(
+            s.delete_managed_policy(ACCOUNT, &m_arn).await.unwrap(),
+            DeleteOutcome::HasAttachments
+        );
+        assert!(
+            s.detach_policy(ACCOUNT, PrincipalKind::User, "alice", &m_arn)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            s.delete_user(ACCOUNT, "alice").await.unwrap(),
+            DeleteOutcome::Deleted
+        );
+        assert_eq!(
+            s.delete_user(ACCOUNT, "alice").await.unwrap(),
+            DeleteOutcome::NotFound
+        );
+        assert_eq!(
+            s.delete_managed_policy(ACCOUNT, &m_arn).await.unwrap(),
+            DeleteOutcome::Deleted
+        );
+    }
+
+    #[tokio::test]
+    async fn session_secrets_are_sealed_and_tokens_hashed() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path()).await;
+        let session = SessionRecord {
+            access_key_id: "ASIAEXAMPLE".into(),
+            account_id: ACCOUNT.into(),
+            role_name: "r".into(),
+            session_name: "s".into(),
+            token_sha256: trent_crypto::sha256(b"token"),
+            secret: SecretBytes::copy_from(b"session-secret-value"),
+            created_ms: 1,
+            expires_ms: 1000,
+            session_tags: vec![("k".into(), "v".into())],
+            source_arn: format!("arn:aws:iam::{ACCOUNT}:root"),
+        };
+        s.create_session(&session).await.unwrap();
+        let back = s.get_session("ASIAEXAMPLE").await.unwrap().unwrap();
+        assert_eq!(back.secret.expose_secret(), b"session-secret-value");
+        assert_eq!(back.token_sha256, session.token_sha256);
+        assert_eq!(back.session_tags, session.session_tags);
+        // Neither the secret nor the token is in the table in the clear.
+        let row = sqlx::query("SELECT secret, token_sha256 FROM sts_sessions")
+            .fetch_one(&s.pool)
+            .await
+            .unwrap();
+        let sealed: Vec<u8> = row.try_get("secret").unwrap();
+        assert!(
+            !sealed
+                .windows(b"session-secret-value".len())
+                .any(|w| w == b"session-secret-value")
+        );
+        assert_eq!(s.delete_sessions_before(999).await.unwrap(), 0);
+        assert_eq!(s.delete_sessions_before(1001).await.unwrap(), 1);
+        assert!(s.get_session("ASIAEXAMPLE").await.unwrap().is_none());
+    }
+}

@@ -1,0 +1,176 @@
+//! CreateUser, GetUser, ListUsers, DeleteUser, TagUser/TagRole, ListUserTags/ListRoleTags.
+
+use super::*;
+
+impl Call<'_> {
+    pub(super) async fn create_user(&self) -> Out {
+        let name = self.get("UserName");
+        let path = self.get("Path");
+        let mut v = Validator::new();
+        check_name(&mut v, "userName", name, 64);
+        check_path(&mut v, "path", path);
+        if self.get("PermissionsBoundary").is_some() {
+            return Err(IamError::Validation(
+                "Permissions boundaries are not supported by this server.".to_owned(),
+            ));
+        }
+        validation(v.finish())?;
+        let tags = self.tags_param()?;
+        let (name, path) = (name.unwrap_or_default(), path.unwrap_or("/"));
+        let arn = self.arn("user", path, name);
+        authorize(self.req, "iam:CreateUser", &arn, &[])?;
+        let user = UserRecord {
+            account_id: self.account().to_owned(),
+            user_name: name.to_owned(),
+            user_id: random_id("AIDA", 17)?,
+            path: path.to_owned(),
+            arn,
+            created_ms: self.iam.now_ms(),
+            tags,
+        };
+        match self.iam.store().create_user(&user).await {
+            Ok(()) => {}
+            Err(StoreError::AlreadyExists) => {
+                return Err(IamError::EntityAlreadyExists(format!(
+                    "User with name {name} already exists."
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.iam.invalidate();
+        let mut w = XmlWriter::new();
+        write_user(&mut w, &user, "User");
+        done(w)
+    }
+
+    pub(super) async fn get_user(&self) -> Out {
+        if self.get("UserName").is_none() {
+            // The caller itself.
+            let id = self.req.identity();
+            match id.kind() {
+                IdentityKind::Root => {
+                    authorize(self.req, "iam:GetUser", self.req.arn(), &[])?;
+                    let mut w = XmlWriter::new();
+                    w.open("User")
+                        .text("UserId", self.account())
+                        .text("Arn", self.req.arn())
+                        .close("User");
+                    return done(w);
+                }
+                IdentityKind::User { name } => {
+                    authorize(self.req, "iam:GetUser", self.req.arn(), &[])?;
+                    let user = self
+                        .iam
+                        .store()
+                        .get_user(self.account(), name)
+                        .await?
+                        .ok_or_else(|| not_found(PrincipalKind::User, name))?;
+                    let mut w = XmlWriter::new();
+                    write_user(&mut w, &user, "User");
+                    return done(w);
+                }
+                _ => return Err(non_user()),
+            }
+        }
+        let (name, _) = self
+            .existing(PrincipalKind::User, "iam:GetUser", &[])
+            .await?;
+        let user = self
+            .iam
+            .store()
+            .get_user(self.account(), &name)
+            .await?
+            .ok_or_else(|| not_found(PrincipalKind::User, &name))?;
+        let mut w = XmlWriter::new();
+        write_user(&mut w, &user, "User");
+        done(w)
+    }
+
+    pub(super) async fn list_users(&self) -> Out {
+        let prefix = self.get("PathPrefix");
+        let mut v = Validator::new();
+        check_path_prefix(&mut v, "pathPrefix", prefix);
+        validation(v.finish())?;
+        let prefix = prefix.unwrap_or("/");
+        let (max, marker) = self.paging()?;
+        authorize(
+            self.req,
+            "iam:ListUsers",
+            &self.arn("user", prefix, "*"),
+            &[],
+        )?;
+        let mut users = self
+            .iam
+            .store()
+            .list_users(self.account(), prefix, marker, max + 1)
+            .await?;
+        let truncated = users.len() > max as usize;
+        users.truncate(max as usize);
+        let mut w = XmlWriter::new();
+        w.open("Users");
+        for u in &users {
+            write_user(&mut w, u, "member");
+        }
+        w.close("Users");
+        w.text("IsTruncated", if truncated { "true" } else { "false" });
+        if truncated && let Some(last) = users.last() {
+            w.text("Marker", &last.user_name);
+        }
+        done(w)
+    }
+
+    pub(super) async fn delete_user(&self) -> Out {
+        let (name, _) = self
+            .existing(PrincipalKind::User, "iam:DeleteUser", &[])
+            .await?;
+        let outcome = self.iam.store().delete_user(self.account(), &name).await?;
+        self.iam.invalidate();
+        delete_outcome(outcome, || not_found(PrincipalKind::User, &name))
+    }
+
+    pub(super) async fn tag(&self, kind: PrincipalKind) -> Out {
+        let action = format!("iam:Tag{}", capitalized(kind));
+        let (name, _) = self.existing(kind, &action, &[]).await?;
+        let new = self.tags_param()?;
+        if new.is_empty() {
+            return Err(IamError::Validation(
+                "1 validation error detected: Value null at 'tags' failed to satisfy constraint: Member must not be null".to_owned(),
+            ));
+        }
+        let existing = self.current_tags(kind, &name).await?;
+        let merged = names::merge_tags(&existing, new)?;
+        if !self
+            .iam
+            .store()
+            .set_principal_tags(self.account(), kind, &name, &merged)
+            .await?
+        {
+            return Err(not_found(kind, &name));
+        }
+        self.iam.invalidate();
+        Ok(None)
+    }
+
+    pub(super) async fn current_tags(
+        &self,
+        kind: PrincipalKind,
+        name: &str,
+    ) -> Result<Vec<(String, String)>, IamError> {
+        let store = self.iam.store();
+        let tags = match kind {
+            PrincipalKind::User => store.get_user(self.account(), name).await?.map(|u| u.tags),
+            PrincipalKind::Role => store.get_role(self.account(), name).await?.map(|r| r.tags),
+        };
+        tags.ok_or_else(|| not_found(kind, name))
+    }
+
+    pub(super) async fn list_tags(&self, kind: PrincipalKind) -> Out {
+        let action = format!("iam:List{}Tags", capitalized(kind));
+        let (name, _) = self.existing(kind, &action, &[]).await?;
+        let tags = self.current_tags(kind, &name).await?;
+        let mut w = XmlWriter::new();
+        write_tags(&mut w, &tags);
+        w.text("IsTruncated", "false");
+        done(w)
+    }
+}
