@@ -692,3 +692,147 @@ async fn boto3_reads_query_protocol_errors_and_documents() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn principal_and_session_tags_feed_conditions() {
+    let Some(aws) = find_aws().await else { return };
+    let (data, scratch) = dirs();
+    let server = TestServer::start(data.path()).await;
+    let root = Client::new(&aws, &server, scratch.path());
+    root.ok("iam create-user --user-name kim --tags Key=team,Value=blue")
+        .await;
+    let key = root.ok("iam create-access-key --user-name kim").await;
+    let kim = Client::with_keys(
+        &aws,
+        &server,
+        scratch.path(),
+        key["AccessKey"]["AccessKeyId"].as_str().unwrap(),
+        key["AccessKey"]["SecretAccessKey"].as_str().unwrap(),
+    );
+    let blue_only = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iam:ListUsers","sts:AssumeRole","sts:TagSession"],"Resource":"*","Condition":{"StringEquals":{"aws:PrincipalTag/team":"blue"}}}]}"#;
+    root.ok(&format!(
+        "iam put-user-policy --user-name kim --policy-name blue --policy-document {blue_only}"
+    ))
+    .await;
+    kim.ok("iam list-users").await;
+    // Retagging the user changes the decision on the next request.
+    root.ok("iam tag-user --user-name kim --tags Key=team,Value=red")
+        .await;
+    assert_eq!(
+        root.ok("iam list-user-tags --user-name kim").await["Tags"],
+        serde_json::json!([{"Key": "team", "Value": "red"}])
+    );
+    kim.fails("iam list-users", "AccessDenied").await;
+    root.ok("iam tag-user --user-name kim --tags Key=team,Value=blue")
+        .await;
+
+    // Session tags: the trust policy must allow sts:TagSession too, and the tags become the
+    // session's principal tags (over the role's own).
+    let trust = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{ACCOUNT}:user/kim"}},"Action":"sts:AssumeRole"}}]}}"#
+    );
+    root.ok(&format!(
+        "iam create-role --role-name tagged --tags Key=team,Value=red --assume-role-policy-document {trust}"
+    ))
+    .await;
+    let role_arn = format!("arn:aws:iam::{ACCOUNT}:role/tagged");
+    root.ok(&format!(
+        "iam put-role-policy --role-name tagged --policy-name blue --policy-document {blue_only}"
+    ))
+    .await;
+    let plain = kim
+        .ok(&format!(
+            "sts assume-role --role-arn {role_arn} --role-session-name plain"
+        ))
+        .await;
+    session_client(&aws, &server, scratch.path(), &plain)
+        .fails("iam list-users", "AccessDenied")
+        .await;
+    kim.fails(
+        &format!(
+            "sts assume-role --role-arn {role_arn} --role-session-name tags --tags Key=team,Value=blue"
+        ),
+        "AccessDenied",
+    )
+    .await;
+    let with_tag_session = trust.replace(
+        "\"sts:AssumeRole\"",
+        "[\"sts:AssumeRole\",\"sts:TagSession\"]",
+    );
+    root.ok(&format!(
+        "iam create-role --role-name tagged2 --tags Key=team,Value=red --assume-role-policy-document {with_tag_session}"
+    ))
+    .await;
+    root.ok(&format!(
+        "iam put-role-policy --role-name tagged2 --policy-name blue --policy-document {blue_only}"
+    ))
+    .await;
+    let tagged = kim
+        .ok(&format!(
+            "sts assume-role --role-arn arn:aws:iam::{ACCOUNT}:role/tagged2 --role-session-name tags --tags Key=team,Value=blue"
+        ))
+        .await;
+    session_client(&aws, &server, scratch.path(), &tagged)
+        .ok("iam list-users")
+        .await;
+    server.stop().await;
+}
+
+/// Reads `[trent]` credentials from a shared-credentials file.
+fn credentials_in(path: &std::path::Path) -> (String, String) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(name)
+                    .map(|v| v.trim_start_matches([' ', '=']).trim().to_string())
+            })
+            .unwrap()
+    };
+    (field("aws_access_key_id"), field("aws_secret_access_key"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_create_account_command_writes_working_credentials() {
+    let Some(aws) = find_aws().await else { return };
+    let (data, scratch) = dirs();
+    let server = TestServer::start(data.path()).await;
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_trent"))
+            .args(["admin", "create-account", "--data-dir"])
+            .arg(data.path())
+            .args(args)
+            .env_remove("TRENT_DATA_DIR")
+            .output()
+            .unwrap()
+    };
+    // The command runs beside the live server, on the same data directory.
+    let out = tokio::task::block_in_place(|| run(&["--account-id", "222233334444"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = data.path().join("root-credentials-222233334444");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let (id, secret) = credentials_in(&path);
+    let other = Client::with_keys(&aws, &server, scratch.path(), &id, &secret);
+    assert_eq!(
+        other.ok("sts get-caller-identity").await["Arn"],
+        "arn:aws:iam::222233334444:root"
+    );
+    let again = tokio::task::block_in_place(|| run(&["--account-id", "222233334444"]));
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    let bad = tokio::task::block_in_place(|| run(&["--account-id", "12"]));
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("12 digits"));
+    server.stop().await;
+}
