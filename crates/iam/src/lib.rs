@@ -225,12 +225,17 @@ impl Iam {
         ))
     }
 
+    /// The actions this server answers for `service`.
+    pub fn actions(service: QueryService) -> &'static [&'static str] {
+        match service {
+            QueryService::Iam => ops::iam::ACTIONS,
+            QueryService::Sts => ops::sts::ACTIONS,
+        }
+    }
+
     /// Whether `action` is one this server answers for `service`.
     pub fn has_action(service: QueryService, action: &str) -> bool {
-        match service {
-            QueryService::Iam => ops::iam::ACTIONS.contains(&action),
-            QueryService::Sts => ops::sts::ACTIONS.contains(&action),
-        }
+        Self::actions(service).contains(&action)
     }
 }
 

@@ -836,3 +836,107 @@ async fn admin_create_account_command_writes_working_credentials() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("12 digits"));
     server.stop().await;
 }
+
+/// Signs and sends one Query request; returns (status, content type, body).
+async fn query_raw(server: &TestServer, service: &str, body: &[u8]) -> (u16, String, String) {
+    use http_body_util::BodyExt as _;
+    use trent_store::clock::Clock as _;
+    let host = server.addr.to_string();
+    let headers: Vec<(&str, &str)> = vec![
+        ("host", host.as_str()),
+        (
+            "content-type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        ),
+    ];
+    let signer = trent_sigv4::Signer {
+        access_key_id: &server.access_key_id,
+        secret_access_key: &server.secret_access_key,
+        region: "us-east-1",
+        service,
+        session_token: None,
+    };
+    let now = time::OffsetDateTime::from_unix_timestamp(server.clock.now_ms() / 1000).unwrap();
+    let added = signer.sign("POST", "/", "", &headers, body, now);
+    let mut req = http::Request::builder()
+        .method("POST")
+        .uri(format!("{}/", server.endpoint));
+    for (k, v) in headers.iter().skip(1) {
+        req = req.header(*k, *v);
+    }
+    for (k, v) in &added {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http();
+    let resp = client
+        .request(
+            req.body(http_body_util::Full::new(bytes::Bytes::from(body.to_vec())))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, ct, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_query_input_answers_5xx() {
+    use trent_iam::{Iam, QueryService};
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let junk: &[&str] = &[
+        "",
+        "UserName=&RoleName=&PolicyName=&PolicyArn=&PolicyDocument=",
+        "UserName=%00%01&RoleName=%E2%80%AE&PolicyArn=arn:aws:iam::000000000000:policy/x",
+        "UserName=a&PolicyName=p&PolicyDocument=%7B&AssumeRolePolicyDocument=null",
+        "UserName=a&MaxItems=0&Marker=&PathPrefix=x",
+        "UserName=a&MaxItems=99999999999999999999&DurationSeconds=-1&MaxSessionDuration=abc",
+        "Tags.member.0.Key=k&Tags.member.x.Value=v",
+        "Tags.member.1.Key=&Tags.member.1.Value=&Tags.member.2.Key=a",
+        "RoleArn=arn:aws:iam::000000000000:role/&RoleSessionName=%F0%9F%92%A5%F0%9F%92%A5",
+        "RoleArn=arn&RoleSessionName=ab&ExternalId=%20&Policy=%7B%7D",
+        "AccessKeyId=AKIA0000000000000000&Status=Maybe&VersionId=v0",
+        "UserName=a%ZZ",
+    ];
+    let long = format!(
+        "UserName={}&PolicyDocument={}",
+        "a".repeat(5000),
+        "x".repeat(200_000)
+    );
+    for (service, name) in [(QueryService::Iam, "iam"), (QueryService::Sts, "sts")] {
+        for action in Iam::actions(service) {
+            for params in junk.iter().copied().chain([long.as_str()]) {
+                let body = format!("Action={action}&Version={}&{params}", service.version());
+                let (status, ct, text) = query_raw(&server, name, body.as_bytes()).await;
+                assert!(status < 500, "{action} {params}: {status} {text}");
+                assert_eq!(ct, "text/xml", "{action} {params}: {text}");
+                assert!(
+                    text.starts_with("<ErrorResponse")
+                        || text.starts_with(&format!("<{action}Response")),
+                    "{action} {params}: {text}"
+                );
+            }
+        }
+    }
+    // An unknown or missing action, and a body that is not UTF-8.
+    let (status, _, text) = query_raw(&server, "sts", b"Action=Nope&Version=2011-06-15").await;
+    assert_eq!(status, 400);
+    assert!(
+        text.contains("<Code>InvalidAction</Code>")
+            && text.contains("https://sts.amazonaws.com/doc/2011-06-15/"),
+        "{text}"
+    );
+    let (status, _, text) = query_raw(&server, "iam", b"Version=2010-05-08").await;
+    assert_eq!(status, 400);
+    assert!(text.contains("<Code>MissingAction</Code>"), "{text}");
+    let (status, _, text) = query_raw(&server, "iam", b"Action=GetUser&\xff").await;
+    assert_eq!(status, 400, "{text}");
+    server.stop().await;
+}
