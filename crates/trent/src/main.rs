@@ -85,7 +85,8 @@ struct ServeArgs {
     data_dir: PathBuf,
 
     /// Development mode: accept any well-formed credentials as the root of the default account.
-    /// Signatures are not verified. Never use this where anyone else can reach the port.
+    /// Signatures are not verified, except for access keys Trent issued (IAM users, role
+    /// sessions), which act as themselves. Never use this where anyone else can reach the port.
     #[arg(long, env = "TRENT_DEV")]
     dev: bool,
 
@@ -199,7 +200,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.dev {
         tracing::warn!(
             "DEVELOPMENT MODE: any well-formed AWS credentials are accepted as the root of \
-             account {} and signatures are NOT verified. Do not expose this port.",
+             account {} and signatures are NOT verified (except for access keys Trent issued). \
+             Do not expose this port.",
             args.account_id
         );
     }

@@ -940,3 +940,30 @@ async fn no_query_input_answers_5xx() {
     assert_eq!(status, 400, "{text}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn iam_is_global_whatever_regions_are_served() {
+    let Some(aws) = find_aws().await else { return };
+    let (data, scratch) = dirs();
+    let server =
+        TestServer::start_with(data.path(), |o| o.regions = vec!["eu-west-1".into()]).await;
+    let mut root = Client::new(&aws, &server, scratch.path());
+    root.set_env("AWS_DEFAULT_REGION", "eu-west-1");
+    root.set_env("AWS_REGION", "eu-west-1");
+    // The CLI signs IAM for us-east-1 even here; STS for the client's region.
+    root.ok("iam create-user --user-name lee").await;
+    assert_eq!(
+        root.ok("iam list-users").await["Users"][0]["UserName"],
+        "lee"
+    );
+    root.ok("sts get-caller-identity").await;
+    // KMS still refuses a region that is not served.
+    let mut elsewhere = Client::new(&aws, &server, scratch.path());
+    elsewhere.set_env("AWS_DEFAULT_REGION", "us-west-2");
+    elsewhere.set_env("AWS_REGION", "us-west-2");
+    elsewhere
+        .fails("kms list-keys", "InvalidSignatureException")
+        .await;
+    elsewhere.ok("iam list-users").await;
+    server.stop().await;
+}
