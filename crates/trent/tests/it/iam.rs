@@ -725,6 +725,16 @@ async fn principal_and_session_tags_feed_conditions() {
     kim.fails("iam list-users", "AccessDenied").await;
     root.ok("iam tag-user --user-name kim --tags Key=team,Value=blue")
         .await;
+    kim.ok("iam list-users").await;
+    root.ok("iam untag-user --user-name kim --tag-keys TEAM")
+        .await;
+    assert_eq!(
+        root.ok("iam list-user-tags --user-name kim").await["Tags"],
+        serde_json::json!([])
+    );
+    kim.fails("iam list-users", "AccessDenied").await;
+    root.ok("iam tag-user --user-name kim --tags Key=team,Value=blue")
+        .await;
 
     // Session tags: the trust policy must allow sts:TagSession too, and the tags become the
     // session's principal tags (over the role's own).

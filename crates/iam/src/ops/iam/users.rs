@@ -164,6 +164,41 @@ impl Call<'_> {
         tags.ok_or_else(|| not_found(kind, name))
     }
 
+    pub(super) async fn untag(&self, kind: PrincipalKind) -> Out {
+        let action = format!("iam:Untag{}", capitalized(kind));
+        let keys = self
+            .p
+            .list("TagKeys")
+            .map_err(|e| IamError::Validation(e.message))?;
+        let mut v = Validator::new();
+        if keys.is_empty() {
+            v.required::<&str>("tagKeys", &None);
+        }
+        v.count("tagKeys", Some(keys.len()), 0, 50);
+        for (i, k) in keys.iter().enumerate() {
+            let member = format!("tagKeys.{}.member", i + 1);
+            v.length(&member, Some(k), 1, 128);
+            v.pattern(&member, Some(k), names::TAG_KEY_PATTERN, names::is_tag_key);
+        }
+        validation(v.finish())?;
+        let (name, _) = self.existing(kind, &action, &[]).await?;
+        let existing = self.current_tags(kind, &name).await?;
+        let kept: Vec<(String, String)> = existing
+            .into_iter()
+            .filter(|(k, _)| !keys.iter().any(|r| r.eq_ignore_ascii_case(k)))
+            .collect();
+        if !self
+            .iam
+            .store()
+            .set_principal_tags(self.account(), kind, &name, &kept)
+            .await?
+        {
+            return Err(not_found(kind, &name));
+        }
+        self.iam.invalidate();
+        Ok(None)
+    }
+
     pub(super) async fn list_tags(&self, kind: PrincipalKind) -> Out {
         let action = format!("iam:List{}Tags", capitalized(kind));
         let (name, _) = self.existing(kind, &action, &[]).await?;
