@@ -491,6 +491,9 @@ pub trait Store: Send + Sync {
         root_key: Option<&AccessKeyRecord>,
     ) -> Result<()>;
     async fn account_exists(&self, account_id: &str) -> Result<bool>;
+    /// Stores a new access key for a user or root if its principal has fewer than `max` keys,
+    /// checked in the same statement. Returns false (and stores nothing) at the limit.
+    async fn create_access_key(&self, key: &AccessKeyRecord, max: u32) -> Result<bool>;
     /// Access keys (without secrets) of one principal, oldest first.
     async fn list_access_keys(&self, principal_arn: &str) -> Result<Vec<AccessKeyInfo>>;
     /// Returns false if the key does not exist.
@@ -511,12 +514,15 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<UserRecord>>;
     /// Deletes a user that has no access keys, inline policies or attached policies.
     async fn delete_user(&self, account_id: &str, user_name: &str) -> Result<DeleteOutcome>;
-    /// Replaces a user's or role's tags. Returns false if it does not exist.
+    /// Replaces a user's or role's tags if they are still `expected` (compare-and-set, so two
+    /// concurrent tag writes cannot lose one another): [`StoreError::Conflict`] if they changed,
+    /// `false` if the user or role does not exist.
     async fn set_principal_tags(
         &self,
         account_id: &str,
         kind: PrincipalKind,
         name: &str,
+        expected: &[(String, String)],
         tags: &[(String, String)],
     ) -> Result<bool>;
 

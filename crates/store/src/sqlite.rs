@@ -893,6 +893,9 @@ impl Store for SqliteStore {
     async fn account_exists(&self, account_id: &str) -> Result<bool> {
         iam::account_exists(&self.pool, account_id).await
     }
+    async fn create_access_key(&self, key: &AccessKeyRecord, max: u32) -> Result<bool> {
+        iam::create_access_key(&self.pool, &self.barrier, key, max).await
+    }
     async fn list_access_keys(&self, principal_arn: &str) -> Result<Vec<AccessKeyInfo>> {
         iam::list_access_keys(&self.pool, principal_arn).await
     }
@@ -925,9 +928,10 @@ impl Store for SqliteStore {
         account_id: &str,
         kind: PrincipalKind,
         name: &str,
+        expected: &[(String, String)],
         tags: &[(String, String)],
     ) -> Result<bool> {
-        iam::set_principal_tags(&self.pool, account_id, kind, name, tags).await
+        iam::set_principal_tags(&self.pool, account_id, kind, name, expected, tags).await
     }
     async fn create_role(&self, role: &RoleRecord) -> Result<()> {
         iam::create_role(&self.pool, role).await

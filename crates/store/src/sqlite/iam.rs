@@ -72,6 +72,27 @@ where
     insert_result(res)
 }
 
+pub(super) async fn create_access_key(
+    pool: &SqlitePool,
+    barrier: &Barrier,
+    key: &AccessKeyRecord,
+    max: u32,
+) -> Result<bool> {
+    let mut tx = pool.begin().await?;
+    // Insert first (taking the write lock), then count: over the limit, roll back.
+    insert_access_key(&mut *tx, barrier, key).await?;
+    let row = sqlx::query("SELECT COUNT(*) FROM access_keys WHERE principal_arn = ?")
+        .bind(&key.principal_arn)
+        .fetch_one(&mut *tx)
+        .await?;
+    let count: i64 = row.try_get(0)?;
+    if count > i64::from(max) {
+        return Ok(false);
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
 pub(super) async fn create_account(
     pool: &SqlitePool,
     barrier: &Barrier,
@@ -308,18 +329,29 @@ pub(super) async fn set_principal_tags(
     account_id: &str,
     kind: PrincipalKind,
     name: &str,
+    expected: &[(String, String)],
     tags: &[(String, String)],
 ) -> Result<bool> {
     let (table, column) = principal_table(kind);
+    let mut tx = pool.begin().await?;
     let done = sqlx::query(&format!(
-        "UPDATE {table} SET tags = ? WHERE account_id = ? AND {column} = ?"
+        "UPDATE {table} SET tags = ? WHERE account_id = ? AND {column} = ? AND tags = ?"
     ))
     .bind(tags_json(tags)?)
     .bind(account_id)
     .bind(name)
-    .execute(pool)
+    .bind(tags_json(expected)?)
+    .execute(&mut *tx)
     .await?;
-    Ok(done.rows_affected() == 1)
+    if done.rows_affected() == 1 {
+        tx.commit().await?;
+        return Ok(true);
+    }
+    if principal_exists(&mut *tx, account_id, kind, name).await? {
+        Err(StoreError::Conflict)
+    } else {
+        Ok(false)
+    }
 }
 
 fn role_from_row(row: &SqliteRow) -> Result<RoleRecord> {
@@ -847,7 +879,35 @@ mod tests {
         );
         assert!(s.get_user("999999999999", "alice").await.unwrap().is_none());
 
-        s.put_access_key(&key("AKIAONE", &alice)).await.unwrap();
+        // Tags are compare-and-set.
+        let red = vec![("team".to_owned(), "red".to_owned())];
+        assert!(matches!(
+            s.set_principal_tags(ACCOUNT, PrincipalKind::User, "alice", &red, &red)
+                .await,
+            Err(StoreError::Conflict)
+        ));
+        assert!(
+            s.set_principal_tags(ACCOUNT, PrincipalKind::User, "alice", &alice.tags, &red)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.set_principal_tags(ACCOUNT, PrincipalKind::User, "nobody", &[], &red)
+                .await
+                .unwrap()
+        );
+        // The key quota is checked in the same transaction as the insert.
+        assert!(
+            s.create_access_key(&key("AKIAONE", &alice), 1)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.create_access_key(&key("AKIATWO", &alice), 1)
+                .await
+                .unwrap()
+        );
+        assert_eq!(s.list_access_keys(&alice.arn).await.unwrap().len(), 1);
         assert!(
             s.put_inline_policy(ACCOUNT, PrincipalKind::User, "alice", "p", "{}")
                 .await

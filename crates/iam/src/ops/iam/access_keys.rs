@@ -2,6 +2,9 @@
 
 use super::*;
 
+/// Access keys per user (and per account root), as in AWS.
+const MAX_KEYS: u32 = 2;
+
 impl Call<'_> {
     /// The owner of the access keys an operation is about: the named user, else the caller
     /// (a user or the account root). Returns (user name as shown, owner ARN).
@@ -26,11 +29,6 @@ impl Call<'_> {
     pub(super) async fn create_access_key(&self) -> Out {
         let (user_name, owner) = self.key_owner("iam:CreateAccessKey").await?;
         let store = self.iam.store();
-        if store.list_access_keys(&owner).await?.len() >= 2 {
-            return Err(IamError::LimitExceeded(
-                "Cannot exceed quota for AccessKeysPerUser: 2".to_owned(),
-            ));
-        }
         let (access_key_id, secret) = new_access_key("AKIA")?;
         let created_ms = self.iam.now_ms();
         let record = AccessKeyRecord {
@@ -42,7 +40,11 @@ impl Call<'_> {
             created_ms,
             secret: secret.duplicate(),
         };
-        store.put_access_key(&record).await?;
+        if !store.create_access_key(&record, MAX_KEYS).await? {
+            return Err(IamError::LimitExceeded(format!(
+                "Cannot exceed quota for AccessKeysPerUser: {MAX_KEYS}"
+            )));
+        }
         self.iam.invalidate();
         let secret_text = std::str::from_utf8(secret.expose_secret())
             .map_err(|_| IamError::Internal("secret alphabet"))?;

@@ -137,18 +137,10 @@ impl Call<'_> {
                 "1 validation error detected: Value null at 'tags' failed to satisfy constraint: Member must not be null".to_owned(),
             ));
         }
-        let existing = self.current_tags(kind, &name).await?;
-        let merged = names::merge_tags(&existing, new)?;
-        if !self
-            .iam
-            .store()
-            .set_principal_tags(self.account(), kind, &name, &merged)
-            .await?
-        {
-            return Err(not_found(kind, &name));
-        }
-        self.iam.invalidate();
-        Ok(None)
+        self.update_tags(kind, &name, |existing| {
+            names::merge_tags(existing, new.clone())
+        })
+        .await
     }
 
     pub(super) async fn current_tags(
@@ -182,21 +174,44 @@ impl Call<'_> {
         }
         validation(v.finish())?;
         let (name, _) = self.existing(kind, &action, &[]).await?;
-        let existing = self.current_tags(kind, &name).await?;
-        let kept: Vec<(String, String)> = existing
-            .into_iter()
-            .filter(|(k, _)| !keys.iter().any(|r| r.eq_ignore_ascii_case(k)))
-            .collect();
-        if !self
-            .iam
-            .store()
-            .set_principal_tags(self.account(), kind, &name, &kept)
-            .await?
-        {
-            return Err(not_found(kind, &name));
+        self.update_tags(kind, &name, |existing| {
+            Ok(existing
+                .iter()
+                .filter(|(k, _)| !keys.iter().any(|r| r.eq_ignore_ascii_case(k)))
+                .cloned()
+                .collect())
+        })
+        .await
+    }
+
+    /// Read-modify-write of a user's or role's tags, retried when a concurrent write got there
+    /// first.
+    async fn update_tags(
+        &self,
+        kind: PrincipalKind,
+        name: &str,
+        change: impl Fn(&[(String, String)]) -> Result<Vec<(String, String)>, IamError>,
+    ) -> Out {
+        const ATTEMPTS: usize = 8;
+        for _ in 0..ATTEMPTS {
+            let existing = self.current_tags(kind, name).await?;
+            let tags = change(&existing)?;
+            match self
+                .iam
+                .store()
+                .set_principal_tags(self.account(), kind, name, &existing, &tags)
+                .await
+            {
+                Ok(true) => {
+                    self.iam.invalidate();
+                    return Ok(None);
+                }
+                Ok(false) => return Err(not_found(kind, name)),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
         }
-        self.iam.invalidate();
-        Ok(None)
+        Err(IamError::Internal("tags kept changing concurrently"))
     }
 
     pub(super) async fn list_tags(&self, kind: PrincipalKind) -> Out {
