@@ -1,5 +1,10 @@
 //! Authentication: SigV4 `Authorization` headers to a principal.
 //!
+//! The access key is resolved by `trent-iam` to its identity — the account root, an IAM user
+//! (with its `AIDA…` id and tags) or a role session (with its role, role and session tags) —
+//! and the identity policies in force for it, which go into the request's `Requester`.
+//! Temporary (`ASIA…`) keys also need their `X-Amz-Security-Token`, unexpired.
+//!
 //! Two modes:
 //! - **verify** (production): the access key must be one Trent issued and active, and the
 //!   signature must match, compared in constant time. Derived signing keys are cached per
@@ -8,13 +13,15 @@
 //! - **dev**: any well-formed credentials act as the root of the default account. The header is
 //!   still parsed and the scope and clock skew checked, so clients that sign wrongly fail here as
 //!   they would against AWS; only the signature itself cannot be checked, having no secret.
+//!   Access keys Trent issued (users, role sessions, other accounts' roots) are the exception:
+//!   they are verified exactly as in production and act as their own identity, so IAM users
+//!   and roles can be tried out in dev mode too.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use time::OffsetDateTime;
 use trent_crypto::SecretBytes;
-use trent_store::Store;
 use trent_store::clock::Clock;
 use trent_wire::ApiError;
 
@@ -30,46 +37,46 @@ pub struct Principal {
     pub arn: String,
     pub access_key_id: String,
     pub region: String,
-    /// `X-Amz-Security-Token`, kept for temporary credentials (STS) to validate.
-    pub session_token: Option<String>,
+    /// The resolved identity and its policies; `None` for a dev-mode caller (the default
+    /// account's root, with no policies).
+    identity: Option<Arc<trent_iam::Identity>>,
 }
 
 impl Principal {
-    /// The caller as authorization sees it, at `now_ms`.
+    /// The caller as authorization sees it, at `now_ms`: its identity (user id, role ARN,
+    /// principal and session tags) and identity-based policies.
     pub fn requester(
         &self,
         now_ms: i64,
     ) -> Result<trent_policy::Requester, trent_policy::PolicyError> {
-        let identity = trent_policy::AwsIdentity::from_arn(&self.arn)?;
-        Ok(
-            trent_policy::Requester::new(identity, self.region.clone(), now_ms)
-                .with_access_key_id(self.access_key_id.clone()),
-        )
+        let requester = match &self.identity {
+            Some(id) => trent_policy::Requester::new(id.aws.clone(), self.region.clone(), now_ms)
+                .with_policies(Arc::clone(&id.policies)),
+            None => trent_policy::Requester::new(
+                trent_policy::AwsIdentity::from_arn(&self.arn)?,
+                self.region.clone(),
+                now_ms,
+            ),
+        };
+        Ok(requester.with_access_key_id(self.access_key_id.clone()))
     }
 }
 
 #[derive(Debug, Clone)]
 pub enum AuthMode {
-    /// Any well-formed credentials are the root of `account_id`.
+    /// Any well-formed credentials are the root of `account_id`, except access keys Trent
+    /// issued, which are verified and act as their identity.
     Dev { account_id: String },
     /// Signatures are verified against access keys issued by Trent.
     Verify,
 }
 
-struct AccessKey {
-    account_id: String,
-    arn: String,
-    active: bool,
-    secret: SecretBytes,
-}
-
 pub struct Authenticator {
     mode: AuthMode,
-    store: Arc<dyn Store>,
+    iam: Arc<trent_iam::Iam>,
     clock: Arc<dyn Clock>,
     /// Regions served; empty means any.
     regions: Vec<String>,
-    access_keys: RwLock<HashMap<String, Arc<AccessKey>>>,
     signing_keys: RwLock<HashMap<String, [u8; 32]>>,
 }
 
@@ -112,16 +119,15 @@ fn is_region_name(s: &str) -> bool {
 impl Authenticator {
     pub fn new(
         mode: AuthMode,
-        store: Arc<dyn Store>,
+        iam: Arc<trent_iam::Iam>,
         clock: Arc<dyn Clock>,
         regions: Vec<String>,
     ) -> Self {
         Authenticator {
             mode,
-            store,
+            iam,
             clock,
             regions,
-            access_keys: RwLock::new(HashMap::new()),
             signing_keys: RwLock::new(HashMap::new()),
         }
     }
@@ -152,7 +158,8 @@ impl Authenticator {
                 format!("Credential should be scoped to correct service: '{service}'."),
             ));
         }
-        let region_ok = if self.regions.is_empty() {
+        // IAM is global: clients sign it for us-east-1 whatever regions this server serves.
+        let region_ok = if self.regions.is_empty() || service == "iam" {
             is_region_name(auth.region)
         } else {
             self.regions.iter().any(|r| r == auth.region)
@@ -171,88 +178,70 @@ impl Authenticator {
                 .map_err(|_| ApiError::new("InternalFailure", 500, "clock out of range"))?;
         trent_sigv4::check_skew(when, now, MAX_SKEW).map_err(|e| sig_error(&e))?;
 
-        let (account_id, arn) = match &self.mode {
-            AuthMode::Dev { account_id } => {
-                if !auth
-                    .access_key_id
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric())
-                    || auth.access_key_id.len() < 3
-                    || auth.access_key_id.len() > 128
-                {
-                    return Err(unrecognized());
-                }
-                (
-                    account_id.clone(),
-                    format!("arn:aws:iam::{account_id}:root"),
-                )
+        let well_formed = auth
+            .access_key_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric())
+            && (3..=128).contains(&auth.access_key_id.len());
+        if !well_formed {
+            return Err(unrecognized());
+        }
+        let credential = self.iam.credential(auth.access_key_id).await.map_err(|e| {
+            tracing::error!(error = %error_chain(&e), "access key lookup failed");
+            ApiError::new(
+                "InternalFailure",
+                500,
+                "The request processing has failed because of an unknown error.",
+            )
+        })?;
+        let credential = match (&self.mode, credential) {
+            (_, Some(c)) => c,
+            (AuthMode::Dev { account_id }, None) => {
+                return Ok(Principal {
+                    account_id: account_id.clone(),
+                    arn: format!("arn:aws:iam::{account_id}:root"),
+                    access_key_id: auth.access_key_id.to_string(),
+                    region: auth.region.to_string(),
+                    identity: None,
+                });
             }
-            AuthMode::Verify => {
-                let key = self.access_key(auth.access_key_id).await?;
-                if !key.active {
-                    return Err(unrecognized());
-                }
-                let signing_key = self.signing_key(&key, &auth);
-                let payload_sha256 = trent_crypto::sha256(req.body);
-                let request = trent_sigv4::Request {
-                    method: req.method,
-                    path: req.path,
-                    query: req.query,
-                    headers: req.headers,
-                    payload_sha256,
-                };
-                trent_sigv4::verify(&signing_key, &auth, &request, amz_date)
-                    .map_err(|e| sig_error(&e))?;
-                (key.account_id.clone(), key.arn.clone())
-            }
+            (AuthMode::Verify, None) => return Err(unrecognized()),
         };
+        if !credential.active {
+            return Err(unrecognized());
+        }
+        if let Some(session) = &credential.session {
+            let token = header(req.headers, "x-amz-security-token").ok_or_else(unrecognized)?;
+            if !session.token_matches(token) {
+                return Err(unrecognized());
+            }
+            if self.clock.now_ms() >= session.expires_ms {
+                return Err(ApiError::bad_request(
+                    "ExpiredTokenException",
+                    "The security token included in the request is expired",
+                ));
+            }
+        }
+        let signing_key = self.signing_key(credential.secret(), &auth);
+        let payload_sha256 = trent_crypto::sha256(req.body);
+        let request = trent_sigv4::Request {
+            method: req.method,
+            path: req.path,
+            query: req.query,
+            headers: req.headers,
+            payload_sha256,
+        };
+        trent_sigv4::verify(&signing_key, &auth, &request, amz_date).map_err(|e| sig_error(&e))?;
         Ok(Principal {
-            account_id,
-            arn,
+            account_id: credential.account_id.clone(),
+            arn: credential.identity.aws.arn().to_owned(),
             access_key_id: auth.access_key_id.to_string(),
             region: auth.region.to_string(),
-            session_token: header(req.headers, "x-amz-security-token").map(str::to_string),
+            identity: Some(Arc::clone(&credential.identity)),
         })
     }
 
-    async fn access_key(&self, access_key_id: &str) -> Result<Arc<AccessKey>, ApiError> {
-        if let Some(k) = self
-            .access_keys
-            .read()
-            .ok()
-            .and_then(|c| c.get(access_key_id).cloned())
-        {
-            return Ok(k);
-        }
-        let record = self
-            .store
-            .get_access_key(access_key_id)
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %error_chain(&e), "access key lookup failed");
-                ApiError::new(
-                    "InternalFailure",
-                    500,
-                    "The request processing has failed because of an unknown error.",
-                )
-            })?;
-        let record = record.ok_or_else(unrecognized)?;
-        let key = Arc::new(AccessKey {
-            account_id: record.account_id,
-            arn: record.principal_arn,
-            active: record.status == "Active",
-            secret: record.secret,
-        });
-        if let Ok(mut cache) = self.access_keys.write() {
-            if cache.len() >= CACHE_CAPACITY {
-                cache.clear();
-            }
-            cache.insert(access_key_id.to_string(), Arc::clone(&key));
-        }
-        Ok(key)
-    }
-
-    fn signing_key(&self, key: &AccessKey, auth: &trent_sigv4::Authorization<'_>) -> [u8; 32] {
+    fn signing_key(&self, secret: &SecretBytes, auth: &trent_sigv4::Authorization<'_>) -> [u8; 32] {
         let cache_key = format!(
             "{}\0{}\0{}\0{}",
             auth.access_key_id, auth.date, auth.region, auth.service
@@ -265,12 +254,8 @@ impl Authenticator {
         {
             return k;
         }
-        let derived = trent_sigv4::signing_key(
-            key.secret.expose_secret(),
-            auth.date,
-            auth.region,
-            auth.service,
-        );
+        let derived =
+            trent_sigv4::signing_key(secret.expose_secret(), auth.date, auth.region, auth.service);
         if let Ok(mut cache) = self.signing_keys.write() {
             if cache.len() >= CACHE_CAPACITY {
                 cache.clear();
@@ -302,23 +287,8 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 
 /// Issues a new access key secret pair: `AKIA` + 16 base-32 characters, and a 40-character
 /// secret.
-pub fn new_access_key() -> Result<(String, SecretBytes), trent_crypto::Error> {
-    const B32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let id_bytes: [u8; 16] = trent_crypto::random_array()?;
-    let mut id = String::from("AKIA");
-    id.extend(
-        id_bytes
-            .iter()
-            .filter_map(|b| B32.get(usize::from(b & 31)).copied().map(char::from)),
-    );
-    let secret_bytes = SecretBytes::random(40)?;
-    let secret: Vec<u8> = secret_bytes
-        .expose_secret()
-        .iter()
-        .filter_map(|b| B64.get(usize::from(b & 63)).copied())
-        .collect();
-    Ok((id, SecretBytes::new(secret)))
+pub fn new_access_key() -> Result<(String, SecretBytes), trent_iam::IamError> {
+    trent_iam::new_access_key("AKIA")
 }
 
 #[cfg(test)]
@@ -349,7 +319,7 @@ mod tests {
     }
 
     #[test]
-    fn access_keys_look_like_aws_keys() -> Result<(), trent_crypto::Error> {
+    fn access_keys_look_like_aws_keys() -> Result<(), trent_iam::IamError> {
         let (id, secret) = new_access_key()?;
         assert_eq!(id.len(), 20);
         assert!(id.starts_with("AKIA"));

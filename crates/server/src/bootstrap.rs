@@ -82,6 +82,8 @@ pub enum BootstrapError {
     },
     #[error("random number generator failure")]
     Crypto(#[from] trent_crypto::Error),
+    #[error("the IAM service failed")]
+    Iam(#[from] trent_iam::IamError),
 }
 
 pub async fn bootstrap(opts: Options) -> Result<Started, BootstrapError> {
@@ -98,6 +100,12 @@ pub async fn bootstrap(opts: Options) -> Result<Started, BootstrapError> {
     let barrier = Barrier::new(&root_key)?;
     drop(root_key);
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&opts.data_dir, barrier).await?);
+
+    let iam = Arc::new(trent_iam::Iam::new(
+        Arc::clone(&store),
+        Arc::clone(&opts.clock),
+    ));
+    iam.ensure_account(&opts.account_id).await?;
 
     let created_credentials = if opts.dev {
         None
@@ -131,12 +139,8 @@ pub async fn bootstrap(opts: Options) -> Result<Started, BootstrapError> {
     let state = Arc::new(State {
         kms,
         ssm,
-        auth: Authenticator::new(
-            mode,
-            Arc::clone(&store),
-            Arc::clone(&opts.clock),
-            opts.regions,
-        ),
+        iam: Arc::clone(&iam),
+        auth: Authenticator::new(mode, iam, Arc::clone(&opts.clock), opts.regions),
         store,
         clock: opts.clock,
         limits: opts.limits,
@@ -179,6 +183,48 @@ async fn issue_root_credentials(
         tracing::warn!("another node issued the root access key concurrently");
     }
     Ok(Some(path))
+}
+
+/// Creates another account and its root access key in the store of `data_dir` (which must
+/// have been initialised by a first start), and writes the credentials to
+/// `<data_dir>/root-credentials-<account id>` (0600, profile `trent`). A random 12-digit id
+/// unless `account_id` is given. Works while a server runs on the same data directory.
+pub async fn create_account(
+    data_dir: &Path,
+    account_id: Option<&str>,
+    clock: Arc<dyn Clock>,
+) -> Result<(String, PathBuf), BootstrapError> {
+    let seal = FileSeal::new(data_dir);
+    if !seal.path().exists() {
+        return Err(BootstrapError::DataDir {
+            path: data_dir.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no root key here: start the server once with this data directory first",
+            ),
+        });
+    }
+    let (root_key, _) = seal.unseal_or_init()?;
+    let barrier = Barrier::new(&root_key)?;
+    drop(root_key);
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(data_dir, barrier).await?);
+    let iam = trent_iam::Iam::new(Arc::clone(&store), clock);
+    let result = iam.create_account(account_id).await;
+    let written = match result {
+        Ok(creds) => {
+            let path = data_dir.join(format!("{ROOT_CREDENTIALS_FILE}-{}", creds.account_id));
+            write_credentials_file(
+                &path,
+                &creds.account_id,
+                &creds.access_key_id,
+                &creds.secret_access_key,
+            )
+            .map(|()| (creds.account_id, path))
+        }
+        Err(e) => Err(e.into()),
+    };
+    store.close().await;
+    written
 }
 
 fn write_credentials_file(

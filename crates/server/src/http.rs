@@ -1,5 +1,6 @@
-//! One HTTP request: route, read the body within limits, pick the service from `X-Amz-Target`,
-//! authenticate, run the operation, answer in the AWS JSON 1.1 shape.
+//! One HTTP request: route, read the body within limits, pick the service from `X-Amz-Target`
+//! (JSON 1.1) or, for form-encoded POSTs without one, from the SigV4 credential scope (the Query
+//! protocol of IAM and STS), authenticate, run the operation, answer in the protocol's shape.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -9,6 +10,8 @@ use http::{HeaderValue, Method, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use trent_wire::ApiError;
+
+use trent_iam::QueryService;
 
 use crate::State;
 use crate::auth::{RequestView, error_chain};
@@ -121,6 +124,9 @@ async fn route(
         ));
     }
     let Some(target) = target else {
+        if is_query_request(&req) {
+            return Ok(route_query(state, req, peer, request_id).await);
+        }
         return Err(ApiError::bad_request(
             "UnknownOperationException",
             "The request has no X-Amz-Target header.",
@@ -138,48 +144,8 @@ async fn route(
     };
 
     let (parts, body) = req.into_parts();
-    let body = match Limited::new(body, state.limits.max_body_bytes)
-        .collect()
-        .await
-    {
-        Ok(b) => b.to_bytes(),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            return Err(ApiError::new(
-                "RequestEntityTooLargeException",
-                413,
-                format!(
-                    "The request body exceeds the limit of {} bytes.",
-                    state.limits.max_body_bytes
-                ),
-            ));
-        }
-        Err(_) => {
-            return Err(ApiError::bad_request(
-                "SerializationException",
-                "The request body could not be read.",
-            ));
-        }
-    };
-
-    // Headers that are not UTF-8 cannot be part of a canonical request; leaving them out makes a
-    // signature that covers one fail as "signed header missing" rather than failing every request
-    // that carries, say, an unusual User-Agent.
-    let mut headers: Vec<(&str, &str)> = Vec::with_capacity(parts.headers.len() + 1);
-    for (name, value) in &parts.headers {
-        if let Ok(value) = std::str::from_utf8(value.as_bytes()) {
-            headers.push((name.as_str(), value));
-        }
-    }
-    // HTTP/2 carries the host in the :authority pseudo-header, which SigV4 signs as `host`.
-    let authority = parts.uri.authority().map(|a| a.as_str().to_owned());
-    if !parts.headers.contains_key(header::HOST)
-        && let Some(a) = authority.as_deref()
-    {
-        headers.push(("host", a));
-    }
+    let body = read_body(state, body).await?;
+    let headers = header_list(&parts);
     let view = RequestView {
         method: parts.method.as_str(),
         path: parts.uri.path(),
@@ -234,6 +200,189 @@ async fn route(
             }
         }
     }
+}
+
+async fn read_body(state: &State, body: Incoming) -> Result<Bytes, ApiError> {
+    match Limited::new(body, state.limits.max_body_bytes)
+        .collect()
+        .await
+    {
+        Ok(b) => Ok(b.to_bytes()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(ApiError::new(
+                "RequestEntityTooLargeException",
+                413,
+                format!(
+                    "The request body exceeds the limit of {} bytes.",
+                    state.limits.max_body_bytes
+                ),
+            ))
+        }
+        Err(_) => Err(ApiError::bad_request(
+            "SerializationException",
+            "The request body could not be read.",
+        )),
+    }
+}
+
+/// The headers as SigV4 sees them. Headers that are not UTF-8 cannot be part of a canonical
+/// request; leaving them out makes a signature that covers one fail as "signed header missing"
+/// rather than failing every request that carries, say, an unusual User-Agent.
+fn header_list(parts: &http::request::Parts) -> Vec<(&str, &str)> {
+    let mut headers: Vec<(&str, &str)> = Vec::with_capacity(parts.headers.len() + 1);
+    for (name, value) in &parts.headers {
+        if let Ok(value) = std::str::from_utf8(value.as_bytes()) {
+            headers.push((name.as_str(), value));
+        }
+    }
+    // HTTP/2 carries the host in the :authority pseudo-header, which SigV4 signs as `host`.
+    if !parts.headers.contains_key(header::HOST)
+        && let Some(a) = parts.uri.authority()
+    {
+        headers.push(("host", a.as_str()));
+    }
+    headers
+}
+
+/// A Query-protocol request: a form-encoded body, or `Action` in the query string.
+fn is_query_request(req: &hyper::Request<Incoming>) -> bool {
+    let form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
+    let action_in_query = req
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p.starts_with("Action=")));
+    form || action_in_query
+}
+
+/// Auth failures in the codes the Query services use for them.
+fn query_auth_error(e: ApiError) -> ApiError {
+    match e.code.as_ref() {
+        "UnrecognizedClientException" => ApiError::new("InvalidClientTokenId", 403, e.message),
+        "ExpiredTokenException" => ApiError::new("ExpiredToken", 403, e.message),
+        "MissingAuthenticationTokenException" => {
+            ApiError::new("MissingAuthenticationToken", 403, e.message)
+        }
+        "IncompleteSignatureException" => ApiError::new("IncompleteSignature", 400, e.message),
+        "InvalidSignatureException" => ApiError::new("SignatureDoesNotMatch", 403, e.message),
+        _ => e,
+    }
+}
+
+/// IAM and STS: every answer, errors included, is XML.
+async fn route_query(
+    state: &State,
+    req: hyper::Request<Incoming>,
+    peer: SocketAddr,
+    request_id: &str,
+) -> Reply {
+    let service = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|h| trent_sigv4::parse_authorization(h).ok())
+        .map(|a| a.service.to_owned());
+    // Without a (parsable) scope the request is answered as IAM; authentication says why.
+    let (service, signing_name) = match service.as_deref() {
+        None => (QueryService::Iam, "iam".to_owned()),
+        Some(name) => match QueryService::from_signing_name(name) {
+            Some(s) => (s, name.to_owned()),
+            None => {
+                return xml_error(
+                    &ApiError::bad_request(
+                        "InvalidAction",
+                        format!(
+                            "The {} service does not accept Query-protocol requests.",
+                            name.chars().take(64).collect::<String>()
+                        ),
+                    ),
+                    QueryService::Iam,
+                    request_id,
+                );
+            }
+        },
+    };
+    match query(state, req, peer, request_id, service, &signing_name).await {
+        Ok(reply) => reply,
+        Err(e) => xml_error(&e, service, request_id),
+    }
+}
+
+async fn query(
+    state: &State,
+    req: hyper::Request<Incoming>,
+    peer: SocketAddr,
+    request_id: &str,
+    service: QueryService,
+    signing_name: &str,
+) -> Result<Reply, ApiError> {
+    let (parts, body) = req.into_parts();
+    let body = read_body(state, body).await?;
+    let headers = header_list(&parts);
+    let query_string = parts.uri.query().unwrap_or("");
+    let view = RequestView {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: query_string,
+        headers: &headers,
+        body: &body,
+    };
+    let principal = state
+        .auth
+        .authenticate(&view, signing_name)
+        .await
+        .map_err(query_auth_error)?;
+    let params = trent_wire::query::Params::parse(query_string, &body)?;
+    let Some(action) = params.action() else {
+        return Err(ApiError::bad_request("MissingAction", "Missing Action"));
+    };
+    if !trent_iam::Iam::has_action(service, action) {
+        return Err(ApiError::bad_request(
+            "InvalidAction",
+            format!(
+                "Could not find operation {} for version {}",
+                action.chars().take(64).collect::<String>(),
+                service.version()
+            ),
+        ));
+    }
+    let requester = principal
+        .requester(state.clock.now_ms())
+        .map_err(|_| internal_error())?
+        .with_source_ip(peer.ip());
+    match state
+        .iam
+        .call(service, &requester, &params, request_id)
+        .await
+    {
+        Ok(out) => Ok(reply(StatusCode::OK, request_id, "text/xml", out)),
+        Err(e) => {
+            if e.is_internal() {
+                tracing::error!(request_id, action, error = %error_chain(&e), "operation failed");
+            }
+            Err(e.to_api_error())
+        }
+    }
+}
+
+fn xml_error(e: &ApiError, service: QueryService, request_id: &str) -> Reply {
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    reply(
+        status,
+        request_id,
+        "text/xml",
+        trent_wire::query::error_response(e, service.namespace(), request_id),
+    )
 }
 
 fn unknown_operation(operation: &str) -> ApiError {

@@ -11,6 +11,8 @@
 //! - [`events`] delivers Parameter Store events from the store's outbox to a webhook and NATS.
 //! - Services by `X-Amz-Target` prefix: `TrentService` (KMS, `trent-kms`) and `AmazonSSM`
 //!   (Parameter Store, `trent-ssm`, which encrypts SecureString values through the KMS service).
+//!   POSTs without a target that carry a form body are the Query protocol: IAM or STS
+//!   (`trent-iam`), chosen by the SigV4 credential scope's service, answered in XML.
 //!
 //! The binary (`trent serve`) only parses flags, sets up logging and calls these.
 
@@ -31,7 +33,7 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-pub use bootstrap::{BootstrapError, Options, Started, bootstrap};
+pub use bootstrap::{BootstrapError, Options, Started, bootstrap, create_account};
 
 /// Limits and timeouts of the HTTP layer.
 #[derive(Debug, Clone)]
@@ -64,6 +66,8 @@ impl Default for Limits {
 pub struct State {
     pub kms: Arc<trent_kms::Kms>,
     pub ssm: trent_ssm::Ssm,
+    /// IAM and STS, and the identities behind access keys.
+    pub iam: Arc<trent_iam::Iam>,
     pub auth: auth::Authenticator,
     pub store: Arc<dyn trent_store::Store>,
     pub clock: Arc<dyn trent_store::clock::Clock>,
@@ -83,6 +87,17 @@ impl State {
             shutdown,
         )
         .await;
+    }
+}
+
+impl State {
+    /// Creates another account with a root access key (a random 12-digit id unless one is
+    /// given), for operators (`trent admin create-account`) and tests.
+    pub async fn create_account(
+        &self,
+        account_id: Option<&str>,
+    ) -> Result<trent_iam::AccountCredentials, trent_iam::IamError> {
+        self.iam.create_account(account_id).await
     }
 }
 

@@ -32,6 +32,11 @@ pub async fn tick(state: &State) {
         Ok(n) => tracing::info!(applied = n, "parameter policy job finished"),
         Err(e) => tracing::error!(error = %error_chain(&e), "parameter policy job failed"),
     }
+    match state.iam.delete_expired_sessions().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(deleted = n, "expired STS session cleanup finished"),
+        Err(e) => tracing::error!(error = %error_chain(&e), "expired STS session cleanup failed"),
+    }
     if let Err(e) = state.kms.flush_key_usage().await {
         tracing::error!(error = %error_chain(&e), "key usage flush failed");
     }

@@ -237,6 +237,109 @@ pub struct PendingEvent {
     pub acked: Vec<String>,
 }
 
+/// Which kind of IAM principal an inline policy or an attachment belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PrincipalKind {
+    User,
+    Role,
+}
+
+impl PrincipalKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrincipalKind::User => "user",
+            PrincipalKind::Role => "role",
+        }
+    }
+}
+
+/// An IAM user. IAM is global: users belong to an account, not a region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    pub account_id: String,
+    pub user_name: String,
+    /// `AIDA…`, the unique id (`aws:userid`).
+    pub user_id: String,
+    pub path: String,
+    pub arn: String,
+    pub created_ms: i64,
+    pub tags: Vec<(String, String)>,
+}
+
+/// An IAM role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleRecord {
+    pub account_id: String,
+    pub role_name: String,
+    /// `AROA…`, the unique id.
+    pub role_id: String,
+    pub path: String,
+    pub arn: String,
+    /// The trust policy (`AssumeRolePolicyDocument`), as submitted.
+    pub trust_policy: String,
+    pub description: Option<String>,
+    pub max_session_duration: i64,
+    pub created_ms: i64,
+    pub tags: Vec<(String, String)>,
+}
+
+/// A customer managed policy (one version, `v1`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedPolicyRecord {
+    pub account_id: String,
+    pub policy_name: String,
+    /// `ANPA…`.
+    pub policy_id: String,
+    pub path: String,
+    pub arn: String,
+    pub document: String,
+    pub description: Option<String>,
+    pub created_ms: i64,
+    pub tags: Vec<(String, String)>,
+    /// How many users and roles it is attached to (read only; computed by the store).
+    pub attachment_count: i64,
+}
+
+/// Temporary credentials issued by STS AssumeRole. The secret is sealed by the barrier at rest;
+/// the session token is kept only as its SHA-256.
+pub struct SessionRecord {
+    pub access_key_id: String,
+    pub account_id: String,
+    pub role_name: String,
+    pub session_name: String,
+    pub token_sha256: [u8; 32],
+    pub secret: SecretBytes,
+    pub created_ms: i64,
+    pub expires_ms: i64,
+    pub session_tags: Vec<(String, String)>,
+    /// The ARN of the principal that assumed the role.
+    pub source_arn: String,
+}
+
+/// Why an IAM entity could not be deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteOutcome {
+    Deleted,
+    NotFound,
+    /// The user still has access keys.
+    HasAccessKeys,
+    /// The user or role still has inline policies.
+    HasInlinePolicies,
+    /// The user or role still has attached managed policies; the managed policy is still attached.
+    HasAttachments,
+}
+
+/// The metadata of an access key (ListAccessKeys): no secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessKeyInfo {
+    pub access_key_id: String,
+    pub account_id: String,
+    pub principal_arn: String,
+    pub user_name: String,
+    pub status: String,
+    pub created_ms: i64,
+}
+
 /// The storage seam. Implementations must be safe to share between tasks.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync {
@@ -476,6 +579,134 @@ pub trait Store: Send + Sync {
 
     async fn put_access_key(&self, key: &AccessKeyRecord) -> Result<()>;
     async fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>>;
+
+    // --- IAM and STS (global: keyed by account, never by region) ---
+
+    /// Records an account and its root access key in one transaction;
+    /// [`StoreError::AlreadyExists`] if the account exists.
+    async fn create_account(
+        &self,
+        account_id: &str,
+        created_ms: i64,
+        root_key: Option<&AccessKeyRecord>,
+    ) -> Result<()>;
+    async fn account_exists(&self, account_id: &str) -> Result<bool>;
+    /// Stores a new access key for a user or root if its principal has fewer than `max` keys,
+    /// checked in the same statement. Returns false (and stores nothing) at the limit.
+    async fn create_access_key(&self, key: &AccessKeyRecord, max: u32) -> Result<bool>;
+    /// Access keys (without secrets) of one principal, oldest first.
+    async fn list_access_keys(&self, principal_arn: &str) -> Result<Vec<AccessKeyInfo>>;
+    /// Returns false if the key does not exist.
+    async fn set_access_key_status(&self, access_key_id: &str, status: &str) -> Result<bool>;
+    /// Returns false if the key does not exist.
+    async fn delete_access_key(&self, access_key_id: &str) -> Result<bool>;
+
+    /// [`StoreError::AlreadyExists`] if the name is taken (without regard to case).
+    async fn create_user(&self, user: &UserRecord) -> Result<()>;
+    async fn get_user(&self, account_id: &str, user_name: &str) -> Result<Option<UserRecord>>;
+    /// Users in name order after `after`, whose path starts with `path_prefix`.
+    async fn list_users(
+        &self,
+        account_id: &str,
+        path_prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<UserRecord>>;
+    /// Deletes a user that has no access keys, inline policies or attached policies.
+    async fn delete_user(&self, account_id: &str, user_name: &str) -> Result<DeleteOutcome>;
+    /// Replaces a user's or role's tags if they are still `expected` (compare-and-set, so two
+    /// concurrent tag writes cannot lose one another): [`StoreError::Conflict`] if they changed,
+    /// `false` if the user or role does not exist.
+    async fn set_principal_tags(
+        &self,
+        account_id: &str,
+        kind: PrincipalKind,
+        name: &str,
+        expected: &[(String, String)],
+        tags: &[(String, String)],
+    ) -> Result<bool>;
+
+    /// [`StoreError::AlreadyExists`] if the name is taken (without regard to case).
+    async fn create_role(&self, role: &RoleRecord) -> Result<()>;
+    async fn get_role(&self, account_id: &str, role_name: &str) -> Result<Option<RoleRecord>>;
+    async fn list_roles(
+        &self,
+        account_id: &str,
+        path_prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<RoleRecord>>;
+    /// Deletes a role that has no inline or attached policies, and its sessions.
+    async fn delete_role(&self, account_id: &str, role_name: &str) -> Result<DeleteOutcome>;
+
+    /// Creates or replaces an inline policy. Returns false if the principal does not exist.
+    async fn put_inline_policy(
+        &self,
+        account_id: &str,
+        kind: PrincipalKind,
+        principal: &str,
+        policy_name: &str,
+        document: &str,
+    ) -> Result<bool>;
+    async fn get_inline_policy(
+        &self,
+        account_id: &str,
+        kind: PrincipalKind,
+        principal: &str,
+        policy_name: &str,
+    ) -> Result<Option<String>>;
+    /// `(name, document)` pairs in name order.
+    async fn list_inline_policies(
+        &self,
+        account_id: &str,
+        kind: PrincipalKind,
+        principal: &str,
+    ) -> Result<Vec<(String, String)>>;
+    async fn delete_inline_policy(
+        &self,
+        account_id: &str,
+        kind: PrincipalKind,
+        principal: &str,
+        policy_name: &str,
+    ) -> Result<bool>;
+
+    /// [`StoreError::AlreadyExists`] if the name is taken (without regard to case).
+    async fn create_managed_policy(&self, policy: &ManagedPolicyRecord) -> Result<()>;
+    async fn get_managed_policy(
+        &self,
+        account_id: &str,
+        arn: &str,
+    ) -> Result<Option<ManagedPolicyRecord>>;
+    /// Deletes a policy attached to nothing.
+    async fn delete_managed_policy(&self, account_id: &str, arn: &str) -> Result<DeleteOutcome>;
+    /// Attaches a policy (idempotent). Returns false if the principal or the policy does not exist.
+    async fn attach_policy(
+        &self,
+        account_id: &str,
+        kind: PrincipalKind,
+        principal: &str,
+        arn: &str,
+    ) -> Result<bool>;
+    /// Returns false if it was not attached.
+    async fn detach_policy(
+        &self,
+        account_id: &str,
+        kind: PrincipalKind,
+        principal: &str,
+        arn: &str,
+    ) -> Result<bool>;
+    /// The managed policies attached to a principal, in name order.
+    async fn attached_policies(
+        &self,
+        account_id: &str,
+        kind: PrincipalKind,
+        principal: &str,
+    ) -> Result<Vec<ManagedPolicyRecord>>;
+
+    async fn create_session(&self, session: &SessionRecord) -> Result<()>;
+    async fn get_session(&self, access_key_id: &str) -> Result<Option<SessionRecord>>;
+    /// Deletes sessions that expired before `before_ms`; returns how many.
+    async fn delete_sessions_before(&self, before_ms: i64) -> Result<u64>;
 
     /// Flushes and closes connections. Called once at shutdown.
     async fn close(&self);

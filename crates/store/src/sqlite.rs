@@ -15,12 +15,14 @@ use sqlx::sqlite::{
 };
 
 use crate::{
-    AccessKeyRecord, AliasRecord, Barrier, GrantRecord, ImportParameters, KeyMaterial, KeyRecord,
-    KeyUsageRecord, OutboxEvent, ParameterRecord, ParameterVersionRecord, PendingEvent, Result,
-    RowIdentity, Scope, Store, StoreError,
+    AccessKeyInfo, AccessKeyRecord, AliasRecord, Barrier, DeleteOutcome, GrantRecord,
+    ImportParameters, KeyMaterial, KeyRecord, KeyUsageRecord, ManagedPolicyRecord, OutboxEvent,
+    ParameterRecord, ParameterVersionRecord, PendingEvent, PrincipalKind, Result, RoleRecord,
+    RowIdentity, Scope, SessionRecord, Store, StoreError, UserRecord,
 };
 
 mod grants;
+mod iam;
 mod ssm;
 
 /// Name of the database file inside the data directory.
@@ -928,30 +930,7 @@ impl Store for SqliteStore {
     }
 
     async fn put_access_key(&self, key: &AccessKeyRecord) -> Result<()> {
-        let sealed = self.barrier.seal(
-            &RowIdentity {
-                table: "access_keys",
-                key: &[&key.access_key_id],
-            },
-            key.secret.expose_secret(),
-        )?;
-        let res = sqlx::query(
-            "INSERT INTO access_keys (access_key_id, account_id, principal_arn, user_name, status,
-                created_ms, secret) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&key.access_key_id)
-        .bind(&key.account_id)
-        .bind(&key.principal_arn)
-        .bind(&key.user_name)
-        .bind(&key.status)
-        .bind(key.created_ms)
-        .bind(sealed)
-        .execute(&self.pool)
-        .await;
-        match res {
-            Err(e) if is_unique_violation(&e) => Err(StoreError::AlreadyExists),
-            other => other.map(|_| ()).map_err(Into::into),
-        }
+        iam::insert_access_key(&self.pool, &self.barrier, key).await
     }
 
     async fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>> {
@@ -977,6 +956,170 @@ impl Store for SqliteStore {
             created_ms: row.try_get("created_ms")?,
             secret,
         }))
+    }
+
+    // --- IAM and STS ---
+
+    async fn create_account(
+        &self,
+        account_id: &str,
+        created_ms: i64,
+        root_key: Option<&AccessKeyRecord>,
+    ) -> Result<()> {
+        iam::create_account(&self.pool, &self.barrier, account_id, created_ms, root_key).await
+    }
+    async fn account_exists(&self, account_id: &str) -> Result<bool> {
+        iam::account_exists(&self.pool, account_id).await
+    }
+    async fn create_access_key(&self, key: &AccessKeyRecord, max: u32) -> Result<bool> {
+        iam::create_access_key(&self.pool, &self.barrier, key, max).await
+    }
+    async fn list_access_keys(&self, principal_arn: &str) -> Result<Vec<AccessKeyInfo>> {
+        iam::list_access_keys(&self.pool, principal_arn).await
+    }
+    async fn set_access_key_status(&self, access_key_id: &str, status: &str) -> Result<bool> {
+        iam::set_access_key_status(&self.pool, access_key_id, status).await
+    }
+    async fn delete_access_key(&self, access_key_id: &str) -> Result<bool> {
+        iam::delete_access_key(&self.pool, access_key_id).await
+    }
+    async fn create_user(&self, user: &UserRecord) -> Result<()> {
+        iam::create_user(&self.pool, user).await
+    }
+    async fn get_user(&self, account_id: &str, user_name: &str) -> Result<Option<UserRecord>> {
+        iam::get_user(&self.pool, account_id, user_name).await
+    }
+    async fn list_users(
+        &self,
+        account_id: &str,
+        path_prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<UserRecord>> {
+        iam::list_users(&self.pool, account_id, path_prefix, after, limit).await
+    }
+    async fn delete_user(&self, account_id: &str, user_name: &str) -> Result<DeleteOutcome> {
+        iam::delete_user(&self.pool, account_id, user_name).await
+    }
+    async fn set_principal_tags(
+        &self,
+        account_id: &str,
+        kind: PrincipalKind,
+        name: &str,
+        expected: &[(String, String)],
+        tags: &[(String, String)],
+    ) -> Result<bool> {
+        iam::set_principal_tags(&self.pool, account_id, kind, name, expected, tags).await
+    }
+    async fn create_role(&self, role: &RoleRecord) -> Result<()> {
+        iam::create_role(&self.pool, role).await
+    }
+    async fn get_role(&self, account_id: &str, role_name: &str) -> Result<Option<RoleRecord>> {
+        iam::get_role(&self.pool, account_id, role_name).await
+    }
+    async fn list_roles(
+        &self,
+        account_id: &str,
+        path_prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<RoleRecord>> {
+        iam::list_roles(&self.pool, account_id, path_prefix, after, limit).await
+    }
+    async fn delete_role(&self, account_id: &str, role_name: &str) -> Result<DeleteOutcome> {
+        iam::delete_role(&self.pool, account_id, role_name).await
+    }
+    async fn put_inline_policy(
+        &self,
+        account_id: &str,
+        kind: PrincipalKind,
+        principal: &str,
+        policy_name: &str,
+        document: &str,
+    ) -> Result<bool> {
+        iam::put_inline_policy(
+            &self.pool,
+            account_id,
+            kind,
+            principal,
+            policy_name,
+            document,
+        )
+        .await
+    }
+    async fn get_inline_policy(
+        &self,
+        account_id: &str,
+        kind: PrincipalKind,
+        principal: &str,
+        policy_name: &str,
+    ) -> Result<Option<String>> {
+        iam::get_inline_policy(&self.pool, account_id, kind, principal, policy_name).await
+    }
+    async fn list_inline_policies(
+        &self,
+        account_id: &str,
+        kind: PrincipalKind,
+        principal: &str,
+    ) -> Result<Vec<(String, String)>> {
+        iam::list_inline_policies(&self.pool, account_id, kind, principal).await
+    }
+    async fn delete_inline_policy(
+        &self,
+        account_id: &str,
+        kind: PrincipalKind,
+        principal: &str,
+        policy_name: &str,
+    ) -> Result<bool> {
+        iam::delete_inline_policy(&self.pool, account_id, kind, principal, policy_name).await
+    }
+    async fn create_managed_policy(&self, policy: &ManagedPolicyRecord) -> Result<()> {
+        iam::create_managed_policy(&self.pool, policy).await
+    }
+    async fn get_managed_policy(
+        &self,
+        account_id: &str,
+        arn: &str,
+    ) -> Result<Option<ManagedPolicyRecord>> {
+        iam::get_managed_policy(&self.pool, account_id, arn).await
+    }
+    async fn delete_managed_policy(&self, account_id: &str, arn: &str) -> Result<DeleteOutcome> {
+        iam::delete_managed_policy(&self.pool, account_id, arn).await
+    }
+    async fn attach_policy(
+        &self,
+        account_id: &str,
+        kind: PrincipalKind,
+        principal: &str,
+        arn: &str,
+    ) -> Result<bool> {
+        iam::attach_policy(&self.pool, account_id, kind, principal, arn).await
+    }
+    async fn detach_policy(
+        &self,
+        account_id: &str,
+        kind: PrincipalKind,
+        principal: &str,
+        arn: &str,
+    ) -> Result<bool> {
+        iam::detach_policy(&self.pool, account_id, kind, principal, arn).await
+    }
+    async fn attached_policies(
+        &self,
+        account_id: &str,
+        kind: PrincipalKind,
+        principal: &str,
+    ) -> Result<Vec<ManagedPolicyRecord>> {
+        iam::attached_policies(&self.pool, account_id, kind, principal).await
+    }
+    async fn create_session(&self, session: &SessionRecord) -> Result<()> {
+        iam::create_session(&self.pool, &self.barrier, session).await
+    }
+    async fn get_session(&self, access_key_id: &str) -> Result<Option<SessionRecord>> {
+        iam::get_session(&self.pool, &self.barrier, access_key_id).await
+    }
+    async fn delete_sessions_before(&self, before_ms: i64) -> Result<u64> {
+        iam::delete_sessions_before(&self.pool, before_ms).await
     }
 
     async fn close(&self) {

@@ -20,8 +20,52 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the server: KMS (and, as they land, the other services) on one listener.
+    /// Run the server: KMS, Parameter Store, IAM and STS on one listener.
     Serve(ServeArgs),
+    /// Administration of a data directory (works while a server runs on it).
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create another account and its root access key, written to
+    /// `<data-dir>/root-credentials-<account id>` (AWS shared-credentials format, profile
+    /// `trent`, mode 0600).
+    CreateAccount(CreateAccountArgs),
+}
+
+#[derive(clap::Args)]
+struct CreateAccountArgs {
+    /// The data directory of the server (initialised by a first `trent serve`).
+    #[arg(long, env = "TRENT_DATA_DIR", default_value = "./trent-data")]
+    data_dir: PathBuf,
+
+    /// The new account's id (12 digits). Default: a random one.
+    #[arg(long)]
+    account_id: Option<String>,
+}
+
+async fn create_account(args: CreateAccountArgs) -> anyhow::Result<()> {
+    let (account_id, path) = trent_server::create_account(
+        &args.data_dir,
+        args.account_id.as_deref(),
+        Arc::new(trent_store::clock::SystemClock),
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "cannot create an account in data directory {}",
+            args.data_dir.display()
+        )
+    })?;
+    println!(
+        "created account {account_id}; its root credentials are in {} \
+         (use with AWS_SHARED_CREDENTIALS_FILE={} AWS_PROFILE=trent)",
+        path.display(),
+        path.display()
+    );
+    Ok(())
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -41,7 +85,8 @@ struct ServeArgs {
     data_dir: PathBuf,
 
     /// Development mode: accept any well-formed credentials as the root of the default account.
-    /// Signatures are not verified. Never use this where anyone else can reach the port.
+    /// Signatures are not verified, except for access keys Trent issued (IAM users, role
+    /// sessions), which act as themselves. Never use this where anyone else can reach the port.
     #[arg(long, env = "TRENT_DEV")]
     dev: bool,
 
@@ -220,7 +265,8 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     if args.dev {
         tracing::warn!(
             "DEVELOPMENT MODE: any well-formed AWS credentials are accepted as the root of \
-             account {} and signatures are NOT verified. Do not expose this port.",
+             account {} and signatures are NOT verified (except for access keys Trent issued). \
+             Do not expose this port.",
             args.account_id
         );
     }
@@ -287,5 +333,6 @@ fn main() -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Admin(AdminCommand::CreateAccount(args)) => runtime.block_on(create_account(args)),
     }
 }

@@ -7,9 +7,14 @@
 //!   (`1 validation error detected: Value … at 'keyId' failed to satisfy constraint: …`).
 //! - [`blob`] and [`timestamp`]: base64 blobs and epoch-second timestamps, as botocore encodes them.
 //!
+//! - [`query`]: the AWS Query protocol (IAM, STS): form-encoded requests, XML responses and the
+//!   `<ErrorResponse>` error shape.
+//!
 //! Service request types live in their domain crates; this crate knows nothing of any service.
 
 #![forbid(unsafe_code)]
+
+pub mod query;
 
 use std::borrow::Cow;
 use std::fmt::Write as _;

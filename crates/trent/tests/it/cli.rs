@@ -41,13 +41,13 @@ async fn find_client(var: &str, fallback: &str, probe: &[&str], missing: &str) -
 }
 
 /// The `aws` CLI: `TRENT_TEST_AWS_CLI`, else `aws` on PATH.
-async fn find_aws() -> Option<PathBuf> {
+pub(crate) async fn find_aws() -> Option<PathBuf> {
     let missing = "no aws CLI: set TRENT_TEST_AWS_CLI or put `aws` on PATH";
     find_client("TRENT_TEST_AWS_CLI", "aws", &["--version"], missing).await
 }
 
 /// A python with boto3: `TRENT_TEST_PYTHON`, else `python3` on PATH if it imports boto3.
-async fn find_python() -> Option<PathBuf> {
+pub(crate) async fn find_python() -> Option<PathBuf> {
     let missing = "no boto3: set TRENT_TEST_PYTHON or make `python3 -c 'import boto3'` work";
     find_client(
         "TRENT_TEST_PYTHON",
@@ -63,7 +63,7 @@ async fn find_python() -> Option<PathBuf> {
 
 /// How to run one client against one server: the executable and its whole AWS environment.
 /// It runs in `scratch`, so `fileb://name` names a file written with [`Client::fileb`].
-struct Client {
+pub(crate) struct Client {
     exe: PathBuf,
     scratch: PathBuf,
     env: Vec<(String, String)>,
@@ -71,7 +71,7 @@ struct Client {
 
 impl Client {
     /// The server's root credentials, passed as environment variables.
-    fn new(exe: &Path, server: &TestServer, scratch: &Path) -> Client {
+    pub(crate) fn new(exe: &Path, server: &TestServer, scratch: &Path) -> Client {
         Self::with_keys(
             exe,
             server,
@@ -81,7 +81,7 @@ impl Client {
         )
     }
 
-    fn with_keys(
+    pub(crate) fn with_keys(
         exe: &Path,
         server: &TestServer,
         scratch: &Path,
@@ -118,14 +118,14 @@ impl Client {
         }
     }
 
-    fn set_env(&mut self, name: &str, value: &str) {
+    pub(crate) fn set_env(&mut self, name: &str, value: &str) {
         self.env.retain(|(k, _)| k != name);
         self.env.push((name.into(), value.into()));
     }
 
     /// Runs the executable off the runtime's threads: `Ok(stdout)` on exit 0, else
     /// `Err((exit code, stderr))`. None of the caller's own `AWS_*` variables leak through.
-    async fn exec(&self, args: Vec<String>) -> Result<String, (i32, String)> {
+    pub(crate) async fn exec(&self, args: Vec<String>) -> Result<String, (i32, String)> {
         let mut cmd = Command::new(&self.exe);
         cmd.args(&args).current_dir(&self.scratch);
         for (name, _) in std::env::vars_os() {
@@ -153,7 +153,7 @@ impl Client {
     }
 
     /// `aws <cmd> --output json`: the parsed output (`Null` when the command prints nothing).
-    async fn aws(&self, cmd: &str) -> Result<Value, (i32, String)> {
+    pub(crate) async fn aws(&self, cmd: &str) -> Result<Value, (i32, String)> {
         let stdout = self.raw(&format!("{cmd} --output json")).await?;
         if stdout.trim().is_empty() {
             return Ok(Value::Null);
@@ -162,7 +162,7 @@ impl Client {
     }
 
     /// `aws <cmd>` that must succeed.
-    async fn ok(&self, cmd: &str) -> Value {
+    pub(crate) async fn ok(&self, cmd: &str) -> Value {
         match self.aws(cmd).await {
             Ok(v) => v,
             Err((status, stderr)) => panic!("aws {cmd} exited {status}: {stderr}"),
@@ -170,7 +170,7 @@ impl Client {
     }
 
     /// `aws <cmd>` that must fail with the service error `code`; returns stderr.
-    async fn fails(&self, cmd: &str, code: &str) -> String {
+    pub(crate) async fn fails(&self, cmd: &str, code: &str) -> String {
         match self.aws(cmd).await {
             Ok(v) => panic!("aws {cmd} succeeded, wanted {code}: {v}"),
             Err((status, stderr)) => {
@@ -216,7 +216,7 @@ fn text<'a>(v: &'a Value, pointer: &str) -> &'a str {
 }
 
 /// A tempdir for a data directory, another for the client's files.
-fn dirs() -> (tempfile::TempDir, tempfile::TempDir) {
+pub(crate) fn dirs() -> (tempfile::TempDir, tempfile::TempDir) {
     (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap())
 }
 

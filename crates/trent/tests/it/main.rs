@@ -15,6 +15,7 @@ mod binary;
 mod cli;
 mod harness;
 mod hmac;
+mod iam;
 mod import;
 mod last_usage;
 mod ml_dsa;

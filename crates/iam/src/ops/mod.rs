@@ -1,0 +1,4 @@
+//! The operations: IAM (`iam`) and STS (`sts`).
+
+pub(crate) mod iam;
+pub(crate) mod sts;
