@@ -21,7 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server: KMS, Parameter Store, IAM and STS on one listener.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Administration of a data directory (works while a server runs on it).
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -332,7 +332,7 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     match cli.command {
-        Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Serve(args) => runtime.block_on(serve(*args)),
         Command::Admin(AdminCommand::CreateAccount(args)) => runtime.block_on(create_account(args)),
     }
 }
