@@ -602,11 +602,9 @@ impl Kms {
             .await?;
             return Ok(Some(self.unexpired(key)));
         }
-        let Some(record) = self.store.get_key(scope, key_id).await? else {
+        let Some((record, key_authz)) = self.fetch_record(scope, key_id).await? else {
             return Ok(None);
         };
-        let grants = self.store.key_grants(scope, key_id).await?;
-        let key_authz = Arc::new(KeyAuthz::new(&record, grants)?);
         let arn = model::key_arn(scope, key_id);
         self.authorize(caller, &record, &arn, &key_authz, access, request_alias)
             .await?;
@@ -691,12 +689,25 @@ impl Kms {
         if let Some(key) = self.cached(scope, key_id)? {
             return Ok(Some(self.unexpired(key)));
         }
+        let Some((record, key_authz)) = self.fetch_record(scope, key_id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(self.materialize(record, key_authz).await?))
+    }
+
+    /// A key's record with what authorization needs (parsed policy, grants), from the store,
+    /// without its material.
+    async fn fetch_record(
+        &self,
+        scope: &Scope,
+        key_id: &str,
+    ) -> Result<Option<(KeyRecord, Arc<KeyAuthz>)>, KmsError> {
         let Some(record) = self.store.get_key(scope, key_id).await? else {
             return Ok(None);
         };
         let grants = self.store.key_grants(scope, key_id).await?;
         let key_authz = Arc::new(KeyAuthz::new(&record, grants)?);
-        Ok(Some(self.materialize(record, key_authz).await?))
+        Ok(Some((record, key_authz)))
     }
 
     /// Decrypts a key's material versions and caches the key.
