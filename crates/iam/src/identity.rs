@@ -64,8 +64,8 @@ impl SessionCheck {
 }
 
 /// Inline and attached policies of a user or role, parsed. Documents were validated when they
-/// were stored; one that no longer parses (a parser made stricter since) is skipped with an
-/// error in the log rather than locking everyone out.
+/// were stored; one that no longer parses (a parser made stricter since) fails the request with
+/// an error in the log: skipping it could drop a `Deny` and widen the caller's access.
 pub(crate) async fn load_policies(
     store: &dyn Store,
     account_id: &str,
@@ -85,15 +85,15 @@ pub(crate) async fn load_policies(
             .into_iter()
             .map(|p| p.document),
     );
-    let mut policies = Vec::with_capacity(docs.len());
-    for doc in docs {
-        match Policy::parse(&doc, trent_policy::ParseOptions::IDENTITY) {
-            Ok(p) => policies.push(p),
-            Err(e) => {
-                tracing::error!(account_id, principal = name, error = %e, "a stored identity policy does not parse; it is ignored");
-            }
-        }
-    }
+    let policies = docs
+        .iter()
+        .map(|doc| {
+            Policy::parse(doc, trent_policy::ParseOptions::IDENTITY).map_err(|e| {
+                tracing::error!(account_id, principal = name, error = %e, "a stored identity policy does not parse");
+                IamError::Internal("stored identity policy")
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Arc::from(policies))
 }
 
