@@ -190,7 +190,7 @@ impl Client {
     }
 
     /// Writes `bytes` to a scratch file; returns its `fileb://` form.
-    fn fileb(&self, name: &str, bytes: &[u8]) -> String {
+    pub(crate) fn fileb(&self, name: &str, bytes: &[u8]) -> String {
         std::fs::write(self.scratch.join(name), bytes).unwrap();
         format!("fileb://{name}")
     }
@@ -203,13 +203,13 @@ fn b64(text: &str) -> Vec<u8> {
 }
 
 /// A base64 blob field of CLI JSON output, decoded.
-fn blob(v: &Value, field: &str) -> Vec<u8> {
+pub(crate) fn blob(v: &Value, field: &str) -> Vec<u8> {
     b64(v[field]
         .as_str()
         .unwrap_or_else(|| panic!("no {field} in {v}")))
 }
 
-fn text<'a>(v: &'a Value, pointer: &str) -> &'a str {
+pub(crate) fn text<'a>(v: &'a Value, pointer: &str) -> &'a str {
     v.pointer(pointer)
         .and_then(Value::as_str)
         .unwrap_or_else(|| panic!("no string at {pointer} in {v}"))

@@ -17,6 +17,7 @@ mod harness;
 mod hmac;
 mod iam;
 mod import;
+mod kms_access;
 mod last_usage;
 mod ml_dsa;
 mod multi_region;
