@@ -977,3 +977,58 @@ async fn dry_run_ignoring_the_ciphertext_checks_permissions_only() {
     let err = call(&server, &reader, "Decrypt", dry).await.unwrap_err();
     assert_eq!(err.0, "DisabledException", "{err:?}");
 }
+
+/// UpdatePrimaryRegion needs the permission on the replica too, under the replica's own policy.
+#[tokio::test]
+async fn update_primary_region_is_authorized_on_both_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let root = Who::root(A);
+    let out = ok(&server, &root, "CreateKey", json!({"MultiRegion": true})).await;
+    let key = out["KeyMetadata"]["KeyId"].as_str().unwrap().to_string();
+    let operator = user(A, "operator");
+    let replica_policy = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{A}:root")},
+         "Action": "kms:*", "Resource": "*"},
+        {"Effect": "Deny", "Principal": {"AWS": operator}, "Action": "kms:UpdatePrimaryRegion",
+         "Resource": "*"}]});
+    ok(
+        &server,
+        &root,
+        "ReplicateKey",
+        json!({"KeyId": key, "ReplicaRegion": "eu-west-1", "Policy": replica_policy.to_string()}),
+    )
+    .await;
+    let who = Who::new(&operator, &[allow(&["kms:UpdatePrimaryRegion"], "*")]);
+    let msg = denied(
+        &server,
+        &who,
+        "UpdatePrimaryRegion",
+        json!({"KeyId": key, "PrimaryRegion": "eu-west-1"}),
+    )
+    .await;
+    assert!(
+        msg.contains(&format!(
+            "kms:UpdatePrimaryRegion on resource: arn:aws:kms:eu-west-1:{A}:key/{key}"
+        )) && msg.contains("explicit deny in a resource-based policy"),
+        "{msg}"
+    );
+    // Nothing changed; the root, allowed on both, can make the move.
+    let described = ok(&server, &root, "DescribeKey", json!({"KeyId": key})).await;
+    assert_eq!(
+        described["KeyMetadata"]["MultiRegionConfiguration"]["MultiRegionKeyType"],
+        "PRIMARY"
+    );
+    ok(
+        &server,
+        &root,
+        "UpdatePrimaryRegion",
+        json!({"KeyId": key, "PrimaryRegion": "eu-west-1"}),
+    )
+    .await;
+    let described = ok(&server, &root, "DescribeKey", json!({"KeyId": key})).await;
+    assert_eq!(
+        described["KeyMetadata"]["MultiRegionConfiguration"]["MultiRegionKeyType"],
+        "REPLICA"
+    );
+}
