@@ -154,6 +154,38 @@ struct ServeArgs {
     /// The NATS subject events are published on.
     #[arg(long, env = "TRENT_EVENTS_NATS_SUBJECT", default_value = trent_server::events::DEFAULT_NATS_SUBJECT)]
     events_nats_subject: String,
+
+    /// Serve HTTPS with this certificate chain (PEM, leaf first) on --tls-addr. Reloaded, with
+    /// --tls-key, on SIGHUP.
+    #[arg(
+        long,
+        env = "TRENT_TLS_CERT",
+        requires = "tls_key",
+        conflicts_with = "tls_self_signed"
+    )]
+    tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "TRENT_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+
+    /// Serve HTTPS with a self-signed certificate for localhost, 127.0.0.1 and ::1 (plus
+    /// --tls-name), created in <data-dir>/tls on the first run; its fingerprint is logged.
+    /// Clients trust it with AWS_CA_BUNDLE=<data-dir>/tls/self-signed-cert.pem.
+    #[arg(long, env = "TRENT_TLS_SELF_SIGNED")]
+    tls_self_signed: bool,
+
+    /// Further DNS names or IP addresses for the self-signed certificate.
+    #[arg(long = "tls-name", value_name = "NAME", requires = "tls_self_signed")]
+    tls_names: Vec<String>,
+
+    /// Address of the HTTPS listener (TLS 1.2 and 1.3).
+    #[arg(long, env = "TRENT_TLS_ADDR", default_value = "127.0.0.1:4567")]
+    tls_addr: SocketAddr,
+
+    /// Serve HTTPS only: no plain-HTTP listener on --addr. Needs a TLS certificate.
+    #[arg(long, env = "TRENT_NO_HTTP")]
+    no_http: bool,
 }
 
 /// The event delivery targets from the flags.
@@ -197,6 +229,57 @@ fn init_logging(format: LogFormat, filter: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The TLS configuration the flags ask for, if any.
+fn tls_config(args: &ServeArgs) -> anyhow::Result<Option<Arc<trent_server::tls::TlsConfig>>> {
+    use trent_server::tls::{TlsConfig, TlsFiles, self_signed};
+    let files = match (&args.tls_cert, &args.tls_key, args.tls_self_signed) {
+        (Some(cert), Some(key), _) => TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        },
+        (_, _, true) => {
+            let (files, created) = self_signed(&args.data_dir, &args.tls_names)?;
+            if created {
+                tracing::warn!(
+                    cert = %files.cert.display(),
+                    "created a SELF-SIGNED certificate: clients must trust it explicitly \
+                     (AWS_CA_BUNDLE={}). Use a certificate from your CA in production.",
+                    files.cert.display()
+                );
+            }
+            files
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(TlsConfig::load(files)?))
+}
+
+/// Reloads the TLS certificate and key on every SIGHUP; a failed reload keeps the current ones.
+async fn reload_on_sighup(tls: Arc<trent_server::tls::TlsConfig>) {
+    #[cfg(unix)]
+    {
+        let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGHUP: TLS reload is off");
+                return;
+            }
+        };
+        while hup.recv().await.is_some() {
+            match tls.reload() {
+                Ok(fingerprint) => {
+                    tracing::info!(%fingerprint, "reloaded the TLS certificate");
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "TLS reload failed; still serving the previous certificate");
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tls;
+}
+
 async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
@@ -228,6 +311,10 @@ async fn shutdown_signal() {
 async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format, &args.log_level)?;
     let targets = event_targets(&mut args).context("invalid event delivery settings")?;
+    if args.no_http && args.tls_cert.is_none() && !args.tls_self_signed {
+        anyhow::bail!("--no-http needs --tls-cert and --tls-key, or --tls-self-signed");
+    }
+    let tls = tls_config(&args)?;
     if args.ssm_standard_limit < 0 || args.ssm_advanced_limit < 0 {
         anyhow::bail!("parameter limits cannot be negative");
     }
@@ -279,15 +366,36 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         );
     }
 
-    let listener = tokio::net::TcpListener::bind(args.addr)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.addr))?;
-    let local = listener.local_addr()?;
-    tracing::info!(
-        addr = %local,
-        data_dir = %args.data_dir.display(),
-        "Trent is listening; point clients at AWS_ENDPOINT_URL=http://{local}"
-    );
+    let listener = if args.no_http {
+        None
+    } else {
+        let listener = tokio::net::TcpListener::bind(args.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.addr))?;
+        let local = listener.local_addr()?;
+        tracing::info!(
+            addr = %local,
+            data_dir = %args.data_dir.display(),
+            "Trent is listening; point clients at AWS_ENDPOINT_URL=http://{local}"
+        );
+        Some(listener)
+    };
+    let tls_listener = match &tls {
+        None => None,
+        Some(tls) => {
+            let listener = tokio::net::TcpListener::bind(args.tls_addr)
+                .await
+                .with_context(|| format!("cannot listen on {}", args.tls_addr))?;
+            let local = listener.local_addr()?;
+            tracing::info!(
+                addr = %local,
+                cert = %tls.files().cert.display(),
+                fingerprint = %tls.fingerprint()?,
+                "Trent is listening over TLS; point clients at AWS_ENDPOINT_URL=https://{local}"
+            );
+            Some(listener)
+        }
+    };
 
     let state = Arc::clone(&started.state);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -313,7 +421,39 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
                 .await;
         })
     };
-    trent_server::run(listener, Arc::clone(&state), shutdown_signal()).await?;
+    // One shutdown signal stops every listener.
+    let (serve_stop_tx, serve_stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let reload = tls.clone().map(|tls| tokio::spawn(reload_on_sighup(tls)));
+    let http = async {
+        match listener {
+            Some(l) => {
+                trent_server::run(l, Arc::clone(&state), stopped(serve_stop_rx.clone())).await
+            }
+            None => Ok(()),
+        }
+    };
+    let https = async {
+        match (tls_listener, tls) {
+            (Some(l), Some(tls)) => {
+                trent_server::run_tls(l, tls, Arc::clone(&state), stopped(serve_stop_rx.clone()))
+                    .await
+            }
+            _ => Ok(()),
+        }
+    };
+    let signal = async {
+        shutdown_signal().await;
+        let _ = serve_stop_tx.send(true);
+    };
+    let (http, https, ()) = tokio::join!(http, https, signal);
+    http?;
+    https?;
+    if let Some(reload) = reload {
+        reload.abort();
+    }
     let _ = stop_tx.send(true);
     let _ = scheduler.await;
     let _ = delivery.await;

@@ -26,3 +26,4 @@ mod rotation;
 mod sdk;
 mod ssm;
 mod ssm_events;
+mod tls;
