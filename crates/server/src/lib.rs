@@ -24,6 +24,7 @@ mod bootstrap;
 pub mod events;
 mod http;
 pub mod scheduler;
+pub mod sealed;
 pub mod tls;
 
 use std::future::Future;

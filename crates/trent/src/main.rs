@@ -10,6 +10,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod operator;
+
 /// Trent: a self-hosted key management and secrets service that speaks the AWS wire protocols.
 #[derive(Parser)]
 #[command(version, about, long_about = None)]
@@ -25,6 +27,9 @@ enum Command {
     /// Administration of a data directory (works while a server runs on it).
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// The root of trust: initialize the Shamir seal, unseal a server, ask its seal status.
+    #[command(subcommand)]
+    Operator(operator::OperatorCommand),
 }
 
 #[derive(Subcommand)]
@@ -318,7 +323,75 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     if args.ssm_standard_limit < 0 || args.ssm_advanced_limit < 0 {
         anyhow::bail!("parameter limits cannot be negative");
     }
+    // The listeners come up first: a sealed server answers on them until it is unsealed.
+    let listener = if args.no_http {
+        None
+    } else {
+        Some(
+            tokio::net::TcpListener::bind(args.addr)
+                .await
+                .with_context(|| format!("cannot listen on {}", args.addr))?,
+        )
+    };
+    let tls_listener = match &tls {
+        None => None,
+        Some(_) => Some(
+            tokio::net::TcpListener::bind(args.tls_addr)
+                .await
+                .with_context(|| format!("cannot listen on {}", args.tls_addr))?,
+        ),
+    };
+    // One shutdown signal stops every phase and listener.
+    let (serve_stop_tx, serve_stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = serve_stop_tx.send(true);
+    });
+    let root_key = match trent_store::shamir::seal_kind(&args.data_dir)? {
+        trent_store::shamir::SealKind::File => None,
+        trent_store::shamir::SealKind::Shamir(config) => {
+            let threshold = config.threshold;
+            let gate =
+                trent_server::sealed::SealedGate::new(trent_store::shamir::Unsealer::new(config));
+            for (l, scheme) in [(&listener, "http"), (&tls_listener, "https")] {
+                if let Some(l) = l {
+                    let local = l.local_addr()?;
+                    tracing::warn!(
+                        addr = %local,
+                        threshold,
+                        "SEALED: waiting for {threshold} key shares; give them with \
+                         `trent operator unseal --endpoint {scheme}://{local}`"
+                    );
+                }
+            }
+            let http = async {
+                if let Some(l) = &listener {
+                    let stop = stopped(serve_stop_rx.clone());
+                    trent_server::sealed::serve(l, None, Arc::clone(&gate), stop).await;
+                }
+            };
+            let https = async {
+                if let (Some(l), Some(t)) = (&tls_listener, &tls) {
+                    let stop = stopped(serve_stop_rx.clone());
+                    trent_server::sealed::serve(l, Some(Arc::clone(t)), Arc::clone(&gate), stop)
+                        .await;
+                }
+            };
+            tokio::join!(http, https);
+            match gate.take_key() {
+                Some(key) => Some(Arc::new(key)),
+                None => {
+                    tracing::info!("stopped while sealed");
+                    return Ok(());
+                }
+            }
+        }
+    };
     let mut opts = trent_server::Options::new(&args.data_dir);
+    opts.root_key = root_key;
     opts.dev = args.dev;
     opts.account_id = args.account_id.clone();
     opts.regions = args.regions;
@@ -366,36 +439,23 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         );
     }
 
-    let listener = if args.no_http {
-        None
-    } else {
-        let listener = tokio::net::TcpListener::bind(args.addr)
-            .await
-            .with_context(|| format!("cannot listen on {}", args.addr))?;
-        let local = listener.local_addr()?;
+    if let Some(l) = &listener {
+        let local = l.local_addr()?;
         tracing::info!(
             addr = %local,
             data_dir = %args.data_dir.display(),
             "Trent is listening; point clients at AWS_ENDPOINT_URL=http://{local}"
         );
-        Some(listener)
-    };
-    let tls_listener = match &tls {
-        None => None,
-        Some(tls) => {
-            let listener = tokio::net::TcpListener::bind(args.tls_addr)
-                .await
-                .with_context(|| format!("cannot listen on {}", args.tls_addr))?;
-            let local = listener.local_addr()?;
-            tracing::info!(
-                addr = %local,
-                cert = %tls.files().cert.display(),
-                fingerprint = %tls.fingerprint()?,
-                "Trent is listening over TLS; point clients at AWS_ENDPOINT_URL=https://{local}"
-            );
-            Some(listener)
-        }
-    };
+    }
+    if let (Some(l), Some(tls)) = (&tls_listener, &tls) {
+        let local = l.local_addr()?;
+        tracing::info!(
+            addr = %local,
+            cert = %tls.files().cert.display(),
+            fingerprint = %tls.fingerprint()?,
+            "Trent is listening over TLS; point clients at AWS_ENDPOINT_URL=https://{local}"
+        );
+    }
 
     let state = Arc::clone(&started.state);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -421,11 +481,6 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
                 .await;
         })
     };
-    // One shutdown signal stops every listener.
-    let (serve_stop_tx, serve_stop_rx) = tokio::sync::watch::channel(false);
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
-    };
     let reload = tls.clone().map(|tls| tokio::spawn(reload_on_sighup(tls)));
     let http = async {
         match listener {
@@ -444,11 +499,7 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
             _ => Ok(()),
         }
     };
-    let signal = async {
-        shutdown_signal().await;
-        let _ = serve_stop_tx.send(true);
-    };
-    let (http, https, ()) = tokio::join!(http, https, signal);
+    let (http, https) = tokio::join!(http, https);
     http?;
     https?;
     if let Some(reload) = reload {
@@ -474,5 +525,6 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(*args)),
         Command::Admin(AdminCommand::CreateAccount(args)) => runtime.block_on(create_account(args)),
+        Command::Operator(command) => runtime.block_on(operator::run(command)),
     }
 }

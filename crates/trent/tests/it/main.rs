@@ -24,6 +24,7 @@ mod multi_region;
 mod protocol;
 mod rotation;
 mod sdk;
+mod seal;
 mod ssm;
 mod ssm_events;
 mod tls;

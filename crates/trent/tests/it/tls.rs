@@ -76,16 +76,7 @@ struct Running {
 impl Running {
     /// Waits for a log event whose message contains `text`.
     fn wait_for_log(&self, text: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let event = self
-                .log
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .unwrap_or_else(|_| panic!("no log event saying '{text}'"));
-            if event["message"].as_str().is_some_and(|m| m.contains(text)) {
-                return event;
-            }
-        }
+        wait_for_log(&self.log, text)
     }
 
     fn signal(&self, signal: &str) {
@@ -103,11 +94,16 @@ impl Running {
     }
 }
 
-// The child is handed to the caller, who stops it; a failed start panics the test.
+/// Starts `trent serve --log-format json <args> --data-dir <data_dir>`; its log events arrive
+/// on the receiver.
+// The child is handed to the caller, who stops it.
 #[allow(clippy::zombie_processes)]
-fn start(data_dir: &Path, args: &[&str], with_http: bool) -> Running {
+pub(crate) fn spawn_serve(
+    data_dir: &Path,
+    args: &[&str],
+) -> (Child, std::sync::mpsc::Receiver<Value>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_trent"))
-        .args(["serve", "--log-format", "json", "--tls-addr", "127.0.0.1:0"])
+        .args(["serve", "--log-format", "json"])
         .args(args)
         .arg("--data-dir")
         .arg(data_dir)
@@ -127,6 +123,26 @@ fn start(data_dir: &Path, args: &[&str], with_http: bool) -> Running {
             }
         }
     });
+    (child, rx)
+}
+
+/// Waits for a log event whose message contains `text`.
+pub(crate) fn wait_for_log(log: &std::sync::mpsc::Receiver<Value>, text: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let event = log
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("no log event saying '{text}'"));
+        if event["message"].as_str().is_some_and(|m| m.contains(text)) {
+            return event;
+        }
+    }
+}
+
+fn start(data_dir: &Path, args: &[&str], with_http: bool) -> Running {
+    let mut all = vec!["--tls-addr", "127.0.0.1:0"];
+    all.extend_from_slice(args);
+    let (child, rx) = spawn_serve(data_dir, &all);
     let deadline = Instant::now() + Duration::from_secs(30);
     let (mut http, mut https, mut fingerprint) = (None, None, None);
     while https.is_none() || (with_http && http.is_none()) {
