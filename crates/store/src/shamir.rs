@@ -121,6 +121,18 @@ pub fn init_shamir(
     }
     std::fs::create_dir_all(data_dir).map_err(StoreError::Io)?;
     let root = SecretBytes::random(ROOT_KEY_LEN).map_err(StoreError::Crypto)?;
+    Ok(write_shamir(data_dir, &root, shares, threshold)?)
+}
+
+/// Splits `root` into new shares and (re)writes `seal.json` for them, atomically (a temporary
+/// file renamed over the old one). Earlier shares stop working: the new initialization has its
+/// own id.
+fn write_shamir(
+    data_dir: &Path,
+    root: &SecretBytes,
+    shares: u8,
+    threshold: u8,
+) -> Result<Vec<Zeroizing<String>>, StoreError> {
     let init_id = trent_crypto::random_array::<8>().map_err(StoreError::Crypto)?;
     let parts = trent_crypto::shamir::split(
         root.expose_secret(),
@@ -136,10 +148,12 @@ pub fn init_shamir(
         "init_id": trent_crypto::hex(&init_id),
         "check": trent_crypto::hex(&check_value(root.expose_secret())),
     });
-    let mut f = crate::create_private(&data_dir.join(SEAL_CONFIG_FILE)).map_err(StoreError::Io)?;
-    f.write_all(format!("{config:#}\n").as_bytes())
-        .map_err(StoreError::Io)?;
-    f.sync_all().map_err(StoreError::Io)?;
+    let temp = data_dir.join(format!("{SEAL_CONFIG_FILE}.new"));
+    let _ = std::fs::remove_file(&temp);
+    let mut f = crate::create_private(&temp)?;
+    f.write_all(format!("{config:#}\n").as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&temp, data_dir.join(SEAL_CONFIG_FILE))?;
     Ok(parts
         .iter()
         .map(|p| encode_share(&init_id, threshold, p.expose_secret()))
@@ -154,6 +168,87 @@ fn encode_share(init_id: &[u8; 8], threshold: u8, share: &[u8]) -> Zeroizing<Str
     let sum = trent_crypto::sha256(&body);
     body.extend_from_slice(sum.get(..4).unwrap_or_default());
     Zeroizing::new(format!("{SHARE_PREFIX}{}", trent_crypto::hex(&body)))
+}
+
+/// Why rekeying or moving between seals failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    #[error("the data directory does not use the {0} seal")]
+    NotSealedWith(&'static str),
+    #[error("not enough valid shares: {have} of {threshold}")]
+    NotEnoughShares { have: u8, threshold: u8 },
+    #[error(transparent)]
+    Share(#[from] ShareError),
+    #[error("shares must be between 2 and 255 and the threshold between 2 and the shares")]
+    Counts,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Recovers the root key of a Shamir-sealed directory from share texts (at least the
+/// threshold).
+fn recover(config: &ShamirConfig, shares: &[&str]) -> Result<SecretBytes, ChangeError> {
+    let mut u = Unsealer::new(config.clone());
+    for share in shares {
+        if let Progress::Unsealed(key) = u.add(share)? {
+            return Ok(key);
+        }
+    }
+    Err(ChangeError::NotEnoughShares {
+        have: u.have(),
+        threshold: config.threshold,
+    })
+}
+
+fn shamir_config(data_dir: &Path) -> Result<ShamirConfig, ChangeError> {
+    match seal_kind(data_dir)? {
+        SealKind::Shamir(c) => Ok(c),
+        SealKind::File => Err(ChangeError::NotSealedWith("shamir")),
+    }
+}
+
+/// New shares for the same root key: a threshold of the current shares in, `shares` new ones
+/// (any `threshold` of them unseal) out. The current shares stop working.
+pub fn rekey(
+    data_dir: &Path,
+    current: &[&str],
+    shares: u8,
+    threshold: u8,
+) -> Result<Vec<Zeroizing<String>>, ChangeError> {
+    if threshold < 2 || threshold > shares {
+        return Err(ChangeError::Counts);
+    }
+    let root = recover(&shamir_config(data_dir)?, current)?;
+    Ok(write_shamir(data_dir, &root, shares, threshold)?)
+}
+
+/// From the file seal to the Shamir seal: the root key file is split into shares, `seal.json`
+/// written, and then the key file deleted.
+pub fn migrate_file_to_shamir(
+    data_dir: &Path,
+    shares: u8,
+    threshold: u8,
+) -> Result<Vec<Zeroizing<String>>, ChangeError> {
+    if threshold < 2 || threshold > shares {
+        return Err(ChangeError::Counts);
+    }
+    if !matches!(seal_kind(data_dir)?, SealKind::File) {
+        return Err(ChangeError::NotSealedWith("file"));
+    }
+    let file = crate::FileSeal::new(data_dir);
+    let root = file.read()?;
+    let out = write_shamir(data_dir, &root, shares, threshold)?;
+    std::fs::remove_file(file.path()).map_err(StoreError::Io)?;
+    Ok(out)
+}
+
+/// From the Shamir seal back to the file seal: the key recovered from a threshold of shares is
+/// written to the root key file, then `seal.json` removed.
+pub fn migrate_shamir_to_file(data_dir: &Path, current: &[&str]) -> Result<(), ChangeError> {
+    let root = recover(&shamir_config(data_dir)?, current)?;
+    crate::FileSeal::new(data_dir).write(&root)?;
+    std::fs::remove_file(data_dir.join(SEAL_CONFIG_FILE)).map_err(StoreError::Io)?;
+    Ok(())
 }
 
 /// Why a share was not taken.
@@ -339,6 +434,50 @@ mod tests {
         assert_eq!(u.have(), 0);
         assert!(matches!(u.add(&shares[2]).unwrap(), Progress::Need { .. }));
         assert!(matches!(u.add(&shares[1]).unwrap(), Progress::Unsealed(_)));
+    }
+
+    #[test]
+    fn rekey_and_migrations_keep_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let (original, _) = crate::FileSeal::new(dir.path()).unseal_or_init().unwrap();
+        assert!(matches!(
+            rekey(dir.path(), &[], 3, 2),
+            Err(ChangeError::NotSealedWith("shamir"))
+        ));
+        let first = migrate_file_to_shamir(dir.path(), 3, 2).unwrap();
+        assert!(!dir.path().join(crate::ROOT_KEY_FILE).exists());
+        let SealKind::Shamir(config) = seal_kind(dir.path()).unwrap() else {
+            panic!("not a shamir seal")
+        };
+        let key = unseal(&config, &[&first[0], &first[2]]).unwrap();
+        assert_eq!(key.expose_secret(), original.expose_secret());
+
+        // Rekey needs a threshold of valid current shares.
+        assert!(matches!(
+            rekey(dir.path(), &[&first[0]], 5, 3),
+            Err(ChangeError::NotEnoughShares {
+                have: 1,
+                threshold: 2
+            })
+        ));
+        let second = rekey(dir.path(), &[&first[1], &first[2]], 5, 3).unwrap();
+        assert_eq!(second.len(), 5);
+        let SealKind::Shamir(config) = seal_kind(dir.path()).unwrap() else {
+            panic!("not a shamir seal")
+        };
+        assert_eq!(config.threshold, 3);
+        let mut u = Unsealer::new(config.clone());
+        assert_eq!(
+            u.add(&first[0]).err(),
+            Some(ShareError::OtherInitialization)
+        );
+        let key = unseal(&config, &[&second[4], &second[0], &second[2]]).unwrap();
+        assert_eq!(key.expose_secret(), original.expose_secret());
+
+        migrate_shamir_to_file(dir.path(), &[&second[1], &second[2], &second[3]]).unwrap();
+        assert_eq!(seal_kind(dir.path()).unwrap(), SealKind::File);
+        let back = crate::FileSeal::new(dir.path()).read().unwrap();
+        assert_eq!(back.expose_secret(), original.expose_secret());
     }
 
     #[test]

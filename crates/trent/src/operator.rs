@@ -21,14 +21,18 @@ pub enum OperatorCommand {
     Unseal(UnsealArgs),
     /// Ask a server whether it is sealed and how many shares it has.
     Status(EndpointArgs),
+    /// New key shares for the same root key (Shamir seal): reads a threshold of the current
+    /// shares from stdin (one per line) or --share-file, writes the new seal description and
+    /// hands out the new shares. The old shares stop working. Safe while a server runs.
+    Rekey(RekeyArgs),
+    /// Move a data directory to another seal, keeping its root key: `--to shamir` splits the
+    /// file seal's key into shares and deletes the key file; `--to file` recovers the key from
+    /// a threshold of shares (stdin or --share-file) and writes it to the key file.
+    MigrateSeal(MigrateArgs),
 }
 
 #[derive(clap::Args)]
-pub struct InitArgs {
-    /// The data directory to initialize (must hold no root key, seal or database yet).
-    #[arg(long, env = "TRENT_DATA_DIR", default_value = "./trent-data")]
-    data_dir: PathBuf,
-
+pub struct SharesOut {
     /// How many key shares to make (2 to 255).
     #[arg(long, default_value_t = 5)]
     shares: u8,
@@ -40,6 +44,54 @@ pub struct InitArgs {
     /// Write share i to `<dir>/share-<i>` (mode 0600) instead of printing the shares.
     #[arg(long)]
     share_dir: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct RekeyArgs {
+    /// The Shamir-sealed data directory.
+    #[arg(long, env = "TRENT_DATA_DIR", default_value = "./trent-data")]
+    data_dir: PathBuf,
+
+    /// A file holding one current share (repeatable). Without it, shares are read from stdin.
+    #[arg(long)]
+    share_file: Vec<PathBuf>,
+
+    #[command(flatten)]
+    out: SharesOut,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum SealName {
+    File,
+    Shamir,
+}
+
+#[derive(clap::Args)]
+pub struct MigrateArgs {
+    /// The data directory.
+    #[arg(long, env = "TRENT_DATA_DIR", default_value = "./trent-data")]
+    data_dir: PathBuf,
+
+    /// The seal to move to.
+    #[arg(long, value_enum)]
+    to: SealName,
+
+    /// `--to file`: a file holding one current share (repeatable); default: stdin.
+    #[arg(long)]
+    share_file: Vec<PathBuf>,
+
+    #[command(flatten)]
+    out: SharesOut,
+}
+
+#[derive(clap::Args)]
+pub struct InitArgs {
+    /// The data directory to initialize (must hold no root key, seal or database yet).
+    #[arg(long, env = "TRENT_DATA_DIR", default_value = "./trent-data")]
+    data_dir: PathBuf,
+
+    #[command(flatten)]
+    out: SharesOut,
 }
 
 #[derive(clap::Args)]
@@ -72,40 +124,121 @@ pub async fn run(command: OperatorCommand) -> anyhow::Result<()> {
         OperatorCommand::Init(args) => init(&args),
         OperatorCommand::Unseal(args) => unseal(args).await,
         OperatorCommand::Status(args) => status(&args).await,
+        OperatorCommand::Rekey(args) => rekey(&args),
+        OperatorCommand::MigrateSeal(args) => migrate(&args),
     }
 }
 
 fn init(args: &InitArgs) -> anyhow::Result<()> {
-    let shares = trent_store::shamir::init_shamir(&args.data_dir, args.shares, args.threshold)
-        .with_context(|| format!("cannot initialize {}", args.data_dir.display()))?;
-    match &args.share_dir {
+    let shares =
+        trent_store::shamir::init_shamir(&args.data_dir, args.out.shares, args.out.threshold)
+            .with_context(|| format!("cannot initialize {}", args.data_dir.display()))?;
+    hand_out(&args.data_dir, &args.out, &shares, "initialized")
+}
+
+/// Current shares: from the files given, else one per line on stdin.
+fn read_shares(files: &[PathBuf]) -> anyhow::Result<Vec<zeroize::Zeroizing<String>>> {
+    let mut texts = Vec::new();
+    if files.is_empty() {
+        let mut all = zeroize::Zeroizing::new(String::new());
+        std::io::stdin()
+            .read_to_string(&mut all)
+            .context("cannot read the shares from stdin")?;
+        texts.extend(
+            all.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(|l| zeroize::Zeroizing::new(l.to_string())),
+        );
+    } else {
+        for f in files {
+            let text = zeroize::Zeroizing::new(
+                std::fs::read_to_string(f)
+                    .with_context(|| format!("cannot read {}", f.display()))?,
+            );
+            texts.push(zeroize::Zeroizing::new(text.trim().to_string()));
+        }
+    }
+    Ok(texts)
+}
+
+fn rekey(args: &RekeyArgs) -> anyhow::Result<()> {
+    let current = read_shares(&args.share_file)?;
+    let refs: Vec<&str> = current.iter().map(|s| s.as_str()).collect();
+    let shares =
+        trent_store::shamir::rekey(&args.data_dir, &refs, args.out.shares, args.out.threshold)
+            .with_context(|| format!("cannot rekey {}", args.data_dir.display()))?;
+    hand_out(&args.data_dir, &args.out, &shares, "rekeyed")
+}
+
+fn migrate(args: &MigrateArgs) -> anyhow::Result<()> {
+    let context = || format!("cannot migrate the seal of {}", args.data_dir.display());
+    match args.to {
+        SealName::Shamir => {
+            let shares = trent_store::shamir::migrate_file_to_shamir(
+                &args.data_dir,
+                args.out.shares,
+                args.out.threshold,
+            )
+            .with_context(context)?;
+            hand_out(
+                &args.data_dir,
+                &args.out,
+                &shares,
+                "moved to the Shamir seal (the root key file is deleted)",
+            )
+        }
+        SealName::File => {
+            let current = read_shares(&args.share_file)?;
+            let refs: Vec<&str> = current.iter().map(|s| s.as_str()).collect();
+            trent_store::shamir::migrate_shamir_to_file(&args.data_dir, &refs)
+                .with_context(context)?;
+            println!(
+                "moved {} to the file seal: the root key is in {}",
+                args.data_dir.display(),
+                args.data_dir.join(trent_store::ROOT_KEY_FILE).display()
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Prints the shares (or writes them to files) with what was done.
+fn hand_out(
+    data_dir: &Path,
+    out: &SharesOut,
+    shares: &[zeroize::Zeroizing<String>],
+    done: &str,
+) -> anyhow::Result<()> {
+    match out.share_dir.as_deref() {
         Some(dir) => {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
             for (i, share) in shares.iter().enumerate() {
                 let path = dir.join(format!("share-{}", i + 1));
+                let _ = std::fs::remove_file(&path);
                 let mut f = trent_store::create_private(&path)
                     .with_context(|| format!("cannot create {}", path.display()))?;
                 std::io::Write::write_all(&mut f, format!("{}\n", share.as_str()).as_bytes())?;
             }
             println!(
-                "initialized {} with the Shamir seal: {} key shares, any {} of which unseal it; \
+                "{done} {}: {} key shares, any {} of which unseal it; \
                  the shares are in {}/share-1 .. share-{}. Give each to a different person and \
                  delete these files.",
-                args.data_dir.display(),
-                args.shares,
-                args.threshold,
+                data_dir.display(),
+                out.shares,
+                out.threshold,
                 dir.display(),
-                args.shares
+                out.shares
             );
         }
         None => {
             println!(
-                "initialized {} with the Shamir seal: {} key shares, any {} of which unseal it.\n\
+                "{done} {}: {} key shares, any {} of which unseal it.\n\
                  These shares are shown once and stored nowhere. Give each to a different person.\n",
-                args.data_dir.display(),
-                args.shares,
-                args.threshold
+                data_dir.display(),
+                out.shares,
+                out.threshold
             );
             for (i, share) in shares.iter().enumerate() {
                 println!("share {}: {}", i + 1, share.as_str());

@@ -242,3 +242,146 @@ async fn shamir_seal_init_unseal_restart() {
     assert_eq!(plain.as_ref(), b"sealed away");
     stop(child);
 }
+
+/// Starts a file-sealed server; returns it, its log (which must stay open while it runs) and
+/// its endpoint.
+fn start_open(
+    data: &Path,
+) -> (
+    std::process::Child,
+    std::sync::mpsc::Receiver<Value>,
+    String,
+) {
+    let (child, log) = spawn_serve(data, &["--addr", "127.0.0.1:0"]);
+    let event = wait_for_log(&log, "Trent is listening");
+    let addr = event["addr"].as_str().unwrap().to_string();
+    (child, log, format!("http://{addr}"))
+}
+
+async fn decrypts(endpoint: &str, data: &Path, blob: &Blob, want: &[u8]) {
+    let plain = kms(endpoint, data)
+        .decrypt()
+        .ciphertext_blob(blob.clone())
+        .send()
+        .await
+        .unwrap()
+        .plaintext
+        .unwrap();
+    assert_eq!(plain.as_ref(), want);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_between_seals_and_rekey_keep_the_data() {
+    let data = tempfile::tempdir().unwrap();
+    let first = tempfile::tempdir().unwrap();
+    let second = tempfile::tempdir().unwrap();
+    let d = data.path().to_str().unwrap();
+
+    // A file-sealed server with a key and a ciphertext.
+    let (child, _log, endpoint) = start_open(data.path());
+    let client = kms(&endpoint, data.path());
+    let key_id = client
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    let blob = client
+        .encrypt()
+        .key_id(&key_id)
+        .plaintext(Blob::new(b"moved".to_vec()))
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob
+        .unwrap();
+    stop(child);
+
+    // File -> Shamir: the key file goes away.
+    let (ok, out, err) = trent(
+        &[
+            "operator",
+            "migrate-seal",
+            "--data-dir",
+            d,
+            "--to",
+            "shamir",
+            "--shares",
+            "3",
+            "--threshold",
+            "2",
+            "--share-dir",
+            first.path().to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("moved to the Shamir seal"), "{out}");
+    assert!(!data.path().join("root.key").exists());
+
+    // Rekey with two current shares: four new ones, three needed.
+    let f = |dir: &tempfile::TempDir, i: usize| {
+        dir.path()
+            .join(format!("share-{i}"))
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    let (ok, _, err) = trent(
+        &[
+            "operator",
+            "rekey",
+            "--data-dir",
+            d,
+            "--share-file",
+            &f(&first, 1),
+            "--share-file",
+            &f(&first, 3),
+            "--shares",
+            "4",
+            "--threshold",
+            "3",
+            "--share-dir",
+            second.path().to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+
+    let (child, log, addr) = start_sealed(data.path());
+    let endpoint = format!("http://{addr}");
+    let unseal = |s: String| {
+        trent(
+            &["operator", "unseal", "--endpoint", &endpoint, "--share", &s],
+            None,
+        )
+    };
+    let (ok, _, err) = unseal(share(first.path(), 2));
+    assert!(!ok && err.contains("another initialization"), "{err}");
+    for i in [4, 1, 2] {
+        let (ok, _, err) = unseal(share(second.path(), i));
+        assert!(ok, "{err}");
+    }
+    wait_for_log(&log, "Trent is listening");
+    decrypts(&endpoint, data.path(), &blob, b"moved").await;
+    stop(child);
+
+    // Shamir -> file, shares on stdin: the server starts without unsealing.
+    let stdin = format!(
+        "{}\n{}\n{}\n",
+        share(second.path(), 2),
+        share(second.path(), 3),
+        share(second.path(), 4)
+    );
+    let (ok, out, err) = trent(
+        &["operator", "migrate-seal", "--data-dir", d, "--to", "file"],
+        Some(&stdin),
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("moved"), "{out}");
+    let (child, _log, endpoint) = start_open(data.path());
+    decrypts(&endpoint, data.path(), &blob, b"moved").await;
+    stop(child);
+}
