@@ -224,9 +224,12 @@ fn init_logging(format: LogFormat, filter: &str) -> anyhow::Result<()> {
         _ => tracing_subscriber::EnvFilter::try_new(filter)
             .with_context(|| format!("invalid log filter '{filter}'"))?,
     };
+    // A log write that fails (the reader of stderr went away) is dropped: reporting it would
+    // itself write to stderr, and the standard library panics when that fails.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .log_internal_errors(false);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),

@@ -162,3 +162,28 @@ fn help_describes_the_commands() {
         assert!(text.contains(flag), "{flag} missing from serve --help");
     }
 }
+
+/// The reader of the server's log going away (a log collector restarting) does not crash it:
+/// log lines that cannot be written are dropped, and it still serves and stops cleanly.
+#[tokio::test]
+async fn survives_losing_its_log_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let Running {
+        mut child,
+        endpoint,
+        log,
+    } = start(dir.path());
+    // The thread reading stderr stops at its next line, closing the pipe.
+    drop(log);
+    let kms = client(&endpoint, dir.path());
+    for _ in 0..3 {
+        kms.create_key().send().await.unwrap();
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "trent exited with {exit:?}");
+}
