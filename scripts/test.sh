@@ -37,6 +37,25 @@ if [ "$TRENT_TEST_NATS_URL" = "nats://127.0.0.1:4222" ] && ! (exec 3<>/dev/tcp/1
     fi
 fi
 
+# SoftHSM2 for the PKCS#11 seal test (Debian package softhsm2), installed when missing; the
+# test skips, saying why, only when TRENT_TEST_SOFTHSM_LIB stays unset.
+find_softhsm() {
+    for lib in /usr/lib/softhsm/libsofthsm2.so /usr/lib/*/softhsm/libsofthsm2.so; do
+        if [ -e "$lib" ]; then echo "$lib"; return; fi
+    done
+}
+if [ -z "${TRENT_TEST_SOFTHSM_LIB:-}" ]; then
+    if [ -z "$(find_softhsm)" ] && command -v apt-get >/dev/null 2>&1; then
+        echo "==> installing softhsm2"
+        as_root=
+        [ "$(id -u)" = 0 ] || as_root=sudo
+        { $as_root apt-get update -qq && $as_root apt-get install -y -qq softhsm2; } >/dev/null 2>&1 ||
+            echo "==> could not install softhsm2: the PKCS#11 seal test will be skipped"
+    fi
+    lib=$(find_softhsm)
+    if [ -n "$lib" ]; then export TRENT_TEST_SOFTHSM_LIB="$lib"; fi
+fi
+
 echo "==> cargo fmt --check"
 cargo fmt --all --check
 echo "==> cargo clippy"

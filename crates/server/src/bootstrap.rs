@@ -90,6 +90,8 @@ pub enum BootstrapError {
     Iam(#[from] trent_iam::IamError),
     #[error("the data directory is sealed (Shamir seal): its root key must be unsealed first")]
     Sealed,
+    #[error("the PKCS#11 seal could not give the root key")]
+    Pkcs11(#[from] trent_store::pkcs11::Pkcs11Error),
 }
 
 pub async fn bootstrap(opts: Options) -> Result<Started, BootstrapError> {
@@ -111,6 +113,11 @@ pub async fn bootstrap(opts: Options) -> Result<Started, BootstrapError> {
             )
         }
         (None, SealKind::Shamir(_)) => return Err(BootstrapError::Sealed),
+        (None, SealKind::Pkcs11(config)) => {
+            let pin = trent_store::pkcs11::pin_from_env()?;
+            let root_key = trent_store::pkcs11::unwrap_root_key(&config, &pin)?;
+            (Barrier::new(&root_key)?, None)
+        }
     };
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&opts.data_dir, barrier).await?);
 
@@ -207,9 +214,17 @@ pub async fn create_account(
     account_id: Option<&str>,
     clock: Arc<dyn Clock>,
 ) -> Result<(String, PathBuf), BootstrapError> {
-    if let SealKind::Shamir(_) = seal_kind(data_dir)? {
+    let root_key = match seal_kind(data_dir)? {
         // The key exists only in the running server's memory.
-        return Err(BootstrapError::Sealed);
+        SealKind::Shamir(_) => return Err(BootstrapError::Sealed),
+        SealKind::Pkcs11(config) => {
+            let pin = trent_store::pkcs11::pin_from_env()?;
+            Some(trent_store::pkcs11::unwrap_root_key(&config, &pin)?)
+        }
+        SealKind::File => None,
+    };
+    if let Some(root_key) = root_key {
+        return add_account(data_dir, Barrier::new(&root_key)?, account_id, clock).await;
     }
     let seal = FileSeal::new(data_dir);
     if !seal.path().exists() {
@@ -224,6 +239,15 @@ pub async fn create_account(
     let (root_key, _) = seal.unseal_or_init()?;
     let barrier = Barrier::new(&root_key)?;
     drop(root_key);
+    add_account(data_dir, barrier, account_id, clock).await
+}
+
+async fn add_account(
+    data_dir: &Path,
+    barrier: Barrier,
+    account_id: Option<&str>,
+    clock: Arc<dyn Clock>,
+) -> Result<(String, PathBuf), BootstrapError> {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(data_dir, barrier).await?);
     let iam = trent_iam::Iam::new(Arc::clone(&store), clock);
     let result = iam.create_account(account_id).await;

@@ -13,6 +13,7 @@
 
 mod barrier;
 pub mod clock;
+pub mod pkcs11;
 mod seal;
 pub mod shamir;
 mod sqlite;

@@ -33,6 +33,8 @@ pub enum SealKind {
     /// `root.key` beside the data (development).
     File,
     Shamir(ShamirConfig),
+    /// Wrapped by a key in an HSM (see [`crate::pkcs11`]).
+    Pkcs11(crate::pkcs11::Pkcs11Config),
 }
 
 /// The public facts of a Shamir initialization.
@@ -54,7 +56,13 @@ pub fn seal_kind(data_dir: &Path) -> Result<SealKind, StoreError> {
     let v: serde_json::Value =
         serde_json::from_str(&text).map_err(|_| StoreError::Corrupt("seal.json is not JSON"))?;
     let field = |name: &str| v.get(name).cloned().unwrap_or_default();
-    if field("type") != "shamir" || field("version") != 1 {
+    if field("version") != 1 {
+        return Err(StoreError::Corrupt("seal.json has an unknown version"));
+    }
+    if field("type") == "pkcs11" {
+        return Ok(SealKind::Pkcs11(crate::pkcs11::parse(&v)?));
+    }
+    if field("type") != "shamir" {
         return Err(StoreError::Corrupt("seal.json names an unknown seal"));
     }
     let byte = |name: &str| {
@@ -203,7 +211,7 @@ fn recover(config: &ShamirConfig, shares: &[&str]) -> Result<SecretBytes, Change
 fn shamir_config(data_dir: &Path) -> Result<ShamirConfig, ChangeError> {
     match seal_kind(data_dir)? {
         SealKind::Shamir(c) => Ok(c),
-        SealKind::File => Err(ChangeError::NotSealedWith("shamir")),
+        SealKind::File | SealKind::Pkcs11(_) => Err(ChangeError::NotSealedWith("shamir")),
     }
 }
 

@@ -354,7 +354,8 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         let _ = serve_stop_tx.send(true);
     });
     let root_key = match trent_store::shamir::seal_kind(&args.data_dir)? {
-        trent_store::shamir::SealKind::File => None,
+        // The file and PKCS#11 seals give the key without anyone's help; bootstrap asks them.
+        trent_store::shamir::SealKind::File | trent_store::shamir::SealKind::Pkcs11(_) => None,
         trent_store::shamir::SealKind::Shamir(config) => {
             let threshold = config.threshold;
             let gate =

@@ -84,11 +84,37 @@ pub struct MigrateArgs {
     out: SharesOut,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InitSeal {
+    /// Key shares held by people; the server starts sealed.
+    Shamir,
+    /// Wrapped by an AES key inside an HSM; the server unwraps it at start (the user PIN from
+    /// TRENT_PKCS11_PIN_FILE or TRENT_PKCS11_PIN).
+    Pkcs11,
+}
+
 #[derive(clap::Args)]
 pub struct InitArgs {
     /// The data directory to initialize (must hold no root key, seal or database yet).
     #[arg(long, env = "TRENT_DATA_DIR", default_value = "./trent-data")]
     data_dir: PathBuf,
+
+    /// The seal that keeps the root key.
+    #[arg(long, value_enum, default_value = "shamir")]
+    seal: InitSeal,
+
+    /// `--seal pkcs11`: the HSM's PKCS#11 library (e.g. /usr/lib/softhsm/libsofthsm2.so).
+    #[arg(long, required_if_eq("seal", "pkcs11"))]
+    pkcs11_library: Option<PathBuf>,
+
+    /// `--seal pkcs11`: the label of the token to use.
+    #[arg(long, default_value = "trent")]
+    pkcs11_token_label: String,
+
+    /// `--seal pkcs11`: the label of the AES wrapping key (generated, non-extractable, when the
+    /// token has none).
+    #[arg(long, default_value = "trent-root-wrapping-key")]
+    pkcs11_key_label: String,
 
     #[command(flatten)]
     out: SharesOut,
@@ -130,6 +156,31 @@ pub async fn run(command: OperatorCommand) -> anyhow::Result<()> {
 }
 
 fn init(args: &InitArgs) -> anyhow::Result<()> {
+    if args.seal == InitSeal::Pkcs11 {
+        let library = args
+            .pkcs11_library
+            .as_deref()
+            .context("--seal pkcs11 needs --pkcs11-library")?;
+        let pin = trent_store::pkcs11::pin_from_env()?;
+        let created = trent_store::pkcs11::init_pkcs11(
+            &args.data_dir,
+            library,
+            &args.pkcs11_token_label,
+            &args.pkcs11_key_label,
+            &pin,
+        )
+        .with_context(|| format!("cannot initialize {}", args.data_dir.display()))?;
+        println!(
+            "initialized {} with the PKCS#11 seal: the root key is wrapped by {} key '{}' on \
+             token '{}'. Start the server with the PIN in TRENT_PKCS11_PIN_FILE or \
+             TRENT_PKCS11_PIN.",
+            args.data_dir.display(),
+            if created { "the new" } else { "the existing" },
+            args.pkcs11_key_label,
+            args.pkcs11_token_label
+        );
+        return Ok(());
+    }
     let shares =
         trent_store::shamir::init_shamir(&args.data_dir, args.out.shares, args.out.threshold)
             .with_context(|| format!("cannot initialize {}", args.data_dir.display()))?;

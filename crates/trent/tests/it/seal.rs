@@ -385,3 +385,174 @@ async fn migrate_between_seals_and_rekey_keep_the_data() {
     decrypts(&endpoint, data.path(), &blob, b"moved").await;
     stop(child);
 }
+
+/// The PKCS#11 seal against SoftHSM2: `init` makes a non-extractable wrapping key on the token
+/// and wraps a new root key with it; the server unwraps it at start with the PIN from the
+/// environment or a file, refuses to start with a wrong PIN (without logging it), and keeps its
+/// data across restarts.
+#[tokio::test(flavor = "multi_thread")]
+async fn pkcs11_seal_with_softhsm() {
+    let Ok(library) = std::env::var("TRENT_TEST_SOFTHSM_LIB") else {
+        eprintln!(
+            "skipping pkcs11_seal_with_softhsm: TRENT_TEST_SOFTHSM_LIB is not set (scripts/test.sh \
+             sets it after installing softhsm2)"
+        );
+        return;
+    };
+    let hsm = tempfile::tempdir().unwrap();
+    std::fs::create_dir(hsm.path().join("tokens")).unwrap();
+    let conf = hsm.path().join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            hsm.path().join("tokens").display()
+        ),
+    )
+    .unwrap();
+    let conf = conf.to_str().unwrap().to_string();
+    let init = Command::new("softhsm2-util")
+        .args([
+            "--init-token",
+            "--free",
+            "--label",
+            "trent",
+            "--pin",
+            "271828",
+            "--so-pin",
+            "314159",
+        ])
+        .env("SOFTHSM2_CONF", &conf)
+        .output()
+        .unwrap();
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path().to_str().unwrap();
+    let operator = |args: &[&str], pin: &str| {
+        Command::new(env!("CARGO_BIN_EXE_trent"))
+            .args(args)
+            .env("SOFTHSM2_CONF", &conf)
+            .env("TRENT_PKCS11_PIN", pin)
+            .env_remove("TRENT_PKCS11_PIN_FILE")
+            .output()
+            .unwrap()
+    };
+    let out = operator(
+        &[
+            "operator",
+            "init",
+            "--seal",
+            "pkcs11",
+            "--pkcs11-library",
+            &library,
+            "--data-dir",
+            d,
+        ],
+        "271828",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("the new key"));
+    assert!(!data.path().join("root.key").exists());
+    let seal = std::fs::read_to_string(data.path().join("seal.json")).unwrap();
+    assert!(
+        seal.contains("\"pkcs11\"") && !seal.contains("271828"),
+        "{seal}"
+    );
+
+    // Started with the PIN in the environment.
+    let env = [
+        ("SOFTHSM2_CONF", conf.as_str()),
+        ("TRENT_PKCS11_PIN", "271828"),
+    ];
+    let (child, log) =
+        crate::tls::spawn_serve_with_env(data.path(), &["--addr", "127.0.0.1:0"], &env);
+    let event = wait_for_log(&log, "Trent is listening");
+    let endpoint = format!("http://{}", event["addr"].as_str().unwrap());
+    let client = kms(&endpoint, data.path());
+    let key_id = client
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    let blob = client
+        .encrypt()
+        .key_id(&key_id)
+        .plaintext(Blob::new(b"in the hsm's care".to_vec()))
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob
+        .unwrap();
+    stop(child);
+
+    // A wrong PIN: no start, a clear reason, no PIN in the log.
+    let env = [
+        ("SOFTHSM2_CONF", conf.as_str()),
+        ("TRENT_PKCS11_PIN", "999999"),
+    ];
+    let (mut child, log) =
+        crate::tls::spawn_serve_with_env(data.path(), &["--addr", "127.0.0.1:0"], &env);
+    assert!(!child.wait().unwrap().success());
+    // The reader thread delivers what is left once the process has gone.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let lines: Vec<String> = log.try_iter().map(|e| e.to_string()).collect();
+    assert!(lines.iter().any(|l| l.contains("C_Login")), "{lines:?}");
+    assert!(lines.iter().all(|l| !l.contains("999999")), "{lines:?}");
+
+    // With the PIN in a file the data is back.
+    let pin_file = hsm.path().join("pin");
+    std::fs::write(&pin_file, "271828\n").unwrap();
+    let pin_path = pin_file.to_str().unwrap().to_string();
+    let env = [
+        ("SOFTHSM2_CONF", conf.as_str()),
+        ("TRENT_PKCS11_PIN_FILE", pin_path.as_str()),
+    ];
+    let (child, log) =
+        crate::tls::spawn_serve_with_env(data.path(), &["--addr", "127.0.0.1:0"], &env);
+    let event = wait_for_log(&log, "Trent is listening");
+    let endpoint = format!("http://{}", event["addr"].as_str().unwrap());
+    let plain = kms(&endpoint, data.path())
+        .decrypt()
+        .ciphertext_blob(blob)
+        .send()
+        .await
+        .unwrap()
+        .plaintext
+        .unwrap();
+    assert_eq!(plain.as_ref(), b"in the hsm's care");
+    stop(child);
+
+    // Another data directory on the same token reuses its wrapping key.
+    let other = tempfile::tempdir().unwrap();
+    let out = operator(
+        &[
+            "operator",
+            "init",
+            "--seal",
+            "pkcs11",
+            "--pkcs11-library",
+            &library,
+            "--data-dir",
+            other.path().to_str().unwrap(),
+        ],
+        "271828",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("the existing key"));
+}

@@ -102,9 +102,20 @@ pub(crate) fn spawn_serve(
     data_dir: &Path,
     args: &[&str],
 ) -> (Child, std::sync::mpsc::Receiver<Value>) {
+    spawn_serve_with_env(data_dir, args, &[])
+}
+
+/// As [`spawn_serve`], with extra environment variables.
+#[allow(clippy::zombie_processes)]
+pub(crate) fn spawn_serve_with_env(
+    data_dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Child, std::sync::mpsc::Receiver<Value>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_trent"))
         .args(["serve", "--log-format", "json"])
         .args(args)
+        .envs(env.iter().copied())
         .arg("--data-dir")
         .arg(data_dir)
         .env_remove("RUST_LOG")
@@ -116,8 +127,9 @@ pub(crate) fn spawn_serve(
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            // What the binary prints when it cannot start is plain text, not a log event.
             let event: Value = serde_json::from_str(&line)
-                .unwrap_or_else(|_| panic!("log line is not JSON: {line}"));
+                .unwrap_or_else(|_| serde_json::json!({"message": line, "plain": true}));
             if tx.send(event).is_err() {
                 break;
             }
