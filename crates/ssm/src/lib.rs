@@ -19,6 +19,7 @@
 
 #![forbid(unsafe_code)]
 
+mod authz;
 mod error;
 pub mod events;
 pub mod model;
@@ -287,7 +288,8 @@ impl Ssm {
                         model::DEFAULT_KEY_ALIAS,
                         "Default key that protects my SSM parameters when no other key is defined",
                     )
-                    .await?,
+                    .await
+                    .map_err(|e| SsmError::from_kms(e, &caller.request_id))?,
                 model::DEFAULT_KEY_ALIAS.to_string(),
             ),
         };
@@ -300,7 +302,8 @@ impl Ssm {
                 &Self::context(&caller.scope, name),
                 "ssm",
             )
-            .await?;
+            .await
+            .map_err(|e| SsmError::from_kms(e, &caller.request_id))?;
         Ok((blob, recorded))
     }
 
@@ -321,7 +324,8 @@ impl Ssm {
                     &Self::context(&caller.scope, name),
                     "ssm",
                 )
-                .await?;
+                .await
+                .map_err(|e| SsmError::from_kms(e, &caller.request_id))?;
             Ok(model::Value::Secret(plaintext))
         } else {
             Ok(model::Value::Plain(model::stored_value_text(version)?))

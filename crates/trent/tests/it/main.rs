@@ -24,4 +24,5 @@ mod protocol;
 mod rotation;
 mod sdk;
 mod ssm;
+mod ssm_authz;
 mod ssm_events;
