@@ -69,11 +69,12 @@ pub async fn handle(ssm: &Ssm, caller: &Caller, req: Request) -> Result<Response
                 ssm.now_ms(),
             )
         })?;
-        match ssm
+        let set = ssm
             .store()
             .set_parameter_labels(&param, version.version, &add, &[], event.as_ref())
-            .await
-        {
+            .await;
+        ssm.written(&caller.scope, &name);
+        match set {
             Ok(_) => {
                 ssm.events_committed(event.is_some());
                 return Ok(Response {

@@ -142,11 +142,12 @@ pub(crate) async fn delete_one(ssm: &Ssm, caller: &Caller, name: &str) -> Result
             })?,
             None => None,
         };
-        match ssm
+        let deleted = ssm
             .store()
             .delete_parameter_checked(&head, event.as_slice())
-            .await
-        {
+            .await;
+        ssm.written(scope, name);
+        match deleted {
             Ok(()) => {
                 ssm.events_committed(event.is_some());
                 return Ok(true);

@@ -347,7 +347,7 @@ pub async fn handle(ssm: &Ssm, caller: &Caller, req: Request) -> Result<Response
             )
         })?;
         let tier_limit = create.then(|| ssm.config().tier_limit(&tier));
-        match ssm
+        let written = ssm
             .store()
             .put_parameter_version(
                 &head,
@@ -357,8 +357,9 @@ pub async fn handle(ssm: &Ssm, caller: &Caller, req: Request) -> Result<Response
                 tier_limit,
                 event.as_ref(),
             )
-            .await
-        {
+            .await;
+        ssm.written(scope, &name);
+        match written {
             Ok(_) => {
                 ssm.events_committed(event.is_some());
                 return Ok(Response {

@@ -56,11 +56,12 @@ pub async fn handle(ssm: &Ssm, caller: &Caller, req: Request) -> Result<Response
                 invalid_labels,
             });
         }
-        match ssm
+        let set = ssm
             .store()
             .set_parameter_labels(&param, version.version, &[], &removed_labels, None)
-            .await
-        {
+            .await;
+        ssm.written(&caller.scope, &name);
+        match set {
             Ok(_) => {
                 return Ok(Response {
                     removed_labels,
