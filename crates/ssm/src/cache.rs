@@ -11,7 +11,7 @@
 //!   stale entry can never outlive the write that made it stale.
 //!
 //! Entries hold what the store holds (a SecureString's value is its KMS ciphertext, never the
-//! plaintext), and the cache is bounded: when full it starts over.
+//! plaintext), and the cache is bounded in entries and in value bytes: when full it starts over.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -20,6 +20,8 @@ use trent_store::{ParameterVersionRecord, Scope};
 
 /// Most entries held before the cache is emptied.
 const CAPACITY: usize = 100_000;
+/// Most bytes of values held before the cache is emptied (an Advanced value is up to 8 KB).
+const MAX_BYTES: usize = 64 << 20;
 
 #[derive(Default)]
 pub(crate) struct LatestCache {
@@ -31,6 +33,8 @@ struct Inner {
     /// Bumped by every invalidation.
     generation: u64,
     entries: HashMap<String, ParameterVersionRecord>,
+    /// Bytes of the values held (an upper bound: removals do not subtract).
+    bytes: usize,
 }
 
 /// What a lookup found: the entry, or the generation a fill must match.
@@ -79,9 +83,11 @@ impl LatestCache {
         if inner.generation != generation {
             return;
         }
-        if inner.entries.len() >= CAPACITY {
+        if inner.entries.len() >= CAPACITY || inner.bytes >= MAX_BYTES {
             inner.entries.clear();
+            inner.bytes = 0;
         }
+        inner.bytes = inner.bytes.saturating_add(version.value.len());
         inner.entries.insert(key(scope, name), version.clone());
     }
 

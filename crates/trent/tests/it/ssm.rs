@@ -1314,12 +1314,7 @@ async fn ssm_reads_see_every_completed_write_under_concurrent_reads() {
     }
     for i in 1..=40 {
         let version = put(&ssm, "/cache/p", &i.to_string()).await;
-        let got = ssm
-            .get_parameter()
-            .name("/cache/p")
-            .send()
-            .await
-            .unwrap();
+        let got = ssm.get_parameter().name("/cache/p").send().await.unwrap();
         let p = got.parameter().unwrap();
         assert_eq!(p.version(), version);
         assert_eq!(p.value(), Some(i.to_string().as_str()));
@@ -1331,7 +1326,11 @@ async fn ssm_reads_see_every_completed_write_under_concurrent_reads() {
                 .send()
                 .await
                 .unwrap();
-            ssm.delete_parameter().name("/cache/p").send().await.unwrap();
+            ssm.delete_parameter()
+                .name("/cache/p")
+                .send()
+                .await
+                .unwrap();
             let err = ssm
                 .get_parameter()
                 .name("/cache/p")
