@@ -12,7 +12,10 @@
 //! Everything here runs before any key material is decrypted: a denial costs a policy
 //! evaluation and nothing more.
 
-use trent_policy::{ContextValue, Decision, Policy, PrincipalMatch, RequestContext, Requester};
+use trent_policy::{
+    Because, ContextValue, Decision, Policy, PrincipalMatch, RequestContext, Requester,
+    identity_decision,
+};
 use trent_store::{GrantRecord, KeyRecord};
 
 use crate::{Caller, EncryptionContext, KmsError};
@@ -244,36 +247,10 @@ pub(crate) struct KeyView<'a> {
     pub aliases: Option<Vec<String>>,
 }
 
-/// Which policy answered, for AWS's denial message.
-enum Because {
-    NoResourceAllow,
-    NoIdentityAllow,
-    ResourceDeny,
-    IdentityDeny,
-}
-
 fn denied(requester: &Requester, action: &str, resource: &str, because: Because) -> KmsError {
-    let tail = match because {
-        Because::NoResourceAllow => {
-            format!("because no resource-based policy allows the {action} action")
-        }
-        Because::NoIdentityAllow => {
-            format!("because no identity-based policy allows the {action} action")
-        }
-        Because::ResourceDeny => "with an explicit deny in a resource-based policy".into(),
-        Because::IdentityDeny => "with an explicit deny in an identity-based policy".into(),
-    };
-    KmsError::AccessDenied(format!(
-        "User: {} is not authorized to perform: {action} on resource: {resource} {tail}",
-        requester.arn()
+    KmsError::AccessDenied(trent_policy::denial_message(
+        requester, action, resource, because,
     ))
-}
-
-/// The identity-policy decision for the caller. An account root is allowed everything its
-/// account owns (it has no identity policies), but an explicit deny still binds other callers.
-fn identity_decision(requester: &Requester, ctx: &RequestContext) -> Decision {
-    let policies: Vec<&Policy> = requester.policies().iter().collect();
-    trent_policy::evaluate(&policies, ctx)
 }
 
 /// Authorizes an action that has no key (CreateKey, ListKeys, ListAliases, GenerateRandom, the
@@ -289,22 +266,8 @@ pub(crate) fn authorize_identity(
     let mut ctx = requester.context(iam_action.as_str(), resource);
     ctx.insert("kms:CallerAccount", requester.account());
     add(&mut ctx);
-    match identity_decision(requester, &ctx) {
-        Decision::ExplicitDeny(_) => Err(denied(
-            requester,
-            &iam_action,
-            resource,
-            Because::IdentityDeny,
-        )),
-        Decision::Allow(_) => Ok(()),
-        Decision::ImplicitDeny if requester.is_root() => Ok(()),
-        Decision::ImplicitDeny => Err(denied(
-            requester,
-            &iam_action,
-            resource,
-            Because::NoIdentityAllow,
-        )),
-    }
+    trent_policy::authorize_identity_only(requester, &ctx)
+        .map_err(|because| denied(requester, &iam_action, resource, because))
 }
 
 /// The full request context for `access` on `key`.

@@ -86,6 +86,7 @@
 
 mod condition;
 mod context;
+mod denial;
 mod error;
 mod eval;
 mod pattern;
@@ -96,6 +97,7 @@ mod value;
 
 pub use condition::SetQualifier;
 pub use context::{AwsIdentity, Caller, ContextValue, IdentityKind, RequestContext};
+pub use denial::{Because, authorize_identity_only, denial_message, identity_decision};
 pub use error::{Location, PolicyError, Problem};
 pub use eval::{Decision, Matched, PrincipalMatch, evaluate};
 pub use policy::{Effect, ParseOptions, Policy, Presence, Statement, Version};

@@ -136,6 +136,20 @@ impl Policy {
             .any(|clause| clause.key.eq_ignore_ascii_case(key))
     }
 
+    /// Whether any condition asks about a key that starts with `prefix` (ignoring case), such
+    /// as `aws:ResourceTag/`: a service reads what such keys need only when one is in play.
+    pub fn uses_condition_key_prefix(&self, prefix: &str) -> bool {
+        self.statements
+            .iter()
+            .flat_map(|s| &s.condition)
+            .any(|clause| {
+                clause
+                    .key
+                    .get(..prefix.len())
+                    .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+            })
+    }
+
     pub fn version(&self) -> Version {
         self.version
     }

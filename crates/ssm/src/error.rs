@@ -98,6 +98,18 @@ impl From<KmsError> for SsmError {
 }
 
 impl SsmError {
+    /// A KMS failure of a call made on the caller's behalf. A denial is passed through as AWS
+    /// passes it: KMS's message with the service and its error code appended.
+    pub(crate) fn from_kms(e: KmsError, request_id: &str) -> Self {
+        match SsmError::from(e) {
+            SsmError::AccessDenied(message) => SsmError::AccessDenied(format!(
+                "{message} (Service: AWSKMS; Status Code: 400; Error Code: \
+                 AccessDeniedException; Request ID: {request_id}; Proxy: null)"
+            )),
+            other => other,
+        }
+    }
+
     pub(crate) fn validation(message: impl Into<String>) -> Self {
         SsmError::Validation(ApiError::validation(message))
     }

@@ -19,6 +19,8 @@
 
 #![forbid(unsafe_code)]
 
+mod authz;
+mod cache;
 mod error;
 pub mod events;
 pub mod model;
@@ -82,6 +84,8 @@ pub struct Ssm {
     config: Config,
     /// Woken after a committed write that added events, so delivery need not poll hard.
     events_written: Arc<tokio::sync::Notify>,
+    /// Latest versions recently read; every write of a parameter invalidates its entry.
+    latest: cache::LatestCache,
 }
 
 /// Parameters the policy job handles per store query.
@@ -95,6 +99,7 @@ impl Ssm {
             clock,
             config: Config::default(),
             events_written: Arc::new(tokio::sync::Notify::new()),
+            latest: cache::LatestCache::default(),
         }
     }
 
@@ -226,12 +231,16 @@ impl Ssm {
             })? {
                 events.push(e);
             }
-            self.store.delete_parameter_checked(&head, &events).await?;
+            let deleted = self.store.delete_parameter_checked(&head, &events).await;
+            self.written(scope, name);
+            deleted?;
             tracing::info!(parameter = name, "parameter expired and was deleted");
         } else {
             head.policy_due_ms = policy::next_due(&policies);
             head.policies = policy::encode(&policies)?;
-            self.store.set_parameter_policies(&head, &events).await?;
+            let set = self.store.set_parameter_policies(&head, &events).await;
+            self.written(scope, name);
+            set?;
         }
         self.events_committed(!events.is_empty());
         Ok(acted)
@@ -258,6 +267,29 @@ impl Ssm {
 
     pub(crate) fn store(&self) -> &dyn Store {
         self.store.as_ref()
+    }
+
+    /// To be called after every write of a parameter (committed or not), before answering: the
+    /// latest-version cache forgets it.
+    pub(crate) fn written(&self, scope: &Scope, name: &str) {
+        self.latest.invalidate(scope, name);
+    }
+
+    /// The latest version, from the cache when it holds it.
+    async fn latest_version(
+        &self,
+        scope: &Scope,
+        name: &str,
+    ) -> Result<Option<ParameterVersionRecord>, SsmError> {
+        let generation = match self.latest.get(scope, name) {
+            cache::Lookup::Hit(v) => return Ok(Some(*v)),
+            cache::Lookup::Miss(generation) => generation,
+        };
+        let found = self.store.get_parameter_version(scope, name, None).await?;
+        if let Some(v) = &found {
+            self.latest.fill(scope, name, generation, v);
+        }
+        Ok(found)
     }
 
     fn context(scope: &Scope, name: &str) -> EncryptionContext {
@@ -287,7 +319,8 @@ impl Ssm {
                         model::DEFAULT_KEY_ALIAS,
                         "Default key that protects my SSM parameters when no other key is defined",
                     )
-                    .await?,
+                    .await
+                    .map_err(|e| SsmError::from_kms(e, &caller.request_id))?,
                 model::DEFAULT_KEY_ALIAS.to_string(),
             ),
         };
@@ -300,7 +333,8 @@ impl Ssm {
                 &Self::context(&caller.scope, name),
                 "ssm",
             )
-            .await?;
+            .await
+            .map_err(|e| SsmError::from_kms(e, &caller.request_id))?;
         Ok((blob, recorded))
     }
 
@@ -321,7 +355,8 @@ impl Ssm {
                     &Self::context(&caller.scope, name),
                     "ssm",
                 )
-                .await?;
+                .await
+                .map_err(|e| SsmError::from_kms(e, &caller.request_id))?;
             Ok(model::Value::Secret(plaintext))
         } else {
             Ok(model::Value::Plain(model::stored_value_text(version)?))
@@ -340,7 +375,7 @@ impl Ssm {
             return Ok(None);
         }
         let found = match selector {
-            Selector::Latest => self.store.get_parameter_version(scope, name, None).await?,
+            Selector::Latest => self.latest_version(scope, name).await?,
             Selector::Version(v) => {
                 self.store
                     .get_parameter_version(scope, name, Some(*v))

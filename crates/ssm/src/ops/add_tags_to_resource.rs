@@ -33,6 +33,26 @@ pub async fn handle(
         );
     }
     v.finish()?;
+    let requested: Vec<(String, String)> = req
+        .tags
+        .iter()
+        .flatten()
+        .map(|t| {
+            (
+                t.key.clone().unwrap_or_default(),
+                t.value.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    super::authorize_tagging(
+        ssm,
+        caller,
+        "AddTagsToResource",
+        req.resource_type.as_deref(),
+        req.resource_id.as_deref(),
+        |a| a.request_tags(&requested),
+    )
+    .await?;
     for _ in 0..UPDATE_RETRIES {
         let mut param = super::tagged_parameter(
             ssm,

@@ -20,6 +20,11 @@ pub async fn handle(
     super::name_member(&mut v, "name", &req.name);
     v.finish()?;
     let name = req.name.unwrap_or_default();
+    ssm.authorize(
+        caller,
+        crate::authz::Access::parameter("DeleteParameter", &caller.scope, &name),
+    )
+    .await?;
     if !super::delete_one(ssm, caller, &name).await? {
         return Err(SsmError::ParameterNotFound(name));
     }

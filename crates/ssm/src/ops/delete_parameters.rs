@@ -23,9 +23,18 @@ pub async fn handle(ssm: &Ssm, caller: &Caller, req: Request) -> Result<Response
     let mut v = Validator::new();
     super::names_member(&mut v, "names", &req.names);
     v.finish()?;
+    let names = req.names.unwrap_or_default();
+    // Every name is authorized before any is deleted: one denied name fails the whole call.
+    for name in &names {
+        ssm.authorize(
+            caller,
+            crate::authz::Access::parameter("DeleteParameters", &caller.scope, name),
+        )
+        .await?;
+    }
     let mut deleted_parameters = Vec::new();
     let mut invalid_parameters = Vec::new();
-    for name in req.names.unwrap_or_default() {
+    for name in names {
         if deleted_parameters.contains(&name) || invalid_parameters.contains(&name) {
             continue;
         }

@@ -254,6 +254,14 @@ pub async fn handle(ssm: &Ssm, caller: &Caller, req: Request) -> Result<Response
         );
     }
     v.finish()?;
+    ssm.authorize(
+        caller,
+        crate::authz::Access::resource(
+            "DescribeParameters",
+            crate::authz::account_arn(&caller.scope),
+        ),
+    )
+    .await?;
     if req.shared == Some(true) {
         // No parameters are shared with this account: sharing needs AWS RAM.
         return Ok(Response {

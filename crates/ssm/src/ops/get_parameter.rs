@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use trent_wire::Validator;
 
+use crate::authz::Access;
 use crate::model::{Parameter, Selector};
 use crate::{Caller, Ssm, SsmError};
 
@@ -24,6 +25,12 @@ pub async fn handle(ssm: &Ssm, caller: &Caller, req: Request) -> Result<Response
     super::name_member(&mut v, "name", &req.name);
     v.finish()?;
     let input = req.name.unwrap_or_default();
+    let (name, selector) = Selector::split(&input);
+    ssm.authorize(
+        caller,
+        Access::parameter("GetParameter", &caller.scope, name),
+    )
+    .await?;
     if crate::reference::is_reference(&input) {
         let parameter =
             crate::reference::resolve(ssm, caller, &input, req.with_decryption == Some(true))
@@ -31,7 +38,6 @@ pub async fn handle(ssm: &Ssm, caller: &Caller, req: Request) -> Result<Response
                 .ok_or_else(|| SsmError::ParameterNotFound(input.clone()))?;
         return Ok(Response { parameter });
     }
-    let (name, selector) = Selector::split(&input);
     let version = ssm
         .select(&caller.scope, name, &selector)
         .await?

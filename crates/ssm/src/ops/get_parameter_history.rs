@@ -51,6 +51,11 @@ pub async fn handle(ssm: &Ssm, caller: &Caller, req: Request) -> Result<Response
     v.range("maxResults", req.max_results, 1, 50);
     v.finish()?;
     let name = req.name.unwrap_or_default();
+    ssm.authorize(
+        caller,
+        crate::authz::Access::parameter("GetParameterHistory", &caller.scope, &name),
+    )
+    .await?;
     let head = if model::is_lookup_name(&name) {
         ssm.store().get_parameter(&caller.scope, &name).await?
     } else {

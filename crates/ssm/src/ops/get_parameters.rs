@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use trent_wire::Validator;
 
+use crate::authz::Access;
 use crate::model::{Parameter, Selector};
 use crate::{Caller, Ssm, SsmError};
 
@@ -25,10 +26,20 @@ pub async fn handle(ssm: &Ssm, caller: &Caller, req: Request) -> Result<Response
     let mut v = Validator::new();
     super::names_member(&mut v, "names", &req.names);
     v.finish()?;
+    let names = req.names.unwrap_or_default();
+    // Every name is authorized before any is read: one denied name fails the whole call.
+    for input in &names {
+        let (name, _) = Selector::split(input);
+        ssm.authorize(
+            caller,
+            Access::parameter("GetParameters", &caller.scope, name),
+        )
+        .await?;
+    }
     let mut parameters = Vec::new();
     let mut invalid_parameters = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for input in req.names.unwrap_or_default() {
+    for input in names {
         if !seen.insert(input.clone()) {
             continue;
         }

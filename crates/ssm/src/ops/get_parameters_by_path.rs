@@ -155,6 +155,15 @@ pub async fn handle(ssm: &Ssm, caller: &Caller, req: Request) -> Result<Response
              /get/parameters2-/by1./path0_.",
         ));
     }
+    ssm.authorize(
+        caller,
+        crate::authz::Access::resource(
+            "GetParametersByPath",
+            crate::authz::path_arn(&caller.scope, &path),
+        )
+        .with("ssm:Recursive", req.recursive == Some(true)),
+    )
+    .await?;
     let prefix = if path == "/" {
         path
     } else {

@@ -29,6 +29,11 @@ pub async fn handle(ssm: &Ssm, caller: &Caller, req: Request) -> Result<Response
     super::labels_member(&mut v, &req.labels);
     v.finish()?;
     let name = req.name.unwrap_or_default();
+    ssm.authorize(
+        caller,
+        crate::authz::Access::parameter("LabelParameterVersion", &caller.scope, &name),
+    )
+    .await?;
     let (valid, invalid_labels): (Vec<String>, Vec<String>) = req
         .labels
         .unwrap_or_default()
@@ -64,11 +69,12 @@ pub async fn handle(ssm: &Ssm, caller: &Caller, req: Request) -> Result<Response
                 ssm.now_ms(),
             )
         })?;
-        match ssm
+        let set = ssm
             .store()
             .set_parameter_labels(&param, version.version, &add, &[], event.as_ref())
-            .await
-        {
+            .await;
+        ssm.written(&caller.scope, &name);
+        match set {
             Ok(_) => {
                 ssm.events_committed(event.is_some());
                 return Ok(Response {

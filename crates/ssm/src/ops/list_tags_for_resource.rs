@@ -23,6 +23,15 @@ pub async fn handle(ssm: &Ssm, caller: &Caller, req: Request) -> Result<Response
     let mut v = Validator::new();
     super::resource_members(&mut v, &req.resource_type, &req.resource_id);
     v.finish()?;
+    super::authorize_tagging(
+        ssm,
+        caller,
+        "ListTagsForResource",
+        req.resource_type.as_deref(),
+        req.resource_id.as_deref(),
+        |a| a,
+    )
+    .await?;
     let param = super::tagged_parameter(
         ssm,
         caller,

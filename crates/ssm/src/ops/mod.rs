@@ -142,11 +142,12 @@ pub(crate) async fn delete_one(ssm: &Ssm, caller: &Caller, name: &str) -> Result
             })?,
             None => None,
         };
-        match ssm
+        let deleted = ssm
             .store()
             .delete_parameter_checked(&head, event.as_slice())
-            .await
-        {
+            .await;
+        ssm.written(scope, name);
+        match deleted {
             Ok(()) => {
                 ssm.events_committed(event.is_some());
                 return Ok(true);
@@ -181,6 +182,27 @@ pub(crate) fn resource_members(
     v.required("resourceType", resource_type);
     v.one_of("resourceType", resource_type.as_deref(), RESOURCE_TYPES);
     v.required("resourceId", resource_id);
+}
+
+/// Authorizes a tagging operation on the parameter it names. Other resource types are not
+/// served, and are refused by [`tagged_parameter`] without an authorization question.
+pub(crate) async fn authorize_tagging(
+    ssm: &Ssm,
+    caller: &Caller,
+    action: &'static str,
+    resource_type: Option<&str>,
+    resource_id: Option<&str>,
+    keys: impl FnOnce(crate::authz::Access<'_>) -> crate::authz::Access<'_>,
+) -> Result<(), SsmError> {
+    if resource_type != Some("Parameter") {
+        return Ok(());
+    }
+    let name = resource_id.unwrap_or_default();
+    ssm.authorize(
+        caller,
+        keys(crate::authz::Access::parameter(action, &caller.scope, name)),
+    )
+    .await
 }
 
 /// The parameter a tagging operation names.

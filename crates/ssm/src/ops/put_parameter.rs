@@ -126,17 +126,6 @@ pub async fn handle(ssm: &Ssm, caller: &Caller, req: Request) -> Result<Response
     let scope = &caller.scope;
     let name = req.name.as_deref().unwrap_or_default().trim().to_string();
     model::check_name(scope, &name)?;
-    let value = req
-        .value
-        .as_ref()
-        .ok_or(SsmError::Internal("validated value missing"))?;
-    let text = std::str::from_utf8(value.expose_secret())
-        .map_err(|_| SsmError::Internal("JSON string not UTF-8"))?;
-    if text.is_empty() {
-        let mut v = Validator::new();
-        v.secret_length("value", Some(0), 1, usize::MAX);
-        v.finish()?;
-    }
     let overwrite = req.overwrite == Some(true);
     let tags: Vec<(String, String)> = req
         .tags
@@ -149,6 +138,23 @@ pub async fn handle(ssm: &Ssm, caller: &Caller, req: Request) -> Result<Response
             )
         })
         .collect();
+    let mut access = crate::authz::Access::parameter("PutParameter", scope, &name)
+        .with("ssm:Overwrite", overwrite);
+    if !tags.is_empty() {
+        access = access.request_tags(&tags);
+    }
+    ssm.authorize(caller, access).await?;
+    let value = req
+        .value
+        .as_ref()
+        .ok_or(SsmError::Internal("validated value missing"))?;
+    let text = std::str::from_utf8(value.expose_secret())
+        .map_err(|_| SsmError::Internal("JSON string not UTF-8"))?;
+    if text.is_empty() {
+        let mut v = Validator::new();
+        v.secret_length("value", Some(0), 1, usize::MAX);
+        v.finish()?;
+    }
     if overwrite && !tags.is_empty() {
         return Err(SsmError::validation(
             "Invalid request: tags and overwrite can't be used together. To create a parameter \
@@ -341,7 +347,7 @@ pub async fn handle(ssm: &Ssm, caller: &Caller, req: Request) -> Result<Response
             )
         })?;
         let tier_limit = create.then(|| ssm.config().tier_limit(&tier));
-        match ssm
+        let written = ssm
             .store()
             .put_parameter_version(
                 &head,
@@ -351,8 +357,9 @@ pub async fn handle(ssm: &Ssm, caller: &Caller, req: Request) -> Result<Response
                 tier_limit,
                 event.as_ref(),
             )
-            .await
-        {
+            .await;
+        ssm.written(scope, &name);
+        match written {
             Ok(_) => {
                 ssm.events_committed(event.is_some());
                 return Ok(Response {

@@ -32,6 +32,15 @@ pub async fn handle(
     }
     v.finish()?;
     let keys = req.tag_keys.unwrap_or_default();
+    super::authorize_tagging(
+        ssm,
+        caller,
+        "RemoveTagsFromResource",
+        req.resource_type.as_deref(),
+        req.resource_id.as_deref(),
+        |a| a.tag_keys(keys.clone()),
+    )
+    .await?;
     for _ in 0..UPDATE_RETRIES {
         let mut param = super::tagged_parameter(
             ssm,

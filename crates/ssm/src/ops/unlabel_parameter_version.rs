@@ -29,6 +29,11 @@ pub async fn handle(ssm: &Ssm, caller: &Caller, req: Request) -> Result<Response
     super::labels_member(&mut v, &req.labels);
     v.finish()?;
     let name = req.name.unwrap_or_default();
+    ssm.authorize(
+        caller,
+        crate::authz::Access::parameter("UnlabelParameterVersion", &caller.scope, &name),
+    )
+    .await?;
     let labels = req.labels.unwrap_or_default();
     for _ in 0..UPDATE_RETRIES {
         let (param, version) =
@@ -51,11 +56,12 @@ pub async fn handle(ssm: &Ssm, caller: &Caller, req: Request) -> Result<Response
                 invalid_labels,
             });
         }
-        match ssm
+        let set = ssm
             .store()
             .set_parameter_labels(&param, version.version, &[], &removed_labels, None)
-            .await
-        {
+            .await;
+        ssm.written(&caller.scope, &name);
+        match set {
             Ok(_) => {
                 return Ok(Response {
                     removed_labels,

@@ -26,5 +26,6 @@ mod rotation;
 mod sdk;
 mod seal;
 mod ssm;
+mod ssm_authz;
 mod ssm_events;
 mod tls;

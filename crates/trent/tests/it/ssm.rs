@@ -1292,3 +1292,58 @@ async fn ssm_describe_parameters_filters_and_pagination() {
     assert_eq!(code(&err), "InvalidNextToken");
     server.stop().await;
 }
+
+/// GetParameter answers from a cache of latest versions: every write must be visible to the
+/// next read, also while other readers keep refilling the cache from the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ssm_reads_see_every_completed_write_under_concurrent_reads() {
+    let data = tempfile::tempdir().unwrap();
+    let server = TestServer::start(data.path()).await;
+    let ssm = server.ssm();
+    put(&ssm, "/cache/p", "0").await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for _ in 0..4 {
+        let ssm = ssm.clone();
+        let stop = stop.clone();
+        readers.push(tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = ssm.get_parameter().name("/cache/p").send().await;
+            }
+        }));
+    }
+    for i in 1..=40 {
+        let version = put(&ssm, "/cache/p", &i.to_string()).await;
+        let got = ssm.get_parameter().name("/cache/p").send().await.unwrap();
+        let p = got.parameter().unwrap();
+        assert_eq!(p.version(), version);
+        assert_eq!(p.value(), Some(i.to_string().as_str()));
+        if i % 10 == 0 {
+            // A label and a deletion are writes too.
+            ssm.label_parameter_version()
+                .name("/cache/p")
+                .labels(format!("l{i}"))
+                .send()
+                .await
+                .unwrap();
+            ssm.delete_parameter()
+                .name("/cache/p")
+                .send()
+                .await
+                .unwrap();
+            let err = ssm
+                .get_parameter()
+                .name("/cache/p")
+                .send()
+                .await
+                .unwrap_err();
+            assert_eq!(code(&err), "ParameterNotFound");
+            put(&ssm, "/cache/p", &i.to_string()).await;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for r in readers {
+        r.await.unwrap();
+    }
+    server.stop().await;
+}
