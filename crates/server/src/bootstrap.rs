@@ -136,9 +136,15 @@ pub async fn bootstrap(opts: Options) -> Result<Started, BootstrapError> {
         events: opts.event_targets.any(),
         ..opts.ssm.clone()
     });
+    let secrets = Arc::new(trent_secrets::Secrets::new(
+        Arc::clone(&store),
+        Arc::clone(&kms),
+        Arc::clone(&opts.clock),
+    ));
     let state = Arc::new(State {
         kms,
         ssm,
+        secrets,
         iam: Arc::clone(&iam),
         auth: Authenticator::new(mode, iam, Arc::clone(&opts.clock), opts.regions),
         store,

@@ -23,5 +23,6 @@ mod multi_region;
 mod protocol;
 mod rotation;
 mod sdk;
+mod secrets;
 mod ssm;
 mod ssm_events;
