@@ -24,6 +24,10 @@ pub enum SecretsError {
     ResourceExists(String),
     #[error("{0}")]
     LimitExceeded(String),
+    #[error("{0}")]
+    MalformedPolicyDocument(String),
+    #[error("{0}")]
+    PublicPolicy(String),
     #[error("The NextToken value is invalid.")]
     InvalidNextToken,
     /// KMS refused the caller (AWS hides KMS's own message).
@@ -86,6 +90,8 @@ impl SecretsError {
             ResourceExists(_) => "ResourceExistsException",
             LimitExceeded(_) => "LimitExceededException",
             InvalidNextToken => "InvalidNextTokenException",
+            MalformedPolicyDocument(_) => "MalformedPolicyDocumentException",
+            PublicPolicy(_) => "PublicPolicyException",
             KmsAccessDenied(_) | AccessDenied(_) => "AccessDeniedException",
             EncryptionFailure(_) => "EncryptionFailure",
             DecryptionFailure(_) => "DecryptionFailure",

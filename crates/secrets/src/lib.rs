@@ -17,6 +17,7 @@
 
 #![forbid(unsafe_code)]
 
+mod authz;
 mod error;
 pub mod model;
 mod ops;
@@ -79,7 +80,8 @@ impl Secrets {
     }
 
     /// Finds the secret a `SecretId` names: a name, a full ARN, or a partial ARN (without the
-    /// random suffix). Secrets of other accounts or regions are not found.
+    /// random suffix). An ARN may name another account's secret (of this region); whether the
+    /// caller may use it is for authorization to say.
     pub async fn find(
         &self,
         scope: &Scope,
@@ -88,12 +90,24 @@ impl Secrets {
         let Some(rest) = secret_id.strip_prefix("arn:") else {
             return Ok(self.store.get_secret(scope, secret_id).await?);
         };
-        let Some(name) = format!("arn:{rest}")
-            .strip_prefix(&model::arn_prefix(scope))
-            .map(str::to_owned)
-        else {
+        // arn:aws:secretsmanager:<region>:<account>:secret:<name>
+        let mut parts = rest.splitn(5, ':');
+        let (Some("aws"), Some("secretsmanager"), Some(region), Some(account), Some(tail)) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
             return Ok(None);
         };
+        if region != scope.region || account.len() != 12 {
+            return Ok(None);
+        }
+        let Some(name) = tail.strip_prefix("secret:").map(str::to_owned) else {
+            return Ok(None);
+        };
+        let scope = &Scope::new(account, region);
         // A full ARN: the name is followed by `-` and the six-character suffix.
         if let Some(base) = name.get(..name.len().saturating_sub(7))
             && name.len() > 7
@@ -106,24 +120,40 @@ impl Secrets {
         Ok(self.store.get_secret(scope, &name).await?)
     }
 
-    /// The secret a `SecretId` names, or ResourceNotFoundException.
+    /// The secret a `SecretId` names, once the caller is authorized to call `operation` on it;
+    /// else AccessDeniedException, or ResourceNotFoundException for a caller who would be
+    /// allowed (so names cannot be probed).
     pub(crate) async fn existing(
         &self,
         caller: &Caller,
         secret_id: &str,
+        operation: &str,
     ) -> Result<SecretRecord, SecretsError> {
-        self.find(&caller.scope, secret_id)
-            .await?
-            .ok_or_else(not_found)
+        match self.find(&caller.scope, secret_id).await? {
+            Some(secret) => {
+                authz::authorize(caller, operation, &secret.arn, Some(&secret))?;
+                Ok(secret)
+            }
+            None => {
+                let resource = if secret_id.starts_with("arn:") {
+                    secret_id.to_string()
+                } else {
+                    format!("{}{secret_id}", model::arn_prefix(&caller.scope))
+                };
+                authz::authorize(caller, operation, &resource, None)?;
+                Err(not_found())
+            }
+        }
     }
 
-    /// The secret a `SecretId` names, refusing one scheduled for deletion as AWS does.
+    /// Like [`Secrets::existing`], refusing a secret scheduled for deletion as AWS does.
     pub(crate) async fn live(
         &self,
         caller: &Caller,
         secret_id: &str,
+        operation: &str,
     ) -> Result<SecretRecord, SecretsError> {
-        let secret = self.existing(caller, secret_id).await?;
+        let secret = self.existing(caller, secret_id, operation).await?;
         if secret.deleted_ms.is_some() {
             return Err(marked_for_deletion());
         }

@@ -56,6 +56,7 @@ pub async fn handle(
     v.range("maxResults", req.max_results, 1, 20);
     v.length("nextToken", req.next_token.as_deref(), 1, 4096);
     v.finish()?;
+    crate::authz::authorize(caller, "BatchGetSecretValue", "*", None)?;
     let mut out = Response {
         secret_values: Vec::new(),
         next_token: None,
@@ -69,15 +70,15 @@ pub async fn handle(
                 ));
             }
             for id in ids {
-                let found = match secrets.find(&caller.scope, &id).await? {
-                    None => Err(crate::not_found()),
-                    Some(s) if s.deleted_ms.is_some() => Err(crate::marked_for_deletion()),
-                    Some(s) => Ok(s),
+                let found = match secrets.live(caller, &id, "GetSecretValue").await {
+                    Err(e) if e.is_internal() => return Err(e),
+                    found => found,
                 };
                 read_into(secrets, caller, &mut out, &id, found).await?;
             }
         }
         (None, Some(filters)) => {
+            crate::authz::authorize(caller, "ListSecrets", "*", None)?;
             let start = model::decode_token(req.next_token.as_deref())?;
             let list = filtered(secrets, caller, &filters, false, None, false).await?;
             if start > list.len() {
@@ -86,7 +87,15 @@ pub async fn handle(
             let max = usize::try_from(req.max_results.unwrap_or(20)).unwrap_or(20);
             let end = start.saturating_add(max).min(list.len());
             for s in list.get(start..end).unwrap_or_default() {
-                read_into(secrets, caller, &mut out, &s.arn, Ok(s.clone())).await?;
+                let allowed = crate::authz::authorize(caller, "GetSecretValue", &s.arn, Some(s));
+                read_into(
+                    secrets,
+                    caller,
+                    &mut out,
+                    &s.arn,
+                    allowed.map(|()| s.clone()),
+                )
+                .await?;
             }
             out.next_token = (end < list.len()).then(|| model::encode_token(end));
         }

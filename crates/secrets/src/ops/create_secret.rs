@@ -67,14 +67,16 @@ pub async fn handle(
     model::merge_tags(&mut tags, req.tags.as_deref().unwrap_or_default())?;
     let scope = &caller.scope;
 
+    let arn = model::new_arn(scope, &name)?;
     if let Some(existing) = secrets.store().get_secret(scope, &name).await? {
+        crate::authz::authorize(caller, "CreateSecret", &existing.arn, Some(&existing))?;
         return retried_create(secrets, caller, existing, req.client_request_token, value).await;
     }
     let now = secrets.now_ms();
     let mut secret = SecretRecord {
         scope: scope.clone(),
         name: name.clone(),
-        arn: model::new_arn(scope, &name)?,
+        arn,
         description: req.description,
         kms_key_id: req.kms_key_id.filter(|k| !k.is_empty()),
         tags,
@@ -87,6 +89,9 @@ pub async fn handle(
         revision: 1,
         versions: Vec::new(),
     };
+    // The request's tags are not the resource's yet: `aws:ResourceTag/…` does not apply, and
+    // `aws:RequestTag/…` is not evaluated (see docs/secrets-manager.md).
+    crate::authz::authorize(caller, "CreateSecret", &secret.arn, None)?;
     let mut version_id = None;
     let new_version = match &value {
         Some(value) => {

@@ -47,7 +47,7 @@ pub async fn handle(
     }
     let secret_id = req.secret_id.unwrap_or_default();
     retrying(|| async {
-        let mut secret = secrets.existing(caller, &secret_id).await?;
+        let mut secret = secrets.existing(caller, &secret_id, "DeleteSecret").await?;
         let now = secrets.now_ms();
         if force {
             if !secrets

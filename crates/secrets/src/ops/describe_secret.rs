@@ -63,7 +63,11 @@ pub async fn handle(
     model::check_secret_id(&mut v, &req.secret_id);
     v.finish()?;
     let secret = secrets
-        .existing(caller, req.secret_id.as_deref().unwrap_or_default())
+        .existing(
+            caller,
+            req.secret_id.as_deref().unwrap_or_default(),
+            "DescribeSecret",
+        )
         .await?;
     Ok(describe(&secret))
 }

@@ -122,9 +122,10 @@ impl Settings {
 
 pub async fn handle(
     _secrets: &Secrets,
-    _caller: &Caller,
+    caller: &Caller,
     req: Request,
 ) -> Result<Response, SecretsError> {
+    crate::authz::authorize(caller, "GetRandomPassword", "*", None)?;
     let mut v = Validator::new();
     v.range("passwordLength", req.password_length, 1, 4096);
     v.length(

@@ -94,7 +94,11 @@ pub async fn handle(
     v.length("versionStage", req.version_stage.as_deref(), 1, 256);
     v.finish()?;
     let secret = secrets
-        .live(caller, req.secret_id.as_deref().unwrap_or_default())
+        .live(
+            caller,
+            req.secret_id.as_deref().unwrap_or_default(),
+            "GetSecretValue",
+        )
         .await?;
     secrets
         .read_value(

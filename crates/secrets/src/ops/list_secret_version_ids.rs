@@ -50,7 +50,11 @@ pub async fn handle(
     v.finish()?;
     let start = model::decode_token(req.next_token.as_deref())?;
     let secret = secrets
-        .live(caller, req.secret_id.as_deref().unwrap_or_default())
+        .live(
+            caller,
+            req.secret_id.as_deref().unwrap_or_default(),
+            "ListSecretVersionIds",
+        )
         .await?;
     let all = req.include_deprecated == Some(true);
     let listed: Vec<_> = secret

@@ -100,6 +100,7 @@ pub async fn handle(
         ],
     );
     v.finish()?;
+    crate::authz::authorize(caller, "ListSecrets", "*", None)?;
     let start = model::decode_token(req.next_token.as_deref())?;
     let list = filtered(
         secrets,

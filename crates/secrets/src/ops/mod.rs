@@ -9,18 +9,22 @@ use crate::{Caller, Secrets, SecretsError};
 
 mod batch_get_secret_value;
 mod create_secret;
+mod delete_resource_policy;
 mod delete_secret;
 mod describe_secret;
 mod get_random_password;
+mod get_resource_policy;
 mod get_secret_value;
 mod list_secret_version_ids;
 mod list_secrets;
+mod put_resource_policy;
 mod put_secret_value;
 mod restore_secret;
 mod tag_resource;
 mod untag_resource;
 mod update_secret;
 mod update_secret_version_stage;
+mod validate_resource_policy;
 
 macro_rules! operations {
     ($($name:literal => $module:ident,)*) => {
@@ -49,18 +53,22 @@ macro_rules! operations {
 operations! {
     "BatchGetSecretValue" => batch_get_secret_value,
     "CreateSecret" => create_secret,
+    "DeleteResourcePolicy" => delete_resource_policy,
     "DeleteSecret" => delete_secret,
     "DescribeSecret" => describe_secret,
     "GetRandomPassword" => get_random_password,
+    "GetResourcePolicy" => get_resource_policy,
     "GetSecretValue" => get_secret_value,
     "ListSecretVersionIds" => list_secret_version_ids,
     "ListSecrets" => list_secrets,
+    "PutResourcePolicy" => put_resource_policy,
     "PutSecretValue" => put_secret_value,
     "RestoreSecret" => restore_secret,
     "TagResource" => tag_resource,
     "UntagResource" => untag_resource,
     "UpdateSecret" => update_secret,
     "UpdateSecretVersionStage" => update_secret_version_stage,
+    "ValidateResourcePolicy" => validate_resource_policy,
 }
 
 /// What adding a version came to.

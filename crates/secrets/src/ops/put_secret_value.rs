@@ -64,7 +64,7 @@ pub async fn handle(
     let secret_id = req.secret_id.unwrap_or_default();
     let stages = req.version_stages;
     retrying(|| async {
-        let mut secret = secrets.live(caller, &secret_id).await?;
+        let mut secret = secrets.live(caller, &secret_id, "PutSecretValue").await?;
         let added = add_version(
             secrets,
             caller,

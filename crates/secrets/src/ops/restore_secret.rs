@@ -30,7 +30,9 @@ pub async fn handle(
     v.finish()?;
     let secret_id = req.secret_id.unwrap_or_default();
     retrying(|| async {
-        let mut secret = secrets.existing(caller, &secret_id).await?;
+        let mut secret = secrets
+            .existing(caller, &secret_id, "RestoreSecret")
+            .await?;
         if secret.deleted_ms.is_some() {
             secret.deleted_ms = None;
             secret.purge_ms = None;

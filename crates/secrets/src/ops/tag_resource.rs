@@ -29,7 +29,7 @@ pub async fn handle(
     let secret_id = req.secret_id.unwrap_or_default();
     let tags = req.tags.unwrap_or_default();
     retrying(|| async {
-        let mut secret = secrets.live(caller, &secret_id).await?;
+        let mut secret = secrets.live(caller, &secret_id, "TagResource").await?;
         model::merge_tags(&mut secret.tags, &tags)?;
         secrets.store().save_secret(&secret, None).await?;
         Ok(Response {})

@@ -31,7 +31,7 @@ pub async fn handle(
     let secret_id = req.secret_id.unwrap_or_default();
     let keys = req.tag_keys.unwrap_or_default();
     retrying(|| async {
-        let mut secret = secrets.live(caller, &secret_id).await?;
+        let mut secret = secrets.live(caller, &secret_id, "UntagResource").await?;
         secret.tags.retain(|(k, _)| !keys.contains(k));
         secrets.store().save_secret(&secret, None).await?;
         Ok(Response {})

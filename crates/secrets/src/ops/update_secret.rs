@@ -58,7 +58,7 @@ pub async fn handle(
     });
     let secret_id = req.secret_id.unwrap_or_default();
     retrying(|| async {
-        let mut secret = secrets.live(caller, &secret_id).await?;
+        let mut secret = secrets.live(caller, &secret_id, "UpdateSecret").await?;
         let now = secrets.now_ms();
         if let Some(d) = &req.description {
             secret.description = Some(d.clone());

@@ -112,7 +112,9 @@ pub async fn handle(
     let secret_id = req.secret_id.as_deref().unwrap_or_default();
     let stage = req.version_stage.as_deref().unwrap_or_default();
     retrying(|| async {
-        let mut secret = secrets.live(caller, secret_id).await?;
+        let mut secret = secrets
+            .live(caller, secret_id, "UpdateSecretVersionStage")
+            .await?;
         apply(
             &mut secret.versions,
             stage,

@@ -625,6 +625,10 @@ async fn secrets_values_need_kms_decrypt_and_survive_a_restart() {
         text(&k, "/AccessKey/AccessKeyId"),
         text(&k, "/AccessKey/SecretAccessKey"),
     );
+    root.ok(
+        r#"iam put-user-policy --user-name reader --policy-name sm --policy-document {"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"*"}]}"#,
+    )
+    .await;
     // Without kms:Decrypt on the customer key, the value cannot be read.
     let err = reader
         .fails(
@@ -750,5 +754,276 @@ async fn secrets_boto3_batch_get_and_errors() {
     );
     assert_eq!(out["value"], "alpha");
     assert_eq!(out["password_len"], 20);
+    server.stop().await;
+}
+
+fn policy(effect: &str, principal: &str, action: &str, resource: &str) -> String {
+    format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"{effect}","Principal":{principal},"Action":"{action}","Resource":"{resource}"}}]}}"#
+    )
+}
+
+async fn user(
+    root: &Client,
+    aws: &std::path::Path,
+    server: &TestServer,
+    scratch: &std::path::Path,
+    name: &str,
+) -> Client {
+    root.ok(&format!("iam create-user --user-name {name}"))
+        .await;
+    let k = root
+        .ok(&format!("iam create-access-key --user-name {name}"))
+        .await;
+    Client::with_keys(
+        aws,
+        server,
+        scratch,
+        text(&k, "/AccessKey/AccessKeyId"),
+        text(&k, "/AccessKey/SecretAccessKey"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_identity_and_resource_policies_decide() {
+    let Some(aws) = find_aws().await else {
+        return;
+    };
+    let (data, scratch) = dirs();
+    let server = TestServer::start(data.path()).await;
+    let root = Client::new(&aws, &server, scratch.path());
+    let shared = text(
+        &root
+            .ok("secretsmanager create-secret --name shared/db --secret-string one")
+            .await,
+        "/ARN",
+    )
+    .to_string();
+    let private = text(
+        &root
+            .ok("secretsmanager create-secret --name private --secret-string two")
+            .await,
+        "/ARN",
+    )
+    .to_string();
+    let alice = user(&root, &aws, &server, scratch.path(), "alice").await;
+    let alice_arn = "arn:aws:iam::000000000000:user/alice";
+
+    // No policy: denied, and a missing name is not revealed.
+    let err = alice
+        .fails(
+            "secretsmanager get-secret-value --secret-id shared/db",
+            "AccessDeniedException",
+        )
+        .await;
+    assert!(
+        err.contains("is not authorized to perform: secretsmanager:GetSecretValue"),
+        "{err}"
+    );
+    alice
+        .fails(
+            "secretsmanager describe-secret --secret-id no/such",
+            "AccessDeniedException",
+        )
+        .await;
+    alice
+        .fails("secretsmanager list-secrets", "AccessDeniedException")
+        .await;
+
+    // An identity policy on a name prefix.
+    root.ok(
+        r#"iam put-user-policy --user-name alice --policy-name p --policy-document {"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["secretsmanager:GetSecretValue","secretsmanager:DescribeSecret"],"Resource":"arn:aws:secretsmanager:us-east-1:000000000000:secret:shared/*"}]}"#,
+    )
+    .await;
+    let got = alice
+        .ok("secretsmanager get-secret-value --secret-id shared/db")
+        .await;
+    assert_eq!(text(&got, "/SecretString"), "one");
+    alice
+        .fails(
+            "secretsmanager describe-secret --secret-id shared/nothing",
+            "ResourceNotFoundException",
+        )
+        .await;
+    alice
+        .fails(
+            "secretsmanager get-secret-value --secret-id private",
+            "AccessDeniedException",
+        )
+        .await;
+    alice
+        .fails(
+            "secretsmanager put-secret-value --secret-id shared/db --secret-string x",
+            "AccessDeniedException",
+        )
+        .await;
+
+    // Same account: a resource policy naming the user is enough on its own.
+    root.ok(&format!(
+        "secretsmanager put-resource-policy --secret-id private --resource-policy {}",
+        policy(
+            "Allow",
+            &format!(r#"{{"AWS":"{alice_arn}"}}"#),
+            "secretsmanager:GetSecretValue",
+            "*"
+        )
+    ))
+    .await;
+    let got = alice
+        .ok("secretsmanager get-secret-value --secret-id private")
+        .await;
+    assert_eq!(text(&got, "/SecretString"), "two");
+    let got = root
+        .ok("secretsmanager get-resource-policy --secret-id private")
+        .await;
+    assert!(text(&got, "/ResourcePolicy").contains(alice_arn));
+    assert_eq!(text(&got, "/ARN"), private);
+
+    // A resource policy naming only the account delegates to IAM: bob has no identity policy.
+    let bob = user(&root, &aws, &server, scratch.path(), "bob").await;
+    root.ok(&format!(
+        "secretsmanager put-resource-policy --secret-id private --resource-policy {}",
+        policy(
+            "Allow",
+            r#"{"AWS":"arn:aws:iam::000000000000:root"}"#,
+            "secretsmanager:GetSecretValue",
+            "*"
+        )
+    ))
+    .await;
+    bob.fails(
+        "secretsmanager get-secret-value --secret-id private",
+        "AccessDeniedException",
+    )
+    .await;
+
+    // An explicit deny in the resource policy beats alice's identity allow.
+    root.ok(&format!(
+        "secretsmanager put-resource-policy --secret-id {shared} --resource-policy {}",
+        policy(
+            "Deny",
+            &format!(r#"{{"AWS":"{alice_arn}"}}"#),
+            "secretsmanager:*",
+            "*"
+        )
+    ))
+    .await;
+    let err = alice
+        .fails(
+            "secretsmanager get-secret-value --secret-id shared/db",
+            "AccessDeniedException",
+        )
+        .await;
+    assert!(
+        err.contains("explicit deny in a resource-based policy"),
+        "{err}"
+    );
+    root.ok("secretsmanager delete-resource-policy --secret-id shared/db")
+        .await;
+    let got = root
+        .ok("secretsmanager get-resource-policy --secret-id shared/db")
+        .await;
+    assert!(got.get("ResourcePolicy").is_none(), "{got}");
+    alice
+        .ok("secretsmanager get-secret-value --secret-id shared/db")
+        .await;
+
+    // BlockPublicPolicy and ValidateResourcePolicy.
+    let public = policy("Allow", r#""*""#, "secretsmanager:GetSecretValue", "*");
+    root.fails(
+        &format!(
+            "secretsmanager put-resource-policy --secret-id private --block-public-policy              --resource-policy {public}"
+        ),
+        "PublicPolicyException",
+    )
+    .await;
+    let checked = root
+        .ok(&format!(
+            "secretsmanager validate-resource-policy --secret-id private --resource-policy {public}"
+        ))
+        .await;
+    assert_eq!(checked["PolicyValidationPassed"], false, "{checked}");
+    let narrow = policy(
+        "Allow",
+        &format!(r#"{{"AWS":"{alice_arn}"}}"#),
+        "secretsmanager:GetSecretValue",
+        "*",
+    );
+    let checked = root
+        .ok(&format!(
+            "secretsmanager validate-resource-policy --resource-policy {narrow}"
+        ))
+        .await;
+    assert_eq!(checked["PolicyValidationPassed"], true, "{checked}");
+    root.ok(&format!(
+        "secretsmanager put-resource-policy --secret-id private --block-public-policy          --resource-policy {narrow}"
+    ))
+    .await;
+    root.fails(
+        "secretsmanager put-resource-policy --secret-id private --resource-policy {\"Version\":1}",
+        "MalformedPolicyDocumentException",
+    )
+    .await;
+
+    // Another account: the resource policy and the caller's own identity policies must both
+    // allow.
+    let other = server
+        .state
+        .create_account(Some("111111111111"))
+        .await
+        .unwrap();
+    let other_root = Client::with_keys(
+        &aws,
+        &server,
+        scratch.path(),
+        &other.access_key_id,
+        std::str::from_utf8(other.secret_access_key.expose_secret()).unwrap(),
+    );
+    other_root
+        .fails(
+            &format!("secretsmanager describe-secret --secret-id {shared}"),
+            "AccessDeniedException",
+        )
+        .await;
+    root.ok(&format!(
+        "secretsmanager put-resource-policy --secret-id shared/db --resource-policy {}",
+        policy(
+            "Allow",
+            r#"{"AWS":"arn:aws:iam::111111111111:root"}"#,
+            "secretsmanager:DescribeSecret",
+            "*"
+        )
+    ))
+    .await;
+    let described = other_root
+        .ok(&format!(
+            "secretsmanager describe-secret --secret-id {shared}"
+        ))
+        .await;
+    assert_eq!(text(&described, "/ARN"), shared);
+    // The name alone means the caller's own account.
+    other_root
+        .fails(
+            "secretsmanager describe-secret --secret-id shared/db",
+            "ResourceNotFoundException",
+        )
+        .await;
+    let henry = user(&other_root, &aws, &server, scratch.path(), "henry").await;
+    henry
+        .fails(
+            &format!("secretsmanager describe-secret --secret-id {shared}"),
+            "AccessDeniedException",
+        )
+        .await;
+    other_root
+        .ok(
+            r#"iam put-user-policy --user-name henry --policy-name p --policy-document {"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"secretsmanager:DescribeSecret","Resource":"*"}]}"#,
+        )
+        .await;
+    henry
+        .ok(&format!(
+            "secretsmanager describe-secret --secret-id {shared}"
+        ))
+        .await;
     server.stop().await;
 }
