@@ -433,6 +433,48 @@ mod tests {
         }
     }
 
+    fn version(id: usize, created_ms: i64, stages: &[&str]) -> SecretVersionRecord {
+        SecretVersionRecord {
+            version_id: format!("{id:0>32}"),
+            stages: stages.iter().map(|s| s.to_string()).collect(),
+            created_ms,
+            last_accessed_ms: None,
+            kind: KIND_STRING.to_string(),
+            kms_key_arn: String::new(),
+        }
+    }
+
+    #[test]
+    fn retention_drops_old_deprecated_versions_beyond_100() {
+        let day = VERSION_MIN_AGE_MS;
+        let now = 10 * day;
+        // 102 versions: the oldest two deprecated and old, then a labelled old one, then
+        // deprecated ones created within the last day.
+        let mut versions = vec![
+            version(0, 0, &[]),
+            version(1, 1, &[]),
+            version(2, 2, &[AWSPREVIOUS]),
+        ];
+        for i in 3..101 {
+            versions.push(version(i, now - 1000, &[]));
+        }
+        versions.push(version(101, now, &[AWSCURRENT]));
+        assert_eq!(versions.len(), 102);
+        prune(&mut versions, now);
+        assert_eq!(versions.len(), 100);
+        assert_eq!(versions[0].version_id, format!("{:0>32}", 2));
+
+        // Nothing old enough to drop: more than 100 are kept.
+        versions.push(version(102, now, &[]));
+        prune(&mut versions, now);
+        assert_eq!(versions.len(), 101);
+        // A day later the oldest deprecated one goes.
+        prune(&mut versions, now + day);
+        assert_eq!(versions.len(), 100);
+        assert!(versions.iter().any(|v| v.stages == [AWSPREVIOUS]));
+        assert!(versions.iter().any(|v| v.stages == [AWSCURRENT]));
+    }
+
     #[test]
     fn tokens_round_trip() {
         assert_eq!(decode_token(Some(&encode_token(42))).unwrap(), 42);
