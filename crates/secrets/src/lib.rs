@@ -303,3 +303,56 @@ pub(crate) fn marked_for_deletion() -> SecretsError {
             .to_string(),
     )
 }
+
+/// A secret's value as Parameter Store's `/aws/reference/secretsmanager/…` names return it.
+pub struct Reference {
+    pub arn: String,
+    /// The value as text: a binary secret is base64-encoded.
+    pub value: SecretBytes,
+    /// When the version was created.
+    pub created_ms: i64,
+    /// The secret's DescribeSecret JSON.
+    pub describe_json: String,
+}
+
+impl Secrets {
+    /// GetSecretValue for a Parameter Store reference: `selector` is a version id or a staging
+    /// label (AWSCURRENT when absent). `Ok(None)` when the secret or version does not exist or
+    /// the secret is scheduled for deletion.
+    pub async fn reference(
+        &self,
+        caller: &Caller,
+        secret_id: &str,
+        selector: Option<&str>,
+    ) -> Result<Option<Reference>, SecretsError> {
+        let secret = match self.live(caller, secret_id, "GetSecretValue").await {
+            Ok(s) => s,
+            Err(SecretsError::ResourceNotFound(_)) => return Ok(None),
+            Err(SecretsError::InvalidRequest(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let by_id = selector.filter(|s| secret.versions.iter().any(|v| v.version_id == *s));
+        let stage = match by_id {
+            Some(_) => None,
+            None => selector,
+        };
+        let Ok(version) = ops::select(&secret, by_id, stage) else {
+            return Ok(None);
+        };
+        let value = self.decrypt(caller, &secret, version).await?;
+        self.touch(&secret, &version.version_id).await;
+        let text = if value.kind == model::KIND_BINARY {
+            SecretBytes::new(trent_wire::blob::encode(value.bytes.expose_secret()).into_bytes())
+        } else {
+            value.bytes
+        };
+        let describe_json = serde_json::to_string(&ops::describe(&secret))
+            .map_err(|_| SecretsError::Internal("DescribeSecret serialization"))?;
+        Ok(Some(Reference {
+            arn: secret.arn.clone(),
+            value: text,
+            created_ms: version.created_ms,
+            describe_json,
+        }))
+    }
+}

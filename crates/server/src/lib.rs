@@ -23,6 +23,7 @@ pub mod auth;
 mod bootstrap;
 pub mod events;
 mod http;
+mod reference;
 pub mod scheduler;
 
 use std::future::Future;

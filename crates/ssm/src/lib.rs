@@ -35,6 +35,7 @@ use trent_store::{OutboxEvent, ParameterVersionRecord, Scope, Store, StoreError}
 
 pub use error::SsmError;
 use model::Selector;
+pub use reference::{LookupFuture, Secret, SecretLookup};
 pub use trent_kms::Caller;
 
 /// Retries of a write that lost a race to another writer of the same parameter. Each lost
@@ -82,6 +83,8 @@ pub struct Ssm {
     config: Config,
     /// Woken after a committed write that added events, so delivery need not poll hard.
     events_written: Arc<tokio::sync::Notify>,
+    /// Secrets Manager, for `/aws/reference/secretsmanager/…` names.
+    secret_lookup: Option<Arc<dyn SecretLookup>>,
 }
 
 /// Parameters the policy job handles per store query.
@@ -95,7 +98,18 @@ impl Ssm {
             clock,
             config: Config::default(),
             events_written: Arc::new(tokio::sync::Notify::new()),
+            secret_lookup: None,
         }
+    }
+
+    /// Plugs in Secrets Manager for `/aws/reference/secretsmanager/…` names.
+    pub fn with_secret_lookup(mut self, lookup: Arc<dyn SecretLookup>) -> Self {
+        self.secret_lookup = Some(lookup);
+        self
+    }
+
+    pub(crate) fn secret_lookup(&self) -> Option<&dyn SecretLookup> {
+        self.secret_lookup.as_deref()
     }
 
     pub fn with_config(mut self, config: Config) -> Self {
@@ -386,6 +400,7 @@ impl Ssm {
                 .await?,
             version: version.version,
             selector: selector.echo(),
+            source_result: None,
             last_modified_date: trent_wire::timestamp::from_millis(version.modified_ms),
             arn: model::parameter_arn(&caller.scope, name),
             data_type: version.data_type.clone(),

@@ -7,6 +7,9 @@ use trent_store::{NewSecretVersion, SecretRecord, SecretVersionRecord};
 use crate::model::{self, NewValue};
 use crate::{Caller, Secrets, SecretsError};
 
+pub(crate) use describe_secret::describe;
+pub(crate) use get_secret_value::select;
+
 mod batch_get_secret_value;
 mod create_secret;
 mod delete_resource_policy;

@@ -1027,3 +1027,108 @@ async fn secrets_identity_and_resource_policies_decide() {
         .await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parameter_store_references_read_secrets() {
+    let Some(aws) = find_aws().await else {
+        return;
+    };
+    let (data, scratch) = dirs();
+    let server = TestServer::start(data.path()).await;
+    let cli = Client::new(&aws, &server, scratch.path());
+    let created = cli
+        .ok("secretsmanager create-secret --name app/db --secret-string first")
+        .await;
+    let arn = text(&created, "/ARN").to_string();
+    let v1 = text(&created, "/VersionId").to_string();
+    cli.ok("secretsmanager put-secret-value --secret-id app/db --secret-string second")
+        .await;
+    let reference = "/aws/reference/secretsmanager/app/db";
+
+    let got = cli
+        .ok(&format!(
+            "ssm get-parameter --name {reference} --with-decryption"
+        ))
+        .await;
+    let p = &got["Parameter"];
+    assert_eq!(p["Name"], reference);
+    assert_eq!(p["Type"], "SecureString");
+    assert_eq!(p["Value"], "second");
+    assert_eq!(p["Version"], 0);
+    assert_eq!(p["ARN"], arn.as_str());
+    assert_eq!(p["DataType"], "text");
+    assert!(p.get("Selector").is_none());
+    let source: Value = serde_json::from_str(text(p, "/SourceResult")).unwrap();
+    assert_eq!(source["Name"], "app/db");
+    assert_eq!(source["ARN"], arn.as_str());
+    assert_eq!(source["VersionIdsToStages"].as_object().unwrap().len(), 2);
+
+    let got = cli
+        .ok(&format!(
+            "ssm get-parameter --name {reference}:AWSPREVIOUS --with-decryption"
+        ))
+        .await;
+    assert_eq!(got["Parameter"]["Value"], "first");
+    assert_eq!(got["Parameter"]["Selector"], ":AWSPREVIOUS");
+    let got = cli
+        .ok(&format!(
+            "ssm get-parameter --name {reference}:{v1} --with-decryption"
+        ))
+        .await;
+    assert_eq!(got["Parameter"]["Value"], "first");
+    cli.fails(
+        &format!("ssm get-parameter --name {reference}:NOLABEL --with-decryption"),
+        "ParameterNotFound",
+    )
+    .await;
+    cli.fails(
+        &format!("ssm get-parameter --name {reference}"),
+        "ValidationException",
+    )
+    .await;
+    cli.fails(
+        "ssm get-parameter --name /aws/reference/secretsmanager/none --with-decryption",
+        "ParameterNotFound",
+    )
+    .await;
+    let got = cli
+        .ok(&format!(
+            "ssm get-parameters --names {reference} /aws/reference/secretsmanager/none \
+             --with-decryption"
+        ))
+        .await;
+    assert_eq!(got["Parameters"][0]["Value"], "second");
+    assert_eq!(
+        got["InvalidParameters"],
+        serde_json::json!(["/aws/reference/secretsmanager/none"])
+    );
+
+    // Binary secrets come back base64-encoded.
+    std::fs::write(scratch.path().join("blob"), [0u8, 1, 2, 255]).unwrap();
+    cli.ok("secretsmanager create-secret --name bin --secret-binary fileb://blob")
+        .await;
+    let got = cli
+        .ok("ssm get-parameter --name /aws/reference/secretsmanager/bin --with-decryption")
+        .await;
+    assert_eq!(got["Parameter"]["Value"], "AAEC/w==");
+
+    // A secret scheduled for deletion is not found; a caller without GetSecretValue is denied.
+    cli.ok("secretsmanager delete-secret --secret-id bin").await;
+    cli.fails(
+        "ssm get-parameter --name /aws/reference/secretsmanager/bin --with-decryption",
+        "ParameterNotFound",
+    )
+    .await;
+    let carol = user(&cli, &aws, &server, scratch.path(), "carol").await;
+    cli.ok(
+        r#"iam put-user-policy --user-name carol --policy-name p --policy-document {"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ssm:GetParameter","Resource":"*"}]}"#,
+    )
+    .await;
+    carol
+        .fails(
+            &format!("ssm get-parameter --name {reference} --with-decryption"),
+            "AccessDeniedException",
+        )
+        .await;
+    server.stop().await;
+}
