@@ -8,6 +8,10 @@
 //!   botocore shapes), validation and handler. [`Secrets::call`] dispatches to them by name.
 //! - [`model`]: name rules, ARNs with AWS's random suffix, the staging-label moves (AWSCURRENT
 //!   leaving a version gives it AWSPREVIOUS), version retention, value members.
+//! - `authz`: `secretsmanager:*` decided by identity policies and the secret's resource policy,
+//!   as AWS evaluates them; `Secrets::existing` and `Secrets::live` authorize every lookup.
+//! - [`Secrets::reference`]: GetSecretValue for Parameter Store's
+//!   `/aws/reference/secretsmanager/…` names (the server plugs it into Parameter Store).
 //!
 //! Values are encrypted by the KMS service as the caller (`kms:ViaService` =
 //! `secretsmanager.<region>.amazonaws.com`) before they reach the store, bound to the secret's

@@ -717,6 +717,17 @@ except botocore.exceptions.ClientError as e:
     out["gone"] = [e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]]
 v = sm.get_secret_value(SecretId=a["ARN"])
 out["value"] = v["SecretString"]
+sm.create_secret(Name="labels", SecretString="base")
+for i in range(19):
+    sm.put_secret_value(SecretId="labels", SecretString=str(i), VersionStages=["L%d" % i])
+try:
+    sm.put_secret_value(SecretId="labels", SecretString="x", VersionStages=["L19"])
+    out["labels"] = "accepted"
+except botocore.exceptions.ClientError as e:
+    out["labels"] = e.response["Error"]["Code"]
+page = sm.list_secret_version_ids(SecretId="labels", MaxResults=15)
+rest = sm.list_secret_version_ids(SecretId="labels", MaxResults=15, NextToken=page["NextToken"])
+out["version_pages"] = [len(page["Versions"]), len(rest["Versions"]), "NextToken" in rest]
 pw = sm.get_random_password(PasswordLength=20, ExcludePunctuation=True)
 out["password_len"] = len(pw["RandomPassword"])
 print(json.dumps(out))
@@ -754,6 +765,9 @@ async fn secrets_boto3_batch_get_and_errors() {
     );
     assert_eq!(out["value"], "alpha");
     assert_eq!(out["password_len"], 20);
+    // AWSCURRENT and L0..L18 are 20 labels; a 21st is refused.
+    assert_eq!(out["labels"], "LimitExceededException");
+    assert_eq!(out["version_pages"], serde_json::json!([15, 5, false]));
     server.stop().await;
 }
 
