@@ -58,6 +58,26 @@ pub(crate) fn resource_policy(secret: &SecretRecord) -> Result<Option<Policy>, S
         .transpose()
 }
 
+/// The condition keys only the operation knows (`aws:RequestTag/…`, `secretsmanager:Name`,
+/// …), added to the request context.
+pub(crate) type RequestKeys<'a> = &'a (dyn Fn(&mut RequestContext) + Sync);
+
+/// No operation-specific keys.
+pub(crate) const NO_KEYS: RequestKeys<'static> = &|_| {};
+
+/// `aws:RequestTag/<key>` for each tag a request sets, and `aws:TagKeys`.
+pub(crate) fn request_tags(ctx: &mut RequestContext, tags: &[crate::model::Tag]) {
+    for t in tags {
+        if let Some(k) = &t.key {
+            ctx.insert(
+                &format!("aws:RequestTag/{k}"),
+                t.value.clone().unwrap_or_default(),
+            );
+        }
+    }
+    ctx.insert_multi("aws:TagKeys", tags.iter().filter_map(|t| t.key.clone()));
+}
+
 /// Decides `secretsmanager:<operation>` on `resource` (the secret's ARN, or `*`).
 pub(crate) fn authorize(
     caller: &Caller,
@@ -65,9 +85,21 @@ pub(crate) fn authorize(
     resource: &str,
     secret: Option<&SecretRecord>,
 ) -> Result<(), SecretsError> {
+    authorize_with(caller, operation, resource, secret, NO_KEYS)
+}
+
+/// [`authorize`] with the operation's own condition keys.
+pub(crate) fn authorize_with(
+    caller: &Caller,
+    operation: &str,
+    resource: &str,
+    secret: Option<&SecretRecord>,
+    keys: RequestKeys<'_>,
+) -> Result<(), SecretsError> {
     let requester = &caller.requester;
     let action = format!("secretsmanager:{operation}");
-    let ctx = context(requester, &action, resource, secret);
+    let mut ctx = context(requester, &action, resource, secret);
+    keys(&mut ctx);
     let policy = match secret {
         Some(s) => resource_policy(s)?,
         None => None,

@@ -133,9 +133,21 @@ impl Secrets {
         secret_id: &str,
         operation: &str,
     ) -> Result<SecretRecord, SecretsError> {
+        self.existing_with(caller, secret_id, operation, authz::NO_KEYS)
+            .await
+    }
+
+    /// [`Secrets::existing`] with the operation's own condition keys.
+    pub(crate) async fn existing_with(
+        &self,
+        caller: &Caller,
+        secret_id: &str,
+        operation: &str,
+        keys: authz::RequestKeys<'_>,
+    ) -> Result<SecretRecord, SecretsError> {
         match self.find(&caller.scope, secret_id).await? {
             Some(secret) => {
-                authz::authorize(caller, operation, &secret.arn, Some(&secret))?;
+                authz::authorize_with(caller, operation, &secret.arn, Some(&secret), keys)?;
                 Ok(secret)
             }
             None => {
@@ -144,7 +156,7 @@ impl Secrets {
                 } else {
                     format!("{}{secret_id}", model::arn_prefix(&caller.scope))
                 };
-                authz::authorize(caller, operation, &resource, None)?;
+                authz::authorize_with(caller, operation, &resource, None, keys)?;
                 Err(not_found())
             }
         }
@@ -157,7 +169,21 @@ impl Secrets {
         secret_id: &str,
         operation: &str,
     ) -> Result<SecretRecord, SecretsError> {
-        let secret = self.existing(caller, secret_id, operation).await?;
+        self.live_with(caller, secret_id, operation, authz::NO_KEYS)
+            .await
+    }
+
+    /// [`Secrets::live`] with the operation's own condition keys.
+    pub(crate) async fn live_with(
+        &self,
+        caller: &Caller,
+        secret_id: &str,
+        operation: &str,
+        keys: authz::RequestKeys<'_>,
+    ) -> Result<SecretRecord, SecretsError> {
+        let secret = self
+            .existing_with(caller, secret_id, operation, keys)
+            .await?;
         if secret.deleted_ms.is_some() {
             return Err(marked_for_deletion());
         }

@@ -68,8 +68,27 @@ pub async fn handle(
     let scope = &caller.scope;
 
     let arn = model::new_arn(scope, &name)?;
+    let request_tags = req.tags.clone().unwrap_or_default();
+    let kms_key = req.kms_key_id.clone();
+    let description = req.description.clone();
+    let keys = |ctx: &mut trent_policy::RequestContext| {
+        ctx.insert("secretsmanager:Name", name.as_str());
+        if let Some(k) = &kms_key {
+            ctx.insert("secretsmanager:KmsKeyId", k.as_str());
+        }
+        if let Some(d) = &description {
+            ctx.insert("secretsmanager:Description", d.as_str());
+        }
+        crate::authz::request_tags(ctx, &request_tags);
+    };
     if let Some(existing) = secrets.store().get_secret(scope, &name).await? {
-        crate::authz::authorize(caller, "CreateSecret", &existing.arn, Some(&existing))?;
+        crate::authz::authorize_with(
+            caller,
+            "CreateSecret",
+            &existing.arn,
+            Some(&existing),
+            &keys,
+        )?;
         return retried_create(secrets, caller, existing, req.client_request_token, value).await;
     }
     let now = secrets.now_ms();
@@ -89,9 +108,9 @@ pub async fn handle(
         revision: 1,
         versions: Vec::new(),
     };
-    // The request's tags are not the resource's yet: `aws:ResourceTag/…` does not apply, and
-    // `aws:RequestTag/…` is not evaluated (see docs/secrets-manager.md).
-    crate::authz::authorize(caller, "CreateSecret", &secret.arn, None)?;
+    // The request's tags are not the resource's yet: they are `aws:RequestTag/…`, not
+    // `aws:ResourceTag/…`.
+    crate::authz::authorize_with(caller, "CreateSecret", &secret.arn, None, &keys)?;
     let mut version_id = None;
     let new_version = match &value {
         Some(value) => {

@@ -93,11 +93,26 @@ pub async fn handle(
     model::check_token(&mut v, "versionId", req.version_id.as_deref());
     v.length("versionStage", req.version_stage.as_deref(), 1, 256);
     v.finish()?;
+    let keys = |ctx: &mut trent_policy::RequestContext| {
+        if let Some(id) = &req.version_id {
+            ctx.insert("secretsmanager:VersionId", id.as_str());
+        }
+        // The stage in force: AWSCURRENT when neither member is given.
+        let stage = match (&req.version_id, &req.version_stage) {
+            (_, Some(s)) => Some(s.as_str()),
+            (None, None) => Some(model::AWSCURRENT),
+            (Some(_), None) => None,
+        };
+        if let Some(s) = stage {
+            ctx.insert("secretsmanager:VersionStage", s);
+        }
+    };
     let secret = secrets
-        .live(
+        .live_with(
             caller,
             req.secret_id.as_deref().unwrap_or_default(),
             "GetSecretValue",
+            &keys,
         )
         .await?;
     secrets

@@ -47,8 +47,11 @@ pub async fn handle(
     let secret_id = req.secret_id.unwrap_or_default();
     let block = req.block_public_policy == Some(true);
     retrying(|| async {
+        let keys = |ctx: &mut trent_policy::RequestContext| {
+            ctx.insert("secretsmanager:BlockPublicPolicy", block);
+        };
         let mut secret = secrets
-            .live(caller, &secret_id, "PutResourcePolicy")
+            .live_with(caller, &secret_id, "PutResourcePolicy", &keys)
             .await?;
         if block && crate::authz::is_public(&policy, &secret, secrets.now_ms()) {
             return Err(SecretsError::PublicPolicy(PUBLIC.to_string()));

@@ -29,7 +29,10 @@ pub async fn handle(
     let secret_id = req.secret_id.unwrap_or_default();
     let tags = req.tags.unwrap_or_default();
     retrying(|| async {
-        let mut secret = secrets.live(caller, &secret_id, "TagResource").await?;
+        let keys = |ctx: &mut trent_policy::RequestContext| crate::authz::request_tags(ctx, &tags);
+        let mut secret = secrets
+            .live_with(caller, &secret_id, "TagResource", &keys)
+            .await?;
         model::merge_tags(&mut secret.tags, &tags)?;
         secrets.store().save_secret(&secret, None).await?;
         Ok(Response {})

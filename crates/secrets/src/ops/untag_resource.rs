@@ -31,7 +31,12 @@ pub async fn handle(
     let secret_id = req.secret_id.unwrap_or_default();
     let keys = req.tag_keys.unwrap_or_default();
     retrying(|| async {
-        let mut secret = secrets.live(caller, &secret_id, "UntagResource").await?;
+        let tag_keys = |ctx: &mut trent_policy::RequestContext| {
+            ctx.insert_multi("aws:TagKeys", keys.iter().map(String::as_str));
+        };
+        let mut secret = secrets
+            .live_with(caller, &secret_id, "UntagResource", &tag_keys)
+            .await?;
         secret.tags.retain(|(k, _)| !keys.contains(k));
         secrets.store().save_secret(&secret, None).await?;
         Ok(Response {})

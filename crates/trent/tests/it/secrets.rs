@@ -1146,3 +1146,50 @@ async fn parameter_store_references_read_secrets() {
         .await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_request_condition_keys() {
+    let Some(aws) = find_aws().await else {
+        return;
+    };
+    let (data, scratch) = dirs();
+    let server = TestServer::start(data.path()).await;
+    let root = Client::new(&aws, &server, scratch.path());
+    let dana = user(&root, &aws, &server, scratch.path(), "dana").await;
+    root.ok(
+        r#"iam put-user-policy --user-name dana --policy-name p --policy-document {"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"secretsmanager:CreateSecret","Resource":"*","Condition":{"StringEquals":{"aws:RequestTag/team":"core"}}},{"Effect":"Allow","Action":["secretsmanager:GetSecretValue","secretsmanager:UntagResource"],"Resource":"*"},{"Effect":"Deny","Action":"secretsmanager:GetSecretValue","Resource":"*","Condition":{"StringEquals":{"secretsmanager:VersionStage":"AWSPREVIOUS"}}},{"Effect":"Deny","Action":"secretsmanager:UntagResource","Resource":"*","Condition":{"ForAnyValue:StringEquals":{"aws:TagKeys":"team"}}}]}"#,
+    )
+    .await;
+    dana.fails(
+        "secretsmanager create-secret --name t1 --secret-string x",
+        "AccessDeniedException",
+    )
+    .await;
+    dana.fails(
+        "secretsmanager create-secret --name t1 --secret-string x --tags Key=team,Value=web",
+        "AccessDeniedException",
+    )
+    .await;
+    dana.ok("secretsmanager create-secret --name t1 --secret-string x \
+         --tags Key=team,Value=core Key=env,Value=dev")
+        .await;
+    root.ok("secretsmanager put-secret-value --secret-id t1 --secret-string y")
+        .await;
+    let got = dana
+        .ok("secretsmanager get-secret-value --secret-id t1")
+        .await;
+    assert_eq!(text(&got, "/SecretString"), "y");
+    dana.fails(
+        "secretsmanager get-secret-value --secret-id t1 --version-stage AWSPREVIOUS",
+        "AccessDeniedException",
+    )
+    .await;
+    dana.ok("secretsmanager untag-resource --secret-id t1 --tag-keys env")
+        .await;
+    dana.fails(
+        "secretsmanager untag-resource --secret-id t1 --tag-keys team",
+        "AccessDeniedException",
+    )
+    .await;
+    server.stop().await;
+}
