@@ -261,11 +261,12 @@ impl Secrets {
 
     /// Notes that a version was read (LastAccessedDate, a day). A failure here must not fail
     /// the read.
-    pub(crate) async fn touch(&self, secret: &SecretRecord, version_id: &str) {
+    pub(crate) async fn touch(&self, secret: &SecretRecord, version: &SecretVersionRecord) {
         let day = model::day_of(self.now_ms());
-        if secret.last_accessed_ms == Some(day) {
+        if secret.last_accessed_ms == Some(day) && version.last_accessed_ms == Some(day) {
             return;
         }
+        let version_id = &version.version_id;
         if let Err(e) = self
             .store
             .touch_secret(&secret.scope, &secret.name, version_id, day)
@@ -370,7 +371,7 @@ impl Secrets {
             return Ok(None);
         };
         let value = self.decrypt(caller, &secret, version).await?;
-        self.touch(&secret, &version.version_id).await;
+        self.touch(&secret, version).await;
         let text = if value.kind == model::KIND_BINARY {
             SecretBytes::new(trent_wire::blob::encode(value.bytes.expose_secret()).into_bytes())
         } else {

@@ -136,7 +136,7 @@ impl Secrets {
     ) -> Result<Response, SecretsError> {
         let version = select(secret, version_id, stage)?;
         let value = self.decrypt(caller, secret, version).await?;
-        self.touch(secret, &version.version_id).await;
+        self.touch(secret, version).await;
         Ok(value_out(secret, version, value))
     }
 }

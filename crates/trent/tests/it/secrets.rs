@@ -174,6 +174,10 @@ async fn secrets_cli_versions_stages_and_idempotency() {
     let versions = listed["Versions"].as_array().unwrap();
     assert_eq!(versions.len(), 4);
     assert!(versions.iter().any(|v| v["VersionId"] == v1.as_str()));
+    // Each of the four versions was read today, so each carries the day it was last read.
+    for v in versions {
+        assert!(v.get("LastAccessedDate").is_some(), "{v}");
+    }
 
     // Moving a label held elsewhere needs RemoveFromVersionId; moving AWSCURRENT moves
     // AWSPREVIOUS.
