@@ -147,6 +147,11 @@ pub async fn bootstrap(opts: Options) -> Result<Started, BootstrapError> {
     kms.start_usage_tracking()
         .await
         .map_err(|e| BootstrapError::Kms(Box::new(e)))?;
+    let secrets = Arc::new(trent_secrets::Secrets::new(
+        Arc::clone(&store),
+        Arc::clone(&kms),
+        Arc::clone(&opts.clock),
+    ));
     let ssm = trent_ssm::Ssm::new(
         Arc::clone(&store),
         Arc::clone(&kms),
@@ -155,10 +160,14 @@ pub async fn bootstrap(opts: Options) -> Result<Started, BootstrapError> {
     .with_config(trent_ssm::Config {
         events: opts.event_targets.any(),
         ..opts.ssm.clone()
-    });
+    })
+    .with_secret_lookup(Arc::new(crate::reference::SecretsReference(Arc::clone(
+        &secrets,
+    ))));
     let state = Arc::new(State {
         kms,
         ssm,
+        secrets,
         iam: Arc::clone(&iam),
         auth: Authenticator::new(mode, iam, Arc::clone(&opts.clock), opts.regions),
         store,

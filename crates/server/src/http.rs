@@ -25,6 +25,7 @@ const JSON_1_1: &str = "application/x-amz-json-1.1";
 enum Service {
     Kms,
     Ssm,
+    Secrets,
 }
 
 /// Services by target prefix, with their SigV4 signing names. Prefixes of services that are not
@@ -32,7 +33,7 @@ enum Service {
 const TARGETS: &[(&str, Option<Service>, &str)] = &[
     ("TrentService", Some(Service::Kms), "kms"),
     ("AmazonSSM", Some(Service::Ssm), "ssm"),
-    ("secretsmanager", None, "secretsmanager"),
+    ("secretsmanager", Some(Service::Secrets), "secretsmanager"),
     ("CertificateManager", None, "acm"),
     ("ACMPrivateCA", None, "acm-pca"),
     ("CloudTrail_20131101", None, "cloudtrail"),
@@ -203,6 +204,20 @@ async fn route(
                 return Err(unknown_operation(operation));
             }
             match state.ssm.call(&caller, operation, &body).await {
+                Ok(out) => Ok(reply(StatusCode::OK, request_id, JSON_1_1, out)),
+                Err(e) => {
+                    if e.is_internal() {
+                        tracing::error!(request_id, operation, error = %error_chain(&e), "operation failed");
+                    }
+                    Err(e.to_api_error())
+                }
+            }
+        }
+        Service::Secrets => {
+            if !trent_secrets::Secrets::has_operation(operation) {
+                return Err(unknown_operation(operation));
+            }
+            match state.secrets.call(&caller, operation, &body).await {
                 Ok(out) => Ok(reply(StatusCode::OK, request_id, JSON_1_1, out)),
                 Err(e) => {
                     if e.is_internal() {

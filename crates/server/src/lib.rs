@@ -10,8 +10,9 @@
 //! - [`scheduler`] runs background jobs (key deletion, parameter policies) against an injected
 //!   clock.
 //! - [`events`] delivers Parameter Store events from the store's outbox to a webhook and NATS.
-//! - Services by `X-Amz-Target` prefix: `TrentService` (KMS, `trent-kms`) and `AmazonSSM`
-//!   (Parameter Store, `trent-ssm`, which encrypts SecureString values through the KMS service).
+//! - Services by `X-Amz-Target` prefix: `TrentService` (KMS, `trent-kms`), `AmazonSSM`
+//!   (Parameter Store, `trent-ssm`, which encrypts SecureString values through the KMS service)
+//!   and `secretsmanager` (Secrets Manager, `trent-secrets`, likewise).
 //!   POSTs without a target that carry a form body are the Query protocol: IAM or STS
 //!   (`trent-iam`), chosen by the SigV4 credential scope's service, answered in XML.
 //!
@@ -23,6 +24,7 @@ pub mod auth;
 mod bootstrap;
 pub mod events;
 mod http;
+mod reference;
 pub mod scheduler;
 pub mod sealed;
 pub mod tls;
@@ -69,6 +71,8 @@ impl Default for Limits {
 pub struct State {
     pub kms: Arc<trent_kms::Kms>,
     pub ssm: trent_ssm::Ssm,
+    /// Secrets Manager.
+    pub secrets: Arc<trent_secrets::Secrets>,
     /// IAM and STS, and the identities behind access keys.
     pub iam: Arc<trent_iam::Iam>,
     pub auth: auth::Authenticator,

@@ -32,6 +32,11 @@ pub async fn tick(state: &State) {
         Ok(n) => tracing::info!(applied = n, "parameter policy job finished"),
         Err(e) => tracing::error!(error = %error_chain(&e), "parameter policy job failed"),
     }
+    match state.secrets.purge_deleted().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(deleted = n, "secret deletion job finished"),
+        Err(e) => tracing::error!(error = %error_chain(&e), "secret deletion job failed"),
+    }
     match state.iam.delete_expired_sessions().await {
         Ok(0) => {}
         Ok(n) => tracing::info!(deleted = n, "expired STS session cleanup finished"),

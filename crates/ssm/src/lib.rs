@@ -37,6 +37,7 @@ use trent_store::{OutboxEvent, ParameterVersionRecord, Scope, Store, StoreError}
 
 pub use error::SsmError;
 use model::Selector;
+pub use reference::{LookupFuture, Secret, SecretLookup};
 pub use trent_kms::Caller;
 
 /// Retries of a write that lost a race to another writer of the same parameter. Each lost
@@ -86,6 +87,8 @@ pub struct Ssm {
     events_written: Arc<tokio::sync::Notify>,
     /// Latest versions recently read; every write of a parameter invalidates its entry.
     latest: cache::LatestCache,
+    /// Secrets Manager, for `/aws/reference/secretsmanager/…` names.
+    secret_lookup: Option<Arc<dyn SecretLookup>>,
 }
 
 /// Parameters the policy job handles per store query.
@@ -100,7 +103,18 @@ impl Ssm {
             config: Config::default(),
             events_written: Arc::new(tokio::sync::Notify::new()),
             latest: cache::LatestCache::default(),
+            secret_lookup: None,
         }
+    }
+
+    /// Plugs in Secrets Manager for `/aws/reference/secretsmanager/…` names.
+    pub fn with_secret_lookup(mut self, lookup: Arc<dyn SecretLookup>) -> Self {
+        self.secret_lookup = Some(lookup);
+        self
+    }
+
+    pub(crate) fn secret_lookup(&self) -> Option<&dyn SecretLookup> {
+        self.secret_lookup.as_deref()
     }
 
     pub fn with_config(mut self, config: Config) -> Self {
@@ -421,6 +435,7 @@ impl Ssm {
                 .await?,
             version: version.version,
             selector: selector.echo(),
+            source_result: None,
             last_modified_date: trent_wire::timestamp::from_millis(version.modified_ms),
             arn: model::parameter_arn(&caller.scope, name),
             data_type: version.data_type.clone(),

@@ -219,6 +219,9 @@ pub struct Parameter {
     pub version: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub selector: Option<String>,
+    /// For a Secrets Manager reference, the secret's DescribeSecret JSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_result: Option<String>,
     pub last_modified_date: f64,
     #[serde(rename = "ARN")]
     pub arn: String,

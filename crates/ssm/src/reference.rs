@@ -1,12 +1,17 @@
 //! `/aws/reference/secretsmanager/<secret-id>[:<stage or version>]`: GetParameter and
 //! GetParameters pass such names through to Secrets Manager's GetSecretValue.
 //!
-//! Secrets Manager is not served by Trent yet, so no secret exists and every reference answers
-//! what AWS answers for a missing secret. [`lookup_secret`] is the seam where the Secrets
-//! Manager service plugs in: it will return the secret's value and its DescribeSecret JSON
-//! (`SourceResult`), and [`resolve`] will turn them into the `Parameter` shape.
+//! Parameter Store does not depend on Secrets Manager: the server, which holds both services,
+//! plugs a [`SecretLookup`] into [`Ssm`] (`Ssm::with_secret_lookup`). Without one (a Parameter
+//! Store on its own) no secret exists and every reference answers what AWS answers for a
+//! missing secret.
 
-use crate::model::Parameter;
+use std::future::Future;
+use std::pin::Pin;
+
+use trent_crypto::SecretBytes;
+
+use crate::model::{Parameter, Value};
 use crate::{Caller, Ssm, SsmError};
 
 /// The name prefix of Secrets Manager references.
@@ -17,20 +22,31 @@ pub fn is_reference(name: &str) -> bool {
     name.starts_with(PREFIX)
 }
 
-/// A secret as a lookup finds it. Secrets Manager is not served yet, so no secret can be found:
-/// the type has no values. With Secrets Manager it becomes the secret's value, version and
-/// DescribeSecret JSON.
-pub enum Secret {}
+/// A secret as a lookup finds it: the version's value and what the `Parameter` shape reports.
+pub struct Secret {
+    /// The secret's ARN.
+    pub arn: String,
+    /// The value as text (a binary secret base64-encoded).
+    pub value: SecretBytes,
+    /// When the version was created.
+    pub created_ms: i64,
+    /// The DescribeSecret JSON of the secret (`SourceResult`).
+    pub source_result: String,
+}
 
-/// Looks up the secret a reference names. Secrets Manager is not served yet: there are no
-/// secrets, so every lookup finds nothing.
-async fn lookup_secret(
-    _ssm: &Ssm,
-    _caller: &Caller,
-    _secret_id: &str,
-    _selector: Option<&str>,
-) -> Result<Option<Secret>, SsmError> {
-    Ok(None)
+/// The future a [`SecretLookup`] returns.
+pub type LookupFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<Secret>, SsmError>> + Send + 'a>>;
+
+/// Secrets Manager as Parameter Store sees it: GetSecretValue as the caller, by name or ARN and
+/// an optional version id or staging label. `Ok(None)` when there is no such secret or version.
+pub trait SecretLookup: Send + Sync {
+    fn lookup<'a>(
+        &'a self,
+        caller: &'a Caller,
+        secret_id: &'a str,
+        selector: Option<&'a str>,
+    ) -> LookupFuture<'a>;
 }
 
 /// Resolves a reference. `Ok(None)` when the secret does not exist (GetParameter answers
@@ -55,8 +71,22 @@ pub async fn resolve(
     if secret_id.is_empty() {
         return Ok(None);
     }
-    match lookup_secret(ssm, caller, secret_id, selector).await? {
-        None => Ok(None),
-        Some(secret) => match secret {},
-    }
+    let Some(lookup) = ssm.secret_lookup() else {
+        return Ok(None);
+    };
+    let Some(secret) = lookup.lookup(caller, secret_id, selector).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Parameter {
+        name: format!("{PREFIX}{secret_id}"),
+        param_type: crate::model::SECURE_STRING.to_string(),
+        value: Value::Secret(secret.value),
+        // AWS reports version 0 for references.
+        version: 0,
+        selector: selector.map(|s| format!(":{s}")),
+        source_result: Some(secret.source_result),
+        last_modified_date: trent_wire::timestamp::from_millis(secret.created_ms),
+        arn: secret.arn,
+        data_type: crate::model::DATA_TYPE_TEXT.to_string(),
+    }))
 }

@@ -239,6 +239,51 @@ pub struct PendingEvent {
     pub acked: Vec<String>,
 }
 
+/// A Secrets Manager secret: its metadata and its versions (without their values, which are
+/// read one at a time with [`Store::get_secret_ciphertext`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretRecord {
+    pub scope: Scope,
+    pub name: String,
+    /// `arn:aws:secretsmanager:<region>:<account>:secret:<name>-<6 random characters>`.
+    pub arn: String,
+    pub description: Option<String>,
+    /// The KMS key as the caller named it; `None` for the AWS managed key.
+    pub kms_key_id: Option<String>,
+    pub tags: Vec<(String, String)>,
+    pub resource_policy: Option<String>,
+    pub created_ms: i64,
+    pub last_changed_ms: i64,
+    pub last_accessed_ms: Option<i64>,
+    /// When DeleteSecret scheduled the deletion.
+    pub deleted_ms: Option<i64>,
+    /// When the scheduler removes the secret (end of the recovery window).
+    pub purge_ms: Option<i64>,
+    /// Bumped by every write; writes name the revision they read.
+    pub revision: i64,
+    /// Every version kept, oldest first.
+    pub versions: Vec<SecretVersionRecord>,
+}
+
+/// One version of a secret, without its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretVersionRecord {
+    pub version_id: String,
+    /// Staging labels; none means the version is deprecated.
+    pub stages: Vec<String>,
+    pub created_ms: i64,
+    pub last_accessed_ms: Option<i64>,
+    /// `string` or `binary`.
+    pub kind: String,
+    pub kms_key_arn: String,
+}
+
+/// A new version to insert: its record and the KMS ciphertext blob of its value.
+pub struct NewSecretVersion {
+    pub record: SecretVersionRecord,
+    pub ciphertext: Vec<u8>,
+}
+
 /// Which kind of IAM principal an inline policy or an attachment belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PrincipalKind {
@@ -533,6 +578,46 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<(Scope, String)>>;
     /// How many parameters the scope holds, of one tier or of all.
     async fn count_parameters(&self, scope: &Scope, tier: Option<&str>) -> Result<i64>;
+
+    // --- Secrets Manager ---
+
+    /// Creates a secret with its first version, if any. [`StoreError::AlreadyExists`] when the
+    /// name is taken in the scope.
+    async fn create_secret(
+        &self,
+        secret: &SecretRecord,
+        version: Option<&NewSecretVersion>,
+    ) -> Result<()>;
+    async fn get_secret(&self, scope: &Scope, name: &str) -> Result<Option<SecretRecord>>;
+    /// Writes a secret's metadata and the stages of its versions, drops the versions no longer
+    /// listed and inserts `version`, if the stored revision is still `secret.revision`
+    /// ([`StoreError::Conflict`] otherwise). Returns the new revision.
+    async fn save_secret(
+        &self,
+        secret: &SecretRecord,
+        version: Option<&NewSecretVersion>,
+    ) -> Result<i64>;
+    /// The ciphertext of one version.
+    async fn get_secret_ciphertext(
+        &self,
+        scope: &Scope,
+        name: &str,
+        version_id: &str,
+    ) -> Result<Option<Vec<u8>>>;
+    /// Notes a read: the day of the secret's and the version's last access, if it moved on.
+    async fn touch_secret(
+        &self,
+        scope: &Scope,
+        name: &str,
+        version_id: &str,
+        day_ms: i64,
+    ) -> Result<()>;
+    /// Every secret of the scope, in name order.
+    async fn list_secrets(&self, scope: &Scope) -> Result<Vec<SecretRecord>>;
+    /// Deletes a secret if its revision is still `revision`; false if it was not there or moved.
+    async fn delete_secret(&self, scope: &Scope, name: &str, revision: i64) -> Result<bool>;
+    /// Secrets whose recovery window ended at or before `now_ms`, in any scope.
+    async fn secrets_due_for_purge(&self, now_ms: i64, limit: u32) -> Result<Vec<(Scope, String)>>;
 
     // --- event outbox ---
 

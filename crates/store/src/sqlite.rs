@@ -16,13 +16,15 @@ use sqlx::sqlite::{
 
 use crate::{
     AccessKeyInfo, AccessKeyRecord, AliasRecord, Barrier, DeleteOutcome, GrantRecord,
-    ImportParameters, KeyMaterial, KeyRecord, KeyUsageRecord, ManagedPolicyRecord, OutboxEvent,
-    ParameterRecord, ParameterVersionRecord, PendingEvent, PrincipalKind, Result, RoleRecord,
-    RowIdentity, Scope, SessionRecord, Store, StoreError, UserRecord,
+    ImportParameters, KeyMaterial, KeyRecord, KeyUsageRecord, ManagedPolicyRecord,
+    NewSecretVersion, OutboxEvent, ParameterRecord, ParameterVersionRecord, PendingEvent,
+    PrincipalKind, Result, RoleRecord, RowIdentity, Scope, SecretRecord, SessionRecord, Store,
+    StoreError, UserRecord,
 };
 
 mod grants;
 mod iam;
+mod secrets;
 mod ssm;
 
 /// Name of the database file inside the data directory.
@@ -759,6 +761,57 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(alias_from_row).collect()
+    }
+
+    async fn create_secret(
+        &self,
+        secret: &SecretRecord,
+        version: Option<&NewSecretVersion>,
+    ) -> Result<()> {
+        secrets::create(&self.pool, secret, version).await
+    }
+
+    async fn get_secret(&self, scope: &Scope, name: &str) -> Result<Option<SecretRecord>> {
+        secrets::get(&self.pool, scope, name).await
+    }
+
+    async fn save_secret(
+        &self,
+        secret: &SecretRecord,
+        version: Option<&NewSecretVersion>,
+    ) -> Result<i64> {
+        secrets::save(&self.pool, secret, version).await
+    }
+
+    async fn get_secret_ciphertext(
+        &self,
+        scope: &Scope,
+        name: &str,
+        version_id: &str,
+    ) -> Result<Option<Vec<u8>>> {
+        secrets::ciphertext(&self.pool, scope, name, version_id).await
+    }
+
+    async fn touch_secret(
+        &self,
+        scope: &Scope,
+        name: &str,
+        version_id: &str,
+        day_ms: i64,
+    ) -> Result<()> {
+        secrets::touch(&self.pool, scope, name, version_id, day_ms).await
+    }
+
+    async fn list_secrets(&self, scope: &Scope) -> Result<Vec<SecretRecord>> {
+        secrets::list(&self.pool, scope).await
+    }
+
+    async fn delete_secret(&self, scope: &Scope, name: &str, revision: i64) -> Result<bool> {
+        secrets::delete(&self.pool, scope, name, revision).await
+    }
+
+    async fn secrets_due_for_purge(&self, now_ms: i64, limit: u32) -> Result<Vec<(Scope, String)>> {
+        secrets::due_for_purge(&self.pool, now_ms, limit).await
     }
 
     async fn get_parameter(&self, scope: &Scope, name: &str) -> Result<Option<ParameterRecord>> {

@@ -25,6 +25,7 @@ mod protocol;
 mod rotation;
 mod sdk;
 mod seal;
+mod secrets;
 mod ssm;
 mod ssm_authz;
 mod ssm_events;
