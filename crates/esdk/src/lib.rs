@@ -1,4 +1,4 @@
-//! The AWS Encryption SDK message format: parsing and decryption.
+//! The AWS Encryption SDK message format: encryption and decryption.
 //!
 //! # What is implemented
 //!
@@ -11,16 +11,28 @@
 //! - **All eleven algorithm suites** for decryption ([`AlgorithmSuite`]): AES-128/192/256-GCM,
 //!   the identity KDF, HKDF-SHA-256/384 (v1), and HKDF-SHA-512 with key commitment (0x0478,
 //!   0x0578), the commitment compared in constant time before the header tag.
+//! - **Encryption** ([`encrypt`], [`MessageEncryptor`]): any suite the commitment policy allows
+//!   (0x0578 by default; v1 suites only under FORBID_ENCRYPT_ALLOW_DECRYPT, 0x0378 by default
+//!   there), always framed with a configurable frame length (default 4,096; the last chunk,
+//!   full or empty, is the final frame), random message IDs, frame IVs from the sequence
+//!   number, an ephemeral ECDSA key per signed message (its compressed point stored as
+//!   `aws-crypto-public-key`) and the footer signature. User contexts with `aws-crypto-` keys
+//!   are refused; more encrypted data keys than the client maximum is an error.
+//!   [`MessageEncryptor`] writes the header and then one frame at a time, and its
+//!   [`FrameSealer`] may seal frames on other threads.
 //! - **Keyrings** ([`keyring`]): raw AES (128/192/256-bit wrapping keys), raw RSA (PKCS#1 v1.5
-//!   and OAEP with SHA-1/256/384/512), and the multi-keyring for decryption.
+//!   and OAEP with SHA-1/256/384/512; encrypt-only from a public key), and the multi-keyring
+//!   (a generator makes the data key and every child wraps it; on decrypt the first to
+//!   succeed wins).
 //! - **Decrypt settings** ([`DecryptConfig`], [`DecryptRequest`]): the three commitment
 //!   policies (REQUIRE_ENCRYPT_REQUIRE_DECRYPT by default), the maximum number of encrypted data
 //!   keys (checked before any keyring runs), the reproduced encryption context as the default
-//!   materials manager checks it, and the required-encryption-context keys.
+//!   materials manager checks it, and the required-encryption-context keys. On encrypt
+//!   ([`EncryptRequest`]) the required keys' pairs are authenticated in the header tag but not
+//!   stored.
 //!
 //! # What is not implemented yet
 //!
-//! - **Encryption** of any kind (so no reserved-key checks on user contexts yet).
 //! - The **AWS KMS keyring** (strict, discovery, MRK-aware), the raw ECDH and hierarchical
 //!   keyrings.
 //! - The **caching materials manager**.
@@ -31,16 +43,19 @@
 //!
 //! # Layout
 //!
-//! `suite` (the suite table), `context` (encryption context encoding), `header` (parsing),
-//! `keyring` (data-key recovery), `decrypt` (key derivation, commitment, header tag, body,
-//! footer). Every cryptographic primitive comes from `trent-crypto`; this crate never touches
+//! `suite` (the suite table), `context` (encryption context encoding), `header` (parsing and
+//! writing), `keyring` (data-key generation, wrapping and recovery), `decrypt` (key
+//! derivation, commitment, header tag, body, footer), `encrypt` (the writer). Every cryptographic primitive comes from `trent-crypto`; this crate never touches
 //! aws-lc-rs. All input is read through a bounds-checked reader, so malformed messages are
 //! errors, never panics.
 //!
 //! # Tests
 //!
 //! Unit tests sit beside the code (suite table, context encoding, keyrings, policies, the EDK
-//! limit, every flipped bit and truncation of two embedded messages). `tests/vectors.rs` runs
+//! limit, every flipped bit and truncation of two embedded messages; every suite round-trips
+//! at the frame-length edges, and flipped bytes, truncations, swapped frames and a wrong
+//! context fail). `tests/roundtrip.rs` holds property tests (random sizes, frame lengths,
+//! contexts and suites; any flipped bit). `tests/vectors.rs` runs
 //! the offline decrypt vectors in `../shared/esdk-vectors` (override with
 //! `TRENT_ESDK_VECTORS`): 900 legacy Python 1.3.0, 187 Dafny 4.1.0 raw AES/RSA (multi-keyring
 //! and required-context CMM included), 104 ESDK-NET positive and 28 ESDK-NET 4.0.0 negative
@@ -65,13 +80,19 @@
 
 pub mod context;
 mod decrypt;
+mod encrypt;
 mod header;
 pub mod keyring;
 mod reader;
 mod suite;
 
 pub use context::EncryptionContext;
-pub use decrypt::{CommitmentPolicy, DecryptConfig, DecryptRequest, Decrypted, decrypt};
+pub use decrypt::{
+    ClientConfig, CommitmentPolicy, DecryptConfig, DecryptRequest, Decrypted, decrypt,
+};
+pub use encrypt::{
+    EncryptConfig, EncryptRequest, Encrypted, FrameSealer, MessageEncryptor, encrypt,
+};
 pub use header::{ContentType, Header};
 pub use suite::{AlgorithmSuite, Kdf};
 
@@ -122,6 +143,15 @@ pub enum Error {
     InvalidKeyring(&'static str),
     #[error("cryptographic failure")]
     Crypto(#[from] trent_crypto::Error),
+    /// An encryption request the format or the client settings do not allow.
+    #[error("invalid request: {0}")]
+    InvalidRequest(&'static str),
+    /// A caller's encryption context uses a key starting with `aws-crypto-`.
+    #[error("encryption context key {0:?} is reserved (keys starting with aws-crypto-)")]
+    ReservedEncryptionContextKey(String),
+    /// The keyrings produced more encrypted data keys than the client allows.
+    #[error("encryption produced {count} encrypted data keys, more than the maximum of {max}")]
+    TooManyEncryptedDataKeysOnEncrypt { count: usize, max: u16 },
     #[error("internal error: {0}")]
     Internal(&'static str),
 }
