@@ -4,12 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The Python AWS clients the integration tests drive, in a project-local virtualenv.
+# The Python AWS clients the integration tests drive (and the Python Encryption SDK the
+# interoperability tests compare against), in a project-local virtualenv.
 venv=.venv
-if [ ! -x "$venv/bin/aws" ] || ! "$venv/bin/python" -c 'import boto3' 2>/dev/null; then
-    echo "==> installing the aws CLI and boto3 into $venv"
+if [ ! -x "$venv/bin/aws" ] || ! "$venv/bin/python" -c 'import boto3, aws_encryption_sdk' 2>/dev/null; then
+    echo "==> installing the aws CLI, boto3 and aws-encryption-sdk into $venv"
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check awscli==1.45.11 boto3==1.43.11
+    "$venv/bin/pip" install --quiet --disable-pip-version-check awscli==1.45.11 boto3==1.43.11 aws-encryption-sdk==4.0.7
 fi
 export TRENT_TEST_AWS_CLI="$PWD/$venv/bin/aws"
 export TRENT_TEST_PYTHON="$PWD/$venv/bin/python"

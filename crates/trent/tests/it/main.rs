@@ -13,6 +13,7 @@ mod at_rest;
 mod authz;
 mod binary;
 mod cli;
+mod esdk;
 mod harness;
 mod hmac;
 mod iam;
