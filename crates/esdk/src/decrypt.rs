@@ -90,10 +90,10 @@ pub struct Decrypted {
 }
 
 pub(crate) const FINAL_FRAME_MARK: u32 = 0xFFFF_FFFF;
-const MAX_NON_FRAMED_LEN: u64 = (1 << 36) - 32;
+pub(crate) const MAX_NON_FRAMED_LEN: u64 = (1 << 36) - 32;
 pub(crate) const FRAME_STRING: &[u8] = b"AWSKMSEncryptionClient Frame";
 pub(crate) const FINAL_FRAME_STRING: &[u8] = b"AWSKMSEncryptionClient Final Frame";
-const SINGLE_BLOCK_STRING: &[u8] = b"AWSKMSEncryptionClient Single Block";
+pub(crate) const SINGLE_BLOCK_STRING: &[u8] = b"AWSKMSEncryptionClient Single Block";
 
 /// Decrypts a complete message. No plaintext is returned unless the header, every frame and
 /// (for signed suites) the footer signature verify.
@@ -104,6 +104,63 @@ pub fn decrypt(
     message: &[u8],
 ) -> Result<Decrypted, Error> {
     let header = Header::parse(message)?;
+    let header_bytes = message.get(..header.len).ok_or(Error::Truncated)?;
+    let Opened {
+        key,
+        encryption_context: full_ec,
+        verification_key,
+    } = open_header(config, keyring, request, &header, header_bytes)?;
+    let suite = header.suite;
+
+    let rest = message.get(header.len..).ok_or(Error::Truncated)?;
+    let mut r = Reader::new(rest);
+    // Capacity for the whole remainder, so the buffer never reallocates (and never leaves an
+    // unzeroized copy of plaintext behind).
+    let mut plaintext = Zeroizing::new(Vec::with_capacity(rest.len()));
+    match header.content_type {
+        ContentType::Framed => decrypt_frames(&header, &key, &mut r, &mut plaintext)?,
+        ContentType::NonFramed => decrypt_single_block(&header, &key, &mut r, &mut plaintext)?,
+    }
+    let signed_len = header.len + r.position();
+
+    if let (Some(curve), Some(point)) = (suite.signature(), verification_key) {
+        let sig = r.u16_prefixed()?;
+        let mut hasher = Hasher::new(curve.hash());
+        hasher.update(message.get(..signed_len).ok_or(Error::Truncated)?);
+        let digest = hasher.finish();
+        let ok = ecdsa_verify_prehashed(curve, &point, &digest, sig)
+            .map_err(|_| Error::Malformed("aws-crypto-public-key is not a valid point"))?;
+        if !ok {
+            return Err(Error::Signature);
+        }
+    }
+    if !r.is_empty() {
+        return Err(Error::TrailingBytes);
+    }
+    Ok(Decrypted {
+        plaintext: SecretBytes::new(std::mem::take(&mut *plaintext)),
+        header,
+        encryption_context: full_ec,
+    })
+}
+
+/// What a verified header yields: the content key, the full encryption context and (for
+/// signed suites) the footer's verification key.
+pub(crate) struct Opened {
+    pub(crate) key: AesGcmKey,
+    pub(crate) encryption_context: EncryptionContext,
+    pub(crate) verification_key: Option<Vec<u8>>,
+}
+
+/// Checks a parsed header against the settings and request, recovers the data key, and
+/// verifies the commitment and header tag. `header_bytes` is the serialized header.
+pub(crate) fn open_header(
+    config: &DecryptConfig,
+    keyring: &dyn Keyring,
+    request: &DecryptRequest,
+    header: &Header,
+    header_bytes: &[u8],
+) -> Result<Opened, Error> {
     let suite = header.suite;
     if !config.commitment_policy.allows_decrypt(suite) {
         return Err(Error::CommitmentPolicy(suite.id()));
@@ -161,41 +218,17 @@ pub fn decrypt(
         }
     }
 
-    let header_body = message.get(..header.body_len).ok_or(Error::Truncated)?;
+    let header_body = header_bytes
+        .get(..header.body_len)
+        .ok_or(Error::Truncated)?;
     let mut aad = header_body.to_vec();
     aad.extend_from_slice(&context::serialize(&required_ec)?);
     key.open_separate_tag(header.auth_iv, &aad, &[], &header.auth_tag)
         .map_err(|_| Error::HeaderAuthentication)?;
-
-    let rest = message.get(header.len..).ok_or(Error::Truncated)?;
-    let mut r = Reader::new(rest);
-    // Capacity for the whole remainder, so the buffer never reallocates (and never leaves an
-    // unzeroized copy of plaintext behind).
-    let mut plaintext = Zeroizing::new(Vec::with_capacity(rest.len()));
-    match header.content_type {
-        ContentType::Framed => decrypt_frames(&header, &key, &mut r, &mut plaintext)?,
-        ContentType::NonFramed => decrypt_single_block(&header, &key, &mut r, &mut plaintext)?,
-    }
-    let signed_len = header.len + r.position();
-
-    if let (Some(curve), Some(point)) = (suite.signature(), verification_key) {
-        let sig = r.u16_prefixed()?;
-        let mut hasher = Hasher::new(curve.hash());
-        hasher.update(message.get(..signed_len).ok_or(Error::Truncated)?);
-        let digest = hasher.finish();
-        let ok = ecdsa_verify_prehashed(curve, &point, &digest, sig)
-            .map_err(|_| Error::Malformed("aws-crypto-public-key is not a valid point"))?;
-        if !ok {
-            return Err(Error::Signature);
-        }
-    }
-    if !r.is_empty() {
-        return Err(Error::TrailingBytes);
-    }
-    Ok(Decrypted {
-        plaintext: SecretBytes::new(std::mem::take(&mut *plaintext)),
-        header,
+    Ok(Opened {
+        key,
         encryption_context: full_ec,
+        verification_key,
     })
 }
 

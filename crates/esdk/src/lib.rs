@@ -20,6 +20,11 @@
 //!   are refused; more encrypted data keys than the client maximum is an error.
 //!   [`MessageEncryptor`] writes the header and then one frame at a time, and its
 //!   [`FrameSealer`] may seal frames on other threads.
+//! - **Streaming** ([`stream`]): [`EncryptingWriter`] (`Write`) and [`DecryptingReader`]
+//!   (`Read`) with bounded memory. A signed message's plaintext is released only after the
+//!   signature verifies (held up to [`StreamOptions::max_buffered`], 16 MiB by default; more
+//!   is an error) unless the caller opts in to unverified streaming, which still holds back the
+//!   final frame.
 //! - **Keyrings** ([`keyring`]): raw AES (128/192/256-bit wrapping keys), raw RSA (PKCS#1 v1.5
 //!   and OAEP with SHA-1/256/384/512; encrypt-only from a public key), and the multi-keyring
 //!   (a generator makes the data key and every child wraps it; on decrypt the first to
@@ -36,9 +41,7 @@
 //! - The **AWS KMS keyring** (strict, discovery, MRK-aware), the raw ECDH and hierarchical
 //!   keyrings.
 //! - The **caching materials manager**.
-//! - **Streaming**: [`decrypt`] takes the whole message in memory and returns the whole
-//!   plaintext only after every tag and the signature verify; there is no `Read`/`Write`
-//!   adapter, async variant or unsigned-only streaming mode.
+//! - An **async** streaming variant (the [`stream`] adapters are `std::io` only).
 //! - The **`trent encrypt` / `trent decrypt` CLI**.
 //!
 //! # Layout
@@ -55,7 +58,8 @@
 //! limit, every flipped bit and truncation of two embedded messages; every suite round-trips
 //! at the frame-length edges, and flipped bytes, truncations, swapped frames and a wrong
 //! context fail). `tests/roundtrip.rs` holds property tests (random sizes, frame lengths,
-//! contexts and suites; any flipped bit). `tests/vectors.rs` runs
+//! contexts and suites; any flipped bit). The vector tests decrypt every vector both in
+//! memory and through [`DecryptingReader`] and require the two to agree. `tests/vectors.rs` runs
 //! the offline decrypt vectors in `../shared/esdk-vectors` (override with
 //! `TRENT_ESDK_VECTORS`): 900 legacy Python 1.3.0, 187 Dafny 4.1.0 raw AES/RSA (multi-keyring
 //! and required-context CMM included), 104 ESDK-NET positive and 28 ESDK-NET 4.0.0 negative
@@ -84,6 +88,7 @@ mod encrypt;
 mod header;
 pub mod keyring;
 mod reader;
+pub mod stream;
 mod suite;
 
 pub use context::EncryptionContext;
@@ -94,6 +99,7 @@ pub use encrypt::{
     EncryptConfig, EncryptRequest, Encrypted, FrameSealer, MessageEncryptor, encrypt,
 };
 pub use header::{ContentType, Header};
+pub use stream::{DecryptingReader, EncryptingWriter, StreamOptions};
 pub use suite::{AlgorithmSuite, Kdf};
 
 /// Why a message could not be decrypted. Messages never include key material or plaintext.
@@ -152,6 +158,11 @@ pub enum Error {
     /// The keyrings produced more encrypted data keys than the client allows.
     #[error("encryption produced {count} encrypted data keys, more than the maximum of {max}")]
     TooManyEncryptedDataKeysOnEncrypt { count: usize, max: u16 },
+    /// A streaming decrypt would have to hold back more plaintext than its bound.
+    #[error("more than {0} bytes of plaintext would be held back before verification")]
+    BufferLimit(usize),
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
     #[error("internal error: {0}")]
     Internal(&'static str),
 }
