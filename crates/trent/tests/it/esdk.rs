@@ -23,7 +23,7 @@ const PROVIDER: &str = "trent-interop";
 const PY: &str = include_str!("esdk_interop.py");
 
 /// A python that imports aws_encryption_sdk (the same finder as boto3; CI installs both).
-async fn find_esdk_python() -> Option<std::path::PathBuf> {
+pub(crate) async fn find_esdk_python() -> Option<std::path::PathBuf> {
     let python = find_python().await?;
     let probe = Command::new(&python)
         .args(["-c", "import aws_encryption_sdk"])

@@ -14,6 +14,7 @@ mod authz;
 mod binary;
 mod cli;
 mod esdk;
+mod esdk_cli;
 mod harness;
 mod hmac;
 mod iam;
