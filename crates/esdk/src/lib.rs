@@ -38,11 +38,10 @@
 //!
 //! # What is not implemented yet
 //!
-//! - The **AWS KMS keyring** (strict, discovery, MRK-aware), the raw ECDH and hierarchical
-//!   keyrings.
+//! - The raw ECDH and hierarchical keyrings. (The **AWS KMS keyring** is in the
+//!   `trent-esdk-kms` crate, which brings the HTTP client.)
 //! - The **caching materials manager**.
 //! - An **async** streaming variant (the [`stream`] adapters are `std::io` only).
-//! - The **`trent encrypt` / `trent decrypt` CLI**.
 //!
 //! # Layout
 //!
@@ -158,6 +157,9 @@ pub enum Error {
     /// The keyrings produced more encrypted data keys than the client allows.
     #[error("encryption produced {count} encrypted data keys, more than the maximum of {max}")]
     TooManyEncryptedDataKeysOnEncrypt { count: usize, max: u16 },
+    /// A key provider (such as KMS) failed; the message names the provider's error.
+    #[error("key provider error: {0}")]
+    KeyProvider(String),
     /// A streaming decrypt would have to hold back more plaintext than its bound.
     #[error("more than {0} bytes of plaintext would be held back before verification")]
     BufferLimit(usize),

@@ -89,7 +89,10 @@ pub struct CommonArgs {
     #[arg(short, long)]
     output: String,
 
-    /// A wrapping key group: `provider=raw-aes key=<file> namespace=<ns> [name=<name>]` (a
+    /// A wrapping key group. AWS KMS (the default provider): `key=<key ARN, key ID, alias name
+    /// or alias ARN> [region=<r>] [profile=<p>] [endpoint=<url>]`, or for decrypt
+    /// `discovery=true [discovery-partition=<aws> discovery-account=<id,id...>] [region=<r>]`.
+    /// Raw keys: `provider=raw-aes key=<file> namespace=<ns> [name=<name>]` (a
     /// file of 16, 24 or 32 raw bytes) or `provider=raw-rsa key=<file> namespace=<ns>
     /// [name=<name>] padding=<pkcs1|oaep-sha1|oaep-sha256|oaep-sha384|oaep-sha512>` (a PEM or
     /// DER PKCS#8 private key, or a SubjectPublicKeyInfo public key to encrypt only). The
@@ -116,6 +119,11 @@ pub struct CommonArgs {
     /// Process every file under a directory input.
     #[arg(short, long)]
     recursive: bool,
+
+    /// The KMS endpoint for AWS KMS wrapping keys without `endpoint=` (default:
+    /// AWS_ENDPOINT_URL_KMS, AWS_ENDPOINT_URL, else AWS's endpoint for the key's Region).
+    #[arg(long)]
+    kms_endpoint: Option<String>,
 
     /// Suffix of output files named after their input (default `.encrypted` / `.decrypted`).
     #[arg(long)]
@@ -256,7 +264,79 @@ fn pem_block(bytes: &[u8], label: &str) -> Option<Result<Vec<u8>, Failure>> {
     )
 }
 
-fn keyring_from_group(group: &[String]) -> Result<Box<dyn Keyring + Send + Sync>, Failure> {
+fn kms_keyring(
+    fields: &BTreeMap<&str, &str>,
+    kms_endpoint: Option<&str>,
+) -> Result<Box<dyn Keyring + Send + Sync>, Failure> {
+    use trent_esdk_kms::{ClientSettings, DiscoveryFilter, KmsKeyring};
+    let allowed = [
+        "provider",
+        "key",
+        "region",
+        "profile",
+        "endpoint",
+        "discovery",
+        "discovery-partition",
+        "discovery-account",
+    ];
+    if let Some(extra) = fields.keys().find(|k| !allowed.contains(k)) {
+        return Err(usage(format!(
+            "wrapping key field {extra:?} does not apply to aws-kms"
+        )));
+    }
+    let settings = ClientSettings {
+        profile: fields.get("profile").map(|p| (*p).to_owned()),
+        endpoint: fields
+            .get("endpoint")
+            .copied()
+            .or(kms_endpoint)
+            .map(str::to_owned),
+        region: fields.get("region").map(|r| (*r).to_owned()),
+        ..ClientSettings::from_env()
+    };
+    let bad = |e: trent_esdk::Error| usage(e.to_string());
+    match (fields.get("discovery").copied(), fields.get("key")) {
+        (Some("true"), None) => {
+            let filter = match (
+                fields.get("discovery-partition"),
+                fields.get("discovery-account"),
+            ) {
+                (None, None) => None,
+                (Some(p), Some(a)) => Some(DiscoveryFilter {
+                    partition: (*p).to_owned(),
+                    accounts: a.split(',').map(str::to_owned).collect(),
+                }),
+                _ => {
+                    return Err(usage(
+                        "a discovery filter needs both discovery-partition and discovery-account",
+                    ));
+                }
+            };
+            let region = fields.get("region").map(|r| (*r).to_owned());
+            Ok(Box::new(
+                KmsKeyring::discovery(filter, region, settings).map_err(bad)?,
+            ))
+        }
+        (None | Some("false"), Some(key)) => {
+            if fields.contains_key("discovery-partition")
+                || fields.contains_key("discovery-account")
+            {
+                return Err(usage("discovery filters apply only with discovery=true"));
+            }
+            Ok(Box::new(
+                KmsKeyring::strict(vec![(*key).to_owned()], settings).map_err(bad)?,
+            ))
+        }
+        (Some("true"), Some(_)) => Err(usage("discovery=true takes no key=")),
+        (None | Some("false"), None) => Err(usage("an aws-kms wrapping key needs key=")),
+        (Some(other), _) => Err(usage(format!("discovery={other:?} is not true or false"))),
+    }
+}
+
+fn keyring_from_group(
+    group: &[String],
+    kms_endpoint: Option<&str>,
+) -> Result<Box<dyn Keyring + Send + Sync>, Failure> {
     let mut fields = BTreeMap::new();
     for item in group {
         let (k, v) = item
@@ -275,7 +355,10 @@ fn keyring_from_group(group: &[String]) -> Result<Box<dyn Keyring + Send + Sync>
             .copied()
             .ok_or_else(|| usage(format!("wrapping key group {group:?} has no {name}=")))
     };
-    let provider = field("provider")?;
+    let provider = fields.get("provider").copied().unwrap_or("aws-kms");
+    if provider == "aws-kms" {
+        return kms_keyring(&fields, kms_endpoint);
+    }
     let path = field("key")?;
     let namespace = field("namespace")?;
     let default_name = Path::new(path)
@@ -288,7 +371,7 @@ fn keyring_from_group(group: &[String]) -> Result<Box<dyn Keyring + Send + Sync>
         "raw-rsa" => &["provider", "key", "namespace", "name", "padding"],
         other => {
             return Err(usage(format!(
-                "unknown wrapping key provider {other:?} (raw-aes or raw-rsa)"
+                "unknown wrapping key provider {other:?} (aws-kms, raw-aes or raw-rsa)"
             )));
         }
     };
@@ -369,9 +452,9 @@ fn keyring(common: &CommonArgs) -> Result<MultiKeyring, Failure> {
     let generator = groups
         .next()
         .ok_or_else(|| usage("no --wrapping-keys"))
-        .and_then(|g| keyring_from_group(g))?;
+        .and_then(|g| keyring_from_group(g, common.kms_endpoint.as_deref()))?;
     let children = groups
-        .map(|g| keyring_from_group(g))
+        .map(|g| keyring_from_group(g, common.kms_endpoint.as_deref()))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(MultiKeyring::new(Some(generator), children))
 }
@@ -557,10 +640,18 @@ fn header_json(header: &Header, full_ec: &EncryptionContext) -> serde_json::Valu
         "algorithm_id": format!("0x{:04x}", header.suite.id()),
         "message_id": b64(&header.message_id),
         "encryption_context": full_ec,
-        "encrypted_data_keys": header.encrypted_data_keys.iter().map(|k| serde_json::json!({
-            "provider_id": k.provider_id,
-            "provider_info": b64(&k.provider_info),
-        })).collect::<Vec<_>>(),
+        "encrypted_data_keys": header.encrypted_data_keys.iter().map(|k| {
+            let mut entry = serde_json::Map::new();
+            entry.insert("provider_id".into(), k.provider_id.clone().into());
+            entry.insert("provider_info".into(), b64(&k.provider_info).into());
+            // KMS keys: the provider info is the wrapping key's ARN.
+            if k.provider_id == trent_esdk_kms::PROVIDER_ID
+                && let Ok(arn) = std::str::from_utf8(&k.provider_info)
+            {
+                entry.insert("key_arn".into(), arn.into());
+            }
+            serde_json::Value::Object(entry)
+        }).collect::<Vec<_>>(),
         "frame_length": header.frame_length,
     })
 }

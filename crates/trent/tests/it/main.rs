@@ -15,6 +15,7 @@ mod binary;
 mod cli;
 mod esdk;
 mod esdk_cli;
+mod esdk_kms;
 mod harness;
 mod hmac;
 mod iam;
