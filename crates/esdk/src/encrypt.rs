@@ -6,15 +6,16 @@
 //! between threads (frame IVs are derived from the sequence number, so the output does not
 //! depend on the order frames are sealed in).
 
-use crate::context::{self, EncryptionContext, PUBLIC_KEY_FIELD, RESERVED_PREFIX};
+use crate::context::{self, EncryptionContext, RESERVED_PREFIX};
 use crate::decrypt::{
     ClientConfig, FINAL_FRAME_MARK, FINAL_FRAME_STRING, FRAME_STRING, body_aad, derive_key,
     frame_iv,
 };
 use crate::header::HeaderFields;
-use crate::keyring::{EncryptionMaterials, Keyring};
+use crate::keyring::Keyring;
+use crate::materials::{DefaultMaterialsManager, Materials, MaterialsManager, MaterialsRequest};
 use crate::{AlgorithmSuite, Error};
-use base64::Engine as _;
+use std::sync::Arc;
 use trent_crypto::envelope::{AesGcmKey, EcdsaSigningKey, Hasher};
 
 /// Client settings for encryption.
@@ -181,7 +182,7 @@ pub struct MessageEncryptor {
     header: Vec<u8>,
     sealer: FrameSealer,
     next_seq: u32,
-    signer: Option<(EcdsaSigningKey, Hasher)>,
+    signer: Option<(Arc<EcdsaSigningKey>, Hasher)>,
     finished: bool,
 }
 
@@ -191,6 +192,18 @@ impl MessageEncryptor {
         config: &EncryptConfig,
         keyring: &dyn Keyring,
         request: &EncryptRequest,
+    ) -> Result<Self, Error> {
+        Self::with_materials_manager(config, &DefaultMaterialsManager(keyring), request, None)
+    }
+
+    /// As [`MessageEncryptor::new`], with the materials from `cmm` (such as the caching
+    /// materials manager). `plaintext_length` is the message size if known (a caching manager
+    /// needs it to count bytes).
+    pub fn with_materials_manager(
+        config: &EncryptConfig,
+        cmm: &dyn MaterialsManager,
+        request: &EncryptRequest,
+        plaintext_length: Option<u64>,
     ) -> Result<Self, Error> {
         if let Some(key) = request
             .encryption_context
@@ -217,37 +230,25 @@ impl MessageEncryptor {
             required_ec.insert(key.clone(), value.clone());
         }
 
-        let mut full_ec = request.encryption_context.clone();
-        let signing_key = match suite.signature() {
-            Some(curve) => {
-                let key = EcdsaSigningKey::generate(curve)?;
-                let point = key.compressed_public_point()?;
-                full_ec.insert(
-                    PUBLIC_KEY_FIELD.to_owned(),
-                    base64::engine::general_purpose::STANDARD.encode(point),
-                );
-                Some(key)
-            }
-            None => None,
-        };
-
-        let mut materials = EncryptionMaterials {
-            suite,
+        let Materials {
             encryption_context: full_ec,
-            data_key: None,
-            encrypted_data_keys: Vec::new(),
-        };
-        keyring.on_encrypt(&mut materials)?;
-        let data_key = materials
-            .data_key
-            .take()
-            .ok_or(Error::InvalidKeyring("the keyring produced no data key"))?;
+            data_key,
+            encrypted_data_keys,
+            signing_key,
+        } = cmm.encryption_materials(&MaterialsRequest {
+            suite,
+            encryption_context: &request.encryption_context,
+            plaintext_length,
+        })?;
         if data_key.len() != suite.key_len() {
             return Err(Error::InvalidKeyring(
                 "the data key does not match the algorithm suite",
             ));
         }
-        let edk_count = materials.encrypted_data_keys.len();
+        if suite.signature().is_some() != signing_key.is_some() {
+            return Err(Error::Internal("signing key does not match the suite"));
+        }
+        let edk_count = encrypted_data_keys.len();
         if edk_count == 0 {
             return Err(Error::InvalidKeyring(
                 "the keyring produced no encrypted data key",
@@ -280,7 +281,7 @@ impl MessageEncryptor {
             ),
             None => None,
         };
-        let mut stored_ec = materials.encryption_context.clone();
+        let mut stored_ec = full_ec.clone();
         for key in required_ec.keys() {
             stored_ec.remove(key);
         }
@@ -288,7 +289,7 @@ impl MessageEncryptor {
             suite,
             message_id: &message_id,
             encryption_context: &stored_ec,
-            encrypted_data_keys: &materials.encrypted_data_keys,
+            encrypted_data_keys: &encrypted_data_keys,
             frame_length: request.frame_length,
             commitment: commitment.as_ref(),
         }
@@ -308,7 +309,7 @@ impl MessageEncryptor {
         });
         Ok(MessageEncryptor {
             suite,
-            encryption_context: materials.encryption_context,
+            encryption_context: full_ec,
             header,
             sealer: FrameSealer {
                 key,
@@ -411,6 +412,7 @@ impl MessageEncryptor {
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use crate::context::PUBLIC_KEY_FIELD;
     use crate::keyring::{MultiKeyring, RawAesKeyring, RawRsaKeyring, RsaPadding};
     use crate::{CommitmentPolicy, DecryptRequest, Header, decrypt};
     use std::num::NonZeroU16;

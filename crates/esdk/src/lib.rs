@@ -20,6 +20,11 @@
 //!   are refused; more encrypted data keys than the client maximum is an error.
 //!   [`MessageEncryptor`] writes the header and then one frame at a time, and its
 //!   [`FrameSealer`] may seal frames on other threads.
+//! - **Materials managers** ([`materials`]): the default one (a fresh data key and signing
+//!   key per message from a keyring) and the **caching** one ([`CachingMaterialsManager`]):
+//!   materials reused for the same suite and context within a maximum age, message count and
+//!   byte count, in a named partition, with an LRU capacity; identity-KDF suites and messages of
+//!   unknown size are not cached; evicted entries are zeroized.
 //! - **Streaming** ([`stream`]): [`EncryptingWriter`] (`Write`) and [`DecryptingReader`]
 //!   (`Read`) with bounded memory. A signed message's plaintext is released only after the
 //!   signature verifies (held up to [`StreamOptions::max_buffered`], 16 MiB by default; more
@@ -40,7 +45,6 @@
 //!
 //! - The raw ECDH and hierarchical keyrings. (The **AWS KMS keyring** is in the
 //!   `trent-esdk-kms` crate, which brings the HTTP client.)
-//! - The **caching materials manager**.
 //! - An **async** streaming variant (the [`stream`] adapters are `std::io` only).
 //!
 //! # Layout
@@ -86,6 +90,7 @@ mod decrypt;
 mod encrypt;
 mod header;
 pub mod keyring;
+pub mod materials;
 mod reader;
 pub mod stream;
 mod suite;
@@ -98,6 +103,9 @@ pub use encrypt::{
     EncryptConfig, EncryptRequest, Encrypted, FrameSealer, MessageEncryptor, encrypt,
 };
 pub use header::{ContentType, Header};
+pub use materials::{
+    CacheLimits, CachingMaterialsManager, DefaultMaterialsManager, MaterialsManager,
+};
 pub use stream::{DecryptingReader, EncryptingWriter, StreamOptions};
 pub use suite::{AlgorithmSuite, Kdf};
 

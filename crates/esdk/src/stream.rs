@@ -17,6 +17,7 @@ use crate::decrypt::{
 use crate::encrypt::{EncryptConfig, EncryptRequest, MessageEncryptor};
 use crate::header::{ContentType, Header};
 use crate::keyring::Keyring;
+use crate::materials::MaterialsManager;
 use crate::{AlgorithmSuite, Error};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -79,9 +80,27 @@ impl<W: Write> EncryptingWriter<W> {
         config: &EncryptConfig,
         keyring: &dyn Keyring,
         request: &EncryptRequest,
-        mut inner: W,
+        inner: W,
     ) -> Result<Self, Error> {
         let encryptor = MessageEncryptor::new(config, keyring, request)?;
+        Self::start(encryptor, inner)
+    }
+
+    /// As [`EncryptingWriter::new`], with materials from `cmm`; `plaintext_length` is the size
+    /// of what will be written, if known (a caching manager needs it).
+    pub fn with_materials_manager(
+        config: &EncryptConfig,
+        cmm: &dyn MaterialsManager,
+        request: &EncryptRequest,
+        plaintext_length: Option<u64>,
+        inner: W,
+    ) -> Result<Self, Error> {
+        let encryptor =
+            MessageEncryptor::with_materials_manager(config, cmm, request, plaintext_length)?;
+        Self::start(encryptor, inner)
+    }
+
+    fn start(encryptor: MessageEncryptor, mut inner: W) -> Result<Self, Error> {
         let frame_len = usize::try_from(encryptor.frame_length())
             .map_err(|_| Error::InvalidRequest("frame length does not fit in memory"))?;
         inner.write_all(encryptor.header())?;
