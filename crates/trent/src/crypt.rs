@@ -154,6 +154,13 @@ pub struct EncryptArgs {
     /// required-encryption-context materials manager): decrypt must supply their pairs.
     #[arg(long, num_args = 1..)]
     required_encryption_context_keys: Vec<String>,
+
+    /// Reuse data keys between the messages of this run (the caching materials manager):
+    /// `capacity=<entries> max_age=<seconds> [max_messages_encrypted=<n>]
+    /// [max_bytes_encrypted=<n>] [partition=<name>]`. Standard input (unknown size) is not
+    /// cached.
+    #[arg(long, num_args = 1..)]
+    caching: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -692,10 +699,67 @@ fn check_stdout_use(common: &CommonArgs, jobs: &[Job]) -> Result<(), Failure> {
     Ok(())
 }
 
+fn caching_manager(
+    fields: &[String],
+    keyring: MultiKeyring,
+) -> Result<trent_esdk::CachingMaterialsManager, Failure> {
+    let mut map = BTreeMap::new();
+    for f in fields {
+        let (k, v) = f
+            .split_once('=')
+            .ok_or_else(|| usage(format!("--caching field {f:?} is not name=value")))?;
+        if map.insert(k, v).is_some() {
+            return Err(usage(format!("--caching field {k:?} given twice")));
+        }
+    }
+    let allowed = [
+        "capacity",
+        "max_age",
+        "max_messages_encrypted",
+        "max_bytes_encrypted",
+        "partition",
+    ];
+    if let Some(extra) = map.keys().find(|k| !allowed.contains(k)) {
+        return Err(usage(format!("unknown --caching field {extra:?}")));
+    }
+    let number = |name: &str| -> Result<Option<u64>, Failure> {
+        map.get(name)
+            .map(|v| {
+                v.parse::<u64>()
+                    .map_err(|_| usage(format!("--caching {name}={v:?} is not a number")))
+            })
+            .transpose()
+    };
+    let capacity = number("capacity")?
+        .and_then(|c| usize::try_from(c).ok())
+        .and_then(std::num::NonZeroUsize::new)
+        .ok_or_else(|| usage("--caching needs capacity=<n> with n > 0"))?;
+    let max_age = number("max_age")?
+        .filter(|a| *a > 0)
+        .ok_or_else(|| usage("--caching needs max_age=<seconds> with seconds > 0"))?;
+    let limits = trent_esdk::CacheLimits {
+        max_age: std::time::Duration::from_secs(max_age),
+        max_messages: number("max_messages_encrypted")?.unwrap_or(1 << 32),
+        max_bytes: number("max_bytes_encrypted")?.unwrap_or(i64::MAX.unsigned_abs()),
+        capacity,
+    };
+    trent_esdk::CachingMaterialsManager::new(
+        Box::new(keyring),
+        map.get("partition").copied(),
+        limits,
+    )
+    .map_err(|e| usage(format!("--caching: {e}")))
+}
+
 pub fn encrypt(args: &EncryptArgs) -> Result<(), Failure> {
     let common = &args.common;
     let config = config(common);
-    let keyring = keyring(common)?;
+    let base = keyring(common)?;
+    let (keyring, cache) = if args.caching.is_empty() {
+        (Some(base), None)
+    } else {
+        (None, Some(caching_manager(&args.caching, base)?))
+    };
     let (encryption_context, _) = parse_context(&common.encryption_context, false)?;
     let suite = args.algorithm.as_deref().map(parse_suite).transpose()?;
     if args.frame_length == 0 {
@@ -714,8 +778,18 @@ pub fn encrypt(args: &EncryptArgs) -> Result<(), Failure> {
         let name = display(&job.input);
         let mut input = open_input(&job.input)?;
         let sink = Sink::open(&job.output)?;
-        let mut writer = EncryptingWriter::new(&config, &keyring, &request, sink)
-            .map_err(|e| crypto(&name, &e))?;
+        let mut writer = match (&cache, &keyring) {
+            (Some(cache), _) => {
+                let len = match &job.input {
+                    Some(p) => std::fs::metadata(p).ok().map(|m| m.len()),
+                    None => None,
+                };
+                EncryptingWriter::with_materials_manager(&config, cache, &request, len, sink)
+            }
+            (None, Some(keyring)) => EncryptingWriter::new(&config, keyring, &request, sink),
+            (None, None) => return Err(usage("no wrapping keys")),
+        }
+        .map_err(|e| crypto(&name, &e))?;
         let suite = writer.suite();
         let full_ec = writer.encryption_context().clone();
         io::copy(&mut input, &mut writer)

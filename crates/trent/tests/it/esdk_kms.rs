@@ -291,3 +291,125 @@ open(dst, "wb").write(out)
     assert_eq!(std::fs::read(dir.join("py.dec")).unwrap(), plain);
     server.stop().await;
 }
+
+/// A TCP proxy in front of the server that counts `GenerateDataKey` requests passing through.
+async fn counting_proxy(
+    target: std::net::SocketAddr,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let count = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = count.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let server = tokio::net::TcpStream::connect(target).await.unwrap();
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                let up = async move {
+                    let needle = b"TrentService.GenerateDataKey\r";
+                    let mut tail: Vec<u8> = Vec::new();
+                    let mut buf = vec![0u8; 1 << 16];
+                    loop {
+                        let n = cr.read(&mut buf).await.unwrap_or(0);
+                        if n == 0 {
+                            break;
+                        }
+                        tail.extend_from_slice(&buf[..n]);
+                        let hits = tail.windows(needle.len()).filter(|w| w == needle).count();
+                        counter.fetch_add(hits, Ordering::SeqCst);
+                        let keep = tail.len().min(needle.len() - 1);
+                        tail.drain(..tail.len() - keep);
+                        if sw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                };
+                let down = async move {
+                    let _ = tokio::io::copy(&mut sr, &mut cw).await;
+                };
+                tokio::join!(up, down);
+            });
+        }
+    });
+    (format!("http://{addr}"), count)
+}
+
+#[tokio::test]
+async fn the_caching_materials_manager_saves_generate_data_key_calls() {
+    use std::sync::atomic::Ordering;
+    let data = tempfile::tempdir().unwrap();
+    let server = TestServer::start(data.path()).await;
+    let kms = server.client();
+    let key = kms.create_key().send().await.unwrap();
+    let arn = key.key_metadata().unwrap().arn().unwrap().to_string();
+    let (endpoint, count) = counting_proxy(server.addr).await;
+
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path();
+    std::fs::write(
+        dir.join("credentials"),
+        format!(
+            "[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            server.access_key_id, server.secret_access_key
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir(dir.join("in")).unwrap();
+    for i in 0..5 {
+        std::fs::write(dir.join(format!("in/f{i}")), vec![i as u8; 100]).unwrap();
+    }
+    let trent = Path::new(env!("CARGO_BIN_EXE_trent"));
+    let key_arg = format!("key={arn}");
+    let encrypt = |out: &str, caching: &[&str]| {
+        let mut a = s(&["encrypt", "-r", "-i", "in", "-o", out, "-w", &key_arg]);
+        if !caching.is_empty() {
+            a.push("--caching".into());
+            a.extend(s(caching));
+        }
+        a
+    };
+    // Without caching: one GenerateDataKey per file.
+    ok(&run(trent, encrypt("plain", &[]), dir, &endpoint).await);
+    assert_eq!(count.swap(0, Ordering::SeqCst), 5);
+    // Two messages per data key: 3 calls for 5 files.
+    let caching = ["capacity=10", "max_age=300", "max_messages_encrypted=2"];
+    ok(&run(trent, encrypt("cached", &caching), dir, &endpoint).await);
+    assert_eq!(count.swap(0, Ordering::SeqCst), 3);
+    // A byte limit of 250: two 100-byte files per data key, again 3 calls.
+    let caching = ["capacity=10", "max_age=300", "max_bytes_encrypted=250"];
+    ok(&run(trent, encrypt("bytes", &caching), dir, &endpoint).await);
+    assert_eq!(count.swap(0, Ordering::SeqCst), 3);
+    // Within every limit: one call.
+    let caching = ["capacity=1", "max_age=300", "partition=p"];
+    ok(&run(trent, encrypt("once", &caching), dir, &endpoint).await);
+    assert_eq!(count.swap(0, Ordering::SeqCst), 1);
+    // Every file still decrypts (it calls Decrypt, not GenerateDataKey).
+    let out = run(
+        trent,
+        s(&["decrypt", "-r", "-i", "once", "-o", "back", "-w", &key_arg]),
+        dir,
+        &endpoint,
+    )
+    .await;
+    ok(&out);
+    for i in 0..5 {
+        let back = std::fs::read(dir.join(format!("back/f{i}.encrypted.decrypted"))).unwrap();
+        assert_eq!(back, vec![i as u8; 100]);
+    }
+    assert_eq!(count.load(Ordering::SeqCst), 0);
+    // Bad caching settings are usage errors.
+    for bad in [
+        &["max_age=300"][..],
+        &["capacity=1"],
+        &["capacity=1", "max_age=0"],
+        &["capacity=1", "max_age=1", "x=1"],
+    ] {
+        let out = run(trent, encrypt("bad", bad), dir, &endpoint).await;
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+    }
+    server.stop().await;
+}
