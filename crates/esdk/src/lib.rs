@@ -29,7 +29,8 @@
 //!   (`Read`) with bounded memory. A signed message's plaintext is released only after the
 //!   signature verifies (held up to [`StreamOptions::max_buffered`], 16 MiB by default; more
 //!   is an error) unless the caller opts in to unverified streaming, which still holds back the
-//!   final frame.
+//!   final frame. `EncryptingWriter::with_threads` seals batches of frames on several threads
+//!   with byte-identical output.
 //! - **Keyrings** ([`keyring`]): raw AES (128/192/256-bit wrapping keys), raw RSA (PKCS#1 v1.5
 //!   and OAEP with SHA-1/256/384/512; encrypt-only from a public key), and the multi-keyring
 //!   (a generator makes the data key and every child wraps it; on decrypt the first to

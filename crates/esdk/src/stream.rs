@@ -70,9 +70,16 @@ pub struct EncryptingWriter<W: Write> {
     inner: W,
     encryptor: MessageEncryptor,
     frame_len: usize,
+    /// Threads sealing frames, and the plaintext bytes gathered before sealing them (one
+    /// frame with one thread; a batch of frames shared out between threads otherwise).
+    threads: usize,
+    batch_len: usize,
     pending: Zeroizing<Vec<u8>>,
     out: Vec<u8>,
 }
+
+/// Plaintext gathered per thread before a parallel batch is sealed.
+const PARALLEL_BYTES_PER_THREAD: usize = 256 << 10;
 
 impl<W: Write> EncryptingWriter<W> {
     /// Gets the data key from `keyring` and writes the header to `inner`.
@@ -108,9 +115,26 @@ impl<W: Write> EncryptingWriter<W> {
             inner,
             encryptor,
             frame_len,
+            threads: 1,
+            batch_len: frame_len,
             pending: Zeroizing::new(Vec::new()),
             out: Vec::new(),
         })
+    }
+
+    /// Seals frames on `threads` threads. The output is byte-for-byte what one thread writes
+    /// (frame IVs come from sequence numbers). Memory grows to about `threads` × 256 KiB (at
+    /// least `threads` frames) of plaintext. Call before writing.
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        if self.pending.is_empty() && threads > 1 {
+            let frames_per_thread = (PARALLEL_BYTES_PER_THREAD / self.frame_len.max(1)).max(1);
+            self.threads = threads;
+            self.batch_len = self
+                .frame_len
+                .saturating_mul(frames_per_thread)
+                .saturating_mul(threads);
+        }
+        self
     }
 
     pub fn suite(&self) -> AlgorithmSuite {
@@ -124,19 +148,81 @@ impl<W: Write> EncryptingWriter<W> {
 
     /// Seals the final frame and footer, flushes, and returns the inner writer.
     pub fn finish(mut self) -> Result<W, Error> {
+        // Every full frame but the last chunk (full or not) is a regular frame.
+        let regular = self.pending.len().saturating_sub(1) / self.frame_len * self.frame_len;
+        let pending = std::mem::take(&mut self.pending);
+        let (frames, last) = pending.split_at(regular);
+        self.seal_regular(frames)?;
         self.out.clear();
-        self.encryptor.finish(&self.pending, &mut self.out)?;
-        self.pending.clear();
+        self.encryptor.finish(last, &mut self.out)?;
         self.inner.write_all(&self.out)?;
         self.inner.flush()?;
         Ok(self.inner)
     }
 
     fn seal_pending(&mut self) -> Result<(), Error> {
-        self.out.clear();
-        self.encryptor.seal_frame(&self.pending, &mut self.out)?;
+        let pending = std::mem::take(&mut self.pending);
+        let result = self.seal_regular(&pending);
+        // Reuse the (reserved) buffer.
+        self.pending = pending;
         self.pending.clear();
-        self.inner.write_all(&self.out)?;
+        result
+    }
+
+    /// Seals `data` (whole frames) as regular frames and writes them.
+    fn seal_regular(&mut self, data: &[u8]) -> Result<(), Error> {
+        let frame_count = data.len() / self.frame_len;
+        if frame_count == 0 {
+            return Ok(());
+        }
+        if self.threads <= 1 || frame_count == 1 {
+            for frame in data.chunks(self.frame_len) {
+                self.out.clear();
+                self.encryptor.seal_frame(frame, &mut self.out)?;
+                self.inner.write_all(&self.out)?;
+            }
+            return Ok(());
+        }
+        let first_seq = self.encryptor.next_sequence_number();
+        let per_thread = frame_count.div_ceil(self.threads);
+        let frame_len = self.frame_len;
+        let sealer = self.encryptor.sealer();
+        let sealed: Vec<Result<Vec<u8>, Error>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = data
+                .chunks(per_thread * frame_len)
+                .enumerate()
+                .map(|(t, group)| {
+                    scope.spawn(move || {
+                        let mut out = Vec::with_capacity(group.len() + 32 * per_thread);
+                        for (i, frame) in group.chunks(frame_len).enumerate() {
+                            let seq = u32::try_from(t * per_thread + i)
+                                .ok()
+                                .and_then(|offset| first_seq.checked_add(offset))
+                                .ok_or(Error::InvalidRequest(
+                                    "too many frames: use a larger frame length",
+                                ))?;
+                            sealer.seal_regular(seq, frame, &mut out)?;
+                        }
+                        Ok(out)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or(Err(Error::Internal("a sealing thread failed")))
+                })
+                .collect()
+        });
+        let sealed_len = 4 + 12 + frame_len + 16;
+        for group in sealed {
+            let group = group?;
+            for frame in group.chunks(sealed_len) {
+                self.encryptor.append_sealed(frame)?;
+            }
+            self.inner.write_all(&group)?;
+        }
         Ok(())
     }
 }
@@ -146,16 +232,16 @@ impl<W: Write> Write for EncryptingWriter<W> {
         if data.is_empty() {
             return Ok(0);
         }
-        if self.pending.capacity() < self.frame_len {
+        if self.pending.capacity() < self.batch_len {
             // Reserved once, so the plaintext buffer never reallocates (no stray copies).
-            self.pending.reserve_exact(self.frame_len);
+            self.pending.reserve_exact(self.batch_len);
         }
-        // A full frame is sealed as a regular frame only once more data follows: the last
+        // Full frames are sealed as regular frames only once more data follows: the last
         // chunk, full or not, becomes the final frame in `finish`.
-        if self.pending.len() == self.frame_len {
+        if self.pending.len() == self.batch_len {
             self.seal_pending().map_err(io_error)?;
         }
-        let room = self.frame_len - self.pending.len();
+        let room = self.batch_len - self.pending.len();
         let n = room.min(data.len());
         self.pending
             .extend_from_slice(data.get(..n).unwrap_or_default());
@@ -568,6 +654,60 @@ mod tests {
                         pt
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn threads_write_the_same_bytes_as_one_thread() {
+        for (suite, frame, len) in [
+            (0x0478, 16u32, 0usize),
+            (0x0478, 16, 16),
+            (0x0478, 16, 17),
+            (0x0478, 100, 250_000),
+            (0x0578, 4096, 1_000_000),
+            (0x0578, 1, 3_000),
+            (0x0478, 4096, 4096 * 300),
+        ] {
+            let pt = data(len);
+            for threads in [2usize, 3, 8] {
+                let k = keyring();
+                let config = ClientConfig::default();
+                let req = request(suite, frame);
+                // The same materials for both runs: one encryptor's header and sealer.
+                let reference = MessageEncryptor::new(&config, &k, &req).unwrap();
+                let mut single = reference.header().to_vec();
+                let chunks: Vec<&[u8]> = if pt.is_empty() {
+                    vec![&[]]
+                } else {
+                    pt.chunks(frame as usize).collect()
+                };
+                for (seq, (i, c)) in (1u32..).zip(chunks.iter().enumerate()) {
+                    if i + 1 == chunks.len() {
+                        reference.sealer().seal_final(seq, c, &mut single).unwrap();
+                    } else {
+                        reference
+                            .sealer()
+                            .seal_regular(seq, c, &mut single)
+                            .unwrap();
+                    }
+                }
+                let mut w = EncryptingWriter::start(reference, Vec::new())
+                    .unwrap()
+                    .with_threads(threads);
+                for c in pt.chunks(70_001) {
+                    w.write_all(c).unwrap();
+                }
+                let parallel = w.finish().unwrap();
+                // Identical up to the footer (ECDSA signatures are randomized).
+                assert_eq!(
+                    &parallel[..single.len()],
+                    single.as_slice(),
+                    "{suite:x} {frame} {len} {threads}"
+                );
+                let out =
+                    decrypt(&config, &keyring(), &DecryptRequest::default(), &parallel).unwrap();
+                assert_eq!(out.plaintext.expose_secret(), pt.as_slice());
             }
         }
     }

@@ -155,6 +155,10 @@ pub struct EncryptArgs {
     #[arg(long, num_args = 1..)]
     required_encryption_context_keys: Vec<String>,
 
+    /// Threads sealing frames (the output is byte-for-byte what one thread writes).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: u16,
+
     /// Reuse data keys between the messages of this run (the caching materials manager):
     /// `capacity=<entries> max_age=<seconds> [max_messages_encrypted=<n>]
     /// [max_bytes_encrypted=<n>] [partition=<name>]`. Standard input (unknown size) is not
@@ -789,7 +793,8 @@ pub fn encrypt(args: &EncryptArgs) -> Result<(), Failure> {
             (None, Some(keyring)) => EncryptingWriter::new(&config, keyring, &request, sink),
             (None, None) => return Err(usage("no wrapping keys")),
         }
-        .map_err(|e| crypto(&name, &e))?;
+        .map_err(|e| crypto(&name, &e))?
+        .with_threads(usize::from(args.threads));
         let suite = writer.suite();
         let full_ec = writer.encryption_context().clone();
         io::copy(&mut input, &mut writer)

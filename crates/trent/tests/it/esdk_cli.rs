@@ -355,6 +355,17 @@ fn standard_streams_policies_limits_and_exit_codes() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(out.stdout, pt);
 
+    // Several sealing threads: a message any reader opens.
+    let big = data(3_000_000);
+    let mut threaded = enc.clone();
+    threaded.extend(args(&["--threads", "4"]));
+    let out = d.trent(&threaded, &big);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(d.trent(&dec, &out.stdout).stdout, big);
+    let mut zero = enc.clone();
+    zero.extend(args(&["--threads", "0"]));
+    assert_eq!(code(&d.trent(&zero, &big)), 2);
+
     // --decrypt-unsigned refuses signed messages and streams unsigned ones.
     let mut unsigned = dec.clone();
     unsigned.push("--decrypt-unsigned".into());
