@@ -634,12 +634,70 @@ impl Write for Sink {
 }
 
 fn open_input(input: &Option<PathBuf>) -> Result<Box<dyn Read>, Failure> {
-    match input {
-        None => Ok(Box::new(io::stdin().lock())),
-        Some(p) => Ok(Box::new(BufReader::with_capacity(
+    let reader: Box<dyn Read> = match input {
+        None => Box::new(io::stdin().lock()),
+        Some(p) => Box::new(BufReader::with_capacity(
             1 << 16,
             File::open(p).map_err(|e| io_failure("cannot read", p, &e))?,
-        ))),
+        )),
+    };
+    // A progress line on standard error when it is a terminal.
+    if !io::IsTerminal::is_terminal(&io::stderr()) {
+        return Ok(reader);
+    }
+    let name = display(input);
+    let total = input
+        .as_ref()
+        .and_then(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len());
+    Ok(Box::new(Progress {
+        inner: reader,
+        name,
+        total,
+        done: 0,
+        last: None,
+    }))
+}
+
+/// Counts what is read and redraws `name: bytes (percent)` on standard error at most every
+/// 200 ms, finishing the line at the end of the input.
+struct Progress {
+    inner: Box<dyn Read>,
+    name: String,
+    total: Option<u64>,
+    done: u64,
+    last: Option<std::time::Instant>,
+}
+
+fn progress_line(name: &str, done: u64, total: Option<u64>) -> String {
+    let mib = |b: u64| b as f64 / f64::from(1u32 << 20);
+    match total {
+        Some(t) if t > 0 => format!(
+            "{name}: {:.1} / {:.1} MiB ({}%)",
+            mib(done),
+            mib(t),
+            done.saturating_mul(100) / t
+        ),
+        _ => format!("{name}: {:.1} MiB", mib(done)),
+    }
+}
+
+impl Read for Progress {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.done = self.done.saturating_add(n as u64);
+        let due = self
+            .last
+            .is_none_or(|t| t.elapsed() >= std::time::Duration::from_millis(200));
+        if n == 0 || due {
+            self.last = Some(std::time::Instant::now());
+            let end = if n == 0 { "\n" } else { "" };
+            eprint!(
+                "\r{}{end}",
+                progress_line(&self.name, self.done, self.total)
+            );
+        }
+        Ok(n)
     }
 }
 
@@ -889,5 +947,36 @@ fn copy_decrypted<R: Read>(
         }
         sink.write_all(buf.get(..n).unwrap_or_default())
             .map_err(|e| io_failure("cannot write", Path::new(name), &e))?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_lines() {
+        assert_eq!(
+            progress_line("a.bin", 3 << 20, Some(12 << 20)),
+            "a.bin: 3.0 / 12.0 MiB (25%)"
+        );
+        assert_eq!(progress_line("-", 1 << 19, None), "-: 0.5 MiB");
+        assert_eq!(progress_line("e", 0, Some(0)), "e: 0.0 MiB");
+    }
+
+    #[test]
+    fn wrapping_key_groups_split_where_a_field_repeats() {
+        let fields: Vec<String> = ["provider=raw-aes", "key=a", "key=b", "region=x", "key=c"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        assert_eq!(
+            key_groups(&fields),
+            vec![
+                vec!["provider=raw-aes".to_owned(), "key=a".to_owned()],
+                vec!["key=b".to_owned(), "region=x".to_owned()],
+                vec!["key=c".to_owned()],
+            ]
+        );
     }
 }

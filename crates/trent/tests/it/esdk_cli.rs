@@ -605,3 +605,31 @@ open(dst, "wb").write(out)
     py("decrypt", "from-trent.enc", "from-trent.out");
     assert_eq!(std::fs::read(d.path.join("from-trent.out")).unwrap(), pt);
 }
+
+#[test]
+fn a_progress_line_when_stderr_is_a_terminal() {
+    let d = Dir::new();
+    std::fs::write(d.path.join("plain.bin"), data(3 << 20)).unwrap();
+    let mut enc = vec![env!("CARGO_BIN_EXE_trent").to_owned()];
+    enc.extend(args(&["encrypt", "-i", "plain.bin", "-o", "plain.enc"]));
+    enc.extend(d.aes());
+    // util-linux `script` runs the command on a pseudo-terminal and copies what it prints.
+    let out = Command::new("script")
+        .args(["-qec", &enc.join(" "), "/dev/null"])
+        .current_dir(&d.path)
+        .stdin(Stdio::null())
+        .output();
+    let Ok(out) = out else {
+        eprintln!("skipping: no `script` to provide a terminal");
+        return;
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("plain.bin: 3.0 / 3.0 MiB (100%)"), "{text}");
+    // Without a terminal (every other test), nothing is printed.
+    let mut plain = args(&["encrypt", "-i", "plain.bin", "-o", "plain2.enc"]);
+    plain.extend(d.aes());
+    let out = d.trent(&plain, b"");
+    assert_eq!(code(&out), 0);
+    assert!(out.stderr.is_empty());
+}
