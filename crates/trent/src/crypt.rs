@@ -181,6 +181,10 @@ pub struct DecryptArgs {
     /// into place after verification.
     #[arg(long, default_value_t = 64 << 20)]
     max_buffered_bytes: usize,
+
+    /// Threads opening frames.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: u16,
 }
 
 const SUITE_NAMES: [(&str, u16); 11] = [
@@ -894,7 +898,8 @@ pub fn decrypt(args: &DecryptArgs) -> Result<(), Failure> {
             max_buffered: args.max_buffered_bytes,
         };
         let mut reader = DecryptingReader::new(&config, &keyring, &request, options, input)
-            .map_err(|e| crypto(&name, &e))?;
+            .map_err(|e| crypto(&name, &e))?
+            .with_threads(usize::from(args.threads));
         if args.decrypt_unsigned && reader.header().suite.signature().is_some() {
             return Err(Failure {
                 code: EXIT_CRYPTO,

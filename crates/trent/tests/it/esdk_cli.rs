@@ -362,6 +362,9 @@ fn standard_streams_policies_limits_and_exit_codes() {
     let out = d.trent(&threaded, &big);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(d.trent(&dec, &out.stdout).stdout, big);
+    let mut dec_threaded = dec.clone();
+    dec_threaded.extend(args(&["--threads", "3"]));
+    assert_eq!(d.trent(&dec_threaded, &out.stdout).stdout, big);
     let mut zero = enc.clone();
     zero.extend(args(&["--threads", "0"]));
     assert_eq!(code(&d.trent(&zero, &big)), 2);
