@@ -20,6 +20,9 @@
 //!   are refused; more encrypted data keys than the client maximum is an error.
 //!   [`MessageEncryptor`] writes the header and then one frame at a time, and its
 //!   [`FrameSealer`] may seal frames on other threads.
+//! - **Async streaming** (`asynchronous`, feature `tokio`, on by default): `encrypt_async`
+//!   and `decrypt_async` between tokio `AsyncRead`/`AsyncWrite`, through the same streaming
+//!   adapters on a blocking thread with bounded channels.
 //! - **Materials managers** ([`materials`]): the default one (a fresh data key and signing
 //!   key per message from a keyring) and the **caching** one ([`CachingMaterialsManager`]):
 //!   materials reused for the same suite and context within a maximum age, message count and
@@ -46,7 +49,6 @@
 //!
 //! - The raw ECDH and hierarchical keyrings. (The **AWS KMS keyring** is in the
 //!   `trent-esdk-kms` crate, which brings the HTTP client.)
-//! - An **async** streaming variant (the [`stream`] adapters are `std::io` only).
 //!
 //! # Layout
 //!
@@ -86,6 +88,8 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "tokio")]
+pub mod asynchronous;
 pub mod context;
 mod decrypt;
 mod encrypt;
