@@ -9,6 +9,12 @@
 #   mac               GenerateMac, HMAC_SHA_256 on an HMAC_256 key; reference: openssl speed
 #                     -hmac sha256 at the message size (one core)
 #   The openssl references run before and after Trent's runs; `micro` times the in-process steps.
+#   encrypt-authz     Encrypt with authorization doing real work: an IAM user with an inline
+#                     and a managed identity policy (conditions on aws:SourceIp, explicit
+#                     denies) encrypting under a key with the console's four-statement key
+#                     policy, alternated with the root encrypting under a default-policy key,
+#                     AUTHZ_ROUNDS times per size and connection count (reference: the root's
+#                     runs, in the same run)
 #   ssm-get           Parameter Store GetParameter, String, over SSM_COUNT stored parameters
 #   ssm-get-secure    GetParameter WithDecryption of SecureString parameters (alias/aws/ssm)
 #   ssm-put           PutParameter with Overwrite over SSM_COUNT parameters: durable writes
@@ -31,6 +37,8 @@
 #   RATES="10000"     open-loop runs: offered req/s (empty to skip), on RATE_CONNS connections
 #   RATE_CONNS=64
 #   SSM_CONNS="16 64" connection counts for the Parameter Store operations
+#   AUTHZ_CONNS="4 16" connection counts for encrypt-authz
+#   AUTHZ_ROUNDS=3    alternated pairs of runs per size and connection count for encrypt-authz
 #   SSM_RATES="10000" open-loop runs of ssm-get and ssm-get-secure (empty to skip)
 #   SSM_COUNT=10000   parameters stored for ssm-get, ssm-get-secure and ssm-put
 #   SSM_PATH_COUNT=1000 parameters under the path of ssm-by-path
@@ -54,6 +62,8 @@ SIZES=${SIZES:-"64 4096"}
 RATES=${RATES-10000}
 RATE_CONNS=${RATE_CONNS:-64}
 SSM_CONNS=${SSM_CONNS:-"16 64"}
+AUTHZ_CONNS=${AUTHZ_CONNS:-"4 16"}
+AUTHZ_ROUNDS=${AUTHZ_ROUNDS:-3}
 SSM_RATES=${SSM_RATES-10000}
 SSM_COUNT=${SSM_COUNT:-10000}
 SSM_PATH_COUNT=${SSM_PATH_COUNT:-1000}
@@ -80,7 +90,7 @@ BENCH=${CARGO_TARGET_DIR:-target}/release/trent-bench
 has_op() { [[ " $OPS " == *" $1 "* ]]; }
 for op in $OPS; do
     case $op in
-    encrypt | sign-p256 | sign-rsa2048 | sign-rsa2048-pss | mac) ;;
+    encrypt | encrypt-authz | sign-p256 | sign-rsa2048 | sign-rsa2048-pss | mac) ;;
     ssm-get | ssm-get-secure | ssm-put | ssm-by-path) ;;
     *)
         echo "unknown operation '$op' in OPS" >&2
@@ -92,7 +102,7 @@ SIGN_OPS=
 SSM_OPS=
 for op in $OPS; do
     case $op in
-    encrypt) ;;
+    encrypt | encrypt-authz) ;;
     ssm-*) SSM_OPS="$SSM_OPS $op" ;;
     *) SIGN_OPS="$SIGN_OPS $op" ;;
     esac
@@ -270,6 +280,23 @@ if has_op encrypt; then
         done
     done
 fi
+if has_op encrypt-authz; then
+    echo "## Trent: Encrypt with a realistic key policy and identity policies in force"
+    APP_CREDS="$DATA/app-credentials"
+    AUTHZ_KEY=$("$BENCH" authz-setup --endpoint "$ENDPOINT" --credentials-file "$CREDS" \
+        --write-credentials "$APP_CREDS")
+    echo "key with the console's key policy: $AUTHZ_KEY; IAM user bench-app"
+    echo
+    for size in $SIZES; do
+        for c in $AUTHZ_CONNS; do
+            for round in $(seq "$AUTHZ_ROUNDS"); do
+                run trent-root encrypt "$ENDPOINT" "$KEY" "$size" "$c" max --credentials-file "$CREDS"
+                run trent-policies encrypt "$ENDPOINT" "$AUTHZ_KEY" "$size" "$c" max \
+                    --credentials-file "$APP_CREDS"
+            done
+        done
+    done
+fi
 for op in $SIGN_OPS; do
     op_setup "$op"
     echo "## Trent: $op"
@@ -373,6 +400,32 @@ if has_op encrypt; then
         echo "$ROW_HEAD"
         echo "$ROW_RULE"
         awk -F' [|] ' -v s="$size" '$2 == "Encrypt" && $3 == s' "$ROWS"
+    done
+fi
+if has_op encrypt-authz; then
+    echo
+    echo "### Encrypt with policies in force (trent-policies) against the root under a default-policy key (trent-root)"
+    echo
+    echo "$ROW_HEAD"
+    echo "$ROW_RULE"
+    awk -F' [|] ' '$1 ~ /trent-(root|policies)$/' "$ROWS"
+    echo
+    echo "Medians over the rounds (p99 and server CPU too)."
+    echo
+    echo "| bytes | connections | root req/s (median) | policies req/s (median) | ratio | root p99 ms | policies p99 ms | root server µs/req | policies server µs/req |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    for size in $SIZES; do
+        for c in $AUTHZ_CONNS; do
+            med() { # label column
+                awk -F' [|] ' -v l="$1" -v s="$size" -v c="$c" -v col="$2" \
+                    '$1 ~ ("^[|] " l "$") && $3 == s && $4 == c && $12 == 0 { print $col }' "$ROWS" \
+                    | sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2); else print 0 }'
+            }
+            r=$(med trent-root 6) p=$(med trent-policies 6) rl=$(med trent-root 9) pl=$(med trent-policies 9)
+            rc=$(med trent-root 13) pc=$(med trent-policies 13)
+            awk -v s="$size" -v c="$c" -v r="$r" -v p="$p" -v rl="$rl" -v pl="$pl" -v rc="$rc" -v pc="$pc" 'BEGIN {
+                printf "| %s | %s | %.0f | %.0f | %.3f | %.3f | %.3f | %.1f | %.1f |\n", s, c, r, p, (r > 0 ? p / r : 0), rl, pl, rc, pc }'
+        done
     done
 fi
 if [ -n "$SIGN_OPS" ]; then

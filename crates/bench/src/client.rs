@@ -19,6 +19,7 @@ use crate::creds::Credentials;
 use crate::histogram::Histogram;
 
 pub const JSON_1_1: &str = "application/x-amz-json-1.1";
+pub const FORM: &str = "application/x-www-form-urlencoded; charset=utf-8";
 
 /// Where to send, and how to sign.
 #[derive(Debug)]
@@ -85,6 +86,23 @@ impl Client {
         target: &str,
         body: Bytes,
     ) -> anyhow::Result<Request<Full<Bytes>>> {
+        self.signed_post(
+            &[("content-type", JSON_1_1), ("x-amz-target", target)],
+            body,
+        )
+    }
+
+    /// A signed `POST /` of a Query-protocol form body (`Action=...&Version=...`), as IAM and
+    /// STS take it.
+    pub fn signed_form(&self, body: Bytes) -> anyhow::Result<Request<Full<Bytes>>> {
+        self.signed_post(&[("content-type", FORM)], body)
+    }
+
+    fn signed_post(
+        &self,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> anyhow::Result<Request<Full<Bytes>>> {
         let signer = trent_sigv4::Signer {
             access_key_id: &self.creds.access_key_id,
             secret_access_key: &self.creds.secret_access_key,
@@ -92,11 +110,9 @@ impl Client {
             service: &self.service,
             session_token: None,
         };
-        let headers = [
-            ("host", self.authority.as_str()),
-            ("content-type", JSON_1_1),
-            ("x-amz-target", target),
-        ];
+        let mut all = vec![("host", self.authority.as_str())];
+        all.extend_from_slice(headers);
+        let headers = all;
         let signed = signer.sign("POST", "/", "", &headers, &body, OffsetDateTime::now_utc());
         let mut builder = Request::post("/");
         for (name, value) in headers {
@@ -124,6 +140,31 @@ impl Client {
     pub async fn call(&self, target: &str, body: Bytes) -> anyhow::Result<Answer> {
         let mut sender = self.connect().await?;
         let req = self.signed_request(target, body)?;
+        Self::exchange(&mut sender, req).await
+    }
+
+    /// One signed Query-protocol call (IAM, STS) on a fresh connection: `params` are the form's
+    /// name/value pairs, `Action` and `Version` included.
+    pub async fn call_form(&self, params: &[(&str, &str)]) -> anyhow::Result<Answer> {
+        use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+        const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+            .remove(b'-')
+            .remove(b'.')
+            .remove(b'_')
+            .remove(b'~');
+        let body = params
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{}={}",
+                    utf8_percent_encode(k, UNRESERVED),
+                    utf8_percent_encode(v, UNRESERVED)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("&");
+        let mut sender = self.connect().await?;
+        let req = self.signed_form(Bytes::from(body))?;
         Self::exchange(&mut sender, req).await
     }
 }

@@ -16,6 +16,7 @@
 
 #![forbid(unsafe_code)]
 
+mod authz;
 mod bare;
 mod client;
 mod cpu;
@@ -59,9 +60,12 @@ enum Command {
     BareServer(BareArgs),
     /// Time each step of a signed request in-process (no HTTP), one thread.
     Micro(MicroArgs),
+    /// Create an IAM user with identity policies and a key with a realistic key policy naming
+    /// it; print the key id and write the user's access key to a credentials file.
+    AuthzSetup(authz::AuthzSetupArgs),
 }
 
-#[derive(Args)]
+#[derive(Args, Clone)]
 struct Connection {
     /// The server: http://host:port.
     #[arg(long, default_value = "http://127.0.0.1:4566")]
@@ -551,6 +555,10 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::CreateKey(args) => create_key(args),
         Command::SsmSetup(args) => ssm_setup(args),
         Command::BareServer(args) => bare_server(args),
+        Command::AuthzSetup(args) => {
+            runtime(1)?.block_on(authz::run(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Micro(args) => {
             let bytes = args.bytes.unwrap_or_else(|| args.operation.default_bytes());
             let budget = Duration::from_millis(args.millis);

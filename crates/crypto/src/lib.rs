@@ -17,6 +17,7 @@ pub mod asymmetric;
 pub mod envelope;
 pub mod import;
 pub mod mac;
+pub mod shamir;
 
 pub use asymmetric::{AsymmetricKey, AsymmetricSpec, EncryptionAlgorithm, SigningAlgorithm};
 pub use import::WrappingAlgorithm;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use trent_crypto::SecretBytes;
 use trent_store::clock::{Clock, SystemClock};
+use trent_store::shamir::{SealKind, seal_kind};
 use trent_store::{AccessKeyRecord, Barrier, FileSeal, SqliteStore, Store, StoreError};
 
 use crate::auth::{AuthMode, Authenticator, error_chain, new_access_key};
@@ -33,6 +34,8 @@ pub struct Options {
     pub ssm: trent_ssm::Config,
     /// Where Parameter Store events are delivered; events are written only when one is set.
     pub event_targets: Arc<crate::events::Targets>,
+    /// The root key, when a seal other than the file seal recovered it (see [`crate::sealed`]).
+    pub root_key: Option<Arc<SecretBytes>>,
 }
 
 impl Options {
@@ -46,6 +49,7 @@ impl Options {
             clock: Arc::new(SystemClock),
             ssm: trent_ssm::Config::default(),
             event_targets: Arc::new(crate::events::Targets::default()),
+            root_key: None,
         }
     }
 }
@@ -84,6 +88,8 @@ pub enum BootstrapError {
     Crypto(#[from] trent_crypto::Error),
     #[error("the IAM service failed")]
     Iam(#[from] trent_iam::IamError),
+    #[error("the data directory is sealed (Shamir seal): its root key must be unsealed first")]
+    Sealed,
 }
 
 pub async fn bootstrap(opts: Options) -> Result<Started, BootstrapError> {
@@ -94,11 +100,18 @@ pub async fn bootstrap(opts: Options) -> Result<Started, BootstrapError> {
         path: opts.data_dir.clone(),
         source,
     })?;
-    let seal = FileSeal::new(&opts.data_dir);
-    let (root_key, created) = seal.unseal_or_init()?;
-    let created_root_key = created.then(|| seal.path().to_path_buf());
-    let barrier = Barrier::new(&root_key)?;
-    drop(root_key);
+    let (barrier, created_root_key) = match (&opts.root_key, seal_kind(&opts.data_dir)?) {
+        (Some(root_key), _) => (Barrier::new(root_key)?, None),
+        (None, SealKind::File) => {
+            let seal = FileSeal::new(&opts.data_dir);
+            let (root_key, created) = seal.unseal_or_init()?;
+            (
+                Barrier::new(&root_key)?,
+                created.then(|| seal.path().to_path_buf()),
+            )
+        }
+        (None, SealKind::Shamir(_)) => return Err(BootstrapError::Sealed),
+    };
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&opts.data_dir, barrier).await?);
 
     let iam = Arc::new(trent_iam::Iam::new(
@@ -194,6 +207,10 @@ pub async fn create_account(
     account_id: Option<&str>,
     clock: Arc<dyn Clock>,
 ) -> Result<(String, PathBuf), BootstrapError> {
+    if let SealKind::Shamir(_) = seal_kind(data_dir)? {
+        // The key exists only in the running server's memory.
+        return Err(BootstrapError::Sealed);
+    }
     let seal = FileSeal::new(data_dir);
     if !seal.path().exists() {
         return Err(BootstrapError::DataDir {

@@ -59,11 +59,23 @@ fn error_reply(e: &ApiError, request_id: &str) -> Reply {
     resp
 }
 
+/// Marks a request that arrived on the TLS listener (`aws:SecureTransport`).
+#[derive(Clone, Copy)]
+struct OverTls;
+
+fn arrived_over_tls(extensions: &http::Extensions) -> bool {
+    extensions.get::<OverTls>().is_some()
+}
+
 pub(crate) async fn handle(
     state: &State,
-    req: hyper::Request<Incoming>,
+    mut req: hyper::Request<Incoming>,
     peer: SocketAddr,
+    secure: bool,
 ) -> Reply {
+    if secure {
+        req.extensions_mut().insert(OverTls);
+    }
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     let method = req.method().clone();
@@ -164,7 +176,8 @@ async fn route(
     let requester = principal
         .requester(state.clock.now_ms())
         .map_err(|_| internal_error())?
-        .with_source_ip(peer.ip());
+        .with_source_ip(peer.ip())
+        .with_secure_transport(arrived_over_tls(&parts.extensions));
     let caller = trent_kms::Caller {
         scope: trent_store::Scope::new(principal.account_id, principal.region),
         requester: std::sync::Arc::new(requester),
@@ -359,7 +372,8 @@ async fn query(
     let requester = principal
         .requester(state.clock.now_ms())
         .map_err(|_| internal_error())?
-        .with_source_ip(peer.ip());
+        .with_source_ip(peer.ip())
+        .with_secure_transport(arrived_over_tls(&parts.extensions));
     match state
         .iam
         .call(service, &requester, &params, request_id)

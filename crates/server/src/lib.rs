@@ -5,7 +5,8 @@
 //!
 //! - [`State`] holds the services and configuration; [`bootstrap`] builds it from a data
 //!   directory (seal, store, first credentials).
-//! - [`run`] accepts connections until `shutdown` resolves, then lets in-flight requests finish.
+//! - [`run`] accepts connections until `shutdown` resolves, then lets in-flight requests finish;
+//!   [`run_tls`] does the same over TLS ([`tls`]).
 //! - [`scheduler`] runs background jobs (key deletion, parameter policies) against an injected
 //!   clock.
 //! - [`events`] delivers Parameter Store events from the store's outbox to a webhook and NATS.
@@ -23,6 +24,8 @@ mod bootstrap;
 pub mod events;
 mod http;
 pub mod scheduler;
+pub mod sealed;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -101,13 +104,35 @@ impl State {
     }
 }
 
-/// Serves `listener` until `shutdown` resolves, then stops accepting and gives in-flight
-/// requests `limits.shutdown_grace` to finish.
+/// Serves `listener` (plain HTTP) until `shutdown` resolves, then stops accepting and gives
+/// in-flight requests `limits.shutdown_grace` to finish.
 pub async fn run(
     listener: TcpListener,
     state: Arc<State>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    serve(listener, None, state, shutdown).await
+}
+
+/// As [`run`], over TLS: each connection completes a TLS handshake (within the header read
+/// timeout) with the configuration current when it was accepted. Requests on it see
+/// `aws:SecureTransport` true.
+pub async fn run_tls(
+    listener: TcpListener,
+    tls: Arc<tls::TlsConfig>,
+    state: Arc<State>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    serve(listener, Some(tls), state, shutdown).await
+}
+
+async fn serve(
+    listener: TcpListener,
+    tls: Option<Arc<tls::TlsConfig>>,
+    state: Arc<State>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let secure = tls.is_some();
     let permits = Arc::new(Semaphore::new(state.limits.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -146,21 +171,54 @@ pub async fn run(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let state = Arc::clone(&state);
+        let handler_state = Arc::clone(&state);
         let service = hyper::service::service_fn(move |req| {
-            let state = Arc::clone(&state);
-            async move { Ok::<_, std::convert::Infallible>(http::handle(&state, req, peer).await) }
-        });
-        let conn = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            let state = Arc::clone(&handler_state);
+            async move {
+                Ok::<_, std::convert::Infallible>(http::handle(&state, req, peer, secure).await)
             }
-            drop(permit);
         });
+        match &tls {
+            None => {
+                let conn = builder
+                    .serve_connection(TokioIo::new(stream), service)
+                    .into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, %peer, "connection ended with an error");
+                    }
+                    drop(permit);
+                });
+            }
+            Some(tls) => {
+                // The handshake runs in the connection's task, bounded like reading headers, so
+                // a slow or silent client holds only its own permit.
+                let acceptor = tls.acceptor();
+                let builder = Arc::clone(&builder);
+                let timeout = state.limits.header_read_timeout;
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let stream = match tokio::time::timeout(timeout, acceptor.accept(stream)).await
+                    {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, %peer, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    if let Err(e) = watcher.watch(conn).await {
+                        tracing::debug!(error = %e, %peer, "connection ended with an error");
+                    }
+                    drop(permit);
+                });
+            }
+        }
     }
 
     drop(listener);

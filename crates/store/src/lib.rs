@@ -14,11 +14,12 @@
 mod barrier;
 pub mod clock;
 mod seal;
+pub mod shamir;
 mod sqlite;
 
 pub use barrier::{Barrier, RowIdentity};
 pub use seal::{FileSeal, ROOT_KEY_FILE, create_private};
-pub use sqlite::SqliteStore;
+pub use sqlite::{DATABASE_FILE, SqliteStore};
 
 use trent_crypto::SecretBytes;
 

@@ -38,16 +38,28 @@ impl FileSeal {
             Ok(text) => Ok((parse(&text)?, false)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = SecretBytes::random(32).map_err(StoreError::Crypto)?;
-                let mut f = create_private(&self.path)?;
-                let contents = SecretBytes::new(
-                    format!("{HEADER}{}\n", trent_crypto::hex(key.expose_secret())).into_bytes(),
-                );
-                f.write_all(contents.expose_secret())?;
-                f.sync_all()?;
+                self.write(&key)?;
                 Ok((key, true))
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Reads an existing root key file.
+    pub fn read(&self) -> Result<SecretBytes, StoreError> {
+        let text = zeroize::Zeroizing::new(std::fs::read_to_string(&self.path)?);
+        parse(&text)
+    }
+
+    /// Writes `key` to a new root key file (mode 0600, synced). Fails if the file exists.
+    pub fn write(&self, key: &SecretBytes) -> Result<(), StoreError> {
+        let mut f = create_private(&self.path)?;
+        let contents = SecretBytes::new(
+            format!("{HEADER}{}\n", trent_crypto::hex(key.expose_secret())).into_bytes(),
+        );
+        f.write_all(contents.expose_secret())?;
+        f.sync_all()?;
+        Ok(())
     }
 }
 

@@ -13,6 +13,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod operator;
+
 /// Trent: a self-hosted key management and secrets service that speaks the AWS wire protocols.
 #[derive(Parser)]
 #[command(version, about, long_about = None)]
@@ -34,6 +36,9 @@ enum Command {
     /// Decrypt AWS Encryption SDK messages (from any ESDK implementation).
     #[command(after_help = crypt::EXIT_CODES_HELP)]
     Decrypt(Box<crypt::DecryptArgs>),
+    /// The root of trust: initialize the Shamir seal, unseal a server, ask its seal status.
+    #[command(subcommand)]
+    Operator(operator::OperatorCommand),
 }
 
 #[derive(Subcommand)]
@@ -163,6 +168,38 @@ struct ServeArgs {
     /// The NATS subject events are published on.
     #[arg(long, env = "TRENT_EVENTS_NATS_SUBJECT", default_value = trent_server::events::DEFAULT_NATS_SUBJECT)]
     events_nats_subject: String,
+
+    /// Serve HTTPS with this certificate chain (PEM, leaf first) on --tls-addr. Reloaded, with
+    /// --tls-key, on SIGHUP.
+    #[arg(
+        long,
+        env = "TRENT_TLS_CERT",
+        requires = "tls_key",
+        conflicts_with = "tls_self_signed"
+    )]
+    tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "TRENT_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+
+    /// Serve HTTPS with a self-signed certificate for localhost, 127.0.0.1 and ::1 (plus
+    /// --tls-name), created in <data-dir>/tls on the first run; its fingerprint is logged.
+    /// Clients trust it with AWS_CA_BUNDLE=<data-dir>/tls/self-signed-cert.pem.
+    #[arg(long, env = "TRENT_TLS_SELF_SIGNED")]
+    tls_self_signed: bool,
+
+    /// Further DNS names or IP addresses for the self-signed certificate.
+    #[arg(long = "tls-name", value_name = "NAME", requires = "tls_self_signed")]
+    tls_names: Vec<String>,
+
+    /// Address of the HTTPS listener (TLS 1.2 and 1.3).
+    #[arg(long, env = "TRENT_TLS_ADDR", default_value = "127.0.0.1:4567")]
+    tls_addr: SocketAddr,
+
+    /// Serve HTTPS only: no plain-HTTP listener on --addr. Needs a TLS certificate.
+    #[arg(long, env = "TRENT_NO_HTTP")]
+    no_http: bool,
 }
 
 /// The event delivery targets from the flags.
@@ -206,6 +243,57 @@ fn init_logging(format: LogFormat, filter: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The TLS configuration the flags ask for, if any.
+fn tls_config(args: &ServeArgs) -> anyhow::Result<Option<Arc<trent_server::tls::TlsConfig>>> {
+    use trent_server::tls::{TlsConfig, TlsFiles, self_signed};
+    let files = match (&args.tls_cert, &args.tls_key, args.tls_self_signed) {
+        (Some(cert), Some(key), _) => TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        },
+        (_, _, true) => {
+            let (files, created) = self_signed(&args.data_dir, &args.tls_names)?;
+            if created {
+                tracing::warn!(
+                    cert = %files.cert.display(),
+                    "created a SELF-SIGNED certificate: clients must trust it explicitly \
+                     (AWS_CA_BUNDLE={}). Use a certificate from your CA in production.",
+                    files.cert.display()
+                );
+            }
+            files
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(TlsConfig::load(files)?))
+}
+
+/// Reloads the TLS certificate and key on every SIGHUP; a failed reload keeps the current ones.
+async fn reload_on_sighup(tls: Arc<trent_server::tls::TlsConfig>) {
+    #[cfg(unix)]
+    {
+        let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGHUP: TLS reload is off");
+                return;
+            }
+        };
+        while hup.recv().await.is_some() {
+            match tls.reload() {
+                Ok(fingerprint) => {
+                    tracing::info!(%fingerprint, "reloaded the TLS certificate");
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "TLS reload failed; still serving the previous certificate");
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tls;
+}
+
 async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
@@ -237,10 +325,82 @@ async fn shutdown_signal() {
 async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format, &args.log_level)?;
     let targets = event_targets(&mut args).context("invalid event delivery settings")?;
+    if args.no_http && args.tls_cert.is_none() && !args.tls_self_signed {
+        anyhow::bail!("--no-http needs --tls-cert and --tls-key, or --tls-self-signed");
+    }
+    let tls = tls_config(&args)?;
     if args.ssm_standard_limit < 0 || args.ssm_advanced_limit < 0 {
         anyhow::bail!("parameter limits cannot be negative");
     }
+    // The listeners come up first: a sealed server answers on them until it is unsealed.
+    let listener = if args.no_http {
+        None
+    } else {
+        Some(
+            tokio::net::TcpListener::bind(args.addr)
+                .await
+                .with_context(|| format!("cannot listen on {}", args.addr))?,
+        )
+    };
+    let tls_listener = match &tls {
+        None => None,
+        Some(_) => Some(
+            tokio::net::TcpListener::bind(args.tls_addr)
+                .await
+                .with_context(|| format!("cannot listen on {}", args.tls_addr))?,
+        ),
+    };
+    // One shutdown signal stops every phase and listener.
+    let (serve_stop_tx, serve_stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = serve_stop_tx.send(true);
+    });
+    let root_key = match trent_store::shamir::seal_kind(&args.data_dir)? {
+        trent_store::shamir::SealKind::File => None,
+        trent_store::shamir::SealKind::Shamir(config) => {
+            let threshold = config.threshold;
+            let gate =
+                trent_server::sealed::SealedGate::new(trent_store::shamir::Unsealer::new(config));
+            for (l, scheme) in [(&listener, "http"), (&tls_listener, "https")] {
+                if let Some(l) = l {
+                    let local = l.local_addr()?;
+                    tracing::warn!(
+                        addr = %local,
+                        threshold,
+                        "SEALED: waiting for {threshold} key shares; give them with \
+                         `trent operator unseal --endpoint {scheme}://{local}`"
+                    );
+                }
+            }
+            let http = async {
+                if let Some(l) = &listener {
+                    let stop = stopped(serve_stop_rx.clone());
+                    trent_server::sealed::serve(l, None, Arc::clone(&gate), stop).await;
+                }
+            };
+            let https = async {
+                if let (Some(l), Some(t)) = (&tls_listener, &tls) {
+                    let stop = stopped(serve_stop_rx.clone());
+                    trent_server::sealed::serve(l, Some(Arc::clone(t)), Arc::clone(&gate), stop)
+                        .await;
+                }
+            };
+            tokio::join!(http, https);
+            match gate.take_key() {
+                Some(key) => Some(Arc::new(key)),
+                None => {
+                    tracing::info!("stopped while sealed");
+                    return Ok(());
+                }
+            }
+        }
+    };
     let mut opts = trent_server::Options::new(&args.data_dir);
+    opts.root_key = root_key;
     opts.dev = args.dev;
     opts.account_id = args.account_id.clone();
     opts.regions = args.regions;
@@ -288,15 +448,23 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         );
     }
 
-    let listener = tokio::net::TcpListener::bind(args.addr)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.addr))?;
-    let local = listener.local_addr()?;
-    tracing::info!(
-        addr = %local,
-        data_dir = %args.data_dir.display(),
-        "Trent is listening; point clients at AWS_ENDPOINT_URL=http://{local}"
-    );
+    if let Some(l) = &listener {
+        let local = l.local_addr()?;
+        tracing::info!(
+            addr = %local,
+            data_dir = %args.data_dir.display(),
+            "Trent is listening; point clients at AWS_ENDPOINT_URL=http://{local}"
+        );
+    }
+    if let (Some(l), Some(tls)) = (&tls_listener, &tls) {
+        let local = l.local_addr()?;
+        tracing::info!(
+            addr = %local,
+            cert = %tls.files().cert.display(),
+            fingerprint = %tls.fingerprint()?,
+            "Trent is listening over TLS; point clients at AWS_ENDPOINT_URL=https://{local}"
+        );
+    }
 
     let state = Arc::clone(&started.state);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -322,7 +490,30 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
                 .await;
         })
     };
-    trent_server::run(listener, Arc::clone(&state), shutdown_signal()).await?;
+    let reload = tls.clone().map(|tls| tokio::spawn(reload_on_sighup(tls)));
+    let http = async {
+        match listener {
+            Some(l) => {
+                trent_server::run(l, Arc::clone(&state), stopped(serve_stop_rx.clone())).await
+            }
+            None => Ok(()),
+        }
+    };
+    let https = async {
+        match (tls_listener, tls) {
+            (Some(l), Some(tls)) => {
+                trent_server::run_tls(l, tls, Arc::clone(&state), stopped(serve_stop_rx.clone()))
+                    .await
+            }
+            _ => Ok(()),
+        }
+    };
+    let (http, https) = tokio::join!(http, https);
+    http?;
+    https?;
+    if let Some(reload) = reload {
+        reload.abort();
+    }
     let _ = stop_tx.send(true);
     let _ = scheduler.await;
     let _ = delivery.await;
@@ -359,5 +550,6 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => runtime.block_on(serve(*args)),
         Command::Admin(AdminCommand::CreateAccount(args)) => runtime.block_on(create_account(args)),
         Command::Encrypt(_) | Command::Decrypt(_) => Ok(()),
+        Command::Operator(command) => runtime.block_on(operator::run(command)),
     }
 }

@@ -34,7 +34,18 @@ pub struct Response {
 
 pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response, KmsError> {
     let mut v = Validator::new();
-    v.required("ciphertextBlob", &req.ciphertext_blob);
+    // A dry run with IGNORE_CIPHERTEXT checks only the permission to use the key it names: it
+    // needs KeyId instead of the ciphertext.
+    let permission_only = req.dry_run == Some(true)
+        && req
+            .dry_run_modifiers
+            .as_deref()
+            .is_some_and(|m| m.iter().any(|m| m == "IGNORE_CIPHERTEXT"));
+    if permission_only {
+        v.required("keyId", &req.key_id);
+    } else {
+        v.required("ciphertextBlob", &req.ciphertext_blob);
+    }
     v.secret_length(
         "ciphertextBlob",
         req.ciphertext_blob.as_ref().map(Vec::len),
@@ -49,16 +60,10 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
         req.encryption_algorithm.as_deref(),
         model::ENCRYPTION_ALGORITHMS,
     );
-    let ignore_ciphertext =
-        super::dry_run_modifiers_member(&mut v, req.dry_run_modifiers.as_deref());
+    super::dry_run_modifiers_member(&mut v, req.dry_run_modifiers.as_deref());
     v.finish()?;
     super::refuse_recipient(&req.recipient)?;
-    if req.dry_run == Some(true) && ignore_ciphertext {
-        // Only the permission to call Decrypt is checked; the ciphertext is not read.
-        return Err(KmsError::DryRun);
-    }
     let context = EncryptionContext::from(req.encryption_context);
-    let ciphertext = req.ciphertext_blob.unwrap_or_default();
     let access = crate::authz::Access::new("Decrypt")
         .context(&context)
         .with_opt(
@@ -66,6 +71,16 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
             req.encryption_algorithm.as_deref(),
             model::SYMMETRIC_DEFAULT,
         );
+    if permission_only {
+        // Authorization and the key's state and usage are checked; the ciphertext is not read.
+        let key_id = req.key_id.as_deref().unwrap_or_default();
+        let key = kms
+            .resolve(caller, key_id, crate::Aliases::Allowed, &access)
+            .await?;
+        crate::Cipher::for_key(&key, req.encryption_algorithm.as_deref())?;
+        return Err(KmsError::DryRun);
+    }
+    let ciphertext = req.ciphertext_blob.unwrap_or_default();
     let (opened, cipher) = kms
         .decrypt_any(
             caller,

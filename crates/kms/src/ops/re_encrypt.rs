@@ -39,7 +39,18 @@ pub struct Response {
 
 pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response, KmsError> {
     let mut v = Validator::new();
-    v.required("ciphertextBlob", &req.ciphertext_blob);
+    // A dry run with IGNORE_CIPHERTEXT checks only the permissions on the two keys it names: it
+    // needs SourceKeyId instead of the ciphertext.
+    let permission_only = req.dry_run == Some(true)
+        && req
+            .dry_run_modifiers
+            .as_deref()
+            .is_some_and(|m| m.iter().any(|m| m == "IGNORE_CIPHERTEXT"));
+    if permission_only {
+        v.required("sourceKeyId", &req.source_key_id);
+    } else {
+        v.required("ciphertextBlob", &req.ciphertext_blob);
+    }
     v.secret_length(
         "ciphertextBlob",
         req.ciphertext_blob.as_ref().map(Vec::len),
@@ -71,8 +82,7 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
         v.one_of(member, value.as_deref(), model::ENCRYPTION_ALGORITHMS);
     }
     validate_grant_tokens(&mut v, req.grant_tokens.as_ref());
-    let ignore_ciphertext =
-        super::dry_run_modifiers_member(&mut v, req.dry_run_modifiers.as_deref());
+    super::dry_run_modifiers_member(&mut v, req.dry_run_modifiers.as_deref());
     v.finish()?;
     let destination_input = req.destination_key_id.as_deref().unwrap_or_default();
     let ciphertext = req.ciphertext_blob.unwrap_or_default();
@@ -110,9 +120,6 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
         req.destination_encryption_algorithm.as_deref(),
     )?;
     destination_cipher.check_context(&destination_context)?;
-    if req.dry_run == Some(true) && ignore_ciphertext {
-        return Err(KmsError::DryRun);
-    }
     let source_context = EncryptionContext::from(req.source_encryption_context);
     let source_access = crate::authz::Access::new("ReEncryptFrom")
         .context(&source_context)
@@ -122,6 +129,14 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
             model::SYMMETRIC_DEFAULT,
         )
         .with("kms:ReEncryptOnSameKey", same_key);
+    if permission_only {
+        let source_input = req.source_key_id.as_deref().unwrap_or_default();
+        let source = kms
+            .resolve(caller, source_input, Aliases::Allowed, &source_access)
+            .await?;
+        Cipher::for_key(&source, req.source_encryption_algorithm.as_deref())?;
+        return Err(KmsError::DryRun);
+    }
     let (opened, source_cipher) = kms
         .decrypt_any(
             caller,

@@ -2,6 +2,8 @@
 //! current primary a replica. Both must be Enabled. Every key of the set records the new primary
 //! region in one store transaction, so no reader ever sees two primaries or none.
 //!
+//! The caller needs `kms:UpdatePrimaryRegion` on both keys, each under its own key policy.
+//!
 //! AWS passes through a transient `Updating` state; here the change is one transaction.
 
 use serde::Deserialize;
@@ -31,15 +33,16 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<super::E
     super::key_id_member(&mut v, "keyId", &req.key_id);
     region_member(&mut v, "primaryRegion", &req.primary_region);
     v.finish()?;
+    let access = crate::authz::Access::new("UpdatePrimaryRegion").with(
+        "kms:PrimaryRegion",
+        req.primary_region.as_deref().unwrap_or_default(),
+    );
     let key = kms
         .resolve(
             caller,
             req.key_id.as_deref().unwrap_or_default(),
             Aliases::Refused,
-            &crate::authz::Access::new("UpdatePrimaryRegion").with(
-                "kms:PrimaryRegion",
-                req.primary_region.as_deref().unwrap_or_default(),
-            ),
+            &access,
         )
         .await?;
     check_multi_region(&key.record, &key.arn)?;
@@ -54,10 +57,13 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<super::E
             key.arn
         )));
     }
-    let target_arn = model::key_arn(
-        &Scope::new(caller.scope.account_id.clone(), region.clone()),
-        &key.record.key_id,
-    );
+    let target_scope = Scope::new(caller.scope.account_id.clone(), region.clone());
+    let target_arn = model::key_arn(&target_scope, &key.record.key_id);
+    // As in AWS, the caller needs kms:UpdatePrimaryRegion on the replica too, under the
+    // replica's own key policy.
+    kms.load_for(caller, &target_scope, &key.record.key_id, &access, None)
+        .await?
+        .ok_or_else(|| KmsError::NotFound(format!("Key '{target_arn}' does not exist")))?;
     kms.update_key_set(&key, |me, others| {
         if !model::is_primary(me) {
             return Err(crate::not_primary(&key.arn, action));

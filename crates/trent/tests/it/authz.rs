@@ -886,3 +886,149 @@ async fn every_operation_is_authorized() {
     served.sort_unstable();
     assert_eq!(covered, served);
 }
+
+/// `DryRun` with `IGNORE_CIPHERTEXT` tests only the permissions on the keys the request names:
+/// no ciphertext is needed, and the answer is the one the real call would get from
+/// authorization and the key's state.
+#[tokio::test]
+async fn dry_run_ignoring_the_ciphertext_checks_permissions_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let root = Who::root(A);
+    let (key, key_arn) = new_key(&server, &root, None).await;
+    let (dest, dest_arn) = new_key(&server, &root, None).await;
+    let reader = Who::new(
+        &user(A, "reader"),
+        &[allow(&["kms:Decrypt", "kms:ReEncryptFrom"], &key_arn)],
+    );
+    let nobody = Who::new(&user(A, "nobody"), &[]);
+    let modifiers = json!(["IGNORE_CIPHERTEXT"]);
+
+    let dry = json!({"KeyId": key, "DryRun": true, "DryRunModifiers": modifiers});
+    let err = call(&server, &reader, "Decrypt", dry.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(err.0, "DryRunOperationException", "{err:?}");
+    let msg = denied(&server, &nobody, "Decrypt", dry.clone()).await;
+    assert!(
+        msg.contains(&format!("kms:Decrypt on resource: {key_arn}")),
+        "{msg}"
+    );
+    // KeyId is required in place of the ciphertext; without DryRun the ciphertext is.
+    let err = call(
+        &server,
+        &reader,
+        "Decrypt",
+        json!({"DryRun": true, "DryRunModifiers": modifiers}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.0, "ValidationException");
+    assert!(err.1.contains("'keyId'"), "{err:?}");
+    let err = call(
+        &server,
+        &reader,
+        "Decrypt",
+        json!({"KeyId": key, "DryRunModifiers": modifiers}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.0, "ValidationException");
+    assert!(err.1.contains("'ciphertextBlob'"), "{err:?}");
+
+    // ReEncrypt: both keys' permissions, and SourceKeyId in place of the ciphertext.
+    let re = json!({"SourceKeyId": key_arn, "DestinationKeyId": dest, "DryRun": true,
+                    "DryRunModifiers": modifiers});
+    let msg = denied(&server, &reader, "ReEncrypt", re.clone()).await;
+    assert!(
+        msg.contains(&format!("kms:ReEncryptTo on resource: {dest_arn}")),
+        "{msg}"
+    );
+    let both = Who::new(
+        &user(A, "mover"),
+        &[
+            allow(&["kms:ReEncryptFrom"], &key_arn),
+            allow(&["kms:ReEncryptTo"], &dest_arn),
+        ],
+    );
+    let err = call(&server, &both, "ReEncrypt", re.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(err.0, "DryRunOperationException", "{err:?}");
+    let to_only = Who::new(&user(A, "half"), &[allow(&["kms:ReEncryptTo"], &dest_arn)]);
+    let msg = denied(&server, &to_only, "ReEncrypt", re.clone()).await;
+    assert!(
+        msg.contains(&format!("kms:ReEncryptFrom on resource: {key_arn}")),
+        "{msg}"
+    );
+    let err = call(
+        &server,
+        &both,
+        "ReEncrypt",
+        json!({"DestinationKeyId": dest, "DryRun": true, "DryRunModifiers": modifiers}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.0, "ValidationException");
+    assert!(err.1.contains("'sourceKeyId'"), "{err:?}");
+
+    // The key's state still answers: a disabled key is refused as the real call would be.
+    ok(&server, &root, "DisableKey", json!({"KeyId": key})).await;
+    let err = call(&server, &reader, "Decrypt", dry).await.unwrap_err();
+    assert_eq!(err.0, "DisabledException", "{err:?}");
+}
+
+/// UpdatePrimaryRegion needs the permission on the replica too, under the replica's own policy.
+#[tokio::test]
+async fn update_primary_region_is_authorized_on_both_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let root = Who::root(A);
+    let out = ok(&server, &root, "CreateKey", json!({"MultiRegion": true})).await;
+    let key = out["KeyMetadata"]["KeyId"].as_str().unwrap().to_string();
+    let operator = user(A, "operator");
+    let replica_policy = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{A}:root")},
+         "Action": "kms:*", "Resource": "*"},
+        {"Effect": "Deny", "Principal": {"AWS": operator}, "Action": "kms:UpdatePrimaryRegion",
+         "Resource": "*"}]});
+    ok(
+        &server,
+        &root,
+        "ReplicateKey",
+        json!({"KeyId": key, "ReplicaRegion": "eu-west-1", "Policy": replica_policy.to_string()}),
+    )
+    .await;
+    let who = Who::new(&operator, &[allow(&["kms:UpdatePrimaryRegion"], "*")]);
+    let msg = denied(
+        &server,
+        &who,
+        "UpdatePrimaryRegion",
+        json!({"KeyId": key, "PrimaryRegion": "eu-west-1"}),
+    )
+    .await;
+    assert!(
+        msg.contains(&format!(
+            "kms:UpdatePrimaryRegion on resource: arn:aws:kms:eu-west-1:{A}:key/{key}"
+        )) && msg.contains("explicit deny in a resource-based policy"),
+        "{msg}"
+    );
+    // Nothing changed; the root, allowed on both, can make the move.
+    let described = ok(&server, &root, "DescribeKey", json!({"KeyId": key})).await;
+    assert_eq!(
+        described["KeyMetadata"]["MultiRegionConfiguration"]["MultiRegionKeyType"],
+        "PRIMARY"
+    );
+    ok(
+        &server,
+        &root,
+        "UpdatePrimaryRegion",
+        json!({"KeyId": key, "PrimaryRegion": "eu-west-1"}),
+    )
+    .await;
+    let described = ok(&server, &root, "DescribeKey", json!({"KeyId": key})).await;
+    assert_eq!(
+        described["KeyMetadata"]["MultiRegionConfiguration"]["MultiRegionKeyType"],
+        "REPLICA"
+    );
+}

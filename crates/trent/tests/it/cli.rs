@@ -88,17 +88,28 @@ impl Client {
         key: &str,
         secret: &str,
     ) -> Client {
-        let mut c = Self::without_keys(exe, server, scratch);
+        Self::for_endpoint(exe, &server.endpoint, scratch, key, secret)
+    }
+
+    /// A client of the server at `endpoint` (which may be `https://`).
+    pub(crate) fn for_endpoint(
+        exe: &Path,
+        endpoint: &str,
+        scratch: &Path,
+        key: &str,
+        secret: &str,
+    ) -> Client {
+        let mut c = Self::without_keys(exe, endpoint, scratch);
         c.set_env("AWS_ACCESS_KEY_ID", key);
         c.set_env("AWS_SECRET_ACCESS_KEY", secret);
         c
     }
 
     /// Endpoint and region only; the config and shared-credentials files point nowhere.
-    fn without_keys(exe: &Path, server: &TestServer, scratch: &Path) -> Client {
+    fn without_keys(exe: &Path, endpoint: &str, scratch: &Path) -> Client {
         let nowhere = |name: &str| scratch.join(name).to_string_lossy().into_owned();
         let env = [
-            ("AWS_ENDPOINT_URL", server.endpoint.clone()),
+            ("AWS_ENDPOINT_URL", endpoint.to_string()),
             ("AWS_DEFAULT_REGION", "us-east-1".into()),
             ("AWS_REGION", "us-east-1".into()),
             ("AWS_CONFIG_FILE", nowhere("no-such-config")),
@@ -190,7 +201,7 @@ impl Client {
     }
 
     /// Writes `bytes` to a scratch file; returns its `fileb://` form.
-    fn fileb(&self, name: &str, bytes: &[u8]) -> String {
+    pub(crate) fn fileb(&self, name: &str, bytes: &[u8]) -> String {
         std::fs::write(self.scratch.join(name), bytes).unwrap();
         format!("fileb://{name}")
     }
@@ -203,13 +214,13 @@ fn b64(text: &str) -> Vec<u8> {
 }
 
 /// A base64 blob field of CLI JSON output, decoded.
-fn blob(v: &Value, field: &str) -> Vec<u8> {
+pub(crate) fn blob(v: &Value, field: &str) -> Vec<u8> {
     b64(v[field]
         .as_str()
         .unwrap_or_else(|| panic!("no {field} in {v}")))
 }
 
-fn text<'a>(v: &'a Value, pointer: &str) -> &'a str {
+pub(crate) fn text<'a>(v: &'a Value, pointer: &str) -> &'a str {
     v.pointer(pointer)
         .and_then(Value::as_str)
         .unwrap_or_else(|| panic!("no string at {pointer} in {v}"))
@@ -545,7 +556,7 @@ async fn cli_readme_tour_with_the_credentials_file() {
     let Some(aws) = find_aws().await else { return };
     let (data, scratch) = dirs();
     let server = TestServer::start(data.path()).await;
-    let mut cli = Client::without_keys(&aws, &server, scratch.path());
+    let mut cli = Client::without_keys(&aws, &server.endpoint, scratch.path());
     let creds = server.data_dir.join("root-credentials");
     cli.set_env("AWS_SHARED_CREDENTIALS_FILE", &creds.to_string_lossy());
     cli.set_env("AWS_PROFILE", "trent");

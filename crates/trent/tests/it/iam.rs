@@ -9,18 +9,18 @@ use crate::harness::TestServer;
 
 const ACCOUNT: &str = "000000000000";
 
-fn allow(action: &str, resource: &str) -> String {
+pub(crate) fn allow(action: &str, resource: &str) -> String {
     format!(
         r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"{action}","Resource":"{resource}"}}]}}"#
     )
 }
 
-fn deny(action: &str, resource: &str) -> String {
+pub(crate) fn deny(action: &str, resource: &str) -> String {
     allow(action, resource).replace("\"Allow\"", "\"Deny\"")
 }
 
 /// Creates `name` with an access key (as `root`); returns a client signing as the new user.
-async fn user_with_key(
+pub(crate) async fn user_with_key(
     root: &Client,
     name: &str,
     aws: &std::path::Path,
@@ -41,7 +41,7 @@ async fn user_with_key(
     (Client::with_keys(aws, server, scratch, &id, secret), id)
 }
 
-fn session_client(
+pub(crate) fn session_client(
     aws: &std::path::Path,
     server: &TestServer,
     scratch: &std::path::Path,
