@@ -4,13 +4,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The Python AWS clients the integration tests drive, in a project-local virtualenv.
+# The Python AWS clients the integration tests drive (and the Python Encryption SDK the
+# interoperability tests compare against), in a project-local virtualenv.
 venv=.venv
-if [ ! -x "$venv/bin/aws" ] || ! "$venv/bin/python" -c 'import boto3' 2>/dev/null; then
-    echo "==> installing the aws CLI and boto3 into $venv"
+if [ ! -x "$venv/bin/aws" ] || ! "$venv/bin/python" -c 'import boto3, aws_encryption_sdk' 2>/dev/null; then
+    echo "==> installing the aws CLI, boto3 and aws-encryption-sdk into $venv"
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check awscli==1.45.11 boto3==1.43.11
+    "$venv/bin/pip" install --quiet --disable-pip-version-check awscli==1.45.11 boto3==1.43.11 aws-encryption-sdk==4.0.7
 fi
+# The official aws-encryption-sdk-cli pins an older aws-encryption-sdk, so it gets a venv of its own.
+cli_venv=.venv-esdk-cli
+if [ ! -x "$cli_venv/bin/aws-encryption-cli" ]; then
+    echo "==> installing aws-encryption-sdk-cli into $cli_venv"
+    python3 -m venv "$cli_venv"
+    "$cli_venv/bin/pip" install --quiet --disable-pip-version-check aws-encryption-sdk-cli==4.3.0
+fi
+export TRENT_TEST_ESDK_CLI="$PWD/$cli_venv/bin/aws-encryption-cli"
 export TRENT_TEST_AWS_CLI="$PWD/$venv/bin/aws"
 export TRENT_TEST_PYTHON="$PWD/$venv/bin/python"
 # Missing clients fail the run instead of skipping tests.

@@ -1,7 +1,8 @@
 //! Primitives for envelope-encryption message formats (the AWS Encryption SDK): AES-GCM with
 //! 128-, 192- and 256-bit keys, HKDF over SHA-256/384/512 with arbitrary output lengths,
 //! incremental SHA-256/384 hashing, ECDSA verification of a prehashed message with a SEC1
-//! (compressed or uncompressed) public point, and RSA decryption with PKCS#1 v1.5 or OAEP.
+//! (compressed or uncompressed) public point and signing with an ephemeral key, and RSA
+//! encryption and decryption with PKCS#1 v1.5 or OAEP.
 //!
 //! These are deliberately separate from the KMS-shaped API in the crate root and in
 //! [`asymmetric`](crate::asymmetric): the Encryption SDK chooses key sizes and hashes per
@@ -10,7 +11,8 @@
 use crate::{Error, GCM_NONCE_LEN, GCM_TAG_LEN, SecretBytes};
 use aws_lc_rs::rsa::{
     OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OAEP_SHA384_MGF1SHA384, OAEP_SHA512_MGF1SHA512,
-    OaepAlgorithm, OaepPrivateDecryptingKey, Pkcs1PrivateDecryptingKey, PrivateDecryptingKey,
+    OaepAlgorithm, OaepPrivateDecryptingKey, OaepPublicEncryptingKey, Pkcs1PrivateDecryptingKey,
+    Pkcs1PublicEncryptingKey, PrivateDecryptingKey, PublicEncryptingKey,
 };
 use aws_lc_rs::signature::{self, ParsedPublicKey};
 use aws_lc_rs::{aead, digest, hkdf};
@@ -197,6 +199,45 @@ pub fn ecdsa_verify_prehashed(
     Ok(key.verify_digest_sig(&digest, der_signature).is_ok())
 }
 
+/// An ephemeral ECDSA signing key for a message footer: generated per message, never stored.
+pub struct EcdsaSigningKey {
+    curve: EcdsaCurve,
+    pair: signature::EcdsaKeyPair,
+}
+
+impl EcdsaSigningKey {
+    /// A fresh random key on `curve`.
+    pub fn generate(curve: EcdsaCurve) -> Result<Self, Error> {
+        let alg: &'static signature::EcdsaSigningAlgorithm = match curve {
+            EcdsaCurve::P256 => &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+            EcdsaCurve::P384 => &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
+        };
+        Ok(EcdsaSigningKey {
+            curve,
+            pair: signature::EcdsaKeyPair::generate(alg)?,
+        })
+    }
+
+    pub fn curve(&self) -> EcdsaCurve {
+        self.curve
+    }
+
+    /// The public key as a SEC1 compressed point.
+    pub fn compressed_public_point(&self) -> Result<Vec<u8>, Error> {
+        use aws_lc_rs::encoding::{AsBigEndian, EcPublicKeyCompressedBin};
+        use aws_lc_rs::signature::KeyPair as _;
+        let point: EcPublicKeyCompressedBin<'static> = self.pair.public_key().as_be_bytes()?;
+        Ok(point.as_ref().to_vec())
+    }
+
+    /// A DER `ECDSA-Sig-Value` over an already computed `digest` of [`EcdsaCurve::hash`].
+    pub fn sign_prehashed(&self, digest: &[u8]) -> Result<Vec<u8>, Error> {
+        let digest = digest::Digest::import_less_safe(digest, self.curve.hash().digest())
+            .map_err(|_| Error::InvalidInput)?;
+        Ok(self.pair.sign_digest(&digest)?.as_ref().to_vec())
+    }
+}
+
 /// RSA encryption paddings (OAEP uses MGF1 with the same hash and an empty label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RsaPadding {
@@ -216,6 +257,53 @@ impl RsaPadding {
             RsaPadding::OaepSha384 => Some(&OAEP_SHA384_MGF1SHA384),
             RsaPadding::OaepSha512 => Some(&OAEP_SHA512_MGF1SHA512),
         }
+    }
+}
+
+/// An RSA public key for encrypting data keys.
+pub struct RsaEncryptingKey {
+    oaep: OaepPublicEncryptingKey,
+    pkcs1: Pkcs1PublicEncryptingKey,
+}
+
+impl RsaEncryptingKey {
+    /// Parses a DER X.509 `SubjectPublicKeyInfo` RSA public key.
+    pub fn from_spki_der(der: &[u8]) -> Result<Self, Error> {
+        let parse = || PublicEncryptingKey::from_der(der).map_err(|_| Error::InvalidKeyMaterial);
+        Ok(RsaEncryptingKey {
+            oaep: OaepPublicEncryptingKey::new(parse()?)?,
+            pkcs1: Pkcs1PublicEncryptingKey::new(parse()?)?,
+        })
+    }
+
+    /// The public half of a DER PKCS#8 RSA private key.
+    pub fn from_private_pkcs8(pkcs8: &SecretBytes) -> Result<Self, Error> {
+        let parse = || {
+            PrivateDecryptingKey::from_pkcs8(pkcs8.expose_secret())
+                .map(|k| k.public_key())
+                .map_err(|_| Error::InvalidKeyMaterial)
+        };
+        Ok(RsaEncryptingKey {
+            oaep: OaepPublicEncryptingKey::new(parse()?)?,
+            pkcs1: Pkcs1PublicEncryptingKey::new(parse()?)?,
+        })
+    }
+
+    /// Encrypts `plaintext` (randomized padding).
+    pub fn encrypt(&self, padding: RsaPadding, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
+        let len = match padding.oaep() {
+            Some(alg) => {
+                let mut out = vec![0u8; self.oaep.ciphertext_size()];
+                let n = self.oaep.encrypt(alg, plaintext, &mut out, None)?.len();
+                out.truncate(n);
+                return Ok(out);
+            }
+            None => self.pkcs1.ciphertext_size(),
+        };
+        let mut out = vec![0u8; len];
+        let n = self.pkcs1.encrypt(plaintext, &mut out)?.len();
+        out.truncate(n);
+        Ok(out)
     }
 }
 
@@ -409,5 +497,60 @@ mod tests {
             assert!(key.decrypt(other, &ct).is_err());
         }
         assert!(RsaDecryptingKey::from_pkcs8(&SecretBytes::copy_from(b"junk")).is_err());
+    }
+
+    #[test]
+    fn ephemeral_ecdsa_signing_verifies_with_its_compressed_point() {
+        for curve in [EcdsaCurve::P256, EcdsaCurve::P384] {
+            let key = EcdsaSigningKey::generate(curve).unwrap();
+            assert_eq!(key.curve(), curve);
+            let point = key.compressed_public_point().unwrap();
+            assert_eq!(point.len(), curve.compressed_point_len());
+            assert!(matches!(point[0], 2 | 3));
+            let mut h = Hasher::new(curve.hash());
+            h.update(b"message");
+            let digest = h.finish();
+            let sig = key.sign_prehashed(&digest).unwrap();
+            assert!(ecdsa_verify_prehashed(curve, &point, &digest, &sig).unwrap());
+            let other = EcdsaSigningKey::generate(curve).unwrap();
+            let other_point = other.compressed_public_point().unwrap();
+            assert!(!ecdsa_verify_prehashed(curve, &other_point, &digest, &sig).unwrap());
+            assert!(key.sign_prehashed(&digest[1..]).is_err());
+        }
+    }
+
+    #[test]
+    fn rsa_encrypt_round_trips_with_every_padding() {
+        use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
+        let pkcs8 = crate::asymmetric::generate(crate::AsymmetricSpec::Rsa2048).unwrap();
+        let private = RsaDecryptingKey::from_pkcs8(&pkcs8).unwrap();
+        let spki: PublicKeyX509Der<'static> =
+            PrivateDecryptingKey::from_pkcs8(pkcs8.expose_secret())
+                .unwrap()
+                .public_key()
+                .as_der()
+                .unwrap();
+        let from_private = RsaEncryptingKey::from_private_pkcs8(&pkcs8).unwrap();
+        let from_spki = RsaEncryptingKey::from_spki_der(spki.as_ref()).unwrap();
+        for key in [&from_private, &from_spki] {
+            for p in [
+                RsaPadding::Pkcs1,
+                RsaPadding::OaepSha1,
+                RsaPadding::OaepSha256,
+                RsaPadding::OaepSha384,
+                RsaPadding::OaepSha512,
+            ] {
+                let ct = key.encrypt(p, &[4u8; 32]).unwrap();
+                assert_eq!(ct.len(), 256);
+                assert_eq!(private.decrypt(p, &ct).unwrap().expose_secret(), &[4u8; 32]);
+                assert_ne!(
+                    ct,
+                    key.encrypt(p, &[4u8; 32]).unwrap(),
+                    "padding is randomized"
+                );
+            }
+        }
+        assert!(RsaEncryptingKey::from_spki_der(b"junk").is_err());
+        assert!(RsaEncryptingKey::from_private_pkcs8(&SecretBytes::copy_from(b"junk")).is_err());
     }
 }

@@ -12,7 +12,7 @@ use trent_crypto::envelope::{AesGcmKey, Hasher, ecdsa_verify_prehashed, hkdf};
 use trent_crypto::{SecretBytes, constant_time_eq};
 use zeroize::Zeroizing;
 
-/// Which suites may be read (and, once encryption exists, written).
+/// Which suites may be written and read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CommitmentPolicy {
     /// Only committing suites (0x0478, 0x0578) are decrypted. The default.
@@ -25,6 +25,29 @@ pub enum CommitmentPolicy {
 }
 
 impl CommitmentPolicy {
+    /// Whether messages may be written with `suite`.
+    pub fn allows_encrypt(self, suite: AlgorithmSuite) -> bool {
+        match self {
+            CommitmentPolicy::RequireEncryptRequireDecrypt
+            | CommitmentPolicy::RequireEncryptAllowDecrypt => suite.is_committing(),
+            CommitmentPolicy::ForbidEncryptAllowDecrypt => !suite.is_committing(),
+        }
+    }
+
+    /// The suite written when the caller names none: 0x0578 for the two requiring policies,
+    /// 0x0378 (as the Python SDK) when commitment is forbidden.
+    pub fn default_suite(self) -> AlgorithmSuite {
+        match self {
+            CommitmentPolicy::RequireEncryptRequireDecrypt
+            | CommitmentPolicy::RequireEncryptAllowDecrypt => {
+                AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384
+            }
+            CommitmentPolicy::ForbidEncryptAllowDecrypt => {
+                AlgorithmSuite::Aes256GcmIv12Tag16HkdfSha384EcdsaP384
+            }
+        }
+    }
+
     fn allows_decrypt(self, suite: AlgorithmSuite) -> bool {
         match self {
             CommitmentPolicy::RequireEncryptRequireDecrypt => suite.is_committing(),
@@ -34,14 +57,17 @@ impl CommitmentPolicy {
     }
 }
 
-/// Client settings for decryption.
+/// Client settings, shared by encryption and decryption.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct DecryptConfig {
+pub struct ClientConfig {
     pub commitment_policy: CommitmentPolicy,
-    /// Refuse messages with more encrypted data keys than this, before any keyring is called.
-    /// `None`: no limit.
+    /// Decrypt refuses messages with more encrypted data keys than this, before any keyring is
+    /// called; encrypt fails if the keyrings produce more. `None`: no limit.
     pub max_encrypted_data_keys: Option<NonZeroU16>,
 }
+
+/// Client settings for decryption.
+pub type DecryptConfig = ClientConfig;
 
 /// What the caller supplies besides the message and keyring.
 #[derive(Debug, Clone, Default)]
@@ -63,11 +89,11 @@ pub struct Decrypted {
     pub encryption_context: EncryptionContext,
 }
 
-const FINAL_FRAME_MARK: u32 = 0xFFFF_FFFF;
-const MAX_NON_FRAMED_LEN: u64 = (1 << 36) - 32;
-const FRAME_STRING: &[u8] = b"AWSKMSEncryptionClient Frame";
-const FINAL_FRAME_STRING: &[u8] = b"AWSKMSEncryptionClient Final Frame";
-const SINGLE_BLOCK_STRING: &[u8] = b"AWSKMSEncryptionClient Single Block";
+pub(crate) const FINAL_FRAME_MARK: u32 = 0xFFFF_FFFF;
+pub(crate) const MAX_NON_FRAMED_LEN: u64 = (1 << 36) - 32;
+pub(crate) const FRAME_STRING: &[u8] = b"AWSKMSEncryptionClient Frame";
+pub(crate) const FINAL_FRAME_STRING: &[u8] = b"AWSKMSEncryptionClient Final Frame";
+pub(crate) const SINGLE_BLOCK_STRING: &[u8] = b"AWSKMSEncryptionClient Single Block";
 
 /// Decrypts a complete message. No plaintext is returned unless the header, every frame and
 /// (for signed suites) the footer signature verify.
@@ -78,6 +104,63 @@ pub fn decrypt(
     message: &[u8],
 ) -> Result<Decrypted, Error> {
     let header = Header::parse(message)?;
+    let header_bytes = message.get(..header.len).ok_or(Error::Truncated)?;
+    let Opened {
+        key,
+        encryption_context: full_ec,
+        verification_key,
+    } = open_header(config, keyring, request, &header, header_bytes)?;
+    let suite = header.suite;
+
+    let rest = message.get(header.len..).ok_or(Error::Truncated)?;
+    let mut r = Reader::new(rest);
+    // Capacity for the whole remainder, so the buffer never reallocates (and never leaves an
+    // unzeroized copy of plaintext behind).
+    let mut plaintext = Zeroizing::new(Vec::with_capacity(rest.len()));
+    match header.content_type {
+        ContentType::Framed => decrypt_frames(&header, &key, &mut r, &mut plaintext)?,
+        ContentType::NonFramed => decrypt_single_block(&header, &key, &mut r, &mut plaintext)?,
+    }
+    let signed_len = header.len + r.position();
+
+    if let (Some(curve), Some(point)) = (suite.signature(), verification_key) {
+        let sig = r.u16_prefixed()?;
+        let mut hasher = Hasher::new(curve.hash());
+        hasher.update(message.get(..signed_len).ok_or(Error::Truncated)?);
+        let digest = hasher.finish();
+        let ok = ecdsa_verify_prehashed(curve, &point, &digest, sig)
+            .map_err(|_| Error::Malformed("aws-crypto-public-key is not a valid point"))?;
+        if !ok {
+            return Err(Error::Signature);
+        }
+    }
+    if !r.is_empty() {
+        return Err(Error::TrailingBytes);
+    }
+    Ok(Decrypted {
+        plaintext: SecretBytes::new(std::mem::take(&mut *plaintext)),
+        header,
+        encryption_context: full_ec,
+    })
+}
+
+/// What a verified header yields: the content key, the full encryption context and (for
+/// signed suites) the footer's verification key.
+pub(crate) struct Opened {
+    pub(crate) key: AesGcmKey,
+    pub(crate) encryption_context: EncryptionContext,
+    pub(crate) verification_key: Option<Vec<u8>>,
+}
+
+/// Checks a parsed header against the settings and request, recovers the data key, and
+/// verifies the commitment and header tag. `header_bytes` is the serialized header.
+pub(crate) fn open_header(
+    config: &DecryptConfig,
+    keyring: &dyn Keyring,
+    request: &DecryptRequest,
+    header: &Header,
+    header_bytes: &[u8],
+) -> Result<Opened, Error> {
     let suite = header.suite;
     if !config.commitment_policy.allows_decrypt(suite) {
         return Err(Error::CommitmentPolicy(suite.id()));
@@ -124,87 +207,79 @@ pub fn decrypt(
     if data_key.len() != suite.key_len() {
         return Err(Error::NoDecryptableDataKey);
     }
-    let key = derive_key(&header, &data_key)?;
+    let (key, commitment) = derive_key(suite, &header.message_id, &data_key)?;
+    if let Some(commitment) = commitment {
+        let stored = header
+            .commitment
+            .ok_or(Error::Internal("v2 header without commitment"))?;
+        // Checked in constant time, before the header tag.
+        if !constant_time_eq(commitment.expose_secret(), &stored) {
+            return Err(Error::KeyCommitment);
+        }
+    }
 
-    let header_body = message.get(..header.body_len).ok_or(Error::Truncated)?;
+    let header_body = header_bytes
+        .get(..header.body_len)
+        .ok_or(Error::Truncated)?;
     let mut aad = header_body.to_vec();
     aad.extend_from_slice(&context::serialize(&required_ec)?);
     key.open_separate_tag(header.auth_iv, &aad, &[], &header.auth_tag)
         .map_err(|_| Error::HeaderAuthentication)?;
-
-    let rest = message.get(header.len..).ok_or(Error::Truncated)?;
-    let mut r = Reader::new(rest);
-    // Capacity for the whole remainder, so the buffer never reallocates (and never leaves an
-    // unzeroized copy of plaintext behind).
-    let mut plaintext = Zeroizing::new(Vec::with_capacity(rest.len()));
-    match header.content_type {
-        ContentType::Framed => decrypt_frames(&header, &key, &mut r, &mut plaintext)?,
-        ContentType::NonFramed => decrypt_single_block(&header, &key, &mut r, &mut plaintext)?,
-    }
-    let signed_len = header.len + r.position();
-
-    if let (Some(curve), Some(point)) = (suite.signature(), verification_key) {
-        let sig = r.u16_prefixed()?;
-        let mut hasher = Hasher::new(curve.hash());
-        hasher.update(message.get(..signed_len).ok_or(Error::Truncated)?);
-        let digest = hasher.finish();
-        let ok = ecdsa_verify_prehashed(curve, &point, &digest, sig)
-            .map_err(|_| Error::Malformed("aws-crypto-public-key is not a valid point"))?;
-        if !ok {
-            return Err(Error::Signature);
-        }
-    }
-    if !r.is_empty() {
-        return Err(Error::TrailingBytes);
-    }
-    Ok(Decrypted {
-        plaintext: SecretBytes::new(std::mem::take(&mut *plaintext)),
-        header,
+    Ok(Opened {
+        key,
         encryption_context: full_ec,
+        verification_key,
     })
 }
 
-fn derive_key(header: &Header, data_key: &SecretBytes) -> Result<AesGcmKey, Error> {
-    let suite = header.suite;
+/// The content encryption key for `suite`, and the key commitment for committing suites.
+pub(crate) fn derive_key(
+    suite: AlgorithmSuite,
+    message_id: &[u8],
+    data_key: &SecretBytes,
+) -> Result<(AesGcmKey, Option<SecretBytes>), Error> {
     let suite_id = suite.id().to_be_bytes();
-    let enc_key = match suite.kdf() {
-        Kdf::Identity => data_key.duplicate(),
-        Kdf::Hkdf(hash) => hkdf(
-            hash,
-            &[],
-            data_key.expose_secret(),
-            &[&suite_id, &header.message_id],
-            suite.key_len(),
-        )?,
+    let (enc_key, commitment) = match suite.kdf() {
+        Kdf::Identity => (data_key.duplicate(), None),
+        Kdf::Hkdf(hash) => (
+            hkdf(
+                hash,
+                &[],
+                data_key.expose_secret(),
+                &[&suite_id, message_id],
+                suite.key_len(),
+            )?,
+            None,
+        ),
         Kdf::CommittingHkdfSha512 => {
             let hash = trent_crypto::envelope::HashAlgorithm::Sha512;
             let commit = hkdf(
                 hash,
-                &header.message_id,
+                message_id,
                 data_key.expose_secret(),
                 &[b"COMMITKEY"],
                 32,
             )?;
-            let stored = header
-                .commitment
-                .ok_or(Error::Internal("v2 header without commitment"))?;
-            // Checked in constant time, before the header tag.
-            if !constant_time_eq(commit.expose_secret(), &stored) {
-                return Err(Error::KeyCommitment);
-            }
-            hkdf(
+            let enc = hkdf(
                 hash,
-                &header.message_id,
+                message_id,
                 data_key.expose_secret(),
                 &[&suite_id, b"DERIVEKEY"],
                 suite.key_len(),
-            )?
+            )?;
+            (enc, Some(commit))
         }
     };
-    Ok(AesGcmKey::new(enc_key.expose_secret())?)
+    Ok((AesGcmKey::new(enc_key.expose_secret())?, commitment))
 }
 
-fn body_aad(message_id: &[u8], content: &[u8], seq: u32, len: u64) -> Vec<u8> {
+/// The IV of frame `seq`: eight zero bytes and the big-endian sequence number.
+pub(crate) fn frame_iv(seq: u32) -> [u8; 12] {
+    let [a, b, c, d] = seq.to_be_bytes();
+    [0, 0, 0, 0, 0, 0, 0, 0, a, b, c, d]
+}
+
+pub(crate) fn body_aad(message_id: &[u8], content: &[u8], seq: u32, len: u64) -> Vec<u8> {
     let mut aad = Vec::with_capacity(message_id.len() + content.len() + 12);
     aad.extend_from_slice(message_id);
     aad.extend_from_slice(content);

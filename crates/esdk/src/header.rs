@@ -39,6 +39,62 @@ pub struct Header {
     pub(crate) len: usize,
 }
 
+/// The fields of a header body a writer chooses (the encryptor's view).
+pub(crate) struct HeaderFields<'a> {
+    pub(crate) suite: AlgorithmSuite,
+    pub(crate) message_id: &'a [u8],
+    /// The stored encryption context (without required-context keys).
+    pub(crate) encryption_context: &'a EncryptionContext,
+    pub(crate) encrypted_data_keys: &'a [EncryptedDataKey],
+    pub(crate) frame_length: u32,
+    pub(crate) commitment: Option<&'a [u8; 32]>,
+}
+
+fn push_u16_prefixed(out: &mut Vec<u8>, bytes: &[u8], what: &'static str) -> Result<(), Error> {
+    let len = u16::try_from(bytes.len()).map_err(|_| Error::InvalidRequest(what))?;
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(bytes);
+    Ok(())
+}
+
+impl HeaderFields<'_> {
+    /// The header body: every byte before the authentication fields, always framed.
+    pub(crate) fn serialize_body(&self) -> Result<Vec<u8>, Error> {
+        let version = self.suite.message_format_version();
+        let mut out = Vec::with_capacity(256);
+        out.push(version);
+        if version == 1 {
+            out.push(0x80);
+        }
+        out.extend_from_slice(&self.suite.id().to_be_bytes());
+        out.extend_from_slice(self.message_id);
+        let ec = context::serialize(self.encryption_context)?;
+        push_u16_prefixed(
+            &mut out,
+            &ec,
+            "encryption context is larger than 65,535 bytes",
+        )?;
+        let count = u16::try_from(self.encrypted_data_keys.len())
+            .map_err(|_| Error::InvalidRequest("more than 65,535 encrypted data keys"))?;
+        out.extend_from_slice(&count.to_be_bytes());
+        for edk in self.encrypted_data_keys {
+            let too_long = "encrypted data key field longer than 65,535 bytes";
+            push_u16_prefixed(&mut out, edk.provider_id.as_bytes(), too_long)?;
+            push_u16_prefixed(&mut out, &edk.provider_info, too_long)?;
+            push_u16_prefixed(&mut out, &edk.ciphertext, too_long)?;
+        }
+        out.push(2); // framed
+        if version == 1 {
+            out.extend_from_slice(&[0, 0, 0, 0, 12]);
+        }
+        out.extend_from_slice(&self.frame_length.to_be_bytes());
+        if let Some(commitment) = self.commitment {
+            out.extend_from_slice(commitment);
+        }
+        Ok(out)
+    }
+}
+
 impl Header {
     /// Parses the header at the start of `message`; the rest is the body and footer.
     pub fn parse(message: &[u8]) -> Result<Header, Error> {

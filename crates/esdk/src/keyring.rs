@@ -1,9 +1,10 @@
-//! Keyrings that recover the data key on decrypt: raw AES, raw RSA, and the multi-keyring.
+//! Keyrings: raw AES, raw RSA, and the multi-keyring. On encrypt a keyring generates and/or
+//! wraps the data key; on decrypt it recovers the data key from one encrypted data key.
 
 use crate::context::{self, EncryptionContext};
 use crate::{AlgorithmSuite, Error};
 use trent_crypto::SecretBytes;
-use trent_crypto::envelope::{AesGcmKey, RsaDecryptingKey};
+use trent_crypto::envelope::{AesGcmKey, RsaDecryptingKey, RsaEncryptingKey};
 
 pub use trent_crypto::envelope::RsaPadding;
 
@@ -15,8 +16,38 @@ pub struct EncryptedDataKey {
     pub ciphertext: Vec<u8>,
 }
 
-/// Recovers the plaintext data key from one of a message's encrypted data keys.
+/// What a keyring works on when a message is encrypted.
+pub struct EncryptionMaterials {
+    pub suite: AlgorithmSuite,
+    /// The full encryption context: the caller's pairs (required ones included) plus
+    /// `aws-crypto-public-key` for signed suites.
+    pub encryption_context: EncryptionContext,
+    /// The plaintext data key, once a keyring has generated it.
+    pub data_key: Option<SecretBytes>,
+    pub encrypted_data_keys: Vec<EncryptedDataKey>,
+}
+
+impl EncryptionMaterials {
+    /// The data key, generating a random one of the suite's length if none exists yet.
+    pub fn data_key_or_generate(&mut self) -> Result<&SecretBytes, Error> {
+        if self.data_key.is_none() {
+            self.data_key = Some(SecretBytes::random(self.suite.key_len())?);
+        }
+        self.data_key
+            .as_ref()
+            .ok_or(Error::Internal("data key missing after generation"))
+    }
+}
+
+/// Generates and wraps data keys (encrypt) and recovers them (decrypt).
 pub trait Keyring {
+    /// Adds this keyring's encrypted copy of the data key to `materials`, generating the data
+    /// key first if there is none. Keyrings that only decrypt refuse.
+    fn on_encrypt(&self, materials: &mut EncryptionMaterials) -> Result<(), Error> {
+        let _ = materials;
+        Err(Error::InvalidKeyring("this keyring cannot encrypt"))
+    }
+
     /// The data key (of `suite.key_len()` bytes) from the first EDK this keyring can decrypt,
     /// or [`Error::NoDecryptableDataKey`].
     fn decrypt_data_key(
@@ -42,9 +73,7 @@ impl RawAesKeyring {
     /// A keyring for the wrapping key `key` (16, 24 or 32 bytes) named `namespace`/`name`.
     /// Namespaces starting with `aws-kms` are reserved.
     pub fn new(namespace: &str, name: &str, key: &SecretBytes) -> Result<Self, Error> {
-        if namespace.starts_with("aws-kms") {
-            return Err(Error::InvalidKeyring("namespace starts with aws-kms"));
-        }
+        check_namespace(namespace)?;
         let key = AesGcmKey::new(key.expose_secret())
             .map_err(|_| Error::InvalidKeyring("AES wrapping key must be 16, 24 or 32 bytes"))?;
         Ok(RawAesKeyring {
@@ -84,6 +113,26 @@ impl RawAesKeyring {
 }
 
 impl Keyring for RawAesKeyring {
+    fn on_encrypt(&self, materials: &mut EncryptionMaterials) -> Result<(), Error> {
+        let aad = context::serialize(&materials.encryption_context)?;
+        let iv: [u8; AES_IV_LEN] = trent_crypto::random_array()?;
+        let mut ciphertext = materials.data_key_or_generate()?.expose_secret().to_vec();
+        let tag = self
+            .key
+            .seal_in_place_separate_tag(iv, &aad, &mut ciphertext)?;
+        ciphertext.extend_from_slice(&tag);
+        let mut provider_info = self.name.as_bytes().to_vec();
+        provider_info.extend_from_slice(&AES_TAG_BITS.to_be_bytes());
+        provider_info.extend_from_slice(&12u32.to_be_bytes());
+        provider_info.extend_from_slice(&iv);
+        materials.encrypted_data_keys.push(EncryptedDataKey {
+            provider_id: self.namespace.clone(),
+            provider_info,
+            ciphertext,
+        });
+        Ok(())
+    }
+
     fn decrypt_data_key(
         &self,
         suite: AlgorithmSuite,
@@ -103,51 +152,100 @@ pub struct RawRsaKeyring {
     namespace: String,
     name: String,
     padding: RsaPadding,
-    key: RsaDecryptingKey,
+    public: RsaEncryptingKey,
+    private: Option<RsaDecryptingKey>,
 }
 
 impl RawRsaKeyring {
-    /// A keyring for the DER PKCS#8 RSA private key `private_key_pkcs8`.
+    /// A keyring for the DER PKCS#8 RSA private key `private_key_pkcs8`: it encrypts with
+    /// the key's public half and decrypts.
     pub fn new(
         namespace: &str,
         name: &str,
         private_key_pkcs8: &SecretBytes,
         padding: RsaPadding,
     ) -> Result<Self, Error> {
-        if namespace.starts_with("aws-kms") {
-            return Err(Error::InvalidKeyring("namespace starts with aws-kms"));
-        }
-        let key = RsaDecryptingKey::from_pkcs8(private_key_pkcs8)
+        check_namespace(namespace)?;
+        let private = RsaDecryptingKey::from_pkcs8(private_key_pkcs8)
+            .map_err(|_| Error::InvalidKeyring("not a PKCS#8 RSA private key"))?;
+        let public = RsaEncryptingKey::from_private_pkcs8(private_key_pkcs8)
             .map_err(|_| Error::InvalidKeyring("not a PKCS#8 RSA private key"))?;
         Ok(RawRsaKeyring {
             namespace: namespace.to_owned(),
             name: name.to_owned(),
             padding,
-            key,
+            public,
+            private: Some(private),
+        })
+    }
+
+    /// An encrypt-only keyring for the DER X.509 SubjectPublicKeyInfo RSA public key
+    /// `public_key_der`.
+    pub fn public_only(
+        namespace: &str,
+        name: &str,
+        public_key_der: &[u8],
+        padding: RsaPadding,
+    ) -> Result<Self, Error> {
+        check_namespace(namespace)?;
+        let public = RsaEncryptingKey::from_spki_der(public_key_der)
+            .map_err(|_| Error::InvalidKeyring("not a DER SubjectPublicKeyInfo RSA public key"))?;
+        Ok(RawRsaKeyring {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            padding,
+            public,
+            private: None,
         })
     }
 }
 
+fn check_namespace(namespace: &str) -> Result<(), Error> {
+    if namespace.starts_with("aws-kms") {
+        return Err(Error::InvalidKeyring("namespace starts with aws-kms"));
+    }
+    Ok(())
+}
+
 impl Keyring for RawRsaKeyring {
+    fn on_encrypt(&self, materials: &mut EncryptionMaterials) -> Result<(), Error> {
+        let padding = self.padding;
+        let ciphertext = self
+            .public
+            .encrypt(padding, materials.data_key_or_generate()?.expose_secret())
+            .map_err(|_| Error::InvalidKeyring("RSA key too small for the data key"))?;
+        materials.encrypted_data_keys.push(EncryptedDataKey {
+            provider_id: self.namespace.clone(),
+            provider_info: self.name.as_bytes().to_vec(),
+            ciphertext,
+        });
+        Ok(())
+    }
+
     fn decrypt_data_key(
         &self,
         suite: AlgorithmSuite,
         _encryption_context: &EncryptionContext,
         edks: &[EncryptedDataKey],
     ) -> Result<SecretBytes, Error> {
+        let Some(key) = &self.private else {
+            return Err(Error::NoDecryptableDataKey);
+        };
         edks.iter()
             .filter(|edk| {
                 edk.provider_id == self.namespace && edk.provider_info == self.name.as_bytes()
             })
-            .filter_map(|edk| self.key.decrypt(self.padding, &edk.ciphertext).ok())
+            .filter_map(|edk| key.decrypt(self.padding, &edk.ciphertext).ok())
             .find(|key| key.len() == suite.key_len())
             .ok_or(Error::NoDecryptableDataKey)
     }
 }
 
-/// Tries a generator keyring, then each child in order; the first data key wins.
+/// On encrypt the generator (if any) makes the data key and every child wraps it too; on
+/// decrypt the generator, then each child in order, is tried and the first data key wins.
 #[derive(Default)]
 pub struct MultiKeyring {
+    has_generator: bool,
     keyrings: Vec<Box<dyn Keyring + Send + Sync>>,
 }
 
@@ -158,12 +256,31 @@ impl MultiKeyring {
         children: Vec<Box<dyn Keyring + Send + Sync>>,
     ) -> Self {
         MultiKeyring {
+            has_generator: generator.is_some(),
             keyrings: generator.into_iter().chain(children).collect(),
         }
     }
 }
 
 impl Keyring for MultiKeyring {
+    fn on_encrypt(&self, materials: &mut EncryptionMaterials) -> Result<(), Error> {
+        if self.has_generator && materials.data_key.is_some() {
+            return Err(Error::InvalidKeyring(
+                "a multi-keyring with a generator was given an existing data key",
+            ));
+        }
+        if !self.has_generator && materials.data_key.is_none() {
+            return Err(Error::InvalidKeyring(
+                "a multi-keyring without a generator needs an existing data key",
+            ));
+        }
+        // Every keyring must succeed: a message some wrapping key cannot open is an error.
+        for keyring in &self.keyrings {
+            keyring.on_encrypt(materials)?;
+        }
+        Ok(())
+    }
+
     fn decrypt_data_key(
         &self,
         suite: AlgorithmSuite,

@@ -21,8 +21,8 @@ use trent_esdk::keyring::{
     EncryptedDataKey, Keyring, MultiKeyring, RawAesKeyring, RawRsaKeyring, RsaPadding,
 };
 use trent_esdk::{
-    AlgorithmSuite, CommitmentPolicy, DecryptConfig, DecryptRequest, EncryptionContext, Error,
-    decrypt,
+    AlgorithmSuite, CommitmentPolicy, DecryptConfig, DecryptRequest, Decrypted, DecryptingReader,
+    EncryptionContext, Error, StreamOptions, decrypt,
 };
 
 type BoxedKeyring = Box<dyn Keyring + Send + Sync>;
@@ -103,6 +103,37 @@ fn context(v: &Value) -> EncryptionContext {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Decrypts in memory and through the streaming reader; the two must agree.
+fn decrypt_both(
+    config: &DecryptConfig,
+    keyring: &dyn Keyring,
+    request: &DecryptRequest,
+    message: &[u8],
+) -> Result<Decrypted, Error> {
+    use std::io::Read as _;
+    let whole = decrypt(config, keyring, request, message);
+    let options = StreamOptions {
+        allow_unverified_streaming: false,
+        max_buffered: usize::MAX,
+    };
+    let streamed =
+        DecryptingReader::new(config, keyring, request, options, message).and_then(|mut r| {
+            let mut out = Vec::new();
+            r.read_to_end(&mut out).map_err(Error::Io)?;
+            Ok(out)
+        });
+    match (&whole, &streamed) {
+        (Ok(d), Ok(s)) => assert_eq!(d.plaintext.expose_secret(), s.as_slice()),
+        (Err(_), Err(_)) => {}
+        _ => panic!(
+            "in-memory and streaming decrypt disagree: {:?} / {:?}",
+            whole.as_ref().err(),
+            streamed.as_ref().err()
+        ),
+    }
+    whole
 }
 
 fn allow_all() -> DecryptConfig {
@@ -222,7 +253,7 @@ fn legacy_python_1_3_0() {
             Box::new(RawRsaKeyring::new(namespace, name, &der, pad).unwrap())
         };
         let message = std::fs::read(dir.join(ct_name)).unwrap();
-        let result = decrypt(
+        let result = decrypt_both(
             &allow_all(),
             &*keyring,
             &DecryptRequest::default(),
@@ -326,7 +357,7 @@ fn dafny_manifest(file: &str) -> Tally {
             encryption_context: context(&s["reproduced-encryption-context"]),
             required_encryption_context_keys: required,
         };
-        let result = decrypt(&allow_all(), &*keyring, &request, &message);
+        let result = decrypt_both(&allow_all(), &*keyring, &request, &message);
         tally.positive(id, result, &want);
     }
     tally
@@ -393,7 +424,7 @@ fn net_manifest(set: &str) -> Option<(Tally, Vec<Error>)> {
         };
         let keyring = MultiKeyring::new(None, keyrings);
         let message = std::fs::read(uri(&dir, test["ciphertext"].as_str().unwrap())).unwrap();
-        let result = decrypt(&allow_all(), &keyring, &request, &message);
+        let result = decrypt_both(&allow_all(), &keyring, &request, &message);
         if let Some(pt) = test["result"]["output"]["plaintext"].as_str() {
             tally.positive(id, result, &std::fs::read(uri(&dir, pt)).unwrap());
         } else {
@@ -456,7 +487,7 @@ fn python_commitment_vectors() {
             ..DecryptRequest::default()
         };
         // The default policy, REQUIRE_ENCRYPT_REQUIRE_DECRYPT.
-        let result = decrypt(&DecryptConfig::default(), &keyring, &request, &message);
+        let result = decrypt_both(&DecryptConfig::default(), &keyring, &request, &message);
         let ok = matches!(&t["status"], Value::Bool(true))
             || t["status"]
                 .as_str()
@@ -494,7 +525,7 @@ fn python_decrypt_oracle_vectors() {
         };
         let keyring = StaticKeyring(SecretBytes::new(key));
         let message = b64(t["ciphertext"].as_str().unwrap());
-        let result = decrypt(&allow_all(), &keyring, &DecryptRequest::default(), &message);
+        let result = decrypt_both(&allow_all(), &keyring, &DecryptRequest::default(), &message);
         tally.positive(
             &format!("oracle {i}"),
             result,

@@ -1,6 +1,9 @@
-//! `trent`: the binary. Parses flags, sets up logging, and hands over to `trent-server`.
+//! `trent`: the binary. Parses flags, sets up logging, and hands over to `trent-server`; or
+//! encrypts and decrypts files in the AWS Encryption SDK message format.
 
 #![forbid(unsafe_code)]
+
+mod crypt;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -27,6 +30,12 @@ enum Command {
     /// Administration of a data directory (works while a server runs on it).
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Encrypt files, directories or standard input into AWS Encryption SDK messages.
+    #[command(after_help = crypt::EXIT_CODES_HELP)]
+    Encrypt(Box<crypt::EncryptArgs>),
+    /// Decrypt AWS Encryption SDK messages (from any ESDK implementation).
+    #[command(after_help = crypt::EXIT_CODES_HELP)]
+    Decrypt(Box<crypt::DecryptArgs>),
     /// The root of trust: initialize the Shamir seal, unseal a server, ask its seal status.
     #[command(subcommand)]
     Operator(operator::OperatorCommand),
@@ -522,6 +531,21 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let crypt_result = match &cli.command {
+        Command::Encrypt(args) => Some(crypt::encrypt(args)),
+        Command::Decrypt(args) => Some(crypt::decrypt(args)),
+        _ => None,
+    };
+    if let Some(result) = crypt_result {
+        let code = match result {
+            Ok(()) => 0,
+            Err(f) => {
+                eprintln!("trent: {}", f.message);
+                f.code
+            }
+        };
+        std::process::exit(code);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -529,6 +553,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(*args)),
         Command::Admin(AdminCommand::CreateAccount(args)) => runtime.block_on(create_account(args)),
+        Command::Encrypt(_) | Command::Decrypt(_) => Ok(()),
         Command::Operator(command) => runtime.block_on(operator::run(command)),
     }
 }
