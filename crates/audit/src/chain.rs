@@ -66,6 +66,36 @@ pub fn fingerprint(public_key_der: &[u8]) -> String {
     trent_crypto::hex(&trent_crypto::sha256(public_key_der))
 }
 
+/// The public key as PEM (`-----BEGIN PUBLIC KEY-----`).
+pub fn public_key_pem(der: &[u8]) -> String {
+    let b64 = trent_wire::blob::encode(der);
+    let mut out = String::from("-----BEGIN PUBLIC KEY-----\n");
+    let mut rest = b64.as_str();
+    while !rest.is_empty() {
+        let (line, tail) = rest.split_at(rest.len().min(64));
+        out.push_str(line);
+        out.push('\n');
+        rest = tail;
+    }
+    out.push_str("-----END PUBLIC KEY-----\n");
+    out
+}
+
+/// The DER key of a PEM public key, as [`public_key_pem`] writes it.
+pub fn public_key_from_pem(pem: &str) -> Option<Vec<u8>> {
+    let body: String = pem
+        .lines()
+        .map(str::trim)
+        .skip_while(|l| *l != "-----BEGIN PUBLIC KEY-----")
+        .skip(1)
+        .take_while(|l| *l != "-----END PUBLIC KEY-----")
+        .collect();
+    if body.is_empty() {
+        return None;
+    }
+    trent_wire::blob::decode(&body).ok()
+}
+
 /// Whether `signature` is a valid digest signature over `body` by `public_key_der`.
 pub fn signature_valid(public_key_der: &[u8], body: &[u8], signature: &[u8]) -> bool {
     trent_crypto::asymmetric::verify(SPEC, public_key_der, ALG, body, false, signature)

@@ -474,6 +474,12 @@ pub fn read_only(service: &str, operation: &str) -> bool {
     }
 }
 
+/// The request members an operation records: what the server needs to keep of a Query-protocol
+/// request (nothing else of it is kept).
+pub fn request_members(service: &str, operation: &str) -> &'static [&'static str] {
+    find(service, operation).map_or(&[], |o| o.request)
+}
+
 pub(crate) fn records_request(service: &str, operation: &str) -> bool {
     find(service, operation).is_some_and(|o| !o.request.is_empty())
 }

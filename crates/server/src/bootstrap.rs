@@ -33,6 +33,8 @@ pub struct Options {
     pub ssm: trent_ssm::Config,
     /// Where Parameter Store events are delivered; events are written only when one is set.
     pub event_targets: Arc<crate::events::Targets>,
+    /// Record every request in the audit trail (on by default; off only to measure its cost).
+    pub audit: bool,
 }
 
 impl Options {
@@ -46,6 +48,7 @@ impl Options {
             clock: Arc::new(SystemClock),
             ssm: trent_ssm::Config::default(),
             event_targets: Arc::new(crate::events::Targets::default()),
+            audit: true,
         }
     }
 }
@@ -84,6 +87,8 @@ pub enum BootstrapError {
     Crypto(#[from] trent_crypto::Error),
     #[error("the IAM service failed")]
     Iam(#[from] trent_iam::IamError),
+    #[error("the audit trail could not be opened")]
+    Audit(#[from] trent_audit::AuditError),
 }
 
 pub async fn bootstrap(opts: Options) -> Result<Started, BootstrapError> {
@@ -136,7 +141,13 @@ pub async fn bootstrap(opts: Options) -> Result<Started, BootstrapError> {
         events: opts.event_targets.any(),
         ..opts.ssm.clone()
     });
+    let audit = Arc::new(
+        trent_audit::AuditLog::open(Arc::clone(&store), Arc::clone(&opts.clock), opts.audit)
+            .await?,
+    );
     let state = Arc::new(State {
+        audit,
+        default_account: opts.account_id.clone(),
         kms,
         ssm,
         iam: Arc::clone(&iam),
@@ -225,6 +236,25 @@ pub async fn create_account(
     };
     store.close().await;
     written
+}
+
+/// Opens the store of an initialised data directory (for `trent audit` and other offline
+/// tools). Works while a server runs on it.
+pub async fn open_store(data_dir: &Path) -> Result<Arc<dyn Store>, BootstrapError> {
+    let seal = FileSeal::new(data_dir);
+    if !seal.path().exists() {
+        return Err(BootstrapError::DataDir {
+            path: data_dir.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no root key here: start the server once with this data directory first",
+            ),
+        });
+    }
+    let (root_key, _) = seal.unseal_or_init()?;
+    let barrier = Barrier::new(&root_key)?;
+    drop(root_key);
+    Ok(Arc::new(SqliteStore::open(data_dir, barrier).await?))
 }
 
 fn write_credentials_file(

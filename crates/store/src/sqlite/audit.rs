@@ -100,7 +100,7 @@ pub(super) async fn events(
 
 pub(super) async fn lookup(pool: &SqlitePool, q: &AuditQuery) -> Result<Vec<AuditEventRecord>> {
     let filter = match q.attribute.as_ref().map(|(a, _)| *a) {
-        None => "1 = ?",
+        None => "? = 'all'",
         Some(AuditAttribute::EventId) => "event_id = ?",
         Some(AuditAttribute::EventName) => "event_name = ?",
         Some(AuditAttribute::ReadOnly) => "read_only = (? = 'true')",
@@ -117,7 +117,7 @@ pub(super) async fn lookup(pool: &SqlitePool, q: &AuditQuery) -> Result<Vec<Audi
         }
     };
     let value = match &q.attribute {
-        None => "1".to_owned(),
+        None => "all".to_owned(),
         Some((_, v)) => v.clone(),
     };
     let sql = format!(

@@ -94,11 +94,29 @@ impl Client {
         c
     }
 
+    /// A client of any endpoint (a `trent serve` child process, say).
+    pub(crate) fn for_endpoint(
+        exe: &Path,
+        endpoint: &str,
+        scratch: &Path,
+        key: &str,
+        secret: &str,
+    ) -> Client {
+        let mut c = Self::endpoint_without_keys(exe, endpoint, scratch);
+        c.set_env("AWS_ACCESS_KEY_ID", key);
+        c.set_env("AWS_SECRET_ACCESS_KEY", secret);
+        c
+    }
+
     /// Endpoint and region only; the config and shared-credentials files point nowhere.
     fn without_keys(exe: &Path, server: &TestServer, scratch: &Path) -> Client {
+        Self::endpoint_without_keys(exe, &server.endpoint, scratch)
+    }
+
+    fn endpoint_without_keys(exe: &Path, endpoint: &str, scratch: &Path) -> Client {
         let nowhere = |name: &str| scratch.join(name).to_string_lossy().into_owned();
         let env = [
-            ("AWS_ENDPOINT_URL", server.endpoint.clone()),
+            ("AWS_ENDPOINT_URL", endpoint.to_owned()),
             ("AWS_DEFAULT_REGION", "us-east-1".into()),
             ("AWS_REGION", "us-east-1".into()),
             ("AWS_CONFIG_FILE", nowhere("no-such-config")),
