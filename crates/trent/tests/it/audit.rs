@@ -607,3 +607,94 @@ async fn no_secret_reaches_the_trail_or_the_log_and_verify_catches_tampering() {
         assert!(!ok, "{out}");
     }
 }
+
+/// `kill -9` while clients are being answered: every response a client received has its event
+/// in the store, and the chain verifies; after a restart the server carries on the same chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_under_load_loses_no_acknowledged_event() {
+    use aws_sdk_kms::operation::RequestId as _;
+    let data = tempfile::tempdir().unwrap();
+    let mut running = start(data.path());
+    let conf = aws_sdk_kms::Config::builder()
+        .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
+        .region(aws_sdk_kms::config::Region::new("us-east-1"))
+        .endpoint_url(&running.endpoint)
+        .credentials_provider(aws_sdk_kms::config::Credentials::new(
+            "AKIDCRASHTEST0001",
+            "dev-secret",
+            None,
+            None,
+            "trent-tests",
+        ))
+        .retry_config(aws_sdk_kms::config::retry::RetryConfig::disabled())
+        .build();
+    let client = aws_sdk_kms::Client::from_conf(conf);
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let client = client.clone();
+        let acked = std::sync::Arc::clone(&acked);
+        tasks.push(tokio::spawn(async move {
+            while let Ok(out) = client.generate_random().number_of_bytes(16).send().await {
+                acked
+                    .lock()
+                    .unwrap()
+                    .push(out.request_id().unwrap().to_owned());
+            }
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let status = Command::new("kill")
+        .args(["-KILL", &running.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    running.child.wait().unwrap();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() >= 20,
+        "only {} responses before the kill",
+        acked.len()
+    );
+
+    let store = trent_server::open_store(data.path()).await.unwrap();
+    let events = store.audit_events(0, 1_000_000).await.unwrap();
+    store.close().await;
+    let recorded: std::collections::HashSet<String> = events
+        .iter()
+        .map(|e| {
+            let r: Value = serde_json::from_str(&e.record).unwrap();
+            r["requestID"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    for id in &acked {
+        assert!(
+            recorded.contains(id),
+            "acknowledged request {id} has no event"
+        );
+    }
+    let (ok, out) = verify(data.path());
+    assert!(ok, "{out}");
+
+    // Restarted, the server extends the same chain and signs it at shutdown.
+    let running = start(data.path());
+    let cli = aws_sdk_kms::Client::from_conf(
+        client
+            .config()
+            .to_builder()
+            .endpoint_url(&running.endpoint)
+            .build(),
+    );
+    cli.generate_random()
+        .number_of_bytes(8)
+        .send()
+        .await
+        .unwrap();
+    terminate(running);
+    let (ok, out) = verify(data.path());
+    assert!(ok, "{out}");
+    assert!(out.contains(" 0 events after the last digest"), "{out}");
+}
