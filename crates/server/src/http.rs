@@ -151,12 +151,22 @@ async fn audit(state: &State, call: Call, resp: Reply, request_id: &str) -> Repl
     }
 }
 
-/// The decoded request body, for the record, when the operation records any of it.
+/// The members of the request body the record keeps, when the operation records any. Only the
+/// allow-listed members are kept, so no plaintext lingers in the call while the operation runs.
 fn json_body(call: &Call, body: &[u8]) -> Body {
-    if call.wants_request() {
-        serde_json::from_slice(body).map_or(Body::None, Body::Json)
-    } else {
-        Body::None
+    let (Some(service), Some(operation)) = (&call.service, &call.operation) else {
+        return Body::None;
+    };
+    let members = trent_audit::redact::request_members(service, operation);
+    if members.is_empty() {
+        return Body::None;
+    }
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(mut m)) => {
+            m.retain(|k, _| members.contains(&k.as_str()));
+            Body::Json(serde_json::Value::Object(m))
+        }
+        _ => Body::None,
     }
 }
 

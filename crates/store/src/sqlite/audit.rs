@@ -38,35 +38,46 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
+/// Rows per INSERT statement: 13 columns each, well under SQLite's variable limit.
+const ROWS_PER_INSERT: usize = 256;
+
 /// One transaction for the whole batch: this is the group commit, one fsync for many events.
+/// Rows go in multi-row INSERTs, so a batch costs a few statements rather than one per event.
 pub(super) async fn append_events(pool: &SqlitePool, events: &[AuditEventRecord]) -> Result<()> {
     if events.is_empty() {
         return Ok(());
     }
     let mut tx = pool.begin().await?;
-    for e in events {
-        let done = sqlx::query(
+    for chunk in events.chunks(ROWS_PER_INSERT) {
+        let mut sql = String::from(
             "INSERT INTO audit_events (seq, account_id, event_time_ms, event_id, event_name,
                 event_source, username, access_key_id, read_only, resources, record, prev_hash,
-                hash)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(e.seq)
-        .bind(&e.account_id)
-        .bind(e.event_time_ms)
-        .bind(&e.event_id)
-        .bind(&e.event_name)
-        .bind(&e.event_source)
-        .bind(&e.username)
-        .bind(&e.access_key_id)
-        .bind(i64::from(e.read_only))
-        .bind(&e.resources)
-        .bind(&e.record)
-        .bind(&e.prev_hash)
-        .bind(&e.hash)
-        .execute(&mut *tx)
-        .await;
-        match done {
+                hash) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        }
+        let mut q = sqlx::query(&sql);
+        for e in chunk {
+            q = q
+                .bind(e.seq)
+                .bind(&e.account_id)
+                .bind(e.event_time_ms)
+                .bind(&e.event_id)
+                .bind(&e.event_name)
+                .bind(&e.event_source)
+                .bind(&e.username)
+                .bind(&e.access_key_id)
+                .bind(i64::from(e.read_only))
+                .bind(&e.resources)
+                .bind(&e.record)
+                .bind(&e.prev_hash)
+                .bind(&e.hash);
+        }
+        match q.execute(&mut *tx).await {
             Err(e) if is_unique_violation(&e) => return Err(StoreError::AlreadyExists),
             other => {
                 other?;
