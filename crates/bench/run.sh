@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Benchmarks signed KMS requests against a production-mode Trent on this machine, each beside
 # its reference measured in the same run, and prints Markdown-ready results:
+#   encrypt-no-audit  Encrypt against a second Trent started with --no-audit (fresh data
+#                     directory, PORT+1), after the audited runs, at the same sizes and
+#                     connection counts: what durable auditing costs (OPS="encrypt
+#                     encrypt-no-audit" RATES= for the comparison alone)
 #   encrypt           Encrypt; reference: the same client against a bare hyper server answering
 #                     the same bytes, and openssl speed AES-256-GCM
 #   sign-p256         Sign, ECDSA_SHA_256 on an ECC_NIST_P256 key     } reference: openssl speed
@@ -90,7 +94,7 @@ BENCH=${CARGO_TARGET_DIR:-target}/release/trent-bench
 has_op() { [[ " $OPS " == *" $1 "* ]]; }
 for op in $OPS; do
     case $op in
-    encrypt | encrypt-authz | sign-p256 | sign-rsa2048 | sign-rsa2048-pss | mac) ;;
+    encrypt | encrypt-authz | encrypt-no-audit | sign-p256 | sign-rsa2048 | sign-rsa2048-pss | mac) ;;
     ssm-get | ssm-get-secure | ssm-put | ssm-by-path) ;;
     *)
         echo "unknown operation '$op' in OPS" >&2
@@ -102,7 +106,7 @@ SIGN_OPS=
 SSM_OPS=
 for op in $OPS; do
     case $op in
-    encrypt | encrypt-authz) ;;
+    encrypt | encrypt-authz | encrypt-no-audit) ;;
     ssm-*) SSM_OPS="$SSM_OPS $op" ;;
     *) SIGN_OPS="$SIGN_OPS $op" ;;
     esac
@@ -113,13 +117,14 @@ ROWS="$OUT/rows.txt"
 : >"$OUT/errors.txt"
 
 DATA=$(mktemp -d)
+DATA_NO_AUDIT=$(mktemp -d)
 TRENT_PID=
 BARE_PID=
 SERVER_PID=
 cleanup() {
     [ -n "$BARE_PID" ] && kill "$BARE_PID" 2>/dev/null && wait "$BARE_PID" 2>/dev/null
     [ -n "$TRENT_PID" ] && kill "$TRENT_PID" 2>/dev/null && wait "$TRENT_PID" 2>/dev/null
-    rm -rf "$DATA"
+    rm -rf "$DATA" "$DATA_NO_AUDIT"
 }
 trap cleanup EXIT
 
@@ -309,6 +314,34 @@ grep -E 'ERROR|WARN' "$OUT/trent.log" | grep -v 'FILE SEAL' | head -5 || true
 kill "$TRENT_PID" 2>/dev/null && wait "$TRENT_PID" 2>/dev/null || true
 TRENT_PID=
 
+if has_op encrypt-no-audit; then
+    echo "## Trent with auditing off (--no-audit): Encrypt"
+    NA_PORT=$((PORT + 1))
+    NA_ENDPOINT="http://127.0.0.1:$NA_PORT"
+    NA_CREDS="$DATA_NO_AUDIT/root-credentials"
+    "${SERVER_CPU[@]}" "$TRENT" serve --data-dir "$DATA_NO_AUDIT" --addr "127.0.0.1:$NA_PORT" \
+        --log-level warn --no-audit 2>"$OUT/trent-no-audit.log" &
+    TRENT_PID=$!
+    SERVER_PID=$TRENT_PID
+    NA_KEY=
+    for _ in $(seq 100); do
+        if [ -s "$NA_CREDS" ] && NA_KEY=$("$BENCH" create-key --endpoint "$NA_ENDPOINT" \
+            --credentials-file "$NA_CREDS" 2>/dev/null); then
+            break
+        fi
+        sleep 0.1
+    done
+    [ -n "$NA_KEY" ] || { echo "Trent (--no-audit) did not come up" >&2; cat "$OUT/trent-no-audit.log" >&2; exit 1; }
+    for size in $SIZES; do
+        for c in $CONNS; do
+            run trent-no-audit encrypt "$NA_ENDPOINT" "$NA_KEY" "$size" "$c" max \
+                --credentials-file "$NA_CREDS"
+        done
+    done
+    kill "$TRENT_PID" 2>/dev/null && wait "$TRENT_PID" 2>/dev/null || true
+    TRENT_PID=
+fi
+
 if [ -n "$SIGN_OPS" ]; then openssl_reference after; fi
 
 if [ -n "$SSM_OPS" ]; then
@@ -427,6 +460,21 @@ if has_op encrypt-authz; then
                 printf "| %s | %s | %.0f | %.0f | %.3f | %.3f | %.3f | %.1f | %.1f |\n", s, c, r, p, (r > 0 ? p / r : 0), rl, pl, rc, pc }'
         done
     done
+fi
+if has_op encrypt && has_op encrypt-no-audit; then
+    echo
+    echo "### What auditing costs: Encrypt req/s with durable auditing on, against off"
+    echo
+    echo "| bytes | connections | req/s audited | req/s not audited | ratio | p99 ms audited | p99 ms not audited |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|"
+    awk -F' [|] ' '$2 == "Encrypt" && $5 == "max" {
+            sub(/^[|] */, "", $1); k = $3 " " $4
+            if ($1 == "trent") { on[k] = $6; p_on[k] = $9; keys[k] = 1 }
+            if ($1 == "trent-no-audit") { off[k] = $6; p_off[k] = $9 }
+        }
+        END { for (k in keys) if (k in off) { split(k, a, " ")
+            printf "| %s | %s | %s | %s | %.2f | %s | %s |\n", a[1], a[2], on[k], off[k], (off[k] > 0 ? on[k] / off[k] : 0), p_on[k], p_off[k] } }' \
+        "$ROWS" | sort -t'|' -k2,2n -k3,3n
 fi
 if [ -n "$SIGN_OPS" ]; then
     echo

@@ -47,6 +47,29 @@ pub struct Caller {
     pub requester: Arc<trent_policy::Requester>,
     /// The request id the server answers with (recorded by GetKeyLastUsage).
     pub request_id: String,
+    /// The keys this call resolved, for the audit record.
+    pub touched: Touched,
+}
+
+/// The ARNs of the keys a call resolved, in order: an out-parameter the server reads after the
+/// call, for the audit record's `resources` (denied calls included).
+#[derive(Debug, Default, Clone)]
+pub struct Touched(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Touched {
+    /// Notes a key ARN (once).
+    pub fn note(&self, arn: &str) {
+        if let Ok(mut list) = self.0.lock()
+            && !list.iter().any(|a| a == arn)
+        {
+            list.push(arn.to_owned());
+        }
+    }
+
+    /// The ARNs noted so far.
+    pub fn arns(&self) -> Vec<String> {
+        self.0.lock().map(|l| l.clone()).unwrap_or_default()
+    }
 }
 
 /// How many keys the material cache holds before it starts evicting.
@@ -591,6 +614,7 @@ impl Kms {
         request_alias: Option<&str>,
     ) -> Result<Option<Arc<LoadedKey>>, KmsError> {
         if let Some(key) = self.cached(scope, key_id)? {
+            caller.touched.note(&key.arn);
             self.authorize(
                 caller,
                 &key.record,
@@ -606,6 +630,7 @@ impl Kms {
             return Ok(None);
         };
         let arn = model::key_arn(scope, key_id);
+        caller.touched.note(&arn);
         self.authorize(caller, &record, &arn, &key_authz, access, request_alias)
             .await?;
         Ok(Some(self.materialize(record, key_authz).await?))

@@ -156,6 +156,11 @@ impl AwsIdentity {
         self.role_arn.as_deref()
     }
 
+    /// The unique id (`aws:userid`), when known.
+    pub fn user_id(&self) -> Option<&str> {
+        self.user_id.as_deref()
+    }
+
     /// `aws:PrincipalArn`: the role's ARN for a role session, the caller's ARN otherwise.
     pub fn principal_arn(&self) -> &str {
         self.role_arn.as_deref().unwrap_or(&self.arn)

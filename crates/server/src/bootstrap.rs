@@ -36,6 +36,8 @@ pub struct Options {
     pub event_targets: Arc<crate::events::Targets>,
     /// The root key, when a seal other than the file seal recovered it (see [`crate::sealed`]).
     pub root_key: Option<Arc<SecretBytes>>,
+    /// Record every request in the audit trail (on by default; off only to measure its cost).
+    pub audit: bool,
 }
 
 impl Options {
@@ -50,6 +52,7 @@ impl Options {
             ssm: trent_ssm::Config::default(),
             event_targets: Arc::new(crate::events::Targets::default()),
             root_key: None,
+            audit: true,
         }
     }
 }
@@ -92,6 +95,8 @@ pub enum BootstrapError {
     Sealed,
     #[error("the PKCS#11 seal could not give the root key")]
     Pkcs11(#[from] trent_store::pkcs11::Pkcs11Error),
+    #[error("the audit trail could not be opened")]
+    Audit(#[from] trent_audit::AuditError),
 }
 
 pub async fn bootstrap(opts: Options) -> Result<Started, BootstrapError> {
@@ -164,7 +169,13 @@ pub async fn bootstrap(opts: Options) -> Result<Started, BootstrapError> {
     .with_secret_lookup(Arc::new(crate::reference::SecretsReference(Arc::clone(
         &secrets,
     ))));
+    let audit = Arc::new(
+        trent_audit::AuditLog::open(Arc::clone(&store), Arc::clone(&opts.clock), opts.audit)
+            .await?,
+    );
     let state = Arc::new(State {
+        audit,
+        default_account: opts.account_id.clone(),
         kms,
         ssm,
         secrets,
@@ -223,31 +234,7 @@ pub async fn create_account(
     account_id: Option<&str>,
     clock: Arc<dyn Clock>,
 ) -> Result<(String, PathBuf), BootstrapError> {
-    let root_key = match seal_kind(data_dir)? {
-        // The key exists only in the running server's memory.
-        SealKind::Shamir(_) => return Err(BootstrapError::Sealed),
-        SealKind::Pkcs11(config) => {
-            let pin = trent_store::pkcs11::pin_from_env()?;
-            Some(trent_store::pkcs11::unwrap_root_key(&config, &pin)?)
-        }
-        SealKind::File => None,
-    };
-    if let Some(root_key) = root_key {
-        return add_account(data_dir, Barrier::new(&root_key)?, account_id, clock).await;
-    }
-    let seal = FileSeal::new(data_dir);
-    if !seal.path().exists() {
-        return Err(BootstrapError::DataDir {
-            path: data_dir.to_path_buf(),
-            source: std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "no root key here: start the server once with this data directory first",
-            ),
-        });
-    }
-    let (root_key, _) = seal.unseal_or_init()?;
-    let barrier = Barrier::new(&root_key)?;
-    drop(root_key);
+    let barrier = offline_barrier(data_dir)?;
     add_account(data_dir, barrier, account_id, clock).await
 }
 
@@ -275,6 +262,41 @@ async fn add_account(
     };
     store.close().await;
     written
+}
+
+/// Opens the store of an initialised data directory (for `trent audit` and other offline
+/// tools). Works while a server runs on it.
+pub async fn open_store(data_dir: &Path) -> Result<Arc<dyn Store>, BootstrapError> {
+    let barrier = offline_barrier(data_dir)?;
+    Ok(Arc::new(SqliteStore::open(data_dir, barrier).await?))
+}
+
+/// The barrier of an existing data directory, for commands that run beside (or without) the
+/// server: the file seal's key file, or the HSM for the PKCS#11 seal. A Shamir-sealed directory
+/// is refused: its key exists only in the memory of an unsealed server.
+fn offline_barrier(data_dir: &Path) -> Result<Barrier, BootstrapError> {
+    match seal_kind(data_dir)? {
+        SealKind::Shamir(_) => Err(BootstrapError::Sealed),
+        SealKind::Pkcs11(config) => {
+            let pin = trent_store::pkcs11::pin_from_env()?;
+            let root_key = trent_store::pkcs11::unwrap_root_key(&config, &pin)?;
+            Ok(Barrier::new(&root_key)?)
+        }
+        SealKind::File => {
+            let seal = FileSeal::new(data_dir);
+            if !seal.path().exists() {
+                return Err(BootstrapError::DataDir {
+                    path: data_dir.to_path_buf(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "no root key here: start the server once with this data directory first",
+                    ),
+                });
+            }
+            let root_key = seal.read()?;
+            Ok(Barrier::new(&root_key)?)
+        }
+    }
 }
 
 fn write_credentials_file(

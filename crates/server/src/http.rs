@@ -13,6 +13,8 @@ use trent_wire::ApiError;
 
 use trent_iam::QueryService;
 
+use trent_audit::{Body, Call, UserIdentity};
+
 use crate::State;
 use crate::auth::{RequestView, error_chain};
 
@@ -26,6 +28,7 @@ enum Service {
     Kms,
     Ssm,
     Secrets,
+    CloudTrail,
 }
 
 /// Services by target prefix, with their SigV4 signing names. Prefixes of services that are not
@@ -36,7 +39,16 @@ const TARGETS: &[(&str, Option<Service>, &str)] = &[
     ("secretsmanager", Some(Service::Secrets), "secretsmanager"),
     ("CertificateManager", None, "acm"),
     ("ACMPrivateCA", None, "acm-pca"),
-    ("CloudTrail_20131101", None, "cloudtrail"),
+    (
+        "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101",
+        Some(Service::CloudTrail),
+        "cloudtrail",
+    ),
+    (
+        "CloudTrail_20131101",
+        Some(Service::CloudTrail),
+        "cloudtrail",
+    ),
 ];
 
 fn reply(status: StatusCode, request_id: &str, content_type: &'static str, body: Vec<u8>) -> Reply {
@@ -79,29 +91,49 @@ pub(crate) async fn handle(
     }
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
+    if req.uri().path() == "/health" && matches!(*req.method(), Method::GET | Method::HEAD) {
+        // Not an API call: load-balancer probes stay out of the audit trail.
+        return reply(
+            StatusCode::OK,
+            &request_id,
+            "application/json",
+            br#"{"status":"ok"}"#.to_vec(),
+        );
+    }
     let method = req.method().clone();
     let target = req
         .headers()
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let mut call = Call::new(request_id.clone(), peer.ip(), state.default_account.clone());
+    call.user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let resp = match tokio::time::timeout(
         state.limits.request_timeout,
-        route(state, req, peer, &request_id, target.as_deref()),
+        route(state, req, peer, &request_id, target.as_deref(), &mut call),
     )
     .await
     {
         Ok(Ok(resp)) => resp,
-        Ok(Err(e)) => error_reply(&e, &request_id),
-        Err(_) => error_reply(
-            &ApiError::new(
+        Ok(Err(e)) => {
+            call.error = Some((e.code.to_string(), e.message.clone()));
+            error_reply(&e, &request_id)
+        }
+        Err(_) => {
+            let e = ApiError::new(
                 "RequestTimeout",
                 408,
                 "The request did not complete in time.",
-            ),
-            &request_id,
-        ),
+            );
+            call.error = Some((e.code.to_string(), e.message.clone()));
+            error_reply(&e, &request_id)
+        }
     };
+    let resp = audit(state, call, resp, &request_id).await;
     tracing::debug!(
         request_id,
         %peer,
@@ -114,21 +146,84 @@ pub(crate) async fn handle(
     resp
 }
 
+/// Records the call and answers only once its event is durable. A success whose event cannot
+/// be written is not a success: the client gets an internal error instead.
+async fn audit(state: &State, call: Call, resp: Reply, request_id: &str) -> Reply {
+    let succeeded = call.error.is_none();
+    let event = call.into_event(state.clock.now_ms());
+    match state.audit.record(event).await {
+        Ok(()) => resp,
+        Err(e) => {
+            tracing::error!(request_id, error = %error_chain(&e), "audit event not recorded");
+            if succeeded {
+                error_reply(&internal_error(), request_id)
+            } else {
+                resp
+            }
+        }
+    }
+}
+
+/// The members of the request body the record keeps, when the operation records any. Only the
+/// allow-listed members are kept, so no plaintext lingers in the call while the operation runs.
+fn json_body(call: &Call, body: &[u8]) -> Body {
+    let (Some(service), Some(operation)) = (&call.service, &call.operation) else {
+        return Body::None;
+    };
+    let members = trent_audit::redact::request_members(service, operation);
+    if members.is_empty() {
+        return Body::None;
+    }
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(mut m)) => {
+            m.retain(|k, _| members.contains(&k.as_str()));
+            Body::Json(serde_json::Value::Object(m))
+        }
+        _ => Body::None,
+    }
+}
+
+/// What the record keeps of a successful JSON response.
+fn note_response(call: &mut Call, out: &[u8]) {
+    if call.wants_response()
+        && let Ok(v) = serde_json::from_slice::<serde_json::Value>(out)
+    {
+        if let Some(arn) = v
+            .get("KeyMetadata")
+            .and_then(|m| m.get("Arn"))
+            .and_then(|a| a.as_str())
+        {
+            call.add_resource(arn);
+        }
+        call.response = Some(v);
+    }
+}
+
+/// What authentication will be told, noted before it runs so a failed authentication is still
+/// recorded with the access key and region the request claimed.
+fn note_claimed_identity(call: &mut Call, headers: &[(&str, &str)]) {
+    let auth = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("authorization"))
+        .and_then(|(_, v)| trent_sigv4::parse_authorization(v).ok());
+    if let Some(a) = auth {
+        let well_formed = a.access_key_id.bytes().all(|b| b.is_ascii_alphanumeric())
+            && (3..=128).contains(&a.access_key_id.len());
+        call.identity = UserIdentity::Unknown {
+            access_key_id: well_formed.then(|| a.access_key_id.to_owned()),
+        };
+        call.region = Some(a.region.to_owned());
+    }
+}
+
 async fn route(
     state: &State,
     req: hyper::Request<Incoming>,
     peer: SocketAddr,
     request_id: &str,
     target: Option<&str>,
+    call: &mut Call,
 ) -> Result<Reply, ApiError> {
-    if req.uri().path() == "/health" && matches!(*req.method(), Method::GET | Method::HEAD) {
-        return Ok(reply(
-            StatusCode::OK,
-            request_id,
-            "application/json",
-            br#"{"status":"ok"}"#.to_vec(),
-        ));
-    }
     if req.method() != Method::POST {
         return Err(ApiError::new(
             "UnknownOperationException",
@@ -138,14 +233,15 @@ async fn route(
     }
     let Some(target) = target else {
         if is_query_request(&req) {
-            return Ok(route_query(state, req, peer, request_id).await);
+            return Ok(route_query(state, req, peer, request_id, call).await);
         }
         return Err(ApiError::bad_request(
             "UnknownOperationException",
             "The request has no X-Amz-Target header.",
         ));
     };
-    let (prefix, operation) = target.split_once('.').unwrap_or((target, ""));
+    let (prefix, operation) = target.rsplit_once('.').unwrap_or((target, ""));
+    call.operation = Some(operation.to_owned());
     let Some(&(_, service, signing_name)) = TARGETS.iter().find(|(p, _, _)| *p == prefix) else {
         return Err(ApiError::bad_request(
             "UnknownOperationException",
@@ -155,10 +251,13 @@ async fn route(
             ),
         ));
     };
+    call.service = Some(signing_name.to_owned());
 
     let (parts, body) = req.into_parts();
     let body = read_body(state, body).await?;
     let headers = header_list(&parts);
+    note_claimed_identity(call, &headers);
+    call.request = json_body(call, &body);
     let view = RequestView {
         method: parts.method.as_str(),
         path: parts.uri.path(),
@@ -167,6 +266,15 @@ async fn route(
         body: &body,
     };
     let principal = state.auth.authenticate(&view, signing_name).await?;
+    let requester = principal
+        .requester(state.clock.now_ms())
+        .map_err(|_| internal_error())?
+        .with_source_ip(peer.ip())
+        .with_secure_transport(arrived_over_tls(&parts.extensions));
+    call.identity = UserIdentity::Known {
+        identity: requester.identity().clone(),
+        access_key_id: principal.access_key_id.clone(),
+    };
 
     let Some(service) = service else {
         return Err(ApiError::bad_request(
@@ -174,60 +282,75 @@ async fn route(
             format!("The {prefix} service is not available on this server yet."),
         ));
     };
-    let requester = principal
-        .requester(state.clock.now_ms())
-        .map_err(|_| internal_error())?
-        .with_source_ip(peer.ip())
-        .with_secure_transport(arrived_over_tls(&parts.extensions));
     let caller = trent_kms::Caller {
         scope: trent_store::Scope::new(principal.account_id, principal.region),
         requester: std::sync::Arc::new(requester),
         request_id: request_id.to_string(),
+        touched: trent_kms::Touched::default(),
     };
-    match service {
+    let result = match service {
         Service::Kms => {
             if !trent_kms::Kms::has_operation(operation) {
                 return Err(unknown_operation(operation));
             }
-            match state.kms.call(&caller, operation, &body).await {
-                Ok(out) => Ok(reply(StatusCode::OK, request_id, JSON_1_1, out)),
-                Err(e) => {
-                    if e.is_internal() {
-                        tracing::error!(request_id, operation, error = %error_chain(&e), "operation failed");
-                    }
-                    Err(e.to_api_error())
-                }
+            let result = state.kms.call(&caller, operation, &body).await;
+            for arn in caller.touched.arns() {
+                call.add_resource(&arn);
             }
+            result.map_err(|e| {
+                if e.is_internal() {
+                    tracing::error!(request_id, operation, error = %error_chain(&e), "operation failed");
+                }
+                e.to_api_error()
+            })
         }
         Service::Ssm => {
             if !trent_ssm::Ssm::has_operation(operation) {
                 return Err(unknown_operation(operation));
             }
-            match state.ssm.call(&caller, operation, &body).await {
-                Ok(out) => Ok(reply(StatusCode::OK, request_id, JSON_1_1, out)),
-                Err(e) => {
-                    if e.is_internal() {
-                        tracing::error!(request_id, operation, error = %error_chain(&e), "operation failed");
-                    }
-                    Err(e.to_api_error())
-                }
+            let result = state.ssm.call(&caller, operation, &body).await;
+            for arn in caller.touched.arns() {
+                call.add_resource(&arn);
             }
+            result.map_err(|e| {
+                if e.is_internal() {
+                    tracing::error!(request_id, operation, error = %error_chain(&e), "operation failed");
+                }
+                e.to_api_error()
+            })
         }
         Service::Secrets => {
             if !trent_secrets::Secrets::has_operation(operation) {
                 return Err(unknown_operation(operation));
             }
-            match state.secrets.call(&caller, operation, &body).await {
-                Ok(out) => Ok(reply(StatusCode::OK, request_id, JSON_1_1, out)),
-                Err(e) => {
-                    if e.is_internal() {
-                        tracing::error!(request_id, operation, error = %error_chain(&e), "operation failed");
-                    }
-                    Err(e.to_api_error())
-                }
+            let result = state.secrets.call(&caller, operation, &body).await;
+            for arn in caller.touched.arns() {
+                call.add_resource(&arn);
             }
+            result.map_err(|e| {
+                if e.is_internal() {
+                    tracing::error!(request_id, operation, error = %error_chain(&e), "operation failed");
+                }
+                e.to_api_error()
+            })
         }
-    }
+        Service::CloudTrail => {
+            if operation != "LookupEvents" {
+                return Err(unknown_operation(operation));
+            }
+            trent_audit::lookup::authorize(&caller.requester)?;
+            trent_audit::lookup::lookup_events(
+                state.store.as_ref(),
+                &caller.requester,
+                &body,
+                state.clock.now_ms(),
+            )
+            .await
+        }
+    };
+    let out = result?;
+    note_response(call, &out);
+    Ok(reply(StatusCode::OK, request_id, JSON_1_1, out))
 }
 
 async fn read_body(state: &State, body: Incoming) -> Result<Bytes, ApiError> {
@@ -313,6 +436,7 @@ async fn route_query(
     req: hyper::Request<Incoming>,
     peer: SocketAddr,
     request_id: &str,
+    call: &mut Call,
 ) -> Reply {
     let service = req
         .headers()
@@ -326,23 +450,25 @@ async fn route_query(
         Some(name) => match QueryService::from_signing_name(name) {
             Some(s) => (s, name.to_owned()),
             None => {
-                return xml_error(
-                    &ApiError::bad_request(
-                        "InvalidAction",
-                        format!(
-                            "The {} service does not accept Query-protocol requests.",
-                            name.chars().take(64).collect::<String>()
-                        ),
+                let e = ApiError::bad_request(
+                    "InvalidAction",
+                    format!(
+                        "The {} service does not accept Query-protocol requests.",
+                        name.chars().take(64).collect::<String>()
                     ),
-                    QueryService::Iam,
-                    request_id,
                 );
+                call.error = Some((e.code.to_string(), e.message.clone()));
+                return xml_error(&e, QueryService::Iam, request_id);
             }
         },
     };
-    match query(state, req, peer, request_id, service, &signing_name).await {
+    call.service = Some(signing_name.clone());
+    match query(state, req, peer, request_id, service, &signing_name, call).await {
         Ok(reply) => reply,
-        Err(e) => xml_error(&e, service, request_id),
+        Err(e) => {
+            call.error = Some((e.code.to_string(), e.message.clone()));
+            xml_error(&e, service, request_id)
+        }
     }
 }
 
@@ -353,11 +479,25 @@ async fn query(
     request_id: &str,
     service: QueryService,
     signing_name: &str,
+    call: &mut Call,
 ) -> Result<Reply, ApiError> {
     let (parts, body) = req.into_parts();
     let body = read_body(state, body).await?;
     let headers = header_list(&parts);
+    note_claimed_identity(call, &headers);
     let query_string = parts.uri.query().unwrap_or("");
+    // The action and the members the record keeps, read before authentication so that a
+    // failed authentication is recorded with them too.
+    if let Ok(params) = trent_wire::query::Params::parse(query_string, &body)
+        && let Some(action) = params.action()
+    {
+        call.operation = Some(action.to_owned());
+        let kept = trent_audit::redact::request_members(signing_name, action)
+            .iter()
+            .filter_map(|m| params.get(m).map(|v| ((*m).to_owned(), v.to_owned())))
+            .collect();
+        call.request = Body::Query(kept);
+    }
     let view = RequestView {
         method: parts.method.as_str(),
         path: parts.uri.path(),
@@ -389,6 +529,10 @@ async fn query(
         .map_err(|_| internal_error())?
         .with_source_ip(peer.ip())
         .with_secure_transport(arrived_over_tls(&parts.extensions));
+    call.identity = UserIdentity::Known {
+        identity: requester.identity().clone(),
+        access_key_id: principal.access_key_id.clone(),
+    };
     match state
         .iam
         .call(service, &requester, &params, request_id)

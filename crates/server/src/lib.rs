@@ -10,6 +10,8 @@
 //! - [`scheduler`] runs background jobs (key deletion, parameter policies) against an injected
 //!   clock.
 //! - [`events`] delivers Parameter Store events from the store's outbox to a webhook and NATS.
+//! - Every request becomes a CloudTrail-format event (`trent-audit`), durable before the
+//!   response is sent; [`State::sign_audit_digests`] signs digests over the chain.
 //! - Services by `X-Amz-Target` prefix: `TrentService` (KMS, `trent-kms`), `AmazonSSM`
 //!   (Parameter Store, `trent-ssm`, which encrypts SecureString values through the KMS service)
 //!   and `secretsmanager` (Secrets Manager, `trent-secrets`, likewise).
@@ -38,7 +40,7 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-pub use bootstrap::{BootstrapError, Options, Started, bootstrap, create_account};
+pub use bootstrap::{BootstrapError, Options, Started, bootstrap, create_account, open_store};
 
 /// Limits and timeouts of the HTTP layer.
 #[derive(Debug, Clone)]
@@ -81,6 +83,10 @@ pub struct State {
     pub limits: Limits,
     /// Where Parameter Store events go; see [`events::run`].
     pub event_targets: Arc<events::Targets>,
+    /// The audit trail: every request's event is durable before its response is sent.
+    pub audit: Arc<trent_audit::AuditLog>,
+    /// The account events of unauthenticated requests are recorded in.
+    pub default_account: String,
 }
 
 impl State {
@@ -94,6 +100,29 @@ impl State {
             shutdown,
         )
         .await;
+    }
+}
+
+impl State {
+    /// Signs an audit digest every `interval` until `shutdown` resolves, and a last one then,
+    /// so a clean stop leaves every event signed.
+    pub async fn sign_audit_digests(&self, interval: Duration, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = &mut shutdown => break,
+            }
+            if let Err(e) = self.audit.write_digest().await {
+                tracing::error!(error = %auth::error_chain(&e), "audit digest failed");
+            }
+        }
+        if let Err(e) = self.audit.write_digest().await {
+            tracing::error!(error = %auth::error_chain(&e), "audit digest at shutdown failed");
+        }
     }
 }
 

@@ -221,6 +221,65 @@ pub struct ParameterVersionRecord {
     pub policies: String,
 }
 
+/// One audit event as stored: its place in the hash chain, the columns LookupEvents filters
+/// on, and the CloudTrail record itself (the exact bytes the chain hash covers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEventRecord {
+    pub seq: i64,
+    /// The account the event belongs to (`recipientAccountId`).
+    pub account_id: String,
+    pub event_time_ms: i64,
+    pub event_id: String,
+    pub event_name: String,
+    pub event_source: String,
+    pub username: Option<String>,
+    pub access_key_id: Option<String>,
+    pub read_only: bool,
+    /// JSON array of `{"type", "ARN"}` objects.
+    pub resources: String,
+    pub record: String,
+    pub prev_hash: Vec<u8>,
+    pub hash: Vec<u8>,
+}
+
+/// A signed audit digest, covering events `first_seq..=last_seq`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditDigestRecord {
+    pub seq: i64,
+    pub created_ms: i64,
+    pub first_seq: i64,
+    pub last_seq: i64,
+    /// The digest JSON: exactly the signed bytes.
+    pub body: String,
+    pub signature: Vec<u8>,
+}
+
+/// The one attribute a LookupEvents request may filter on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditAttribute {
+    EventId,
+    EventName,
+    ReadOnly,
+    Username,
+    ResourceType,
+    ResourceName,
+    EventSource,
+    AccessKeyId,
+}
+
+/// A page of one account's audit events, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub account_id: String,
+    /// Inclusive bounds on the event time.
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub attribute: Option<(AuditAttribute, String)>,
+    /// Only events before this chain position (the page token).
+    pub before_seq: Option<i64>,
+    pub limit: u32,
+}
+
 /// A change event to publish, written in the same transaction as the change it describes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxEvent {
@@ -656,6 +715,28 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<GrantRecord>>;
     /// Deletes a grant. Returns false if it did not exist.
     async fn delete_grant(&self, scope: &Scope, key_id: &str, grant_id: &str) -> Result<bool>;
+
+    // --- audit trail ---
+
+    /// Appends events to the audit chain in one transaction: all are durable when this
+    /// returns, or none is. [`StoreError::AlreadyExists`] if a position is taken.
+    async fn append_audit_events(&self, events: &[AuditEventRecord]) -> Result<()>;
+    /// The last chain position and its hash.
+    async fn audit_tail(&self) -> Result<Option<(i64, Vec<u8>)>>;
+    /// Events after chain position `after_seq`, in chain order.
+    async fn audit_events(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditEventRecord>>;
+    /// One account's events matching `query`, newest first.
+    async fn lookup_audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEventRecord>>;
+    /// Appends a digest; [`StoreError::AlreadyExists`] if its position is taken.
+    async fn append_audit_digest(&self, digest: &AuditDigestRecord) -> Result<()>;
+    /// Every digest, oldest first.
+    async fn audit_digests(&self) -> Result<Vec<AuditDigestRecord>>;
+    /// The newest digest.
+    async fn last_audit_digest(&self) -> Result<Option<AuditDigestRecord>>;
+    /// A secret bookkeeping value, sealed by the barrier (e.g. the audit signing key).
+    async fn get_sealed_meta(&self, name: &str) -> Result<Option<SecretBytes>>;
+    /// Seals and sets a secret bookkeeping value if it is not set yet; returns false if it was.
+    async fn put_sealed_meta_once(&self, name: &str, value: &SecretBytes) -> Result<bool>;
 
     // --- access keys ---
 

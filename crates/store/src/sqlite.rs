@@ -13,15 +13,17 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
+use trent_crypto::SecretBytes;
 
 use crate::{
-    AccessKeyInfo, AccessKeyRecord, AliasRecord, Barrier, DeleteOutcome, GrantRecord,
-    ImportParameters, KeyMaterial, KeyRecord, KeyUsageRecord, ManagedPolicyRecord,
-    NewSecretVersion, OutboxEvent, ParameterRecord, ParameterVersionRecord, PendingEvent,
-    PrincipalKind, Result, RoleRecord, RowIdentity, Scope, SecretRecord, SessionRecord, Store,
-    StoreError, UserRecord,
+    AccessKeyInfo, AccessKeyRecord, AliasRecord, AuditDigestRecord, AuditEventRecord, AuditQuery,
+    Barrier, DeleteOutcome, GrantRecord, ImportParameters, KeyMaterial, KeyRecord, KeyUsageRecord,
+    ManagedPolicyRecord, NewSecretVersion, OutboxEvent, ParameterRecord, ParameterVersionRecord,
+    PendingEvent, PrincipalKind, Result, RoleRecord, RowIdentity, Scope, SecretRecord,
+    SessionRecord, Store, StoreError, UserRecord,
 };
 
+mod audit;
 mod grants;
 mod iam;
 mod secrets;
@@ -959,6 +961,54 @@ impl Store for SqliteStore {
 
     async fn delete_grant(&self, scope: &Scope, key_id: &str, grant_id: &str) -> Result<bool> {
         grants::delete(&self.pool, scope, key_id, grant_id).await
+    }
+
+    async fn append_audit_events(&self, events: &[AuditEventRecord]) -> Result<()> {
+        audit::append_events(&self.pool, events).await
+    }
+
+    async fn audit_tail(&self) -> Result<Option<(i64, Vec<u8>)>> {
+        audit::tail(&self.pool).await
+    }
+
+    async fn audit_events(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditEventRecord>> {
+        audit::events(&self.pool, after_seq, limit).await
+    }
+
+    async fn lookup_audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEventRecord>> {
+        audit::lookup(&self.pool, query).await
+    }
+
+    async fn append_audit_digest(&self, digest: &AuditDigestRecord) -> Result<()> {
+        audit::append_digest(&self.pool, digest).await
+    }
+
+    async fn audit_digests(&self) -> Result<Vec<AuditDigestRecord>> {
+        audit::digests(&self.pool).await
+    }
+
+    async fn last_audit_digest(&self) -> Result<Option<AuditDigestRecord>> {
+        audit::last_digest(&self.pool).await
+    }
+
+    async fn get_sealed_meta(&self, name: &str) -> Result<Option<SecretBytes>> {
+        let Some(sealed) = self.get_meta(name).await? else {
+            return Ok(None);
+        };
+        let id = RowIdentity {
+            table: "meta",
+            key: &[name],
+        };
+        Ok(Some(self.barrier.open(&id, &sealed)?))
+    }
+
+    async fn put_sealed_meta_once(&self, name: &str, value: &SecretBytes) -> Result<bool> {
+        let id = RowIdentity {
+            table: "meta",
+            key: &[name],
+        };
+        let sealed = self.barrier.seal(&id, value.expose_secret())?;
+        self.put_meta_once(name, &sealed).await
     }
 
     async fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>> {

@@ -25,7 +25,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the server: KMS, Parameter Store, IAM and STS on one listener.
+    /// Run the server: KMS, Parameter Store, IAM, STS and CloudTrail LookupEvents on one listener.
     Serve(Box<ServeArgs>),
     /// Administration of a data directory (works while a server runs on it).
     #[command(subcommand)]
@@ -39,6 +39,105 @@ enum Command {
     /// The root of trust: initialize the Shamir seal, unseal a server, ask its seal status.
     #[command(subcommand)]
     Operator(operator::OperatorCommand),
+    /// The audit trail: verify it, export its public key.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain and every signed digest of a data directory's audit trail and
+    /// report exactly what is wrong (edited, deleted, inserted or reordered events, a truncated
+    /// tail, forged or missing digests). Exits non-zero if anything is.
+    Verify(VerifyArgs),
+    /// Print the audit signing key's public key (PEM), to verify digests elsewhere.
+    PublicKey(DataDirArgs),
+}
+
+#[derive(clap::Args)]
+struct DataDirArgs {
+    /// The data directory of the server.
+    #[arg(long, env = "TRENT_DATA_DIR", default_value = "./trent-data")]
+    data_dir: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct VerifyArgs {
+    /// The data directory of the server.
+    #[arg(long, env = "TRENT_DATA_DIR", default_value = "./trent-data")]
+    data_dir: PathBuf,
+
+    /// The audit public key (PEM, from `trent audit public-key`) kept apart from the data
+    /// directory. Without it, the key is read from the store itself, which proves less: whoever
+    /// can rewrite the store and holds its root key could also replace the key.
+    #[arg(long)]
+    public_key: Option<PathBuf>,
+}
+
+async fn audit_public_key(args: DataDirArgs) -> anyhow::Result<()> {
+    let store = trent_server::open_store(&args.data_dir).await?;
+    let signer = trent_audit::Signer::load(store.as_ref()).await;
+    store.close().await;
+    let signer = signer?.context("this data directory has no audit signing key yet")?;
+    print!(
+        "{}",
+        trent_audit::chain::public_key_pem(signer.public_key_der())
+    );
+    Ok(())
+}
+
+async fn audit_verify(args: VerifyArgs) -> anyhow::Result<()> {
+    let store = trent_server::open_store(&args.data_dir).await?;
+    let result = verify_store(store.as_ref(), args.public_key.as_deref()).await;
+    store.close().await;
+    let report = result?;
+    for p in &report.problems {
+        println!("PROBLEM: {p}");
+    }
+    println!(
+        "{} events, {} digests, {} events after the last digest (not yet signed)",
+        report.events, report.digests, report.unsigned_events
+    );
+    if report.is_ok() {
+        println!("audit trail verified");
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "audit trail verification failed: {} problem(s)",
+            report.problems.len()
+        )
+    }
+}
+
+async fn verify_store(
+    store: &dyn trent_store::Store,
+    public_key: Option<&std::path::Path>,
+) -> anyhow::Result<trent_audit::Report> {
+    let key = match public_key {
+        Some(path) => {
+            let pem = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            trent_audit::chain::public_key_from_pem(&pem)
+                .with_context(|| format!("{} is not a PEM public key", path.display()))?
+        }
+        None => trent_audit::Signer::load(store)
+            .await?
+            .context("this data directory has no audit signing key")?
+            .public_key_der()
+            .to_vec(),
+    };
+    let digests = store.audit_digests().await?;
+    let mut verifier = trent_audit::Verifier::new(&key, &digests);
+    let mut after = 0;
+    loop {
+        let page = store.audit_events(after, 10_000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for e in &page {
+            verifier.push(e);
+        }
+    }
+    Ok(verifier.finish())
 }
 
 #[derive(Subcommand)]
@@ -164,6 +263,15 @@ struct ServeArgs {
     /// Publish Parameter Store events to this NATS server (nats://host:port).
     #[arg(long, env = "TRENT_EVENTS_NATS")]
     events_nats: Option<String>,
+
+    /// Seconds between signed audit digests (one is also signed at shutdown).
+    #[arg(long, env = "TRENT_AUDIT_DIGEST_INTERVAL", default_value_t = 300)]
+    audit_digest_interval: u64,
+
+    /// Do not record requests in the audit trail. Only for measuring what auditing costs:
+    /// without it nothing proves who used which key.
+    #[arg(long, hide = true)]
+    no_audit: bool,
 
     /// The NATS subject events are published on.
     #[arg(long, env = "TRENT_EVENTS_NATS_SUBJECT", default_value = trent_server::events::DEFAULT_NATS_SUBJECT)]
@@ -422,6 +530,10 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     };
     tracing::info!(targets = ?targets, "Parameter Store event delivery");
     opts.event_targets = Arc::new(targets);
+    opts.audit = !args.no_audit;
+    if args.no_audit {
+        tracing::warn!("AUDITING IS OFF: requests are not recorded");
+    }
     let started = trent_server::bootstrap(opts).await.with_context(|| {
         format!(
             "cannot start with data directory {}",
@@ -494,6 +606,18 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
                 .await;
         })
     };
+    let digests = {
+        let state = Arc::clone(&state);
+        let mut rx = stop_rx.clone();
+        let interval = Duration::from_secs(args.audit_digest_interval.max(1));
+        tokio::spawn(async move {
+            state
+                .sign_audit_digests(interval, async move {
+                    let _ = rx.wait_for(|stop| *stop).await;
+                })
+                .await;
+        })
+    };
     let reload = tls.clone().map(|tls| tokio::spawn(reload_on_sighup(tls)));
     let http = async {
         match listener {
@@ -521,6 +645,8 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     let _ = stop_tx.send(true);
     let _ = scheduler.await;
     let _ = delivery.await;
+    // In-flight requests have finished: the last digest covers every event.
+    let _ = digests.await;
     if let Err(e) = state.kms.flush_key_usage().await {
         tracing::error!(error = %e, "key usage flush at shutdown failed");
     }
@@ -555,5 +681,7 @@ fn main() -> anyhow::Result<()> {
         Command::Admin(AdminCommand::CreateAccount(args)) => runtime.block_on(create_account(args)),
         Command::Encrypt(_) | Command::Decrypt(_) => Ok(()),
         Command::Operator(command) => runtime.block_on(operator::run(command)),
+        Command::Audit(AuditCommand::Verify(args)) => runtime.block_on(audit_verify(args)),
+        Command::Audit(AuditCommand::PublicKey(args)) => runtime.block_on(audit_public_key(args)),
     }
 }

@@ -61,6 +61,7 @@ async fn call(
         scope: Scope::new(who.requester.account(), REGION),
         requester: Arc::clone(&who.requester),
         request_id: "test".into(),
+        touched: Default::default(),
     };
     match server
         .state

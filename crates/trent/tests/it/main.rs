@@ -10,6 +10,7 @@
 
 mod asymmetric;
 mod at_rest;
+mod audit;
 mod authz;
 mod binary;
 mod cli;

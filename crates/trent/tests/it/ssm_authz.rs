@@ -60,6 +60,7 @@ async fn call(
         scope: Scope::new(who.account(), REGION),
         requester: Arc::clone(who),
         request_id: "req-1".into(),
+        touched: Default::default(),
     };
     let bytes = body.to_string();
     let out = if service == "kms" {

@@ -1,0 +1,183 @@
+//! The audit trail: `audit_events` (the hash chain, with lookup columns) and `audit_digests`.
+
+use sqlx::Row as _;
+use sqlx::sqlite::{SqlitePool, SqliteRow};
+
+use crate::{AuditAttribute, AuditDigestRecord, AuditEventRecord, AuditQuery, Result, StoreError};
+
+fn event_from_row(row: &SqliteRow) -> Result<AuditEventRecord> {
+    Ok(AuditEventRecord {
+        seq: row.try_get("seq")?,
+        account_id: row.try_get("account_id")?,
+        event_time_ms: row.try_get("event_time_ms")?,
+        event_id: row.try_get("event_id")?,
+        event_name: row.try_get("event_name")?,
+        event_source: row.try_get("event_source")?,
+        username: row.try_get("username")?,
+        access_key_id: row.try_get("access_key_id")?,
+        read_only: row.try_get::<i64, _>("read_only")? != 0,
+        resources: row.try_get("resources")?,
+        record: row.try_get("record")?,
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
+}
+
+fn digest_from_row(row: &SqliteRow) -> Result<AuditDigestRecord> {
+    Ok(AuditDigestRecord {
+        seq: row.try_get("seq")?,
+        created_ms: row.try_get("created_ms")?,
+        first_seq: row.try_get("first_seq")?,
+        last_seq: row.try_get("last_seq")?,
+        body: row.try_get("body")?,
+        signature: row.try_get("signature")?,
+    })
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// Rows per INSERT statement: 13 columns each, well under SQLite's variable limit.
+const ROWS_PER_INSERT: usize = 256;
+
+/// One transaction for the whole batch: this is the group commit, one fsync for many events.
+/// Rows go in multi-row INSERTs, so a batch costs a few statements rather than one per event.
+pub(super) async fn append_events(pool: &SqlitePool, events: &[AuditEventRecord]) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut tx = pool.begin().await?;
+    for chunk in events.chunks(ROWS_PER_INSERT) {
+        let mut sql = String::from(
+            "INSERT INTO audit_events (seq, account_id, event_time_ms, event_id, event_name,
+                event_source, username, access_key_id, read_only, resources, record, prev_hash,
+                hash) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        }
+        let mut q = sqlx::query(&sql);
+        for e in chunk {
+            q = q
+                .bind(e.seq)
+                .bind(&e.account_id)
+                .bind(e.event_time_ms)
+                .bind(&e.event_id)
+                .bind(&e.event_name)
+                .bind(&e.event_source)
+                .bind(&e.username)
+                .bind(&e.access_key_id)
+                .bind(i64::from(e.read_only))
+                .bind(&e.resources)
+                .bind(&e.record)
+                .bind(&e.prev_hash)
+                .bind(&e.hash);
+        }
+        match q.execute(&mut *tx).await {
+            Err(e) if is_unique_violation(&e) => return Err(StoreError::AlreadyExists),
+            other => {
+                other?;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(super) async fn tail(pool: &SqlitePool) -> Result<Option<(i64, Vec<u8>)>> {
+    let row = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(pool)
+        .await?;
+    row.map(|r| Ok((r.try_get("seq")?, r.try_get("hash")?)))
+        .transpose()
+}
+
+pub(super) async fn events(
+    pool: &SqlitePool,
+    after_seq: i64,
+    limit: u32,
+) -> Result<Vec<AuditEventRecord>> {
+    let rows = sqlx::query("SELECT * FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?")
+        .bind(after_seq)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(event_from_row).collect()
+}
+
+pub(super) async fn lookup(pool: &SqlitePool, q: &AuditQuery) -> Result<Vec<AuditEventRecord>> {
+    let filter = match q.attribute.as_ref().map(|(a, _)| *a) {
+        None => "? = 'all'",
+        Some(AuditAttribute::EventId) => "event_id = ?",
+        Some(AuditAttribute::EventName) => "event_name = ?",
+        Some(AuditAttribute::ReadOnly) => "read_only = (? = 'true')",
+        Some(AuditAttribute::Username) => "username = ?",
+        Some(AuditAttribute::EventSource) => "event_source = ?",
+        Some(AuditAttribute::AccessKeyId) => "access_key_id = ?",
+        Some(AuditAttribute::ResourceType) => {
+            "EXISTS (SELECT 1 FROM json_each(audit_events.resources)
+                     WHERE json_extract(value, '$.type') = ?)"
+        }
+        Some(AuditAttribute::ResourceName) => {
+            "EXISTS (SELECT 1 FROM json_each(audit_events.resources)
+                     WHERE json_extract(value, '$.ARN') = ?)"
+        }
+    };
+    let value = match &q.attribute {
+        None => "all".to_owned(),
+        Some((_, v)) => v.clone(),
+    };
+    let sql = format!(
+        "SELECT * FROM audit_events
+         WHERE account_id = ? AND event_time_ms >= ? AND event_time_ms <= ? AND seq < ?
+           AND {filter}
+         ORDER BY seq DESC LIMIT ?"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(&q.account_id)
+        .bind(q.start_ms)
+        .bind(q.end_ms)
+        .bind(q.before_seq.unwrap_or(i64::MAX))
+        .bind(value)
+        .bind(i64::from(q.limit))
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(event_from_row).collect()
+}
+
+pub(super) async fn append_digest(pool: &SqlitePool, d: &AuditDigestRecord) -> Result<()> {
+    let done = sqlx::query(
+        "INSERT INTO audit_digests (seq, created_ms, first_seq, last_seq, body, signature)
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(d.seq)
+    .bind(d.created_ms)
+    .bind(d.first_seq)
+    .bind(d.last_seq)
+    .bind(&d.body)
+    .bind(&d.signature)
+    .execute(pool)
+    .await;
+    match done {
+        Err(e) if is_unique_violation(&e) => Err(StoreError::AlreadyExists),
+        other => other.map(|_| ()).map_err(Into::into),
+    }
+}
+
+pub(super) async fn digests(pool: &SqlitePool) -> Result<Vec<AuditDigestRecord>> {
+    let rows = sqlx::query("SELECT * FROM audit_digests ORDER BY seq")
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(digest_from_row).collect()
+}
+
+pub(super) async fn last_digest(pool: &SqlitePool) -> Result<Option<AuditDigestRecord>> {
+    let row = sqlx::query("SELECT * FROM audit_digests ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(digest_from_row).transpose()
+}
