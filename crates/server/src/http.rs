@@ -288,52 +288,29 @@ async fn route(
         request_id: request_id.to_string(),
         touched: trent_kms::Touched::default(),
     };
+    // A JSON service: refuse an operation it does not have, run it as the caller, note the key
+    // ARNs it resolved for the audit record, log internal failures under the request id.
+    macro_rules! dispatch {
+        ($service:expr, $ty:ty) => {{
+            if !<$ty>::has_operation(operation) {
+                return Err(unknown_operation(operation));
+            }
+            let result = $service.call(&caller, operation, &body).await;
+            for arn in caller.touched.arns() {
+                call.add_resource(&arn);
+            }
+            result.map_err(|e| {
+                if e.is_internal() {
+                    tracing::error!(request_id, operation, error = %error_chain(&e), "operation failed");
+                }
+                e.to_api_error()
+            })
+        }};
+    }
     let result = match service {
-        Service::Kms => {
-            if !trent_kms::Kms::has_operation(operation) {
-                return Err(unknown_operation(operation));
-            }
-            let result = state.kms.call(&caller, operation, &body).await;
-            for arn in caller.touched.arns() {
-                call.add_resource(&arn);
-            }
-            result.map_err(|e| {
-                if e.is_internal() {
-                    tracing::error!(request_id, operation, error = %error_chain(&e), "operation failed");
-                }
-                e.to_api_error()
-            })
-        }
-        Service::Ssm => {
-            if !trent_ssm::Ssm::has_operation(operation) {
-                return Err(unknown_operation(operation));
-            }
-            let result = state.ssm.call(&caller, operation, &body).await;
-            for arn in caller.touched.arns() {
-                call.add_resource(&arn);
-            }
-            result.map_err(|e| {
-                if e.is_internal() {
-                    tracing::error!(request_id, operation, error = %error_chain(&e), "operation failed");
-                }
-                e.to_api_error()
-            })
-        }
-        Service::Secrets => {
-            if !trent_secrets::Secrets::has_operation(operation) {
-                return Err(unknown_operation(operation));
-            }
-            let result = state.secrets.call(&caller, operation, &body).await;
-            for arn in caller.touched.arns() {
-                call.add_resource(&arn);
-            }
-            result.map_err(|e| {
-                if e.is_internal() {
-                    tracing::error!(request_id, operation, error = %error_chain(&e), "operation failed");
-                }
-                e.to_api_error()
-            })
-        }
+        Service::Kms => dispatch!(state.kms, trent_kms::Kms),
+        Service::Ssm => dispatch!(state.ssm, trent_ssm::Ssm),
+        Service::Secrets => dispatch!(state.secrets, trent_secrets::Secrets),
         Service::CloudTrail => {
             if operation != "LookupEvents" {
                 return Err(unknown_operation(operation));
