@@ -15,7 +15,7 @@
 //! a caller without permission cannot learn whether a name exists.
 
 use trent_policy::{
-    AwsIdentity, Decision, ParseOptions, Policy, PrincipalMatch, RequestContext, Requester,
+    AwsIdentity, Because, Decision, ParseOptions, Policy, PrincipalMatch, RequestContext, Requester,
 };
 use trent_store::SecretRecord;
 
@@ -39,10 +39,9 @@ fn context(
     ctx
 }
 
-fn denied(requester: &Requester, action: &str, resource: &str, tail: &str) -> SecretsError {
-    SecretsError::AccessDenied(format!(
-        "User: {} is not authorized to perform: {action} on resource: {resource} {tail}",
-        requester.arn()
+fn denied(requester: &Requester, action: &str, resource: &str, because: Because) -> SecretsError {
+    SecretsError::AccessDenied(trent_policy::denial_message(
+        requester, action, resource, because,
     ))
 }
 
@@ -108,22 +107,11 @@ pub(crate) fn authorize_with(
         .as_ref()
         .map_or(Decision::ImplicitDeny, |p| p.evaluate(&ctx));
     if resource_decision.is_explicit_deny() {
-        return Err(denied(
-            requester,
-            &action,
-            resource,
-            "with an explicit deny in a resource-based policy",
-        ));
+        return Err(denied(requester, &action, resource, Because::ResourceDeny));
     }
-    let policies: Vec<&Policy> = requester.policies().iter().collect();
-    let identity = trent_policy::evaluate(&policies, &ctx);
+    let identity = trent_policy::identity_decision(requester, &ctx);
     if identity.is_explicit_deny() {
-        return Err(denied(
-            requester,
-            &action,
-            resource,
-            "with an explicit deny in an identity-based policy",
-        ));
+        return Err(denied(requester, &action, resource, Because::IdentityDeny));
     }
     let owner = secret.map_or(caller.scope.account_id.as_str(), |s| {
         s.scope.account_id.as_str()
@@ -139,12 +127,12 @@ pub(crate) fn authorize_with(
     if allowed {
         return Ok(());
     }
-    let tail = if same_account || resource_decision.is_allow() {
-        format!("because no identity-based policy allows the {action} action")
+    let because = if same_account || resource_decision.is_allow() {
+        Because::NoIdentityAllow
     } else {
-        format!("because no resource-based policy allows the {action} action")
+        Because::NoResourceAllow
     };
-    Err(denied(requester, &action, resource, &tail))
+    Err(denied(requester, &action, resource, because))
 }
 
 /// A principal of no account Trent knows, to test whether a policy opens a secret to anyone.
