@@ -433,6 +433,115 @@ const STS: &[Op] = &[
     op("GetCallerIdentity", RO, &[], &[]),
 ];
 
+/// Secrets Manager: secret ids, version ids and stages, names, keys and settings; never
+/// `SecretString`, `SecretBinary`, a generated password or a resource policy's text.
+const SECRETS: &[Op] = &[
+    op(
+        "BatchGetSecretValue",
+        RO,
+        &["SecretIdList", "Filters", "MaxResults"],
+        &[],
+    ),
+    op("CancelRotateSecret", RW, &["SecretId"], &[]),
+    op(
+        "CreateSecret",
+        RW,
+        &[
+            "Name",
+            "ClientRequestToken",
+            "Description",
+            "KmsKeyId",
+            "Tags",
+            "ForceOverwriteReplicaSecret",
+        ],
+        &["ARN", "Name", "VersionId"],
+    ),
+    op("DeleteResourcePolicy", RW, &["SecretId"], &["ARN", "Name"]),
+    op(
+        "DeleteSecret",
+        RW,
+        &[
+            "SecretId",
+            "RecoveryWindowInDays",
+            "ForceDeleteWithoutRecovery",
+        ],
+        &["ARN", "Name", "DeletionDate"],
+    ),
+    op("DescribeSecret", RO, &["SecretId"], &[]),
+    op(
+        "GetRandomPassword",
+        RO,
+        &[
+            "PasswordLength",
+            "ExcludeCharacters",
+            "ExcludeNumbers",
+            "ExcludePunctuation",
+            "ExcludeUppercase",
+            "ExcludeLowercase",
+            "IncludeSpace",
+            "RequireEachIncludedType",
+        ],
+        &[],
+    ),
+    op("GetResourcePolicy", RO, &["SecretId"], &[]),
+    op(
+        "GetSecretValue",
+        RO,
+        &["SecretId", "VersionId", "VersionStage"],
+        &[],
+    ),
+    op(
+        "ListSecrets",
+        RO,
+        &[
+            "IncludePlannedDeletion",
+            "MaxResults",
+            "Filters",
+            "SortOrder",
+        ],
+        &[],
+    ),
+    op(
+        "ListSecretVersionIds",
+        RO,
+        &["SecretId", "MaxResults", "IncludeDeprecated"],
+        &[],
+    ),
+    op(
+        "PutResourcePolicy",
+        RW,
+        &["SecretId", "BlockPublicPolicy"],
+        &["ARN", "Name"],
+    ),
+    op(
+        "PutSecretValue",
+        RW,
+        &["SecretId", "ClientRequestToken", "VersionStages"],
+        &["ARN", "Name", "VersionId", "VersionStages"],
+    ),
+    op("RestoreSecret", RW, &["SecretId"], &["ARN", "Name"]),
+    op("TagResource", RW, &["SecretId", "Tags"], &[]),
+    op("UntagResource", RW, &["SecretId", "TagKeys"], &[]),
+    op(
+        "UpdateSecret",
+        RW,
+        &["SecretId", "ClientRequestToken", "Description", "KmsKeyId"],
+        &["ARN", "Name", "VersionId"],
+    ),
+    op(
+        "UpdateSecretVersionStage",
+        RW,
+        &[
+            "SecretId",
+            "VersionStage",
+            "RemoveFromVersionId",
+            "MoveToVersionId",
+        ],
+        &["ARN", "Name"],
+    ),
+    op("ValidateResourcePolicy", RO, &["SecretId"], &[]),
+];
+
 const CLOUDTRAIL: &[Op] = &[op(
     "LookupEvents",
     RO,
@@ -452,6 +561,7 @@ fn table(service: &str) -> &'static [Op] {
     match service {
         "kms" => KMS,
         "ssm" => SSM,
+        "secretsmanager" => SECRETS,
         "iam" => IAM,
         "sts" => STS,
         "cloudtrail" => CLOUDTRAIL,
@@ -561,6 +671,7 @@ mod tests {
         "Value",
         "SecretString",
         "SecretBinary",
+        "RandomPassword",
         "PrivateKeyPlaintext",
         "PrivateKeyCiphertextBlob",
         "EncryptedKeyMaterial",
@@ -579,7 +690,7 @@ mod tests {
 
     #[test]
     fn no_secret_member_is_listed() {
-        for service in ["kms", "ssm", "iam", "sts", "cloudtrail"] {
+        for service in ["kms", "ssm", "secretsmanager", "iam", "sts", "cloudtrail"] {
             for op in table(service) {
                 for m in op.request.iter().chain(op.response) {
                     assert!(!NEVER.contains(m), "{service} {} lists {m}", op.name);
@@ -590,7 +701,7 @@ mod tests {
 
     #[test]
     fn every_served_operation_is_listed_once() {
-        for service in ["kms", "ssm", "iam", "sts"] {
+        for service in ["kms", "ssm", "secretsmanager", "iam", "sts"] {
             let ops = table(service);
             for (i, o) in ops.iter().enumerate() {
                 assert!(
@@ -610,9 +721,26 @@ mod tests {
             Value::Null
         );
         assert_eq!(
-            request_parameters("secretsmanager", "GetSecretValue", &body),
+            request_parameters("acm", "GetCertificate", &body),
             Value::Null
         );
+    }
+
+    #[test]
+    fn secret_values_are_never_recorded() {
+        let body = Body::Json(json!({"Name": "db", "SecretString": "hunter2",
+                                     "SecretBinary": "aHVudGVyMg==", "KmsKeyId": "alias/k"}));
+        assert_eq!(
+            request_parameters("secretsmanager", "CreateSecret", &body),
+            json!({"name": "db", "kmsKeyId": "alias/k"})
+        );
+        let body = Body::Json(json!({"SecretId": "db", "SecretString": "hunter2"}));
+        assert_eq!(
+            request_parameters("secretsmanager", "PutSecretValue", &body),
+            json!({"secretId": "db"})
+        );
+        assert!(read_only("secretsmanager", "GetSecretValue"));
+        assert!(!records_response("secretsmanager", "GetSecretValue"));
     }
 
     #[test]

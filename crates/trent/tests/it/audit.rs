@@ -498,6 +498,26 @@ async fn no_secret_reaches_the_trail_or_the_log_and_verify_catches_tampering() {
         "ssm put-parameter --name /audit/plain --type String --value {plain_value}"
     ))
     .await;
+    let secret_value = "SecretValue5e4d3c2b1a0f9e";
+    secrets.push(secret_value.as_bytes().to_vec());
+    cli.ok(&format!(
+        "secretsmanager create-secret --name audit/db --secret-string {secret_value}"
+    ))
+    .await;
+    let next_value = "NextSecretValue7a8b9c0d1e";
+    secrets.push(next_value.as_bytes().to_vec());
+    cli.ok(&format!(
+        "secretsmanager put-secret-value --secret-id audit/db --secret-string {next_value}"
+    ))
+    .await;
+    let read = cli
+        .ok("secretsmanager get-secret-value --secret-id audit/db")
+        .await;
+    assert_eq!(text(&read, "/SecretString"), next_value);
+    let password = cli
+        .ok("secretsmanager get-random-password --password-length 40")
+        .await;
+    secrets.push(text(&password, "/RandomPassword").as_bytes().to_vec());
     cli.ok("iam create-user --user-name dave").await;
     let ak = cli.ok("iam create-access-key --user-name dave").await;
     secrets.push(text(&ak, "/AccessKey/SecretAccessKey").as_bytes().to_vec());
@@ -528,6 +548,10 @@ async fn no_secret_reaches_the_trail_or_the_log_and_verify_catches_tampering() {
         "Sign",
         "PutParameter",
         "GetParameter",
+        "CreateSecret",
+        "PutSecretValue",
+        "GetSecretValue",
+        "GetRandomPassword",
         "CreateAccessKey",
         "GetCallerIdentity",
         "LookupEvents",
@@ -536,6 +560,15 @@ async fn no_secret_reaches_the_trail_or_the_log_and_verify_catches_tampering() {
     }
     assert!(!digests.is_empty(), "no digest was signed at shutdown");
     let records: Vec<&str> = events.iter().map(|e| e.record.as_str()).collect();
+    // What is recorded of a secret read: which secret, not its value.
+    let read_record = records
+        .iter()
+        .find(|r| r.contains("\"GetSecretValue\""))
+        .unwrap();
+    assert!(
+        read_record.contains("\"secretId\":\"audit/db\""),
+        "{read_record}"
+    );
     for secret in &secrets {
         for form in forms(secret) {
             for r in &records {
