@@ -47,7 +47,8 @@ pub struct TlsFiles {
 #[derive(Debug)]
 pub struct TlsConfig {
     files: TlsFiles,
-    current: RwLock<Arc<ServerConfig>>,
+    /// The configuration in use and its leaf certificate's fingerprint.
+    current: RwLock<(Arc<ServerConfig>, String)>,
 }
 
 impl TlsConfig {
@@ -63,20 +64,22 @@ impl TlsConfig {
     /// Reads the files again; on success new connections use them. Returns the SHA-256
     /// fingerprint of the new leaf certificate.
     pub fn reload(&self) -> Result<String, TlsError> {
-        let config = build(&self.files)?;
-        let leaf = read_chain(&self.files.cert)?;
+        let (config, fingerprint) = build(&self.files)?;
         let mut current = self
             .current
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *current = config;
-        Ok(leaf.first().map(|c| fingerprint(c)).unwrap_or_default())
+        *current = (config, fingerprint.clone());
+        Ok(fingerprint)
     }
 
     /// The SHA-256 fingerprint of the leaf certificate now in use.
-    pub fn fingerprint(&self) -> Result<String, TlsError> {
-        let chain = read_chain(&self.files.cert)?;
-        Ok(chain.first().map(|c| fingerprint(c)).unwrap_or_default())
+    pub fn fingerprint(&self) -> String {
+        let current = self
+            .current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        current.1.clone()
     }
 
     pub fn files(&self) -> &TlsFiles {
@@ -88,7 +91,7 @@ impl TlsConfig {
             .current
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        TlsAcceptor::from(Arc::clone(&config))
+        TlsAcceptor::from(Arc::clone(&config.0))
     }
 }
 
@@ -108,8 +111,10 @@ fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     Ok(certs)
 }
 
-fn build(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
+/// The server configuration from the files, and the leaf certificate's fingerprint.
+fn build(files: &TlsFiles) -> Result<(Arc<ServerConfig>, String), TlsError> {
     let chain = read_chain(&files.cert)?;
+    let leaf = chain.first().map(|c| fingerprint(c)).unwrap_or_default();
     // The error of a key file names the problem, never the key's content.
     let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| TlsError::PrivateKey {
         path: files.key.clone(),
@@ -129,7 +134,7 @@ fn build(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
         .with_single_cert(chain, key)
         .map_err(|e| TlsError::Config(e.to_string()))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    Ok((Arc::new(config), leaf))
 }
 
 /// `sha256:` and the hex SHA-256 of a certificate's DER bytes, as `openssl x509 -fingerprint

@@ -7,7 +7,6 @@
 //! key. The user PIN is never stored: it comes from the file named by `TRENT_PKCS11_PIN_FILE`
 //! or from `TRENT_PKCS11_PIN`, and is never logged.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use cryptoki::context::{CInitializeArgs, Pkcs11};
@@ -19,7 +18,6 @@ use cryptoki::types::AuthPin;
 use trent_crypto::SecretBytes;
 
 use crate::StoreError;
-use crate::shamir::SEAL_CONFIG_FILE;
 
 /// The additional data bound to the wrapped root key.
 const AAD: &[u8] = b"trent root key v1";
@@ -149,12 +147,8 @@ pub fn init_pkcs11(
     key_label: &str,
     pin: &AuthPin,
 ) -> Result<bool, Pkcs11Error> {
-    for name in [SEAL_CONFIG_FILE, crate::ROOT_KEY_FILE, crate::DATABASE_FILE] {
-        if data_dir.join(name).exists() {
-            return Err(Pkcs11Error::AlreadyInitialized(
-                data_dir.join(name).display().to_string(),
-            ));
-        }
+    if let Some(existing) = crate::shamir::initialized(data_dir) {
+        return Err(Pkcs11Error::AlreadyInitialized(existing));
     }
     let root = SecretBytes::random(ROOT_KEY_LEN).map_err(StoreError::Crypto)?;
     let mut nonce = trent_crypto::random_array::<12>().map_err(StoreError::Crypto)?;
@@ -171,10 +165,7 @@ pub fn init_pkcs11(
         "nonce": trent_crypto::hex(&nonce),
         "wrapped_root_key": trent_crypto::hex(&wrapped),
     });
-    let mut f = crate::create_private(&data_dir.join(SEAL_CONFIG_FILE)).map_err(StoreError::Io)?;
-    f.write_all(format!("{config:#}\n").as_bytes())
-        .map_err(StoreError::Io)?;
-    f.sync_all().map_err(StoreError::Io)?;
+    crate::shamir::write_seal_config(data_dir, &config)?;
     // The wrapped key must open before anything depends on it.
     unwrap_root_key(&parse(&config)?, pin)?;
     Ok(created)

@@ -120,12 +120,8 @@ pub fn init_shamir(
     if threshold < 2 || threshold > shares {
         return Err(InitError::Counts);
     }
-    for name in [SEAL_CONFIG_FILE, crate::ROOT_KEY_FILE, crate::DATABASE_FILE] {
-        if data_dir.join(name).exists() {
-            return Err(InitError::AlreadyInitialized(
-                data_dir.join(name).display().to_string(),
-            ));
-        }
+    if let Some(existing) = initialized(data_dir) {
+        return Err(InitError::AlreadyInitialized(existing));
     }
     std::fs::create_dir_all(data_dir).map_err(StoreError::Io)?;
     let root = SecretBytes::random(ROOT_KEY_LEN).map_err(StoreError::Crypto)?;
@@ -156,16 +152,35 @@ fn write_shamir(
         "init_id": trent_crypto::hex(&init_id),
         "check": trent_crypto::hex(&check_value(root.expose_secret())),
     });
+    write_seal_config(data_dir, &config)?;
+    Ok(parts
+        .iter()
+        .map(|p| encode_share(&init_id, threshold, p.expose_secret()))
+        .collect())
+}
+
+/// The first file that shows `data_dir` is already initialized (a seal, a root key or a
+/// database), if any.
+pub(crate) fn initialized(data_dir: &Path) -> Option<String> {
+    [SEAL_CONFIG_FILE, crate::ROOT_KEY_FILE, crate::DATABASE_FILE]
+        .iter()
+        .map(|name| data_dir.join(name))
+        .find(|path| path.exists())
+        .map(|path| path.display().to_string())
+}
+
+/// Writes `seal.json` atomically: a 0600 temporary file, synced, renamed over the old one.
+pub(crate) fn write_seal_config(
+    data_dir: &Path,
+    config: &serde_json::Value,
+) -> Result<(), StoreError> {
     let temp = data_dir.join(format!("{SEAL_CONFIG_FILE}.new"));
     let _ = std::fs::remove_file(&temp);
     let mut f = crate::create_private(&temp)?;
     f.write_all(format!("{config:#}\n").as_bytes())?;
     f.sync_all()?;
     std::fs::rename(&temp, data_dir.join(SEAL_CONFIG_FILE))?;
-    Ok(parts
-        .iter()
-        .map(|p| encode_share(&init_id, threshold, p.expose_secret()))
-        .collect())
+    Ok(())
 }
 
 fn encode_share(init_id: &[u8; 8], threshold: u8, share: &[u8]) -> Zeroizing<String> {

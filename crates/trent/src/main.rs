@@ -25,7 +25,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the server: KMS, Parameter Store, IAM, STS and CloudTrail LookupEvents on one listener.
+    /// Run the server: KMS, Parameter Store, Secrets Manager, IAM, STS and CloudTrail
+    /// LookupEvents, over HTTP and, with a certificate, HTTPS.
     Serve(Box<ServeArgs>),
     /// Administration of a data directory (works while a server runs on it).
     #[command(subcommand)]
@@ -36,7 +37,8 @@ enum Command {
     /// Decrypt AWS Encryption SDK messages (from any ESDK implementation).
     #[command(after_help = crypt::EXIT_CODES_HELP)]
     Decrypt(Box<crypt::DecryptArgs>),
-    /// The root of trust: initialize the Shamir seal, unseal a server, ask its seal status.
+    /// The root of trust: initialize the Shamir or PKCS#11 seal, unseal a server, ask its seal
+    /// status, rekey the shares, move between seals.
     #[command(subcommand)]
     Operator(operator::OperatorCommand),
     /// The audit trail: verify it, export its public key.
@@ -577,7 +579,7 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!(
             addr = %local,
             cert = %tls.files().cert.display(),
-            fingerprint = %tls.fingerprint()?,
+            fingerprint = %tls.fingerprint(),
             "Trent is listening over TLS; point clients at AWS_ENDPOINT_URL=https://{local}"
         );
     }
