@@ -42,7 +42,7 @@ pub const PUBLIC_KEY_FILE: &str = "trent-audit-public-key.pem";
 const CHAIN_MEMBER: &str = ",\"trentChain\":";
 const HASH_ALGORITHM: &str = "SHA-256";
 /// Records per log file unless told otherwise.
-pub const DEFAULT_RECORDS_PER_FILE: usize = 1_000;
+pub const DEFAULT_RECORDS_PER_FILE: u32 = 1_000;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
