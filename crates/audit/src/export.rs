@@ -253,11 +253,15 @@ fn write_gz(dir: &Path, rel: &str, content: &[u8]) -> Result<(), ExportError> {
     Ok(())
 }
 
-/// Reads every parseable digest file: (relative path, digest, SHA-256 of its content).
+/// A digest file read back: its relative path, the digest, the SHA-256 of its content.
+type FoundDigest = (String, ExportDigest, [u8; 32]);
+
+/// Reads every parseable digest file in digest order, and the paths of those that do not
+/// parse.
 fn read_digests(
     dir: &Path,
     files: &BTreeSet<String>,
-) -> Result<(Vec<(String, ExportDigest, [u8; 32])>, Vec<String>), ExportError> {
+) -> Result<(Vec<FoundDigest>, Vec<String>), ExportError> {
     let mut digests = Vec::new();
     let mut unreadable = Vec::new();
     for rel in files.iter().filter(|f| is_digest_path(f)) {
@@ -597,7 +601,7 @@ pub fn verify_export(dir: &Path, public_key_der: &[u8]) -> Result<Report, Export
         v.problem(Problem::UnreadableFile { path: rel });
     }
     // The digest chain.
-    let mut valid: Vec<&(String, ExportDigest, [u8; 32])> = Vec::new();
+    let mut valid: Vec<&FoundDigest> = Vec::new();
     let mut listed_by_forged: BTreeSet<&str> = BTreeSet::new();
     let mut expected = 1;
     for entry in &digests {

@@ -277,6 +277,9 @@ fn record_lines_give_back_the_hashed_bytes() {
     }
 }
 
+/// A problem the verifier must report.
+type Expect = Box<dyn Fn(&Problem) -> bool>;
+
 fn has(problems: &[Problem], f: impl Fn(&Problem) -> bool) -> bool {
     problems.iter().any(f)
 }
@@ -304,7 +307,7 @@ proptest! {
             let rel = rel.to_owned();
             move |p: &Problem| matches!(p, Problem::ModifiedFile { path, .. } if *path == rel)
         };
-        let expect: Vec<Box<dyn Fn(&Problem) -> bool>> = match t.clone() {
+        let expect: Vec<Expect> = match t.clone() {
             Tamper::EditEvent(i) => {
                 let (f, l) = locate(&logs, i % len);
                 let line = &mut logs[f].1[l];
@@ -338,7 +341,7 @@ proptest! {
                 let (f, l) = locate(&logs, i);
                 let seq = seq_of(&logs[f].1.remove(l));
                 save(dir, &logs[f].0, &logs[f].1);
-                let gone: Box<dyn Fn(&Problem) -> bool> = if i == len - 1 {
+                let gone: Expect = if i == len - 1 {
                     Box::new(move |p| matches!(p, Problem::TruncatedTail { expected, .. } if *expected == seq))
                 } else {
                     Box::new(move |p| *p == Problem::DeletedEvents { from: seq, to: seq })
