@@ -9,7 +9,8 @@
 //! which the verifier skips and the next run deletes.
 //!
 //! The last event of the chain is never pruned: the writer, and a restarted server, link the
-//! next event to it.
+//! next event to it. A checkpoint is signed at most once a day ([`CHECKPOINT_EVERY_MS`]), so
+//! events may outlive the retention period by up to a day.
 
 use serde::{Deserialize, Serialize};
 use trent_store::{AuditCheckpointRecord, Store};
@@ -170,6 +171,9 @@ impl Verifier {
     }
 }
 
+/// The least time between two checkpoints.
+pub const CHECKPOINT_EVERY_MS: i64 = 86_400_000;
+
 /// What a retention run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Pruned {
@@ -202,7 +206,10 @@ pub async fn prune(
     let checkpoints = store.audit_checkpoints().await?;
     let last = checkpoints.last();
     let covered = last.map_or(0, |c| c.pruned_through);
-    if target > covered {
+    // At most one checkpoint a day, however often the job runs: events outlive the period
+    // by up to a day, and the checkpoint chain stays short.
+    let due = last.is_none_or(|c| now_ms.saturating_sub(c.created_ms) >= CHECKPOINT_EVERY_MS);
+    if due && target > covered {
         let event = store
             .audit_events(target.saturating_sub(1), 1)
             .await?
@@ -222,7 +229,12 @@ pub async fn prune(
         store.append_audit_checkpoint(&c).await?;
         out.checkpoint = Some(c.seq);
     }
-    let through = target.max(covered);
+    // What the newest checkpoint covers, and no further.
+    let through = if out.checkpoint.is_some() {
+        target
+    } else {
+        covered
+    };
     if through < 1 {
         return Ok(out);
     }

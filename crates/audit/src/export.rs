@@ -63,6 +63,8 @@ pub enum ExportError {
     Discontinuous { seq: i64, expected: i64 },
     #[error("record {seq} cannot be exported: it is not a JSON object")]
     BadRecord { seq: i64 },
+    #[error("{0} holds no export (no AWSLogs/**/*.json.gz)")]
+    NoExport(PathBuf),
     #[error("invalid export settings: {0}")]
     Settings(&'static str),
     #[error("signing the digest failed")]
@@ -595,6 +597,9 @@ fn read_log(
 /// Verifies an export directory with `public_key_der`.
 pub fn verify_export(dir: &Path, public_key_der: &[u8]) -> Result<Report, ExportError> {
     let files = list_files(dir)?;
+    if files.is_empty() {
+        return Err(ExportError::NoExport(dir.to_path_buf()));
+    }
     let (digests, unreadable) = read_digests(dir, &files)?;
     let mut v = Verifier::without_digests();
     for rel in unreadable {

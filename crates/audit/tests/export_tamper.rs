@@ -264,6 +264,13 @@ fn an_export_that_starts_after_pruned_events_verifies_from_its_first_digest() {
 }
 
 #[test]
+fn a_directory_without_an_export_is_an_error_not_a_verified_trail() {
+    let signer = Signer::generate().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    assert!(verify_export(dir.path(), signer.public_key_der()).is_err());
+}
+
+#[test]
 fn record_lines_give_back_the_hashed_bytes() {
     for e in chain(5) {
         let line = record_line(&e).unwrap();

@@ -324,35 +324,40 @@ async fn export_while_serving_continues_verifies_and_names_tampering() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_prunes_old_events_behind_a_signed_checkpoint() {
+    const HOUR: i64 = 3_600_000;
     let data = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
     let server = TestServer::start_with(data.path(), |o| o.audit_retention_days = Some(30)).await;
     let kms = server.client();
-    calls(&kms, 10).await;
-    server.state.audit.write_digest().await.unwrap();
     let store = std::sync::Arc::clone(&server.state.store);
-    let seqs = |events: Vec<trent_store::AuditEventRecord>| -> Vec<i64> {
-        events.iter().map(|e| e.seq).collect()
+    let seqs = || async {
+        let events = store.audit_events(0, 1000).await.unwrap();
+        events.iter().map(|e| e.seq).collect::<Vec<i64>>()
     };
+    let checkpoints = || async { store.audit_checkpoints().await.unwrap() };
 
+    // Events 1-10 at T, 11-13 twelve hours later.
+    calls(&kms, 10).await;
+    server.clock.advance_ms(12 * HOUR);
+    calls(&kms, 3).await;
+    server.state.audit.write_digest().await.unwrap();
     // Nothing is older than the retention period yet.
     trent_server::scheduler::tick(&server.state).await;
-    assert_eq!(store.audit_events(0, 1000).await.unwrap().len(), 10);
-    assert!(store.audit_checkpoints().await.unwrap().is_empty());
+    assert_eq!(seqs().await.len(), 13);
+    assert!(checkpoints().await.is_empty());
 
-    // Past it: the ten old events go, behind checkpoint 1; the new ones stay.
-    server.clock.advance_days(31);
-    calls(&kms, 3).await;
+    // T + 30 days + 3 hours: events 1-10 are past it and go, behind checkpoint 1.
+    server.clock.advance_days(30);
+    server.clock.advance_ms(-9 * HOUR);
+    calls(&kms, 2).await;
     trent_server::scheduler::tick(&server.state).await;
-    assert_eq!(
-        seqs(store.audit_events(0, 1000).await.unwrap()),
-        [11, 12, 13]
-    );
-    let checkpoints = store.audit_checkpoints().await.unwrap();
-    assert_eq!(checkpoints.len(), 1);
-    assert_eq!(checkpoints[0].pruned_through, 10);
-    let body: Value = serde_json::from_str(&checkpoints[0].body).unwrap();
+    assert_eq!(seqs().await, [11, 12, 13, 14, 15]);
+    let c = checkpoints().await;
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].pruned_through, 10);
+    let body: Value = serde_json::from_str(&c[0].body).unwrap();
     assert_eq!(body["prunedThrough"], 10);
+    assert_eq!(body["checkpointSeq"], 1);
     // Verified offline while the server runs, from the checkpoint.
     let (ok, o) = verify(data.path());
     assert!(ok, "{o}");
@@ -360,23 +365,32 @@ async fn retention_prunes_old_events_behind_a_signed_checkpoint() {
         o.contains("verified from checkpoint 1: events up to 10"),
         "{o}"
     );
-    assert!(o.contains("3 events, "), "{o}");
-    // Running again changes nothing.
+    assert!(o.contains("5 events, "), "{o}");
+
+    // Twelve hours later events 11-13 are past the period too, but the last checkpoint is
+    // less than a day old: they wait.
+    server.clock.advance_ms(12 * HOUR);
     trent_server::scheduler::tick(&server.state).await;
-    assert_eq!(store.audit_checkpoints().await.unwrap().len(), 1);
+    assert_eq!(checkpoints().await.len(), 1);
+    assert_eq!(seqs().await, [11, 12, 13, 14, 15]);
+    // A day after the checkpoint, they go.
+    server.clock.advance_ms(12 * HOUR);
+    trent_server::scheduler::tick(&server.state).await;
+    assert_eq!(checkpoints().await.len(), 2);
+    assert_eq!(seqs().await, [14, 15]);
 
     // Everything old: all but the last event goes (the next one links to it), behind
-    // checkpoint 2; the chain goes on from there.
+    // checkpoint 3; the chain goes on from there.
     server.clock.advance_days(31);
     trent_server::scheduler::tick(&server.state).await;
-    assert_eq!(seqs(store.audit_events(0, 1000).await.unwrap()), [13]);
-    assert_eq!(store.audit_checkpoints().await.unwrap().len(), 2);
+    assert_eq!(seqs().await, [15]);
+    assert_eq!(checkpoints().await.len(), 3);
     calls(&kms, 2).await;
     server.state.audit.write_digest().await.unwrap();
     let (ok, o) = verify(data.path());
     assert!(ok, "{o}");
     assert!(
-        o.contains("verified from checkpoint 2: events up to 12"),
+        o.contains("verified from checkpoint 3: events up to 14"),
         "{o}"
     );
 
@@ -389,7 +403,7 @@ async fn retention_prunes_old_events_behind_a_signed_checkpoint() {
         "--out",
         s(out.path()),
     ]);
-    assert!(ok && o.contains("exported events 13 to 15"), "{o}");
+    assert!(ok && o.contains("exported events 15 to 17"), "{o}");
     let (ok, o) = verify_export(out.path(), &[]);
     assert!(ok, "{o}");
     server.stop().await;
@@ -397,20 +411,20 @@ async fn retention_prunes_old_events_behind_a_signed_checkpoint() {
     // A forged or missing checkpoint, or an event deleted after it, is found.
     let cases: &[(&str, &str)] = &[
         (
-            "UPDATE audit_checkpoints SET pruned_through = 13, body = replace(body, '\"prunedThrough\":12', '\"prunedThrough\":13') WHERE seq = 2",
-            "checkpoint 2 is forged",
+            "UPDATE audit_checkpoints SET pruned_through = 15, body = replace(body, '\"prunedThrough\":14', '\"prunedThrough\":15') WHERE seq = 3",
+            "checkpoint 3 is forged",
         ),
         (
-            "DELETE FROM audit_checkpoints WHERE seq = 2",
-            "events 11 to 12 were deleted",
+            "DELETE FROM audit_checkpoints WHERE seq = 3",
+            "event 14 was deleted",
         ),
         (
             "DELETE FROM audit_checkpoints",
-            "events 1 to 12 were deleted",
+            "events 1 to 14 were deleted",
         ),
         (
-            "DELETE FROM audit_events WHERE seq = 14",
-            "event 14 was deleted",
+            "DELETE FROM audit_events WHERE seq = 16",
+            "event 16 was deleted",
         ),
     ];
     for (statement, expected) in cases {
