@@ -394,18 +394,36 @@ async fn retention_prunes_old_events_behind_a_signed_checkpoint() {
         "{o}"
     );
 
-    // An export of a pruned trail starts at its first event and verifies.
-    let (ok, o) = trent(&[
-        "audit",
-        "export",
-        "--data-dir",
-        s(data.path()),
-        "--out",
-        s(out.path()),
-    ]);
-    assert!(ok && o.contains("exported events 15 to 17"), "{o}");
+    // An export of a pruned trail starts at its first event and verifies. Event 15 is a
+    // month older than 16 and 17: --to stops after it, and the next export continues.
+    use trent_store::clock::Clock as _;
+    let month_ago = trent_audit::record::format_time(server.clock.now_ms() - 30 * 24 * HOUR);
+    let export = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "audit",
+            "export",
+            "--data-dir",
+            s(data.path()),
+            "--out",
+            s(out),
+        ];
+        args.extend_from_slice(extra);
+        trent(&args)
+    };
+    let (ok, o) = export(out.path(), &["--to", &month_ago]);
+    assert!(ok && o.contains("exported events 15 to 15"), "{o}");
+    let (ok, o) = export(out.path(), &[]);
+    assert!(ok && o.contains("exported events 16 to 17"), "{o}");
     let (ok, o) = verify_export(out.path(), &[]);
-    assert!(ok, "{o}");
+    assert!(ok && o.contains("3 events, 2 digests"), "{o}");
+    // --from starts a first export later in the chain; it verifies from there.
+    let later = tempfile::tempdir().unwrap();
+    let (ok, o) = export(later.path(), &["--from", &month_ago]);
+    assert!(ok && o.contains("exported events 16 to 17"), "{o}");
+    let (ok, o) = verify_export(later.path(), &[]);
+    assert!(ok && o.contains("2 events, 1 digests"), "{o}");
+    let (ok, o) = export(later.path(), &["--from", "not-a-time"]);
+    assert!(!ok && o.contains("is not a time"), "{o}");
     server.stop().await;
 
     // A forged or missing checkpoint, or an event deleted after it, is found.
