@@ -21,6 +21,8 @@
 //!   signed (Ed25519) with the audit signing key. The signature is the `digestSignature`
 //!   member; the signed bytes are the digest JSON without it.
 //! - A second export continues after the last digest in the directory.
+//! - When the export starts right after the store's retention checkpoint (the events before
+//!   were pruned), its digest carries that checkpoint, which the verifier checks and reports.
 //!
 //! [`verify_export`] checks every file against its digest, every digest's signature and the
 //! digest chain, and the event chain through all records, and names each problem (see
@@ -31,9 +33,10 @@ use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use trent_store::AuditEventRecord;
+use trent_store::{AuditCheckpointRecord, AuditEventRecord};
 
 use crate::chain::{self, Problem, Report, SIGNATURE_ALGORITHM, Verifier};
+use crate::checkpoint::Checkpoint;
 use crate::log::Signer;
 
 /// The public key file written at the top of an export.
@@ -120,6 +123,10 @@ pub struct ExportDigest {
     pub last_seq: i64,
     pub last_event_hash: String,
     pub log_files: Vec<LogFileEntry>,
+    /// The store's retention checkpoint the export starts at, when the events before
+    /// `first_seq` were pruned: its signed body and hex signature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<ExportedCheckpoint>,
     /// Hex SHA-256 of the signing key's DER public key.
     pub digest_public_key_fingerprint: String,
     pub digest_signature_algorithm: String,
@@ -148,6 +155,34 @@ impl ExportDigest {
         };
         self.digest_public_key_fingerprint == chain::fingerprint(public_key_der)
             && chain::signature_valid(public_key_der, &body, &sig)
+    }
+}
+
+/// A retention checkpoint as an export digest carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExportedCheckpoint {
+    /// The checkpoint JSON, exactly the signed bytes.
+    pub body: String,
+    pub signature: String,
+}
+
+impl ExportedCheckpoint {
+    /// The checkpoint, if its signature verifies and it ends right before `first_seq`,
+    /// linking to `first_prev_hash`.
+    fn check(
+        &self,
+        public_key_der: &[u8],
+        first_seq: i64,
+        first_prev_hash: &str,
+    ) -> Option<Checkpoint> {
+        let body: Checkpoint = serde_json::from_str(&self.body).ok()?;
+        let sig = trent_crypto::unhex(&self.signature)?;
+        (chain::signature_valid(public_key_der, self.body.as_bytes(), &sig)
+            && body.public_key_fingerprint == chain::fingerprint(public_key_der)
+            && body.pruned_through.saturating_add(1) == first_seq
+            && body.last_pruned_event_hash == first_prev_hash)
+            .then_some(body)
     }
 }
 
@@ -181,6 +216,8 @@ pub struct Exporter {
     /// Records waiting for the current file: position, time, line.
     pending: Vec<(i64, i64, String)>,
     files: Vec<LogFileEntry>,
+    /// The store's newest retention checkpoint.
+    checkpoint: Option<AuditCheckpointRecord>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ExportError + '_ {
@@ -324,7 +361,14 @@ impl Exporter {
             last: None,
             pending: Vec::new(),
             files: Vec::new(),
+            checkpoint: None,
         })
+    }
+
+    /// The store's newest retention checkpoint: the digest carries it when this run starts
+    /// right after it (the events before were pruned).
+    pub fn set_checkpoint(&mut self, checkpoint: Option<AuditCheckpointRecord>) {
+        self.checkpoint = checkpoint;
     }
 
     /// The last position a previous run exported and its hash: this run starts after it.
@@ -436,6 +480,14 @@ impl Exporter {
             last_seq,
             last_event_hash: trent_crypto::hex(&last_hash),
             log_files: std::mem::take(&mut self.files),
+            checkpoint: self
+                .checkpoint
+                .as_ref()
+                .filter(|c| c.pruned_through.saturating_add(1) == first_seq)
+                .map(|c| ExportedCheckpoint {
+                    body: c.body.clone(),
+                    signature: trent_crypto::hex(&c.signature),
+                }),
             digest_public_key_fingerprint: chain::fingerprint(signer.public_key_der()),
             digest_signature_algorithm: SIGNATURE_ALGORITHM.to_owned(),
             digest_signature: None,
@@ -663,6 +715,15 @@ pub fn verify_export(dir: &Path, public_key_der: &[u8]) -> Result<Report, Export
         }
         if valid.is_empty() {
             v.start_after(d.first_seq.saturating_sub(1), first_prev);
+        }
+        if let Some(c) = &d.checkpoint {
+            match c.check(public_key_der, d.first_seq, &d.first_prev_hash) {
+                Some(body) => v.set_checkpoint(body),
+                None => v.problem(Problem::ForgedCheckpoint {
+                    checkpoint: serde_json::from_str::<Checkpoint>(&c.body)
+                        .map_or(0, |b| b.checkpoint_seq),
+                }),
+            }
         }
         v.claim(d.last_seq, last_hash, d.digest_seq);
         valid.push(entry);

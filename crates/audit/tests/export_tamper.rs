@@ -271,6 +271,49 @@ fn a_directory_without_an_export_is_an_error_not_a_verified_trail() {
 }
 
 #[test]
+fn an_export_after_pruning_carries_the_checkpoint_and_a_forged_one_is_found() {
+    let signer = Signer::generate().unwrap();
+    let events = chain(20);
+    let c = trent_audit::checkpoint::sign_checkpoint(
+        &signer,
+        None,
+        8,
+        &events[7].hash,
+        1_700_000_000_000,
+        1_700_000_000_000,
+    )
+    .unwrap();
+    let run = |c: trent_store::AuditCheckpointRecord| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ex = Exporter::open(dir.path(), settings(5), signer.public_key_der()).unwrap();
+        ex.set_checkpoint(Some(c));
+        for e in &events[8..] {
+            ex.push(e).unwrap();
+        }
+        ex.finish(&signer, 1_800_000_000_000).unwrap().unwrap();
+        (
+            verify_export(dir.path(), signer.public_key_der()).unwrap(),
+            dir,
+        )
+    };
+    let (report, _dir) = run(c.clone());
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.checkpoint.unwrap().pruned_through, 8);
+    // Signed by another key: the digest over it is genuine, the checkpoint is not.
+    let other = Signer::generate().unwrap();
+    let mut alien = c.clone();
+    alien.signature = other.sign(alien.body.as_bytes()).unwrap();
+    let (report, _dir) = run(alien);
+    assert!(
+        report
+            .problems
+            .contains(&Problem::ForgedCheckpoint { checkpoint: 1 }),
+        "{:?}",
+        report.problems
+    );
+}
+
+#[test]
 fn record_lines_give_back_the_hashed_bytes() {
     for e in chain(5) {
         let line = record_line(&e).unwrap();

@@ -93,6 +93,7 @@ async fn export_store(
         records_per_file: usize::try_from(args.records_per_file)?,
     };
     let mut exporter = Exporter::open(&args.out, settings, signer.public_key_der())?;
+    exporter.set_checkpoint(store.audit_checkpoints().await?.pop());
     let mut after = match exporter.resume_after() {
         Some((seq, _)) => {
             if args.from.is_some() {

@@ -416,6 +416,11 @@ async fn retention_prunes_old_events_behind_a_signed_checkpoint() {
     assert!(ok && o.contains("exported events 16 to 17"), "{o}");
     let (ok, o) = verify_export(out.path(), &[]);
     assert!(ok && o.contains("3 events, 2 digests"), "{o}");
+    // It starts right after checkpoint 3, which its first digest carries.
+    assert!(
+        o.contains("verified from checkpoint 3: events up to 14"),
+        "{o}"
+    );
     // --from starts a first export later in the chain; it verifies from there.
     let later = tempfile::tempdir().unwrap();
     let (ok, o) = export(later.path(), &["--from", &month_ago]);
