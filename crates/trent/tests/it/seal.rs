@@ -386,19 +386,9 @@ async fn migrate_between_seals_and_rekey_keep_the_data() {
     stop(child);
 }
 
-/// The PKCS#11 seal against SoftHSM2: `init` makes a non-extractable wrapping key on the token
-/// and wraps a new root key with it; the server unwraps it at start with the PIN from the
-/// environment or a file, refuses to start with a wrong PIN (without logging it), and keeps its
-/// data across restarts.
-#[tokio::test(flavor = "multi_thread")]
-async fn pkcs11_seal_with_softhsm() {
-    let Ok(library) = std::env::var("TRENT_TEST_SOFTHSM_LIB") else {
-        eprintln!(
-            "skipping pkcs11_seal_with_softhsm: TRENT_TEST_SOFTHSM_LIB is not set (scripts/test.sh \
-             sets it after installing softhsm2)"
-        );
-        return;
-    };
+/// A fresh SoftHSM2 token labelled `trent` (user PIN 271828) in a directory of its own;
+/// returns the directory and the `SOFTHSM2_CONF` file naming it.
+fn softhsm_token() -> (tempfile::TempDir, String) {
     let hsm = tempfile::tempdir().unwrap();
     std::fs::create_dir(hsm.path().join("tokens")).unwrap();
     let conf = hsm.path().join("softhsm2.conf");
@@ -430,7 +420,23 @@ async fn pkcs11_seal_with_softhsm() {
         "{}",
         String::from_utf8_lossy(&init.stderr)
     );
+    (hsm, conf)
+}
 
+/// The PKCS#11 seal against SoftHSM2: `init` makes a non-extractable wrapping key on the token
+/// and wraps a new root key with it; the server unwraps it at start with the PIN from the
+/// environment or a file, refuses to start with a wrong PIN (without logging it), and keeps its
+/// data across restarts.
+#[tokio::test(flavor = "multi_thread")]
+async fn pkcs11_seal_with_softhsm() {
+    let Ok(library) = std::env::var("TRENT_TEST_SOFTHSM_LIB") else {
+        eprintln!(
+            "skipping pkcs11_seal_with_softhsm: TRENT_TEST_SOFTHSM_LIB is not set (scripts/test.sh \
+             sets it after installing softhsm2)"
+        );
+        return;
+    };
+    let (hsm, conf) = softhsm_token();
     let data = tempfile::tempdir().unwrap();
     let d = data.path().to_str().unwrap();
     let operator = |args: &[&str], pin: &str| {
@@ -993,4 +999,177 @@ async fn operator_seal_and_status_with_tls_expiry() {
     let (status, _) = health(&addr);
     assert_eq!(status, 503);
     stop(child);
+}
+
+/// `migrate-seal` to and from the PKCS#11 seal (SoftHSM2) and the KMS seal (a second Trent):
+/// a key, a ciphertext, a SecureString parameter and a secret written under the file seal are
+/// readable after every move: file → pkcs11 → kms → shamir → pkcs11 → file. Each move leaves
+/// only the new seal's material (no key file once sealed elsewhere).
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_to_and_from_pkcs11_and_kms_keeps_every_key_parameter_and_secret() {
+    let Ok(library) = std::env::var("TRENT_TEST_SOFTHSM_LIB") else {
+        eprintln!(
+            "skipping migrate_to_and_from_pkcs11_and_kms: TRENT_TEST_SOFTHSM_LIB is not set \
+             (scripts/test.sh sets it after installing softhsm2)"
+        );
+        return;
+    };
+    let Some(aws) = crate::cli::find_aws().await else {
+        return;
+    };
+    let (_hsm, conf) = softhsm_token();
+    let scratch = tempfile::tempdir().unwrap();
+    let outer = tempfile::tempdir().unwrap();
+    let (outer_child, _outer_log, outer_endpoint) = start_open(outer.path());
+    let arn = kms(&outer_endpoint, outer.path())
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .arn
+        .unwrap();
+    let (id, secret) = read_credentials(outer.path());
+    let env = [
+        ("AWS_ACCESS_KEY_ID", id.as_str()),
+        ("AWS_SECRET_ACCESS_KEY", secret.as_str()),
+        ("AWS_CONFIG_FILE", "/nonexistent"),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
+        ("SOFTHSM2_CONF", conf.as_str()),
+        ("TRENT_PKCS11_PIN", "271828"),
+    ];
+
+    // Data written under the file seal.
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path().to_str().unwrap();
+    let (child, _log, endpoint) = start_open(data.path());
+    let client = kms(&endpoint, data.path());
+    let key_id = client
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    let blob = client
+        .encrypt()
+        .key_id(&key_id)
+        .plaintext(Blob::new(b"through every seal".to_vec()))
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob
+        .unwrap();
+    write_parameter_and_secret(&aws, &endpoint, data.path(), scratch.path()).await;
+    stop(child);
+
+    let check = |expected_seal: &'static str| {
+        let data = data.path().to_path_buf();
+        let blob = blob.clone();
+        let aws = aws.clone();
+        let scratch = scratch.path().to_path_buf();
+        let env = env;
+        async move {
+            let seal: Value = serde_json::from_str(
+                &std::fs::read_to_string(data.join("seal.json")).unwrap_or_default(),
+            )
+            .unwrap_or_default();
+            assert_eq!(seal["type"].as_str().unwrap_or("file"), expected_seal);
+            assert_eq!(data.join("root.key").exists(), expected_seal == "file");
+            let (child, log) =
+                crate::tls::spawn_serve_with_env(&data, &["--addr", "127.0.0.1:0"], &env);
+            let event = wait_for_log(&log, "Trent is listening");
+            let endpoint = format!("http://{}", event["addr"].as_str().unwrap());
+            decrypts(&endpoint, &data, &blob, b"through every seal").await;
+            read_parameter_and_secret(&aws, &endpoint, &data, &scratch).await;
+            stop(child);
+        }
+    };
+    let migrate = |args: &[&str], stdin: Option<&str>| {
+        let mut all = vec!["operator", "migrate-seal", "--data-dir", d];
+        all.extend_from_slice(args);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_trent"));
+        cmd.args(&all)
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let mut input = child.stdin.take().unwrap();
+        if let Some(text) = stdin {
+            input.write_all(text.as_bytes()).unwrap();
+        }
+        drop(input);
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{all:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+
+    let out = migrate(&["--to", "pkcs11", "--pkcs11-library", &library], None);
+    assert!(
+        out.contains("to the pkcs11 seal from the file seal"),
+        "{out}"
+    );
+    check("pkcs11").await;
+
+    let out = migrate(
+        &[
+            "--to",
+            "kms",
+            "--kms-key-id",
+            &arn,
+            "--kms-endpoint",
+            &outer_endpoint,
+        ],
+        None,
+    );
+    assert!(
+        out.contains("to the kms seal from the pkcs11 seal"),
+        "{out}"
+    );
+    check("kms").await;
+
+    let shares = tempfile::tempdir().unwrap();
+    let out = migrate(
+        &[
+            "--to",
+            "shamir",
+            "--shares",
+            "3",
+            "--threshold",
+            "2",
+            "--share-dir",
+            shares.path().to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(
+        out.contains("moved to the Shamir seal from the kms seal"),
+        "{out}"
+    );
+    let stdin = format!("{}\n{}\n", share(shares.path(), 3), share(shares.path(), 1));
+    let out = migrate(
+        &["--to", "pkcs11", "--pkcs11-library", &library],
+        Some(&stdin),
+    );
+    assert!(
+        out.contains("to the pkcs11 seal from the shamir seal"),
+        "{out}"
+    );
+    check("pkcs11").await;
+
+    let out = migrate(&["--to", "file"], None);
+    assert!(
+        out.contains("to the file seal from the pkcs11 seal"),
+        "{out}"
+    );
+    check("file").await;
+    stop(outer_child);
 }
