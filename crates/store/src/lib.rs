@@ -20,7 +20,7 @@ pub mod seal;
 pub mod shamir;
 mod sqlite;
 
-pub use barrier::{Barrier, RowIdentity};
+pub use barrier::{Barrier, KeyringKeys, RowIdentity};
 pub use seal::{FileSeal, ROOT_KEY_FILE, Seal, SealError, Stored, Unseal, create_private};
 pub use sqlite::{DATABASE_FILE, SqliteStore};
 

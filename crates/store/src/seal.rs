@@ -130,6 +130,37 @@ pub fn migrate(data_dir: &Path, shares: &[&str], to: &dyn Seal) -> Result<Stored
     to.store_root_key(data_dir, &root)
 }
 
+/// A new root key without downtime (`trent operator rotate-root`): the current root key (from
+/// the seal, or from `shares` for the Shamir seal) becomes an earlier *term* in a keyring
+/// sealed under a new root key, which the same seal then keeps (new shares, a new wrapped or
+/// KMS-encrypted key, a new key file). Every row stays as it is and readable; new writes use
+/// the new term once a server starts with the new key. Works beside a running server, which
+/// keeps its key (writing under the previous term, still readable) until its next start. The
+/// store's check value then moves to the new term, so the earlier key, shares or wrapped key
+/// no longer open the store.
+pub async fn rotate_root(data_dir: &Path, shares: &[&str]) -> Result<Stored, SealError> {
+    use crate::Store as _;
+    let seal = open(data_dir)?;
+    let current = match seal.unseal()? {
+        Unseal::Key(key) => key,
+        Unseal::NeedsShares(config) => crate::shamir::recover(&config, shares)?,
+    };
+    if !data_dir.join(crate::DATABASE_FILE).exists() {
+        return Err(SealError::NotInitialized);
+    }
+    let new_root = SecretBytes::random(ROOT_KEY_LEN).map_err(StoreError::Crypto)?;
+    // Opening checks that the key is this store's.
+    let store = crate::SqliteStore::open(data_dir, crate::Barrier::new(&current)?).await?;
+    let added = store.add_root_key_term(&current, &new_root).await;
+    store.close().await;
+    added?;
+    let stored = seal.store_root_key(data_dir, &new_root)?;
+    // The first open under the new key moves the check value to its term.
+    let store = crate::SqliteStore::open(data_dir, crate::Barrier::new(&new_root)?).await?;
+    store.close().await;
+    Ok(stored)
+}
+
 /// Removes `path` if it exists.
 pub(crate) fn remove_if_present(path: &Path) -> Result<(), StoreError> {
     match std::fs::remove_file(path) {
@@ -211,7 +242,11 @@ impl Seal for FileSeal {
     }
 
     fn store_root_key(&self, data_dir: &Path, root: &SecretBytes) -> Result<Stored, SealError> {
-        self.write(root)?;
+        // Written beside and renamed over, so a key file being replaced is never half-written.
+        let temp = data_dir.join(format!("{ROOT_KEY_FILE}.new"));
+        remove_if_present(&temp)?;
+        FileSeal { path: temp.clone() }.write(root)?;
+        std::fs::rename(&temp, &self.path).map_err(StoreError::Io)?;
         remove_if_present(&data_dir.join(crate::shamir::SEAL_CONFIG_FILE))?;
         Ok(Stored::Done(format!(
             "the root key is in {} (the file seal, for development)",

@@ -40,6 +40,30 @@ pub enum OperatorCommand {
     /// The key comes from the current seal (from a threshold of shares, stdin or --share-file,
     /// when that is Shamir's); the current seal's key file or description is then removed.
     MigrateSeal(Box<MigrateArgs>),
+    /// A new root key, without downtime: the current one (from the seal, or a threshold of
+    /// shares from stdin or --share-file for the Shamir seal) is kept only inside a keyring
+    /// sealed by the new one, so every stored key, parameter and secret stays readable; the
+    /// same seal keeps the new key (new shares are handed out for Shamir). The old key, shares
+    /// or wrapped key no longer open the store. Safe while a server runs: it keeps its key
+    /// until its next start.
+    RotateRoot(RotateArgs),
+}
+
+#[derive(clap::Args)]
+pub struct RotateArgs {
+    /// The data directory.
+    #[arg(long, env = "TRENT_DATA_DIR", default_value = "./trent-data")]
+    data_dir: PathBuf,
+
+    /// Shamir seal: a file holding one current share (repeatable). Without it, shares are
+    /// read from stdin.
+    #[arg(long)]
+    share_file: Vec<PathBuf>,
+
+    /// Shamir seal: write new share i to `<dir>/share-<i>` (mode 0600) instead of printing the
+    /// new shares.
+    #[arg(long)]
+    share_dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -262,6 +286,7 @@ pub async fn run(command: OperatorCommand) -> anyhow::Result<()> {
         OperatorCommand::Status(args) => status(&args).await,
         OperatorCommand::Rekey(args) => rekey(&args),
         OperatorCommand::MigrateSeal(args) => migrate(&args),
+        OperatorCommand::RotateRoot(args) => rotate_root(&args).await,
     }
 }
 
@@ -367,6 +392,52 @@ fn migrate(args: &MigrateArgs) -> anyhow::Result<()> {
                 args.data_dir.display(),
                 to.name(),
                 from.name()
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn rotate_root(args: &RotateArgs) -> anyhow::Result<()> {
+    let context = || format!("cannot rotate the root key of {}", args.data_dir.display());
+    let seal = trent_store::seal::open(&args.data_dir).with_context(context)?;
+    let current = if seal.is_automatic() {
+        Vec::new()
+    } else {
+        read_shares(&args.share_file)?
+    };
+    let refs: Vec<&str> = current.iter().map(|s| s.as_str()).collect();
+    let stored = trent_store::seal::rotate_root(&args.data_dir, &refs)
+        .await
+        .with_context(context)?;
+    match stored {
+        trent_store::Stored::Shares(shares) => {
+            let described = seal.describe();
+            let count = |name: &str| {
+                described
+                    .get(name)
+                    .and_then(serde_json::Value::as_u64)
+                    .and_then(|n| u8::try_from(n).ok())
+                    .unwrap_or_default()
+            };
+            let out = SharesOut {
+                shares: count("shares"),
+                threshold: count("threshold"),
+                share_dir: args.share_dir.clone(),
+            };
+            hand_out(
+                &args.data_dir,
+                &out,
+                &shares,
+                "rotated the root key (the old shares no longer unseal) of",
+            )
+        }
+        trent_store::Stored::Done(where_) => {
+            println!(
+                "rotated the root key of {} ({} seal): {where_}; the old key no longer opens \
+                 the store. A running server keeps its key until it restarts.",
+                args.data_dir.display(),
+                seal.name()
             );
             Ok(())
         }

@@ -1070,7 +1070,6 @@ async fn migrate_to_and_from_pkcs11_and_kms_keeps_every_key_parameter_and_secret
         let blob = blob.clone();
         let aws = aws.clone();
         let scratch = scratch.path().to_path_buf();
-        let env = env;
         async move {
             let seal: Value = serde_json::from_str(
                 &std::fs::read_to_string(data.join("seal.json")).unwrap_or_default(),
@@ -1172,4 +1171,153 @@ async fn migrate_to_and_from_pkcs11_and_kms_keeps_every_key_parameter_and_secret
     );
     check("file").await;
     stop(outer_child);
+}
+
+/// `trent operator rotate-root`: beside a running file-sealed server, a new root key is made;
+/// the running server keeps serving (and writing) with its key, and after a restart every key,
+/// parameter and secret written before or during the rotation is readable while the old key
+/// file no longer opens the store. Under the Shamir seal the rotation hands out new shares and
+/// the old ones stop working.
+#[tokio::test(flavor = "multi_thread")]
+async fn rotate_root_keeps_the_data_and_retires_the_old_key() {
+    let Some(aws) = crate::cli::find_aws().await else {
+        return;
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path().to_str().unwrap();
+    let (child, _log, endpoint) = start_open(data.path());
+    let client = kms(&endpoint, data.path());
+    let key_id = client
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    let encrypt = |text: &'static [u8]| {
+        let client = client.clone();
+        let key_id = key_id.clone();
+        async move {
+            client
+                .encrypt()
+                .key_id(&key_id)
+                .plaintext(Blob::new(text.to_vec()))
+                .send()
+                .await
+                .unwrap()
+                .ciphertext_blob
+                .unwrap()
+        }
+    };
+    let before = encrypt(b"before the rotation").await;
+    write_parameter_and_secret(&aws, &endpoint, data.path(), scratch.path()).await;
+    let old_key_file = std::fs::read(data.path().join("root.key")).unwrap();
+
+    // Rotated while the server runs; it goes on serving with its key.
+    let (ok, out, err) = trent(&["operator", "rotate-root", "--data-dir", d], None);
+    assert!(ok, "{err}");
+    assert!(out.contains("rotated the root key"), "{out}");
+    assert_ne!(
+        std::fs::read(data.path().join("root.key")).unwrap(),
+        old_key_file
+    );
+    let during = encrypt(b"during the rotation").await;
+    let new_key = client
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    stop(child);
+
+    let (child, _log, endpoint) = start_open(data.path());
+    decrypts(&endpoint, data.path(), &before, b"before the rotation").await;
+    decrypts(&endpoint, data.path(), &during, b"during the rotation").await;
+    read_parameter_and_secret(&aws, &endpoint, data.path(), scratch.path()).await;
+    let client = kms(&endpoint, data.path());
+    let after = client
+        .encrypt()
+        .key_id(&new_key)
+        .plaintext(Blob::new(b"after".to_vec()))
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob
+        .unwrap();
+    stop(child);
+
+    // The old key file no longer opens the store.
+    let new_key_file = std::fs::read(data.path().join("root.key")).unwrap();
+    std::fs::write(data.path().join("root.key"), &old_key_file).unwrap();
+    let (mut child, log) = spawn_serve(data.path(), &["--addr", "127.0.0.1:0"]);
+    assert!(!child.wait().unwrap().success());
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let lines: Vec<String> = log.try_iter().map(|e| e.to_string()).collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("root key does not open this store")),
+        "{lines:?}"
+    );
+    std::fs::write(data.path().join("root.key"), &new_key_file).unwrap();
+
+    // Under the Shamir seal: new shares, the old ones refused, the data still there.
+    let first = tempfile::tempdir().unwrap();
+    let second = tempfile::tempdir().unwrap();
+    let (ok, _, err) = trent(
+        &[
+            "operator",
+            "migrate-seal",
+            "--data-dir",
+            d,
+            "--to",
+            "shamir",
+            "--shares",
+            "3",
+            "--threshold",
+            "2",
+            "--share-dir",
+            first.path().to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    let stdin = format!("{}\n{}\n", share(first.path(), 1), share(first.path(), 2));
+    let (ok, out, err) = trent(
+        &[
+            "operator",
+            "rotate-root",
+            "--data-dir",
+            d,
+            "--share-dir",
+            second.path().to_str().unwrap(),
+        ],
+        Some(&stdin),
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("any 2 of which"), "{out}");
+    let (child, log, addr) = start_sealed(data.path());
+    let endpoint = format!("http://{addr}");
+    let unseal = |s: String| {
+        trent(
+            &["operator", "unseal", "--endpoint", &endpoint, "--share", &s],
+            None,
+        )
+    };
+    let (ok, _, err) = unseal(share(first.path(), 3));
+    assert!(!ok && err.contains("another initialization"), "{err}");
+    for i in [3, 1] {
+        let (ok, _, err) = unseal(share(second.path(), i));
+        assert!(ok, "{err}");
+    }
+    wait_for_log(&log, "Trent is listening");
+    decrypts(&endpoint, data.path(), &before, b"before the rotation").await;
+    decrypts(&endpoint, data.path(), &during, b"during the rotation").await;
+    decrypts(&endpoint, data.path(), &after, b"after").await;
+    read_parameter_and_secret(&aws, &endpoint, data.path(), scratch.path()).await;
+    stop(child);
 }
