@@ -471,7 +471,7 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         let _ = serve_stop_tx.send(true);
     });
     let reload = tls.clone().map(|tls| tokio::spawn(reload_on_sighup(tls)));
-    let seal: Arc<dyn trent_store::Seal> = Arc::from(trent_store::seal::open(&args.data_dir)?);
+    let mut seal: Arc<dyn trent_store::Seal> = Arc::from(trent_store::seal::open(&args.data_dir)?);
     let listeners = Listeners {
         http: listener,
         https: tls_listener,
@@ -495,7 +495,10 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
                     let outcome = serve_unsealed(&args, &seal, &targets, &listeners, key).await?;
                     match outcome {
                         Outcome::Stopped => return finish(reload),
-                        Outcome::Sealed => Some(sealed_by_operator(&seal, &listeners)?),
+                        Outcome::Sealed => {
+                            seal = Arc::from(trent_store::seal::open(&args.data_dir)?);
+                            Some(sealed_by_operator(&seal, &listeners)?)
+                        }
                     }
                 }
                 Ok(trent_store::Unseal::NeedsShares(_)) => None,
@@ -529,7 +532,11 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         };
         match serve_unsealed(&args, &seal, &targets, &listeners, root_key).await? {
             Outcome::Stopped => return finish(reload),
-            Outcome::Sealed => gate = Some(sealed_by_operator(&seal, &listeners)?),
+            Outcome::Sealed => {
+                // Read again: rekey, rotate-root or migrate-seal may have changed it meanwhile.
+                seal = Arc::from(trent_store::seal::open(&args.data_dir)?);
+                gate = Some(sealed_by_operator(&seal, &listeners)?);
+            }
         }
     }
 }

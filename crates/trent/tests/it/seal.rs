@@ -993,11 +993,47 @@ async fn operator_seal_and_status_with_tls_expiry() {
         r#"iam put-user-policy --user-name operator --policy-name seal --policy-document {"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"trent:Seal","Resource":"*"}]}"#,
     )
     .await;
+    // Rekeyed while it runs: once sealed, it asks for the new shares.
+    let rekeyed = tempfile::tempdir().unwrap();
+    let (ok, _, err) = trent(
+        &[
+            "operator",
+            "rekey",
+            "--data-dir",
+            d,
+            "--shares",
+            "2",
+            "--threshold",
+            "2",
+            "--share-dir",
+            rekeyed.path().to_str().unwrap(),
+        ],
+        Some(&format!(
+            "{}\n{}\n",
+            share(shares.path(), 1),
+            share(shares.path(), 2)
+        )),
+    );
+    assert!(ok, "{err}");
     let (ok, _, err) = operator_seal(&endpoint, &user_id, &user_secret);
     assert!(ok, "{err}");
     wait_for_log(&log, "SEALED");
     let (status, _) = health(&addr);
     assert_eq!(status, 503);
+    let unseal = |s: String| {
+        trent(
+            &["operator", "unseal", "--endpoint", &endpoint, "--share", &s],
+            None,
+        )
+    };
+    let (ok, _, err) = unseal(share(shares.path(), 1));
+    assert!(!ok && err.contains("another initialization"), "{err}");
+    for i in [2, 1] {
+        let (ok, _, err) = unseal(share(rekeyed.path(), i));
+        assert!(ok, "{err}");
+    }
+    wait_for_log(&log, "Trent is listening");
+    decrypts(&endpoint, data.path(), &blob, b"sealed and unsealed").await;
     stop(child);
 }
 
