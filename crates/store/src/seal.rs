@@ -302,3 +302,95 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod conformance {
+    //! What every seal that runs without a network or an HSM must do through the trait (the
+    //! PKCS#11 and KMS seals are held to the same in crates/trent/tests/it/seal.rs).
+    use super::*;
+
+    fn seals(dir: &Path) -> Vec<Box<dyn Seal>> {
+        vec![
+            Box::new(FileSeal::new(dir)),
+            Box::new(crate::shamir::ShamirSeal::new(3, 2).unwrap()),
+        ]
+    }
+
+    #[test]
+    fn every_seal_keeps_and_gives_back_the_root_key_and_describes_no_secret() {
+        for index in 0..2 {
+            let dir = tempfile::tempdir().unwrap();
+            let seal = seals(dir.path()).remove(index);
+            let stored = init(dir.path(), seal.as_ref()).unwrap();
+            let shares: Vec<Zeroizing<String>> = match stored {
+                Stored::Shares(s) => s,
+                Stored::Done(_) => Vec::new(),
+            };
+            let refs: Vec<&str> = shares.iter().map(|s| s.as_str()).collect();
+            let key = recover_root_key(dir.path(), &refs).unwrap();
+            assert_eq!(key.len(), 32);
+            // The recorded seal is the one that kept the key, and says nothing secret.
+            let opened = open(dir.path()).unwrap();
+            assert_eq!(opened.name(), seal.name());
+            let described = opened.describe().to_string();
+            assert!(!described.contains(&trent_crypto::hex(key.expose_secret())));
+            assert_eq!(opened.is_automatic(), seal.name() != "shamir");
+            // A second init is refused; moving to the other seal and back keeps the key.
+            assert!(matches!(
+                init(dir.path(), seal.as_ref()),
+                Err(SealError::AlreadyInitialized(_))
+            ));
+            let other = seals(dir.path()).remove(1 - index);
+            let moved = migrate(dir.path(), &refs, other.as_ref()).unwrap();
+            let shares: Vec<Zeroizing<String>> = match moved {
+                Stored::Shares(s) => s,
+                Stored::Done(_) => Vec::new(),
+            };
+            let refs: Vec<&str> = shares.iter().map(|s| s.as_str()).collect();
+            let again = recover_root_key(dir.path(), &refs).unwrap();
+            assert_eq!(again.expose_secret(), key.expose_secret());
+            assert_eq!(
+                dir.path().join(ROOT_KEY_FILE).exists(),
+                other.name() == "file"
+            );
+            assert_eq!(
+                dir.path().join(crate::shamir::SEAL_CONFIG_FILE).exists(),
+                other.name() != "file"
+            );
+        }
+    }
+
+    #[test]
+    fn rotate_root_retires_the_old_key_and_keeps_rows() {
+        use crate::Store as _;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let (old, _) = FileSeal::new(dir.path()).unseal_or_init().unwrap();
+            let store = crate::SqliteStore::open(dir.path(), crate::Barrier::new(&old).unwrap())
+                .await
+                .unwrap();
+            let secret = SecretBytes::new(b"kept across the rotation".to_vec());
+            assert!(store.put_sealed_meta_once("s", &secret).await.unwrap());
+            store.close().await;
+
+            let stored = rotate_root(dir.path(), &[]).await.unwrap();
+            assert!(matches!(stored, Stored::Done(_)));
+            let new = FileSeal::new(dir.path()).read().unwrap();
+            assert_ne!(new.expose_secret(), old.expose_secret());
+            let store = crate::SqliteStore::open(dir.path(), crate::Barrier::new(&new).unwrap())
+                .await
+                .unwrap();
+            let back = store.get_sealed_meta("s").await.unwrap().unwrap();
+            assert_eq!(back.expose_secret(), secret.expose_secret());
+            store.close().await;
+            let refused =
+                crate::SqliteStore::open(dir.path(), crate::Barrier::new(&old).unwrap()).await;
+            assert!(matches!(refused, Err(StoreError::WrongRootKey)));
+        });
+    }
+}
