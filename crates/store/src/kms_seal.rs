@@ -68,26 +68,6 @@ pub enum KmsSealError {
     Mismatch,
 }
 
-impl KmsSealError {
-    /// Whether trying again later may succeed (the KMS could not be reached or was busy),
-    /// as opposed to a refusal that needs an operator (a disabled key, a denied caller).
-    pub fn is_transient(&self) -> bool {
-        match self {
-            KmsSealError::Client { .. } => true,
-            KmsSealError::Refused { code, .. } => {
-                matches!(
-                    code.as_str(),
-                    "KMSInternalException"
-                        | "DependencyTimeoutException"
-                        | "ThrottlingException"
-                        | "ServiceUnavailableException"
-                ) || code.starts_with("HTTP 5")
-            }
-            _ => false,
-        }
-    }
-}
-
 /// The KMS seal, as a [`Seal`]: to encrypt a root key under `key_id`, or as a data directory
 /// records it.
 pub struct KmsSeal {
