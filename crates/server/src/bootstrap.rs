@@ -45,6 +45,9 @@ pub struct Options {
     pub tls: Option<Arc<crate::tls::TlsConfig>>,
     /// Record every request in the audit trail (on by default; off only to measure its cost).
     pub audit: bool,
+    /// Prune audit events older than this many days, behind a signed checkpoint (`None`: keep
+    /// them forever).
+    pub audit_retention_days: Option<u32>,
 }
 
 impl Options {
@@ -62,6 +65,7 @@ impl Options {
             seal: None,
             tls: None,
             audit: true,
+            audit_retention_days: None,
         }
     }
 }
@@ -201,6 +205,9 @@ pub async fn bootstrap(opts: Options) -> Result<Started, BootstrapError> {
         seal_name: seal.name(),
         tls: opts.tls,
         sealing: tokio::sync::watch::channel(false).0,
+        audit_retention_ms: opts
+            .audit_retention_days
+            .map(|d| i64::from(d).saturating_mul(86_400_000)),
     });
     Ok(Started {
         state,

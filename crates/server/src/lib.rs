@@ -93,6 +93,9 @@ pub struct State {
     pub tls: Option<Arc<tls::TlsConfig>>,
     /// Set by `trent operator seal`: the listeners stop and the state is dropped with the key.
     sealing: tokio::sync::watch::Sender<bool>,
+    /// Audit events older than this are pruned behind a signed checkpoint by the scheduler
+    /// (`None`: kept forever).
+    pub audit_retention_ms: Option<i64>,
 }
 
 impl State {
