@@ -65,6 +65,19 @@ if [ -z "${TRENT_TEST_SOFTHSM_LIB:-}" ]; then
     if [ -n "$lib" ]; then export TRENT_TEST_SOFTHSM_LIB="$lib"; fi
 fi
 
+# gpg and age for the test of key shares encrypted to their holders' keys (Debian packages
+# gnupg and age), installed when missing.
+missing_tools=
+command -v gpg >/dev/null 2>&1 || missing_tools="$missing_tools gnupg"
+command -v age >/dev/null 2>&1 || missing_tools="$missing_tools age"
+if [ -n "$missing_tools" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing$missing_tools"
+    as_root=
+    [ "$(id -u)" = 0 ] || as_root=sudo
+    { $as_root apt-get update -qq && $as_root apt-get install -y -qq $missing_tools; } >/dev/null 2>&1 ||
+        echo "==> could not install$missing_tools: the share encryption test will fail"
+fi
+
 echo "==> cargo fmt --check"
 cargo fmt --all --check
 echo "==> cargo clippy"

@@ -64,6 +64,9 @@ pub struct RotateArgs {
     /// new shares.
     #[arg(long)]
     share_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    recipients: ShareRecipients,
 }
 
 #[derive(clap::Args)]
@@ -169,6 +172,115 @@ pub struct SharesOut {
     /// Write share i to `<dir>/share-<i>` (mode 0600) instead of printing the shares.
     #[arg(long)]
     share_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    recipients: ShareRecipients,
+}
+
+/// Shares encrypted each to its holder's key, so a share file never holds a share in the
+/// clear. One key per share, in order; the tools are the standard `gpg` and `age` commands.
+#[derive(clap::Args, Clone, Default)]
+pub struct ShareRecipients {
+    /// Encrypt share i to the OpenPGP public key in the i-th file (repeat once per share; needs
+    /// `gpg`). The files are `<share-dir>/share-<i>.asc`, read back with `gpg --decrypt`.
+    #[arg(long = "pgp-key", value_name = "FILE", requires = "share_dir")]
+    pgp_keys: Vec<PathBuf>,
+
+    /// Encrypt share i to the i-th age recipient, `age1...` (repeat once per share; needs
+    /// `age`). The files are `<share-dir>/share-<i>.age`, read back with
+    /// `age --decrypt -i <identity file>`.
+    #[arg(
+        long = "age-recipient",
+        value_name = "RECIPIENT",
+        requires = "share_dir",
+        conflicts_with = "pgp_keys"
+    )]
+    age_recipients: Vec<String>,
+}
+
+/// One holder's key.
+enum Recipient<'a> {
+    Pgp(&'a Path),
+    Age(&'a str),
+}
+
+impl ShareRecipients {
+    fn list(&self) -> Vec<Recipient<'_>> {
+        let pgp = self.pgp_keys.iter().map(|p| Recipient::Pgp(p));
+        let age = self.age_recipients.iter().map(|r| Recipient::Age(r));
+        pgp.chain(age).collect()
+    }
+
+    /// Checks, before anything changes, that there is one key per share and that each one
+    /// encrypts: a share encrypted to nobody, or lost to a failed encryption after the seal
+    /// was written, would lose the root key.
+    fn check(&self, shares: u8) -> anyhow::Result<()> {
+        let list = self.list();
+        if list.is_empty() {
+            return Ok(());
+        }
+        if list.len() != usize::from(shares) {
+            anyhow::bail!(
+                "{} keys for {shares} shares: give one --pgp-key or --age-recipient per share",
+                list.len()
+            );
+        }
+        for r in &list {
+            r.encrypt("trent: a check that this key encrypts")?;
+        }
+        Ok(())
+    }
+}
+
+impl Recipient<'_> {
+    fn extension(&self) -> &'static str {
+        match self {
+            Recipient::Pgp(_) => "asc",
+            Recipient::Age(_) => "age",
+        }
+    }
+
+    /// The text encrypted (ASCII-armoured) by `gpg` or `age`, through a pipe: the share never
+    /// touches the disk in the clear.
+    fn encrypt(&self, text: &str) -> anyhow::Result<Vec<u8>> {
+        use std::process::{Command, Stdio};
+        let (tool, mut cmd, key) = match self {
+            Recipient::Pgp(file) => {
+                let mut cmd = Command::new("gpg");
+                cmd.args(["--batch", "--quiet", "--no-tty", "--trust-model", "always"])
+                    .args(["--armor", "--encrypt", "--recipient-file"])
+                    .arg(file)
+                    .args(["--output", "-"]);
+                ("gpg", cmd, format!("the OpenPGP key in {}", file.display()))
+            }
+            Recipient::Age(r) => {
+                let mut cmd = Command::new("age");
+                cmd.args(["--encrypt", "--armor", "--recipient", r]);
+                ("age", cmd, format!("the age recipient {r}"))
+            }
+        };
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot run `{tool}` to encrypt to {key}"))?;
+        let mut stdin = child
+            .stdin
+            .take()
+            .context("no pipe to the encryption tool")?;
+        let written = std::io::Write::write_all(&mut stdin, text.as_bytes());
+        drop(stdin);
+        let out = child.wait_with_output()?;
+        written.with_context(|| format!("cannot give `{tool}` the share"))?;
+        if !out.status.success() || out.stdout.is_empty() {
+            anyhow::bail!(
+                "`{tool}` cannot encrypt to {key}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(out.stdout)
+    }
 }
 
 #[derive(clap::Args)]
@@ -291,6 +403,10 @@ pub async fn run(command: OperatorCommand) -> anyhow::Result<()> {
 }
 
 fn init(args: &InitArgs) -> anyhow::Result<()> {
+    if !matches!(args.seal, InitSeal::Shamir) && !args.out.recipients.list().is_empty() {
+        anyhow::bail!("--pgp-key and --age-recipient are for the shares of the Shamir seal");
+    }
+    args.out.recipients.check(args.out.shares)?;
     let seal: Box<dyn trent_store::Seal> = match args.seal {
         InitSeal::Shamir => Box::new(trent_store::shamir::ShamirSeal::new(
             args.out.shares,
@@ -350,6 +466,7 @@ fn read_shares(files: &[PathBuf]) -> anyhow::Result<Vec<zeroize::Zeroizing<Strin
 }
 
 fn rekey(args: &RekeyArgs) -> anyhow::Result<()> {
+    args.out.recipients.check(args.out.shares)?;
     let current = read_shares(&args.share_file)?;
     let refs: Vec<&str> = current.iter().map(|s| s.as_str()).collect();
     let shares =
@@ -360,6 +477,10 @@ fn rekey(args: &RekeyArgs) -> anyhow::Result<()> {
 
 fn migrate(args: &MigrateArgs) -> anyhow::Result<()> {
     let context = || format!("cannot migrate the seal of {}", args.data_dir.display());
+    if !matches!(args.to, SealName::Shamir) && !args.out.recipients.list().is_empty() {
+        anyhow::bail!("--pgp-key and --age-recipient are for the shares of the Shamir seal");
+    }
+    args.out.recipients.check(args.out.shares)?;
     let to: Box<dyn trent_store::Seal> = match args.to {
         SealName::File => Box::new(trent_store::FileSeal::new(&args.data_dir)),
         SealName::Shamir => Box::new(trent_store::shamir::ShamirSeal::new(
@@ -407,23 +528,30 @@ async fn rotate_root(args: &RotateArgs) -> anyhow::Result<()> {
         read_shares(&args.share_file)?
     };
     let refs: Vec<&str> = current.iter().map(|s| s.as_str()).collect();
+    let described = seal.describe();
+    let count = |name: &str| {
+        described
+            .get(name)
+            .and_then(serde_json::Value::as_u64)
+            .and_then(|n| u8::try_from(n).ok())
+            .unwrap_or_default()
+    };
+    if !args.recipients.list().is_empty() {
+        if seal.is_automatic() {
+            anyhow::bail!("--pgp-key and --age-recipient are for the shares of the Shamir seal");
+        }
+        args.recipients.check(count("shares"))?;
+    }
     let stored = trent_store::seal::rotate_root(&args.data_dir, &refs)
         .await
         .with_context(context)?;
     match stored {
         trent_store::Stored::Shares(shares) => {
-            let described = seal.describe();
-            let count = |name: &str| {
-                described
-                    .get(name)
-                    .and_then(serde_json::Value::as_u64)
-                    .and_then(|n| u8::try_from(n).ok())
-                    .unwrap_or_default()
-            };
             let out = SharesOut {
                 shares: count("shares"),
                 threshold: count("threshold"),
                 share_dir: args.share_dir.clone(),
+                recipients: args.recipients.clone(),
             };
             hand_out(
                 &args.data_dir,
@@ -455,22 +583,41 @@ fn hand_out(
         Some(dir) => {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
+            let recipients = out.recipients.list();
+            let mut names = Vec::with_capacity(shares.len());
             for (i, share) in shares.iter().enumerate() {
-                let path = dir.join(format!("share-{}", i + 1));
+                let text = zeroize::Zeroizing::new(format!("{}\n", share.as_str()));
+                let (name, bytes) = match recipients.get(i) {
+                    Some(r) => (
+                        format!("share-{}.{}", i + 1, r.extension()),
+                        zeroize::Zeroizing::new(r.encrypt(&text)?),
+                    ),
+                    None => (
+                        format!("share-{}", i + 1),
+                        zeroize::Zeroizing::new(text.as_bytes().to_vec()),
+                    ),
+                };
+                let path = dir.join(&name);
                 let _ = std::fs::remove_file(&path);
                 let mut f = trent_store::create_private(&path)
                     .with_context(|| format!("cannot create {}", path.display()))?;
-                std::io::Write::write_all(&mut f, format!("{}\n", share.as_str()).as_bytes())?;
+                std::io::Write::write_all(&mut f, &bytes)?;
+                names.push(name);
             }
+            let how = if recipients.is_empty() {
+                "Give each to a different person and delete these files."
+            } else {
+                "Each is encrypted to its holder's key: send each to its holder."
+            };
             println!(
                 "{done} {}: {} key shares, any {} of which unseal it; \
-                 the shares are in {}/share-1 .. share-{}. Give each to a different person and \
-                 delete these files.",
+                 the shares are in {}/{} .. {}. {how}",
                 data_dir.display(),
                 out.shares,
                 out.threshold,
                 dir.display(),
-                out.shares
+                names.first().map_or("", String::as_str),
+                names.last().map_or("", String::as_str),
             );
         }
         None => {

@@ -1357,3 +1357,211 @@ async fn rotate_root_keeps_the_data_and_retires_the_old_key() {
     read_parameter_and_secret(&aws, &endpoint, data.path(), scratch.path()).await;
     stop(child);
 }
+
+/// A tool a test needs: present, or a skip saying so (a failure under TRENT_REQUIRE_CLIENTS=1).
+fn have_tool(name: &str) -> bool {
+    let found = Command::new(name)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            !std::env::var("TRENT_REQUIRE_CLIENTS").is_ok_and(|v| v == "1"),
+            "TRENT_REQUIRE_CLIENTS=1 but `{name}` is not on PATH"
+        );
+        eprintln!("skipping: no `{name}` on PATH");
+    }
+    found
+}
+
+/// Runs a command that must succeed; its standard output.
+fn must(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Shares handed out encrypted, each to its holder's OpenPGP key or age recipient: the files
+/// hold no share in the clear, the holders' decryptions are working shares (rekey takes two
+/// PGP-encrypted ones, the age-encrypted new ones move the store to the file seal), and a wrong
+/// number of keys or a key that does not encrypt changes nothing.
+#[test]
+fn shares_encrypted_to_pgp_and_age_keys() {
+    if !have_tool("gpg") || !have_tool("age") {
+        return;
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let s = scratch.path();
+    let gnupg = s.join("gnupg");
+    std::fs::create_dir(&gnupg).unwrap();
+    std::fs::set_permissions(&gnupg, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let gpg = || {
+        let mut cmd = Command::new("gpg");
+        cmd.env("GNUPGHOME", &gnupg).args(["--batch", "--quiet"]);
+        cmd
+    };
+    let mut pgp_keys = Vec::new();
+    for i in 1..=3 {
+        let uid = format!("Holder {i} <holder{i}@example.com>");
+        must(gpg().args([
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            &uid,
+            "future-default",
+        ]));
+        let public = s.join(format!("holder{i}.asc"));
+        must(
+            gpg()
+                .arg("--armor")
+                .arg("--output")
+                .arg(&public)
+                .args(["--export", &format!("holder{i}@example.com")]),
+        );
+        pgp_keys.push(public.to_str().unwrap().to_owned());
+    }
+    let gnupg_env = [("GNUPGHOME", gnupg.to_str().unwrap())];
+
+    // Shamir init with one OpenPGP key per share.
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path().to_str().unwrap();
+    let pgp_dir = s.join("pgp-shares");
+    let mut args = vec!["operator", "init", "--data-dir", d, "--shares", "3"];
+    args.extend(["--threshold", "2", "--share-dir", pgp_dir.to_str().unwrap()]);
+    for k in &pgp_keys {
+        args.extend(["--pgp-key", k.as_str()]);
+    }
+    let (ok, out, err) = trent_with_aws(&args, &gnupg_env);
+    assert!(ok, "{err}");
+    assert!(out.contains("share-1.asc .. share-3.asc"), "{out}");
+    let mut clear = Vec::new();
+    for i in 1..=3 {
+        let file = pgp_dir.join(format!("share-{i}.asc"));
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.starts_with("-----BEGIN PGP MESSAGE-----"), "{text}");
+        assert!(!text.contains("trent-share"));
+        assert!(!pgp_dir.join(format!("share-{i}")).exists());
+        let share = must(gpg().arg("--decrypt").arg(&file));
+        assert!(share.trim().starts_with("trent-share-v1-"), "{share}");
+        let path = s.join(format!("clear-pgp-{i}"));
+        std::fs::write(&path, share).unwrap();
+        clear.push(path.to_str().unwrap().to_owned());
+    }
+
+    // Rekey with two of them, to three age recipients.
+    let mut recipients = Vec::new();
+    let mut identities = Vec::new();
+    for i in 1..=3 {
+        let identity = s.join(format!("age-{i}.txt"));
+        must(Command::new("age-keygen").arg("-o").arg(&identity));
+        let text = std::fs::read_to_string(&identity).unwrap();
+        let recipient = text
+            .lines()
+            .find_map(|l| l.strip_prefix("# public key: "))
+            .unwrap()
+            .to_owned();
+        recipients.push(recipient);
+        identities.push(identity);
+    }
+    let age_dir = s.join("age-shares");
+    let mut args = vec!["operator", "rekey", "--data-dir", d, "--shares", "3"];
+    args.extend(["--threshold", "2", "--share-dir", age_dir.to_str().unwrap()]);
+    args.extend([
+        "--share-file",
+        clear[0].as_str(),
+        "--share-file",
+        clear[2].as_str(),
+    ]);
+    for r in &recipients {
+        args.extend(["--age-recipient", r.as_str()]);
+    }
+    let (ok, out, err) = trent_with_aws(&args, &gnupg_env);
+    assert!(ok, "{err}");
+    assert!(out.contains("share-1.age .. share-3.age"), "{out}");
+    let mut age_clear = Vec::new();
+    for (i, identity) in identities.iter().enumerate() {
+        let file = age_dir.join(format!("share-{}.age", i + 1));
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            text.starts_with("-----BEGIN AGE ENCRYPTED FILE-----"),
+            "{text}"
+        );
+        let share = must(
+            Command::new("age")
+                .arg("--decrypt")
+                .arg("-i")
+                .arg(identity)
+                .arg(&file),
+        );
+        let path = s.join(format!("clear-age-{}", i + 1));
+        std::fs::write(&path, share).unwrap();
+        age_clear.push(path.to_str().unwrap().to_owned());
+    }
+    // The old shares no longer open the store; two new ones move it to the file seal.
+    let old = [
+        "--share-file",
+        clear[0].as_str(),
+        "--share-file",
+        clear[1].as_str(),
+    ];
+    let mut args = vec!["operator", "migrate-seal", "--data-dir", d, "--to", "file"];
+    args.extend(old);
+    let (ok, _, _) = trent_with_aws(&args, &[]);
+    assert!(!ok, "the old shares still open the store");
+    let mut args = vec!["operator", "migrate-seal", "--data-dir", d, "--to", "file"];
+    args.extend([
+        "--share-file",
+        age_clear[1].as_str(),
+        "--share-file",
+        age_clear[2].as_str(),
+    ]);
+    let (ok, _, err) = trent_with_aws(&args, &[]);
+    assert!(ok, "{err}");
+    assert!(data.path().join("root.key").exists());
+
+    // Mistakes are found before anything is written.
+    let fresh = tempfile::tempdir().unwrap();
+    let f = fresh.path().to_str().unwrap();
+    let out_dir = s.join("never");
+    let bogus = s.join("bogus.asc");
+    std::fs::write(&bogus, "not a key").unwrap();
+    let base = [
+        "operator",
+        "init",
+        "--data-dir",
+        f,
+        "--shares",
+        "3",
+        "--threshold",
+        "2",
+        "--share-dir",
+        out_dir.to_str().unwrap(),
+    ];
+    let two_keys = [
+        "--pgp-key",
+        pgp_keys[0].as_str(),
+        "--pgp-key",
+        pgp_keys[1].as_str(),
+    ];
+    let cases: [(Vec<&str>, &str); 3] = [
+        (two_keys.to_vec(), "2 keys for 3 shares"),
+        (
+            [&two_keys[..], &["--pgp-key", bogus.to_str().unwrap()]].concat(),
+            "cannot encrypt to the OpenPGP key in",
+        ),
+        (
+            ["--age-recipient", "age1nope"].repeat(3),
+            "cannot encrypt to the age recipient age1nope",
+        ),
+    ];
+    for (extra, message) in cases {
+        let (ok, _, err) = trent_with_aws(&[&base[..], &extra[..]].concat(), &gnupg_env);
+        assert!(!ok && err.contains(message), "{extra:?}: {err}");
+        assert!(!fresh.path().join("seal.json").exists(), "{extra:?}");
+        assert!(!out_dir.exists(), "{extra:?}");
+    }
+}
