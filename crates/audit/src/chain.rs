@@ -125,6 +125,21 @@ pub enum Problem {
     DigestChainBroken { digest: i64 },
     /// Digests missing from the digest chain.
     DeletedDigests { from: i64, to: i64 },
+    /// An exported file whose SHA-256 is not the one its digest lists.
+    ModifiedFile { path: String, digest: i64 },
+    /// An exported file a digest lists that is not there.
+    RemovedFile { path: String, digest: i64 },
+    /// An exported log file that no digest lists.
+    AddedFile { path: String },
+    /// An exported file that cannot be read (not gzip, not the expected JSON).
+    UnreadableFile { path: String },
+    /// A retention checkpoint whose signature does not verify (or that does not parse, or
+    /// names another key).
+    ForgedCheckpoint { checkpoint: i64 },
+    /// A checkpoint that does not follow the one before it.
+    CheckpointChainBroken { checkpoint: i64 },
+    /// Checkpoints missing from the checkpoint chain.
+    DeletedCheckpoints { from: i64, to: i64 },
 }
 
 impl fmt::Display for Problem {
@@ -178,6 +193,36 @@ impl fmt::Display for Problem {
             Problem::DeletedDigests { from, to } => {
                 write!(f, "digests {from} to {to} were deleted")
             }
+            Problem::ModifiedFile { path, digest } => write!(
+                f,
+                "file {path} was modified: its SHA-256 is not the one digest {digest} lists"
+            ),
+            Problem::RemovedFile { path, digest } => {
+                write!(f, "file {path}, listed in digest {digest}, was removed")
+            }
+            Problem::AddedFile { path } => {
+                write!(f, "file {path} was added: no digest lists it")
+            }
+            Problem::UnreadableFile { path } => {
+                write!(
+                    f,
+                    "file {path} cannot be read: it is not what the export wrote"
+                )
+            }
+            Problem::ForgedCheckpoint { checkpoint } => write!(
+                f,
+                "checkpoint {checkpoint} is forged: its signature does not verify with the audit public key"
+            ),
+            Problem::CheckpointChainBroken { checkpoint } => write!(
+                f,
+                "checkpoint {checkpoint} does not follow the checkpoint before it"
+            ),
+            Problem::DeletedCheckpoints { from, to } if from == to => {
+                write!(f, "checkpoint {from} was deleted")
+            }
+            Problem::DeletedCheckpoints { from, to } => {
+                write!(f, "checkpoints {from} to {to} were deleted")
+            }
         }
     }
 }
@@ -189,6 +234,11 @@ pub struct Report {
     pub digests: u64,
     /// Events after the newest valid digest: protected by the chain, not yet by a signature.
     pub unsigned_events: u64,
+    /// Events at or before the retention checkpoint that are still waiting to be pruned (not
+    /// verified).
+    pub behind_checkpoint: u64,
+    /// The retention checkpoint the chain was verified from, if events were pruned.
+    pub checkpoint: Option<crate::checkpoint::Checkpoint>,
     pub problems: Vec<Problem>,
 }
 
@@ -215,6 +265,9 @@ pub struct Verifier {
     gaps: Vec<(i64, i64)>,
     /// Positions that arrived after a higher one.
     late: BTreeSet<i64>,
+    /// The first position the trail should hold and the hash it should link to: 1 and
+    /// [`GENESIS`], or the position after a retention checkpoint or an export's start.
+    start: (i64, Vec<u8>),
 }
 
 fn parse_hex(s: &str) -> Option<Vec<u8>> {
@@ -311,15 +364,54 @@ impl Verifier {
             seen_claims: HashMap::new(),
             gaps: Vec::new(),
             late: BTreeSet::new(),
+            start: (1, GENESIS.to_vec()),
         }
+    }
+
+    /// A verifier with no digests yet: signed claims come from [`Verifier::claim`] (an
+    /// export's digest files).
+    pub fn without_digests() -> Verifier {
+        Self::new(&[], &[])
+    }
+
+    /// Records that a valid signature vouches for `hash` as the chain hash at `seq` (in
+    /// digest `digest`).
+    pub fn claim(&mut self, seq: i64, hash: Vec<u8>, digest: i64) {
+        self.claims.insert(seq, (hash, digest));
+        self.signed_up_to = self.signed_up_to.max(seq);
+    }
+
+    /// Counts a digest checked elsewhere.
+    pub fn count_digest(&mut self) {
+        self.report.digests += 1;
+    }
+
+    /// Adds a problem found elsewhere (in files, checkpoints).
+    pub fn problem(&mut self, p: Problem) {
+        self.report.problems.push(p);
+    }
+
+    /// The trail starts after position `seq`, whose chain hash is `hash` (a retention
+    /// checkpoint, or the start of an export). Call before pushing events. Events at or
+    /// before `seq` are skipped: what remains of them is waiting to be pruned.
+    pub fn start_after(&mut self, seq: i64, hash: Vec<u8>) {
+        self.start = (seq.saturating_add(1), hash);
     }
 
     fn in_gap(&self, seq: i64) -> bool {
         self.gaps.iter().any(|(a, b)| (*a..=*b).contains(&seq))
     }
 
+    pub(crate) fn set_checkpoint(&mut self, c: crate::checkpoint::Checkpoint) {
+        self.report.checkpoint = Some(c);
+    }
+
     /// Checks the next event.
     pub fn push(&mut self, e: &AuditEventRecord) {
+        if e.seq < self.start.0 {
+            self.report.behind_checkpoint += 1;
+            return;
+        }
         self.report.events += 1;
         if event_hash(&e.prev_hash, e.seq, e.record.as_bytes()).as_slice() != e.hash.as_slice() {
             self.report
@@ -328,9 +420,9 @@ impl Verifier {
         }
         match &self.max {
             None => {
-                if e.seq > 1 {
-                    self.gaps.push((1, e.seq - 1));
-                } else if e.prev_hash.as_slice() != GENESIS.as_slice() {
+                if e.seq > self.start.0 {
+                    self.gaps.push((self.start.0, e.seq - 1));
+                } else if e.prev_hash != self.start.1 {
                     self.report
                         .problems
                         .push(Problem::ChainBroken { seq: e.seq });
@@ -390,6 +482,10 @@ impl Verifier {
         claims.sort_by_key(|(seq, _)| **seq);
         let mut truncated = false;
         for (seq, (hash, digest)) in claims {
+            if *seq < self.start.0 {
+                // Behind the checkpoint: pruned.
+                continue;
+            }
             match self.seen_claims.get(seq) {
                 Some(seen) if seen == hash => {}
                 Some(_) => self.report.problems.push(Problem::ChainRewritten {
@@ -407,8 +503,9 @@ impl Verifier {
                 None => {}
             }
         }
+        let signed = self.signed_up_to.max(self.start.0.saturating_sub(1));
         self.report.unsigned_events = max
-            .map(|m| m.saturating_sub(self.signed_up_to).max(0))
+            .map(|m| m.saturating_sub(signed).max(0))
             .unwrap_or(0)
             .try_into()
             .unwrap_or(0);

@@ -6,6 +6,8 @@
 //! - [`log`]: the group-commit writer that makes events durable before responses go out, the
 //!   signed digests and the audit signing key (sealed by the store's barrier).
 //! - [`chain`]: the hash chain, the digest format and the offline [`chain::Verifier`].
+//! - [`checkpoint`]: retention, pruning old events behind a signed checkpoint.
+//! - [`export`]: CloudTrail-style log files with signed digest files, and their verifier.
 //! - [`lookup`]: CloudTrail `LookupEvents`.
 //!
 //! No HTTP here: the server fills a [`Call`] per request and hands the event to [`AuditLog`].
@@ -13,6 +15,8 @@
 #![forbid(unsafe_code)]
 
 pub mod chain;
+pub mod checkpoint;
+pub mod export;
 pub mod log;
 pub mod lookup;
 pub mod record;

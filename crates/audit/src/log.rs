@@ -40,6 +40,8 @@ pub enum AuditError {
     WriterStopped,
     #[error("the event could not be made durable")]
     NotDurable,
+    #[error("an audit event does not match its hash")]
+    Tampered,
     #[error("internal error: {0}")]
     Internal(&'static str),
 }
@@ -175,6 +177,24 @@ impl AuditLog {
         make_digest(self.store.as_ref(), &self.signer, self.clock.now_ms()).await
     }
 }
+
+impl AuditLog {
+    /// Prunes the events older than `retention_ms` behind a signed checkpoint (see
+    /// [`crate::checkpoint`]).
+    pub async fn prune(&self, retention_ms: i64) -> Result<crate::checkpoint::Pruned, AuditError> {
+        crate::checkpoint::prune(
+            self.store.as_ref(),
+            &self.signer,
+            self.clock.now_ms(),
+            retention_ms,
+            PRUNE_BATCH,
+        )
+        .await
+    }
+}
+
+/// Events deleted per transaction when pruning.
+const PRUNE_BATCH: u32 = 5_000;
 
 /// Signs a digest over the events after the last digest, if there are any.
 pub async fn make_digest(

@@ -227,3 +227,163 @@ proptest! {
         prop_assert!(has(&report.problems, &expect), "{:?}: got {:?}", t, report.problems);
     }
 }
+
+// --- retention checkpoints ---
+
+use trent_audit::Verifier;
+use trent_audit::checkpoint::sign_checkpoint;
+use trent_store::AuditCheckpointRecord;
+
+fn verify_from(
+    key: &[u8],
+    events: &[AuditEventRecord],
+    digests: &[AuditDigestRecord],
+    checkpoints: &[AuditCheckpointRecord],
+) -> trent_audit::Report {
+    let mut v = Verifier::new(key, digests);
+    v.checkpoints(key, checkpoints);
+    for e in events {
+        v.push(e);
+    }
+    v.finish()
+}
+
+/// A checkpoint after event `p` (1-based position), following `previous`.
+fn checkpoint(
+    signer: &Signer,
+    events: &[AuditEventRecord],
+    p: i64,
+    previous: Option<&AuditCheckpointRecord>,
+) -> AuditCheckpointRecord {
+    let hash = &events[(p - 1) as usize].hash;
+    sign_checkpoint(
+        signer,
+        previous,
+        p,
+        hash,
+        1_700_000_000_000,
+        1_700_000_100_000,
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_pruned_trail_verifies_from_its_checkpoint() {
+    let signer = Signer::generate().unwrap();
+    let key = signer.public_key_der();
+    let (events, digests) = trail(&signer, 40, 6);
+    let c1 = checkpoint(&signer, &events, 10, None);
+    let c2 = checkpoint(&signer, &events, 25, Some(&c1));
+    let report = verify_from(key, &events[25..], &digests, &[c1.clone(), c2.clone()]);
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.events, 15);
+    let c = report.checkpoint.unwrap();
+    assert_eq!((c.checkpoint_seq, c.pruned_through), (2, 25));
+
+    // Pruning interrupted: events behind the checkpoint remain and are skipped.
+    let report = verify_from(key, &events[20..], &digests, &[c1.clone(), c2.clone()]);
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!((report.events, report.behind_checkpoint), (15, 5));
+
+    // Without the checkpoints, the pruned events are missing.
+    let report = verify_from(key, &events[25..], &digests, &[]);
+    assert!(
+        report
+            .problems
+            .contains(&Problem::DeletedEvents { from: 1, to: 25 })
+    );
+
+    // The newest checkpoint deleted: the events between the two are missing.
+    let report = verify_from(key, &events[25..], &digests, std::slice::from_ref(&c1));
+    assert!(
+        report
+            .problems
+            .contains(&Problem::DeletedEvents { from: 11, to: 25 })
+    );
+
+    // The older one deleted.
+    let report = verify_from(key, &events[25..], &digests, std::slice::from_ref(&c2));
+    assert!(
+        report
+            .problems
+            .contains(&Problem::DeletedCheckpoints { from: 1, to: 1 })
+    );
+
+    // Forged: moved forward over events deleted after it, or signed with another key.
+    let mut forged = c2.clone();
+    forged.body = forged
+        .body
+        .replace("\"prunedThrough\":25", "\"prunedThrough\":30");
+    forged.pruned_through = 30;
+    let report = verify_from(key, &events[30..], &digests, &[c1.clone(), forged]);
+    assert!(
+        report
+            .problems
+            .contains(&Problem::ForgedCheckpoint { checkpoint: 2 })
+    );
+    assert!(
+        report
+            .problems
+            .contains(&Problem::DeletedEvents { from: 11, to: 30 })
+    );
+    let other = Signer::generate().unwrap();
+    let alien = checkpoint(&other, &events, 25, Some(&c1));
+    let report = verify_from(key, &events[25..], &digests, &[c1.clone(), alien]);
+    assert!(
+        report
+            .problems
+            .contains(&Problem::ForgedCheckpoint { checkpoint: 2 })
+    );
+
+    // Events deleted after the checkpoint are still found.
+    let mut kept: Vec<_> = events[25..].to_vec();
+    kept.remove(3);
+    let report = verify_from(key, &kept, &digests, &[c1, c2]);
+    assert!(
+        report
+            .problems
+            .contains(&Problem::DeletedEvents { from: 29, to: 29 })
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Tampering after pruning, at random positions: still detected.
+    #[test]
+    fn tampering_after_pruning_is_detected(n in 5i64..50, every in 1i64..8, p in any::<usize>(), i in any::<usize>(), kind in 0u8..4) {
+        let signer = Signer::generate().unwrap();
+        let key = signer.public_key_der();
+        let (events, digests) = trail(&signer, n, every);
+        let p = (p % (n as usize - 2)) as i64 + 1;
+        let c = checkpoint(&signer, &events, p, None);
+        let mut kept: Vec<_> = events[p as usize..].to_vec();
+        let i = i % kept.len();
+        let seq = kept[i].seq;
+        let ok = match kind {
+            0 => {
+                kept[i].record = kept[i].record.replace("Encrypt", "Decrypt");
+                Problem::EditedEvent { seq }
+            }
+            1 if i + 1 < kept.len() => {
+                kept.remove(i);
+                Problem::DeletedEvents { from: seq, to: seq }
+            }
+            2 => {
+                let mut forged = c.clone();
+                forged.body = forged.body.replace("\"checkpointVersion\":\"1\"", "\"checkpointVersion\":\"2\"");
+                let report = verify_from(key, &kept, &digests, &[forged]);
+                prop_assert!(report.problems.contains(&Problem::ForgedCheckpoint { checkpoint: 1 }), "{:?}", report.problems);
+                prop_assert!(report.problems.contains(&Problem::DeletedEvents { from: 1, to: p }), "{:?}", report.problems);
+                return Ok(());
+            }
+            _ => {
+                let report = verify_from(key, &kept, &digests, &[]);
+                prop_assert!(report.problems.contains(&Problem::DeletedEvents { from: 1, to: p }), "{:?}", report.problems);
+                return Ok(());
+            }
+        };
+        let report = verify_from(key, &kept, &digests, std::slice::from_ref(&c));
+        prop_assert!(report.problems.contains(&ok), "{:?}", report.problems);
+    }
+}

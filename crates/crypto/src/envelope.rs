@@ -63,7 +63,7 @@ impl AesGcmKey {
         if tag.len() != GCM_TAG_LEN {
             return Err(Error::Failed);
         }
-        let mut buf = SecretBytes::copy_from(ciphertext);
+        let mut buf = SecretBytes::new(vec![0; ciphertext.len()]);
         self.0.open_separate_gather(
             aead::Nonce::assume_unique_for_key(nonce),
             aead::Aad::from(aad),
@@ -71,6 +71,30 @@ impl AesGcmKey {
             tag,
             &mut buf.0,
         )?;
+        Ok(buf)
+    }
+}
+
+impl AesGcmKey {
+    /// Decrypts `ciphertext_and_tag` (the ciphertext followed by its 16-byte tag) in place and
+    /// returns the plaintext in the same allocation, as a secret from the start, so nothing
+    /// decrypted is left behind on failure. Any tampering gives [`Error::Failed`].
+    pub fn open_in_place(
+        &self,
+        nonce: [u8; GCM_NONCE_LEN],
+        aad: &[u8],
+        ciphertext_and_tag: Vec<u8>,
+    ) -> Result<SecretBytes, Error> {
+        let mut buf = SecretBytes::new(ciphertext_and_tag);
+        let len = self
+            .0
+            .open_in_place(
+                aead::Nonce::assume_unique_for_key(nonce),
+                aead::Aad::from(aad),
+                &mut buf.0,
+            )?
+            .len();
+        buf.0.truncate(len);
         Ok(buf)
     }
 }
@@ -373,6 +397,18 @@ mod tests {
                 .seal_in_place_separate_tag([1; 12], b"aad", &mut buf)
                 .unwrap();
             let pt = key.open_separate_tag([1; 12], b"aad", &buf, &tag).unwrap();
+            let joined = [buf.as_slice(), tag.as_slice()].concat();
+            let in_place = key.open_in_place([1; 12], b"aad", joined.clone()).unwrap();
+            assert_eq!(in_place.expose_secret(), pt.expose_secret());
+            assert!(key.open_in_place([1; 12], b"aaD", joined.clone()).is_err());
+            assert!(
+                key.open_in_place([1; 12], b"aad", joined[1..].to_vec())
+                    .is_err()
+            );
+            assert!(
+                key.open_in_place([1; 12], b"aad", tag[..15].to_vec())
+                    .is_err()
+            );
             assert_eq!(pt.expose_secret(), b"hello world");
             assert!(key.open_separate_tag([1; 12], b"aaD", &buf, &tag).is_err());
             assert!(key.open_separate_tag([2; 12], b"aad", &buf, &tag).is_err());

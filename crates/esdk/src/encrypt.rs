@@ -73,10 +73,11 @@ pub fn encrypt(
     let mut out =
         Vec::with_capacity(enc.header().len() + plaintext.len() + frames.saturating_mul(36) + 110);
     out.extend_from_slice(enc.header());
-    // Every full chunk but the last is a regular frame; the last chunk (possibly full, possibly
-    // empty) is the final frame.
+    // Every full chunk is a regular frame; what is left (shorter than a frame, possibly empty)
+    // is the final frame. A full final frame is valid too, but the Python SDK 3.x (which the
+    // official aws-encryption-cli uses) refuses it, and the SDKs themselves never write one.
     let mut rest = plaintext;
-    while rest.len() > frame_len {
+    while rest.len() >= frame_len {
         let (frame, tail) = rest.split_at(frame_len);
         enc.seal_frame(frame, &mut out)?;
         rest = tail;
@@ -479,6 +480,25 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// Plaintext of a whole number of frames ends with an empty final frame, as the SDKs write
+    /// it (the Python SDK 3.x refuses a full one).
+    #[test]
+    fn whole_frames_end_with_an_empty_final_frame() {
+        let k = aes("k", 1);
+        let suite = AlgorithmSuite::from_id(0x0478).unwrap();
+        for (len, frames) in [(21usize, 3u32), (7, 1)] {
+            let pt = vec![7u8; len];
+            let m = encrypt(&allow(), &k, &req(suite, 7), &pt)
+                .unwrap()
+                .ciphertext;
+            let n = m.len();
+            // FFFFFFFF, seq, IV (12), content length, tag (16): the last 40 bytes.
+            assert_eq!(m[n - 40..n - 36], [0xff; 4]);
+            assert_eq!(m[n - 36..n - 32], (frames + 1).to_be_bytes());
+            assert_eq!(m[n - 20..n - 16], 0u32.to_be_bytes());
         }
     }
 

@@ -79,7 +79,14 @@ pub struct EncryptingWriter<W: Write> {
 }
 
 /// Plaintext gathered per thread before a parallel batch is sealed.
-const PARALLEL_BYTES_PER_THREAD: usize = 256 << 10;
+const PARALLEL_BYTES_PER_THREAD: usize = 1 << 20;
+
+/// Reads up to this size are read into a buffer of their full size at once; longer ones (a
+/// header may claim frames of up to 4 GiB) grow with what arrives.
+const PREALLOCATED_READ: usize = 1 << 20;
+
+/// Sealed bytes gathered before they are written to the inner writer.
+const OUT_BYTES: usize = 256 << 10;
 
 impl<W: Write> EncryptingWriter<W> {
     /// Gets the data key from `keyring` and writes the header to `inner`.
@@ -123,7 +130,7 @@ impl<W: Write> EncryptingWriter<W> {
     }
 
     /// Seals frames on `threads` threads. The output is byte-for-byte what one thread writes
-    /// (frame IVs come from sequence numbers). Memory grows to about `threads` × 256 KiB (at
+    /// (frame IVs come from sequence numbers). Memory grows to about `threads` × 1 MiB (at
     /// least `threads` frames) of plaintext. Call before writing.
     pub fn with_threads(mut self, threads: usize) -> Self {
         if self.pending.is_empty() && threads > 1 {
@@ -148,16 +155,25 @@ impl<W: Write> EncryptingWriter<W> {
 
     /// Seals the final frame and footer, flushes, and returns the inner writer.
     pub fn finish(mut self) -> Result<W, Error> {
-        // Every full frame but the last chunk (full or not) is a regular frame.
-        let regular = self.pending.len().saturating_sub(1) / self.frame_len * self.frame_len;
+        // Every full frame is a regular frame; the rest (shorter than a frame, possibly empty)
+        // is the final frame, as in [`crate::encrypt`].
+        let regular = self.pending.len() / self.frame_len * self.frame_len;
         let pending = std::mem::take(&mut self.pending);
         let (frames, last) = pending.split_at(regular);
         self.seal_regular(frames)?;
-        self.out.clear();
         self.encryptor.finish(last, &mut self.out)?;
-        self.inner.write_all(&self.out)?;
+        self.write_out()?;
         self.inner.flush()?;
         Ok(self.inner)
+    }
+
+    /// Writes the sealed bytes gathered so far.
+    fn write_out(&mut self) -> Result<(), Error> {
+        if !self.out.is_empty() {
+            self.inner.write_all(&self.out)?;
+            self.out.clear();
+        }
+        Ok(())
     }
 
     fn seal_pending(&mut self) -> Result<(), Error> {
@@ -176,10 +192,13 @@ impl<W: Write> EncryptingWriter<W> {
             return Ok(());
         }
         if self.threads <= 1 || frame_count == 1 {
+            // Sealed frames are gathered and written in large pieces: one write per frame
+            // would cost a system call per 4 KiB with an unbuffered writer.
             for frame in data.chunks(self.frame_len) {
-                self.out.clear();
                 self.encryptor.seal_frame(frame, &mut self.out)?;
-                self.inner.write_all(&self.out)?;
+                if self.out.len() >= OUT_BYTES {
+                    self.write_out()?;
+                }
             }
             return Ok(());
         }
@@ -215,6 +234,7 @@ impl<W: Write> EncryptingWriter<W> {
                 })
                 .collect()
         });
+        self.write_out()?;
         let sealed_len = 4 + 12 + frame_len + 16;
         for group in sealed {
             let group = group?;
@@ -236,19 +256,26 @@ impl<W: Write> Write for EncryptingWriter<W> {
             // Reserved once, so the plaintext buffer never reallocates (no stray copies).
             self.pending.reserve_exact(self.batch_len);
         }
-        // Full frames are sealed as regular frames only once more data follows: the last
-        // chunk, full or not, becomes the final frame in `finish`.
-        if self.pending.len() == self.batch_len {
-            self.seal_pending().map_err(io_error)?;
+        // Whole batches straight from the caller's buffer when nothing is pending: no copy.
+        if self.pending.is_empty() && data.len() >= self.batch_len {
+            let n = data.len() / self.batch_len * self.batch_len;
+            self.seal_regular(data.get(..n).unwrap_or_default())
+                .map_err(io_error)?;
+            return Ok(n);
         }
         let room = self.batch_len - self.pending.len();
         let n = room.min(data.len());
         self.pending
             .extend_from_slice(data.get(..n).unwrap_or_default());
+        // A full batch is whole frames: regular frames, whatever follows.
+        if self.pending.len() == self.batch_len {
+            self.seal_pending().map_err(io_error)?;
+        }
         Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        self.write_out().map_err(io_error)?;
         self.inner.flush()
     }
 }
@@ -328,6 +355,8 @@ pub struct DecryptingReader<R: Read> {
     threads: usize,
     done: bool,
     failed: bool,
+    /// A failure met after some bytes of a read were copied, for the next read.
+    error: Option<Error>,
 }
 
 impl<R: Read> DecryptingReader<R> {
@@ -369,6 +398,7 @@ impl<R: Read> DecryptingReader<R> {
             threads: 1,
             done: false,
             failed: false,
+            error: None,
         })
     }
 
@@ -376,7 +406,7 @@ impl<R: Read> DecryptingReader<R> {
         &self.header
     }
 
-    /// Opens frames on `threads` threads, a batch (about `threads` × 256 KiB, at least one
+    /// Opens frames on `threads` threads, a batch (about `threads` × 1 MiB, at least one
     /// frame per thread) at a time. What is released, and when, does not change.
     pub fn with_threads(mut self, threads: usize) -> Self {
         self.threads = threads.max(1);
@@ -390,12 +420,18 @@ impl<R: Read> DecryptingReader<R> {
 
     fn read_hashed(&mut self, n: usize) -> Result<Vec<u8>, Error> {
         let mut buf = Vec::new();
-        (&mut self.inner)
-            .take(n as u64)
-            .read_to_end(&mut buf)
-            .map_err(read_error)?;
-        if buf.len() != n {
-            return Err(Error::Truncated);
+        if n <= PREALLOCATED_READ {
+            buf.resize(n, 0);
+            self.inner.read_exact(&mut buf).map_err(read_error)?;
+        } else {
+            // A header may claim frames of up to 4 GiB: memory grows only with what arrives.
+            (&mut self.inner)
+                .take(n as u64)
+                .read_to_end(&mut buf)
+                .map_err(read_error)?;
+            if buf.len() != n {
+                return Err(Error::Truncated);
+            }
         }
         if let Some((_, _, hasher)) = &mut self.verifier {
             hasher.update(&buf);
@@ -403,18 +439,24 @@ impl<R: Read> DecryptingReader<R> {
         Ok(buf)
     }
 
+    fn read_array<const N: usize>(&mut self) -> Result<[u8; N], Error> {
+        let mut a = [0u8; N];
+        self.inner.read_exact(&mut a).map_err(read_error)?;
+        if let Some((_, _, hasher)) = &mut self.verifier {
+            hasher.update(&a);
+        }
+        Ok(a)
+    }
+
     fn read_u32(&mut self) -> Result<u32, Error> {
-        let b = self.read_hashed(4)?;
-        let a: [u8; 4] = b.try_into().map_err(|_| Error::Truncated)?;
-        Ok(u32::from_be_bytes(a))
+        Ok(u32::from_be_bytes(self.read_array()?))
     }
 
     fn read_iv(&mut self) -> Result<[u8; 12], Error> {
-        self.read_hashed(12)?
-            .try_into()
-            .map_err(|_| Error::Truncated)
+        self.read_array()
     }
 
+    /// Reads `len` bytes of ciphertext and their tag and decrypts them in place.
     fn open(
         &mut self,
         iv: [u8; 12],
@@ -422,10 +464,9 @@ impl<R: Read> DecryptingReader<R> {
         len: usize,
         seq: u32,
     ) -> Result<SecretBytes, Error> {
-        let ct = self.read_hashed(len)?;
-        let tag = self.read_hashed(16)?;
+        let sealed = self.read_hashed(len.saturating_add(16))?;
         self.key
-            .open_separate_tag(iv, aad, &ct, &tag)
+            .open_in_place(iv, aad, sealed)
             .map_err(|_| Error::BodyAuthentication { sequence: seq })
     }
 
@@ -454,9 +495,8 @@ impl<R: Read> DecryptingReader<R> {
                 return Err(Error::Malformed("frame out of sequence"));
             }
             let iv = self.read_iv()?;
-            let ct = self.read_hashed(len)?;
-            let tag = self.read_hashed(16)?;
-            batch.push((first, iv, ct, tag));
+            let sealed = self.read_hashed(len.saturating_add(16))?;
+            batch.push((first, iv, sealed));
             self.next_seq = first
                 .checked_add(1)
                 .filter(|s| *s != FINAL_FRAME_MARK)
@@ -472,18 +512,27 @@ impl<R: Read> DecryptingReader<R> {
         let per_thread = batch.len().div_ceil(self.threads);
         let key = &self.key;
         let message_id = &self.header.message_id;
+        let mut groups = Vec::with_capacity(self.threads);
+        let mut batch = batch.into_iter();
+        loop {
+            let group: Vec<_> = batch.by_ref().take(per_thread.max(1)).collect();
+            if group.is_empty() {
+                break;
+            }
+            groups.push(group);
+        }
         let opened: Vec<Result<Vec<SecretBytes>, Error>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = batch
-                .chunks(per_thread.max(1))
+            let handles: Vec<_> = groups
+                .into_iter()
                 .map(|group| {
                     scope.spawn(move || {
                         group
-                            .iter()
-                            .map(|(seq, iv, ct, tag)| {
+                            .into_iter()
+                            .map(|(seq, iv, sealed)| {
                                 let aad =
-                                    body_aad(message_id, FRAME_STRING, *seq, u64::from(frame_len));
-                                key.open_separate_tag(*iv, &aad, ct, tag)
-                                    .map_err(|_| Error::BodyAuthentication { sequence: *seq })
+                                    body_aad(message_id, FRAME_STRING, seq, u64::from(frame_len));
+                                key.open_in_place(iv, &aad, sealed)
+                                    .map_err(|_| Error::BodyAuthentication { sequence: seq })
                             })
                             .collect()
                     })
@@ -518,8 +567,7 @@ impl<R: Read> DecryptingReader<R> {
         let last = match self.header.content_type {
             ContentType::NonFramed => {
                 let iv = self.read_iv()?;
-                let b = self.read_hashed(8)?;
-                let len = u64::from_be_bytes(b.try_into().map_err(|_| Error::Truncated)?);
+                let len = u64::from_be_bytes(self.read_array()?);
                 if len > MAX_NON_FRAMED_LEN {
                     return Err(Error::Malformed("non-framed content too long"));
                 }
@@ -596,43 +644,53 @@ impl<R: Read> DecryptingReader<R> {
 }
 
 impl<R: Read> Read for DecryptingReader<R> {
+    /// Fills `buf` with as many released frames as fit, so a large buffer gets large reads;
+    /// an error after some bytes were copied is returned by the next call.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
+        let mut filled = 0;
         loop {
+            if let Some(e) = self.error.take() {
+                self.failed = true;
+                return Err(io_error(e));
+            }
             if self.failed {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
                     "the message failed to decrypt",
                 ));
             }
+            let room = buf.get_mut(filled..).unwrap_or_default();
+            if room.is_empty() {
+                return Ok(filled);
+            }
             if let Some(front) = self.ready.front() {
                 let avail = front
                     .expose_secret()
                     .get(self.ready_pos..)
                     .unwrap_or_default();
-                let n = avail.len().min(buf.len());
-                if let (Some(dst), Some(src)) = (buf.get_mut(..n), avail.get(..n)) {
+                let n = avail.len().min(room.len());
+                if let (Some(dst), Some(src)) = (room.get_mut(..n), avail.get(..n)) {
                     dst.copy_from_slice(src);
                 }
+                filled += n;
                 self.ready_pos += n;
                 if self.ready_pos >= front.len() {
                     self.ready.pop_front();
                     self.ready_pos = 0;
                 }
-                if n > 0 {
-                    return Ok(n);
-                }
                 continue;
             }
             if self.done {
-                return Ok(0);
+                return Ok(filled);
             }
             if let Err(e) = self.advance() {
-                self.failed = true;
                 self.held.clear();
-                return Err(io_error(e));
+                if filled == 0 {
+                    self.failed = true;
+                    return Err(io_error(e));
+                }
+                self.error = Some(e);
+                return Ok(filled);
             }
         }
     }
@@ -764,21 +822,20 @@ mod tests {
                 // The same materials for both runs: one encryptor's header and sealer.
                 let reference = MessageEncryptor::new(&config, &k, &req).unwrap();
                 let mut single = reference.header().to_vec();
-                let chunks: Vec<&[u8]> = if pt.is_empty() {
-                    vec![&[]]
-                } else {
-                    pt.chunks(frame as usize).collect()
-                };
-                for (seq, (i, c)) in (1u32..).zip(chunks.iter().enumerate()) {
-                    if i + 1 == chunks.len() {
-                        reference.sealer().seal_final(seq, c, &mut single).unwrap();
-                    } else {
-                        reference
-                            .sealer()
-                            .seal_regular(seq, c, &mut single)
-                            .unwrap();
-                    }
+                // Every full frame regular, the rest (possibly empty) final.
+                let full = pt.len() / frame as usize * frame as usize;
+                let mut seq = 1u32;
+                for c in pt[..full].chunks(frame as usize) {
+                    reference
+                        .sealer()
+                        .seal_regular(seq, c, &mut single)
+                        .unwrap();
+                    seq += 1;
                 }
+                reference
+                    .sealer()
+                    .seal_final(seq, &pt[full..], &mut single)
+                    .unwrap();
                 let mut w = EncryptingWriter::start(reference, Vec::new())
                     .unwrap()
                     .with_threads(threads);
@@ -844,7 +901,7 @@ mod tests {
 
     #[test]
     fn signed_plaintext_waits_for_the_signature_unless_opted_in() {
-        let pt = data(1000);
+        let pt = data(950);
         let m = stream_encrypt(0x0578, 100, &pt, 1000);
         let mut bad = m.clone();
         let last = bad.len() - 1;

@@ -38,6 +38,9 @@ pub struct Options {
     pub root_key: Option<Arc<SecretBytes>>,
     /// Record every request in the audit trail (on by default; off only to measure its cost).
     pub audit: bool,
+    /// Prune audit events older than this many days, behind a signed checkpoint (`None`: keep
+    /// them forever).
+    pub audit_retention_days: Option<u32>,
 }
 
 impl Options {
@@ -53,6 +56,7 @@ impl Options {
             event_targets: Arc::new(crate::events::Targets::default()),
             root_key: None,
             audit: true,
+            audit_retention_days: None,
         }
     }
 }
@@ -185,6 +189,9 @@ pub async fn bootstrap(opts: Options) -> Result<Started, BootstrapError> {
         clock: opts.clock,
         limits: opts.limits,
         event_targets: opts.event_targets,
+        audit_retention_ms: opts
+            .audit_retention_days
+            .map(|d| i64::from(d).saturating_mul(86_400_000)),
     });
     Ok(Started {
         state,

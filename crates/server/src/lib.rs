@@ -87,6 +87,9 @@ pub struct State {
     pub audit: Arc<trent_audit::AuditLog>,
     /// The account events of unauthenticated requests are recorded in.
     pub default_account: String,
+    /// Audit events older than this are pruned behind a signed checkpoint by the scheduler
+    /// (`None`: kept forever).
+    pub audit_retention_ms: Option<i64>,
 }
 
 impl State {

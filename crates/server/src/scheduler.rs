@@ -1,4 +1,5 @@
-//! Background jobs. Each tick runs every due job once; time comes from the injected clock, so
+//! Background jobs (key deletion and rotation, parameter policies, secret deletion, audit
+//! retention). Each tick runs every due job once; time comes from the injected clock, so
 //! tests advance the clock and call [`tick`] instead of sleeping.
 
 use std::future::Future;
@@ -41,6 +42,17 @@ pub async fn tick(state: &State) {
         Ok(0) => {}
         Ok(n) => tracing::info!(deleted = n, "expired STS session cleanup finished"),
         Err(e) => tracing::error!(error = %error_chain(&e), "expired STS session cleanup failed"),
+    }
+    if let Some(retention) = state.audit_retention_ms {
+        match state.audit.prune(retention).await {
+            Ok(p) if p.deleted == 0 && p.checkpoint.is_none() => {}
+            Ok(p) => tracing::info!(
+                deleted = p.deleted,
+                checkpoint = ?p.checkpoint,
+                "audit retention job finished"
+            ),
+            Err(e) => tracing::error!(error = %error_chain(&e), "audit retention job failed"),
+        }
     }
     if let Err(e) = state.kms.flush_key_usage().await {
         tracing::error!(error = %error_chain(&e), "key usage flush failed");

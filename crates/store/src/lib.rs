@@ -267,6 +267,18 @@ pub struct AuditDigestRecord {
     pub signature: Vec<u8>,
 }
 
+/// A signed audit checkpoint: events up to `pruned_through` may be pruned, and the chain is
+/// verified from there on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditCheckpointRecord {
+    pub seq: i64,
+    pub created_ms: i64,
+    pub pruned_through: i64,
+    /// The checkpoint JSON: exactly the signed bytes.
+    pub body: String,
+    pub signature: Vec<u8>,
+}
+
 /// The one attribute a LookupEvents request may filter on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuditAttribute {
@@ -751,6 +763,15 @@ pub trait Store: Send + Sync {
     async fn audit_digests(&self) -> Result<Vec<AuditDigestRecord>>;
     /// The newest digest.
     async fn last_audit_digest(&self) -> Result<Option<AuditDigestRecord>>;
+    /// The chain position of the first event at or after `time_ms` (`None` if none is).
+    async fn first_audit_seq_since(&self, time_ms: i64) -> Result<Option<i64>>;
+    /// Appends a retention checkpoint; [`StoreError::AlreadyExists`] if its position is taken.
+    async fn append_audit_checkpoint(&self, checkpoint: &AuditCheckpointRecord) -> Result<()>;
+    /// Every retention checkpoint, oldest first.
+    async fn audit_checkpoints(&self) -> Result<Vec<AuditCheckpointRecord>>;
+    /// Deletes at most `limit` of the oldest events at or before chain position `through_seq`,
+    /// in one transaction; returns how many were deleted.
+    async fn prune_audit_events(&self, through_seq: i64, limit: u32) -> Result<u64>;
     /// A secret bookkeeping value, sealed by the barrier (e.g. the audit signing key).
     async fn get_sealed_meta(&self, name: &str) -> Result<Option<SecretBytes>>;
     /// Seals and sets a secret bookkeeping value if it is not set yet; returns false if it was.

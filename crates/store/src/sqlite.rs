@@ -16,11 +16,11 @@ use sqlx::sqlite::{
 use trent_crypto::SecretBytes;
 
 use crate::{
-    AccessKeyInfo, AccessKeyRecord, AliasRecord, AuditDigestRecord, AuditEventRecord, AuditQuery,
-    Barrier, DeleteOutcome, GrantRecord, ImportParameters, KeyMaterial, KeyRecord, KeyUsageRecord,
-    ManagedPolicyRecord, NewSecretVersion, OutboxEvent, ParameterRecord, ParameterVersionRecord,
-    PendingEvent, PrincipalKind, Result, RoleRecord, RowIdentity, Scope, SecretRecord,
-    SessionRecord, Store, StoreError, UserRecord,
+    AccessKeyInfo, AccessKeyRecord, AliasRecord, AuditCheckpointRecord, AuditDigestRecord,
+    AuditEventRecord, AuditQuery, Barrier, DeleteOutcome, GrantRecord, ImportParameters,
+    KeyMaterial, KeyRecord, KeyUsageRecord, ManagedPolicyRecord, NewSecretVersion, OutboxEvent,
+    ParameterRecord, ParameterVersionRecord, PendingEvent, PrincipalKind, Result, RoleRecord,
+    RowIdentity, Scope, SecretRecord, SessionRecord, Store, StoreError, UserRecord,
 };
 
 mod audit;
@@ -1003,6 +1003,22 @@ impl Store for SqliteStore {
 
     async fn last_audit_digest(&self) -> Result<Option<AuditDigestRecord>> {
         audit::last_digest(&self.pool).await
+    }
+
+    async fn first_audit_seq_since(&self, time_ms: i64) -> Result<Option<i64>> {
+        audit::first_seq_since(&self.pool, time_ms).await
+    }
+
+    async fn append_audit_checkpoint(&self, checkpoint: &AuditCheckpointRecord) -> Result<()> {
+        audit::append_checkpoint(&self.pool, checkpoint).await
+    }
+
+    async fn audit_checkpoints(&self) -> Result<Vec<AuditCheckpointRecord>> {
+        audit::checkpoints(&self.pool).await
+    }
+
+    async fn prune_audit_events(&self, through_seq: i64, limit: u32) -> Result<u64> {
+        audit::prune(&self.pool, through_seq, limit).await
     }
 
     async fn get_sealed_meta(&self, name: &str) -> Result<Option<SecretBytes>> {

@@ -577,6 +577,10 @@ fn plan(common: &CommonArgs, mode: Mode) -> Result<Vec<Job>, Failure> {
     }])
 }
 
+/// Bytes read from an input file, and written to an output file, per system call: whole
+/// batches of frames reach the encryptor straight from the read buffer.
+const READ_BUFFER: usize = 1 << 20;
+
 /// Where a message goes: standard output, or a temporary file renamed into place on success.
 enum Sink {
     Stdout(io::StdoutLock<'static>),
@@ -597,7 +601,10 @@ impl Sink {
             .prefix(".trent-partial-")
             .tempfile_in(&dir)
             .map_err(|e| io_failure("cannot write in", &dir, &e))?;
-        Ok(Sink::File(BufWriter::new(tmp), path.clone()))
+        Ok(Sink::File(
+            BufWriter::with_capacity(READ_BUFFER, tmp),
+            path.clone(),
+        ))
     }
 
     /// Flushes and, for a file, renames it into place.
@@ -641,7 +648,7 @@ fn open_input(input: &Option<PathBuf>) -> Result<Box<dyn Read>, Failure> {
     let reader: Box<dyn Read> = match input {
         None => Box::new(io::stdin().lock()),
         Some(p) => Box::new(BufReader::with_capacity(
-            1 << 16,
+            READ_BUFFER,
             File::open(p).map_err(|e| io_failure("cannot read", p, &e))?,
         )),
     };
@@ -934,7 +941,7 @@ fn copy_decrypted<R: Read>(
     sink: &mut Sink,
     name: &str,
 ) -> Result<(), Failure> {
-    let mut buf = zeroize::Zeroizing::new(vec![0u8; 1 << 16]);
+    let mut buf = zeroize::Zeroizing::new(vec![0u8; READ_BUFFER]);
     loop {
         let n = match reader.read(&mut buf) {
             Ok(n) => n,

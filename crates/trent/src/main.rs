@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+mod audit;
 mod crypt;
 
 use std::net::SocketAddr;
@@ -41,17 +42,24 @@ enum Command {
     /// status, rekey the shares, move between seals.
     #[command(subcommand)]
     Operator(operator::OperatorCommand),
-    /// The audit trail: verify it, export its public key.
+    /// The audit trail: verify it or an export of it, export it as CloudTrail log files,
+    /// print its public key.
     #[command(subcommand)]
     Audit(AuditCommand),
 }
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Check the hash chain and every signed digest of a data directory's audit trail and
+    /// Check the hash chain and every signed digest of a data directory's audit trail (from
+    /// its retention checkpoint, if events were pruned), or of an export (--export), and
     /// report exactly what is wrong (edited, deleted, inserted or reordered events, a truncated
-    /// tail, forged or missing digests). Exits non-zero if anything is.
+    /// tail, forged or missing digests or checkpoints; in an export, modified, removed or added
+    /// files). Exits non-zero if anything is.
     Verify(VerifyArgs),
+    /// Write the audit trail as CloudTrail log files (`{"Records":[...]}`, gzip) under a date
+    /// hierarchy, with a digest file signed by the audit key. A second export into the same
+    /// directory continues after the last one. Works while a server runs on the directory.
+    Export(audit::ExportArgs),
     /// Print the audit signing key's public key (PEM), to verify digests elsewhere.
     PublicKey(DataDirArgs),
 }
@@ -70,10 +78,16 @@ struct VerifyArgs {
     data_dir: PathBuf,
 
     /// The audit public key (PEM, from `trent audit public-key`) kept apart from the data
-    /// directory. Without it, the key is read from the store itself, which proves less: whoever
-    /// can rewrite the store and holds its root key could also replace the key.
+    /// directory. Without it, the key is read from the store itself (or, with --export, from
+    /// the export's trent-audit-public-key.pem), which proves less: whoever can rewrite the
+    /// trail could also replace the key.
     #[arg(long)]
     public_key: Option<PathBuf>,
+
+    /// Verify this export directory (written by `trent audit export`) instead of a data
+    /// directory.
+    #[arg(long)]
+    export: Option<PathBuf>,
 }
 
 async fn audit_public_key(args: DataDirArgs) -> anyhow::Result<()> {
@@ -89,12 +103,29 @@ async fn audit_public_key(args: DataDirArgs) -> anyhow::Result<()> {
 }
 
 async fn audit_verify(args: VerifyArgs) -> anyhow::Result<()> {
-    let store = trent_server::open_store(&args.data_dir).await?;
-    let result = verify_store(store.as_ref(), args.public_key.as_deref()).await;
-    store.close().await;
-    let report = result?;
+    let report = match &args.export {
+        Some(dir) => audit::verify_export(dir, args.public_key.as_deref())?,
+        None => {
+            let store = trent_server::open_store(&args.data_dir).await?;
+            let result = verify_store(store.as_ref(), args.public_key.as_deref()).await;
+            store.close().await;
+            result?
+        }
+    };
     for p in &report.problems {
         println!("PROBLEM: {p}");
+    }
+    if let Some(c) = &report.checkpoint {
+        println!(
+            "verified from checkpoint {}: events up to {} (older than {}) were pruned at {}",
+            c.checkpoint_seq, c.pruned_through, c.retention_cutoff_time, c.checkpoint_time
+        );
+    }
+    if report.behind_checkpoint > 0 {
+        println!(
+            "{} events behind the checkpoint are still waiting to be pruned (not verified)",
+            report.behind_checkpoint
+        );
     }
     println!(
         "{} events, {} digests, {} events after the last digest (not yet signed)",
@@ -111,17 +142,20 @@ async fn audit_verify(args: VerifyArgs) -> anyhow::Result<()> {
     }
 }
 
+/// The public key in a PEM file.
+fn read_public_key(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    let pem =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    trent_audit::chain::public_key_from_pem(&pem)
+        .with_context(|| format!("{} is not a PEM public key", path.display()))
+}
+
 async fn verify_store(
     store: &dyn trent_store::Store,
     public_key: Option<&std::path::Path>,
 ) -> anyhow::Result<trent_audit::Report> {
     let key = match public_key {
-        Some(path) => {
-            let pem = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            trent_audit::chain::public_key_from_pem(&pem)
-                .with_context(|| format!("{} is not a PEM public key", path.display()))?
-        }
+        Some(path) => read_public_key(path)?,
         None => trent_audit::Signer::load(store)
             .await?
             .context("this data directory has no audit signing key")?
@@ -130,6 +164,7 @@ async fn verify_store(
     };
     let digests = store.audit_digests().await?;
     let mut verifier = trent_audit::Verifier::new(&key, &digests);
+    verifier.checkpoints(&key, &store.audit_checkpoints().await?);
     let mut after = 0;
     loop {
         let page = store.audit_events(after, 10_000).await?;
@@ -238,7 +273,7 @@ struct ServeArgs {
     header_timeout_secs: u64,
 
     /// Seconds between runs of the background jobs (key deletion, key rotation, parameter
-    /// policies, ...).
+    /// policies, audit retention, ...).
     #[arg(long, default_value_t = 60)]
     scheduler_interval_secs: u64,
 
@@ -269,6 +304,12 @@ struct ServeArgs {
     /// Seconds between signed audit digests (one is also signed at shutdown).
     #[arg(long, env = "TRENT_AUDIT_DIGEST_INTERVAL", default_value_t = 300)]
     audit_digest_interval: u64,
+
+    /// Keep audit events this many days: older ones are pruned by the background jobs, in
+    /// batches, behind a signed checkpoint that `trent audit verify` starts from. Default:
+    /// keep every event forever. Export the trail (`trent audit export`) before it is pruned.
+    #[arg(long, env = "TRENT_AUDIT_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+    audit_retention_days: Option<u32>,
 
     /// Do not record requests in the audit trail. Only for measuring what auditing costs:
     /// without it nothing proves who used which key.
@@ -533,6 +574,7 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(targets = ?targets, "Parameter Store event delivery");
     opts.event_targets = Arc::new(targets);
     opts.audit = !args.no_audit;
+    opts.audit_retention_days = args.audit_retention_days;
     if args.no_audit {
         tracing::warn!("AUDITING IS OFF: requests are not recorded");
     }
@@ -684,6 +726,7 @@ fn main() -> anyhow::Result<()> {
         Command::Encrypt(_) | Command::Decrypt(_) => Ok(()),
         Command::Operator(command) => runtime.block_on(operator::run(command)),
         Command::Audit(AuditCommand::Verify(args)) => runtime.block_on(audit_verify(args)),
+        Command::Audit(AuditCommand::Export(args)) => runtime.block_on(audit::export(args)),
         Command::Audit(AuditCommand::PublicKey(args)) => runtime.block_on(audit_public_key(args)),
     }
 }

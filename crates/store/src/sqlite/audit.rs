@@ -3,7 +3,10 @@
 use sqlx::Row as _;
 use sqlx::sqlite::{SqlitePool, SqliteRow};
 
-use crate::{AuditAttribute, AuditDigestRecord, AuditEventRecord, AuditQuery, Result, StoreError};
+use crate::{
+    AuditAttribute, AuditCheckpointRecord, AuditDigestRecord, AuditEventRecord, AuditQuery, Result,
+    StoreError,
+};
 
 fn event_from_row(row: &SqliteRow) -> Result<AuditEventRecord> {
     Ok(AuditEventRecord {
@@ -180,4 +183,64 @@ pub(super) async fn last_digest(pool: &SqlitePool) -> Result<Option<AuditDigestR
         .fetch_optional(pool)
         .await?;
     row.as_ref().map(digest_from_row).transpose()
+}
+
+pub(super) async fn first_seq_since(pool: &SqlitePool, time_ms: i64) -> Result<Option<i64>> {
+    // Walks the chain from its start: retention and exports look for the first recent event,
+    // and everything before it is what they are about to prune or skip.
+    let row =
+        sqlx::query("SELECT seq FROM audit_events WHERE event_time_ms >= ? ORDER BY seq LIMIT 1")
+            .bind(time_ms)
+            .fetch_optional(pool)
+            .await?;
+    row.map(|r| r.try_get("seq"))
+        .transpose()
+        .map_err(Into::into)
+}
+
+pub(super) async fn append_checkpoint(pool: &SqlitePool, c: &AuditCheckpointRecord) -> Result<()> {
+    let done = sqlx::query(
+        "INSERT INTO audit_checkpoints (seq, created_ms, pruned_through, body, signature)
+         VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(c.seq)
+    .bind(c.created_ms)
+    .bind(c.pruned_through)
+    .bind(&c.body)
+    .bind(&c.signature)
+    .execute(pool)
+    .await;
+    match done {
+        Err(e) if is_unique_violation(&e) => Err(StoreError::AlreadyExists),
+        other => other.map(|_| ()).map_err(Into::into),
+    }
+}
+
+pub(super) async fn checkpoints(pool: &SqlitePool) -> Result<Vec<AuditCheckpointRecord>> {
+    let rows = sqlx::query("SELECT * FROM audit_checkpoints ORDER BY seq")
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(AuditCheckpointRecord {
+                seq: row.try_get("seq")?,
+                created_ms: row.try_get("created_ms")?,
+                pruned_through: row.try_get("pruned_through")?,
+                body: row.try_get("body")?,
+                signature: row.try_get("signature")?,
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn prune(pool: &SqlitePool, through_seq: i64, limit: u32) -> Result<u64> {
+    let done = sqlx::query(
+        "DELETE FROM audit_events WHERE seq IN
+            (SELECT seq FROM audit_events WHERE seq <= ? ORDER BY seq LIMIT ?)",
+    )
+    .bind(through_seq)
+    .bind(i64::from(limit))
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
 }

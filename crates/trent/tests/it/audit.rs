@@ -297,14 +297,14 @@ async fn denied_and_unauthenticated_calls_are_recorded() {
 // ---------------------------------------------------------------------------------------------
 // The binary: secrets never reach the trail or the log; verify catches tampering.
 
-struct Running {
+pub(crate) struct Running {
     child: Child,
-    endpoint: String,
+    pub(crate) endpoint: String,
     log: std::sync::mpsc::Receiver<String>,
 }
 
 #[allow(clippy::zombie_processes)]
-fn start(data_dir: &Path) -> Running {
+pub(crate) fn start(data_dir: &Path) -> Running {
     let mut child = Command::new(env!("CARGO_BIN_EXE_trent"))
         .args([
             "serve",
@@ -361,7 +361,7 @@ fn start(data_dir: &Path) -> Running {
     }
 }
 
-fn terminate(mut running: Running) -> String {
+pub(crate) fn terminate(mut running: Running) -> String {
     let status = Command::new("kill")
         .args(["-TERM", &running.child.id().to_string()])
         .status()
@@ -373,7 +373,7 @@ fn terminate(mut running: Running) -> String {
     running.log.try_iter().collect::<Vec<_>>().join("\n")
 }
 
-fn trent(args: &[&str]) -> (bool, String) {
+pub(crate) fn trent(args: &[&str]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_trent"))
         .args(args)
         .output()
@@ -384,11 +384,11 @@ fn trent(args: &[&str]) -> (bool, String) {
     )
 }
 
-fn verify(data_dir: &Path) -> (bool, String) {
+pub(crate) fn verify(data_dir: &Path) -> (bool, String) {
     trent(&["audit", "verify", "--data-dir", data_dir.to_str().unwrap()])
 }
 
-fn sql(data_dir: &Path, statement: &str) {
+pub(crate) fn sql(data_dir: &Path, statement: &str) {
     let out = Command::new("sqlite3")
         .arg(data_dir.join("trent.db"))
         .arg(statement)

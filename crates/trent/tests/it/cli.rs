@@ -46,6 +46,20 @@ pub(crate) async fn find_aws() -> Option<PathBuf> {
     find_client("TRENT_TEST_AWS_CLI", "aws", &["--version"], missing).await
 }
 
+/// The official `aws-encryption-cli` (PyPI `aws-encryption-sdk-cli`): `TRENT_TEST_ESDK_CLI`,
+/// else `aws-encryption-cli` on PATH.
+pub(crate) async fn find_esdk_cli() -> Option<PathBuf> {
+    let missing =
+        "no aws-encryption-cli: set TRENT_TEST_ESDK_CLI or put `aws-encryption-cli` on PATH";
+    find_client(
+        "TRENT_TEST_ESDK_CLI",
+        "aws-encryption-cli",
+        &["--version"],
+        missing,
+    )
+    .await
+}
+
 /// A python with boto3: `TRENT_TEST_PYTHON`, else `python3` on PATH if it imports boto3.
 pub(crate) async fn find_python() -> Option<PathBuf> {
     let missing = "no boto3: set TRENT_TEST_PYTHON or make `python3 -c 'import boto3'` work";

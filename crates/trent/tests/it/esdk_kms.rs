@@ -1,11 +1,13 @@
 //! The Encryption SDK's AWS KMS keyring against a running Trent: `trent encrypt` / `trent
 //! decrypt` with KMS wrapping keys (credentials from a shared credentials file, endpoint from
 //! `AWS_ENDPOINT_URL_KMS`), strict and discovery decryption with filters, and messages exchanged
-//! with the Python aws-encryption-sdk (boto3 pointed at Trent) both ways.
+//! with the Python aws-encryption-sdk (boto3 pointed at Trent) and the official
+//! `aws-encryption-cli` both ways.
 
 use std::path::Path;
 use std::process::{Command, Output};
 
+use crate::cli::find_esdk_cli;
 use crate::esdk::find_esdk_python;
 use crate::harness::TestServer;
 
@@ -289,6 +291,209 @@ open(dst, "wb").write(out)
     .await;
     ok(&out);
     assert_eq!(std::fs::read(dir.join("py.dec")).unwrap(), plain);
+    server.stop().await;
+}
+
+/// The official `aws-encryption-cli` (botocore pointed at Trent by `AWS_ENDPOINT_URL_KMS`)
+/// and `trent encrypt` / `trent decrypt` read each other's messages: signed and unsigned suites,
+/// one frame, several frames and an empty file, files and standard input/output.
+#[tokio::test]
+async fn official_encryption_cli_and_trent_both_ways() {
+    let Some(esdk_cli) = find_esdk_cli().await else {
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let server = TestServer::start(data.path()).await;
+    let kms = server.client();
+    let key = kms.create_key().send().await.unwrap();
+    let arn = key.key_metadata().unwrap().arn().unwrap().to_string();
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path();
+    std::fs::write(
+        dir.join("credentials"),
+        format!(
+            "[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            server.access_key_id, server.secret_access_key
+        ),
+    )
+    .unwrap();
+    let trent = Path::new(env!("CARGO_BIN_EXE_trent"));
+    let ep = server.endpoint.clone();
+    let wrapping = format!("key={arn}");
+
+    // (file name, size, frame length, official CLI suite name)
+    let cases = [
+        (
+            "empty",
+            0usize,
+            "4096",
+            "AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384",
+        ),
+        (
+            "one-frame",
+            4096,
+            "4096",
+            "AES_256_GCM_HKDF_SHA512_COMMIT_KEY",
+        ),
+        (
+            "frames",
+            100_001,
+            "1024",
+            "AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384",
+        ),
+        (
+            "frames-unsigned",
+            65_536,
+            "512",
+            "AES_256_GCM_HKDF_SHA512_COMMIT_KEY",
+        ),
+    ];
+    for (name, len, frame, suite) in cases {
+        let plain: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::write(dir.join(name), &plain).unwrap();
+
+        // Official CLI encrypts, Trent decrypts (requiring the context it stored).
+        let enc = format!("{name}.cli.enc");
+        let out = run(
+            &esdk_cli,
+            s(&[
+                "--encrypt",
+                "-i",
+                name,
+                "-o",
+                &enc,
+                "-w",
+                &wrapping,
+                "-c",
+                "made-by=cli",
+                "--frame-length",
+                frame,
+                "--algorithm",
+                suite,
+                "-S",
+            ]),
+            dir,
+            &ep,
+        )
+        .await;
+        ok(&out);
+        let dec = format!("{name}.trent.dec");
+        let out = run(
+            trent,
+            s(&[
+                "decrypt",
+                "-i",
+                &enc,
+                "-o",
+                &dec,
+                "-w",
+                &wrapping,
+                "-c",
+                "made-by=cli",
+            ]),
+            dir,
+            &ep,
+        )
+        .await;
+        ok(&out);
+        assert_eq!(std::fs::read(dir.join(&dec)).unwrap(), plain, "{name}");
+        // A context the message does not hold is refused.
+        let out = run(
+            trent,
+            s(&[
+                "decrypt",
+                "-i",
+                &enc,
+                "-o",
+                "x",
+                "-w",
+                &wrapping,
+                "-c",
+                "made-by=trent",
+            ]),
+            dir,
+            &ep,
+        )
+        .await;
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        assert!(!dir.join("x").exists());
+
+        // Trent encrypts, the official CLI decrypts and reports the stored context.
+        let enc = format!("{name}.trent.enc");
+        let algorithm = if suite.ends_with("ECDSA_P384") {
+            "0x0578"
+        } else {
+            "0x0478"
+        };
+        let out = run(
+            trent,
+            s(&[
+                "encrypt",
+                "-i",
+                name,
+                "-o",
+                &enc,
+                "-w",
+                &wrapping,
+                "-c",
+                "made-by=trent",
+                "--frame-length",
+                frame,
+                "--algorithm",
+                algorithm,
+            ]),
+            dir,
+            &ep,
+        )
+        .await;
+        ok(&out);
+        let dec = format!("{name}.cli.dec");
+        let meta = format!("{name}.meta.json");
+        let out = run(
+            &esdk_cli,
+            s(&[
+                "--decrypt",
+                "-i",
+                &enc,
+                "-o",
+                &dec,
+                "-w",
+                &wrapping,
+                "--metadata-output",
+                &meta,
+            ]),
+            dir,
+            &ep,
+        )
+        .await;
+        ok(&out);
+        assert_eq!(std::fs::read(dir.join(&dec)).unwrap(), plain, "{name}");
+        let meta: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join(&meta)).unwrap()).unwrap();
+        assert_eq!(
+            meta["header"]["encryption_context"]["made-by"], "trent",
+            "{meta}"
+        );
+        assert_eq!(
+            meta["header"]["frame_length"],
+            frame.parse::<u64>().unwrap(),
+            "{meta}"
+        );
+    }
+
+    // Standard input to standard output, through a shell pipe both ways.
+    let pipe = format!(
+        "set -e -o pipefail; \
+         '{cli}' -e -i frames -o - -w {wrapping} -S | '{trent}' decrypt -i - -o - -w {wrapping} > pipe1; \
+         '{trent}' encrypt -i frames -o - -w {wrapping} | '{cli}' -d -i - -o - -w {wrapping} -S > pipe2",
+        cli = esdk_cli.display(),
+        trent = trent.display(),
+    );
+    let out = run(Path::new("bash"), s(&["-c", &pipe]), dir, &ep).await;
+    ok(&out);
+    let frames = std::fs::read(dir.join("frames")).unwrap();
+    assert_eq!(std::fs::read(dir.join("pipe1")).unwrap(), frames);
+    assert_eq!(std::fs::read(dir.join("pipe2")).unwrap(), frames);
     server.stop().await;
 }
 

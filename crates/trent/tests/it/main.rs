@@ -11,6 +11,7 @@
 mod asymmetric;
 mod at_rest;
 mod audit;
+mod audit_export;
 mod authz;
 mod binary;
 mod cli;
