@@ -86,12 +86,14 @@ reference() {
 # figure: wall time then includes waiting for a core.
 BEST=
 BEST_CPU=
-timed() { # label command...
-    local label=$1 t cpu all=
-    shift
+timed() { # label output command...
+    local label=$1 output=$2 t cpu all=
+    shift 2
     BEST=
     BEST_CPU=
     for _ in $(seq "$RUNS"); do
+        # A fresh output file: replacing the last one would bill its freed pages to this run.
+        rm -f "$output"
         /usr/bin/time -o "$W/time" -f "%e %U %S" "$@"
         read -r t u s <"$W/time"
         cpu=$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }')
@@ -117,22 +119,26 @@ echo "## Raw AES-256 wrapping key, ${SIZE_MIB} MiB file in /dev/shm"
 for frame in $FRAMES; do
     enc=("$TRENT" encrypt -i "$W/plain" "${RAW[@]}" --frame-length "$frame")
     dec=("$TRENT" decrypt "${RAW[@]}")
-    timed "encrypt 0x0478 frame $frame" "${enc[@]}" --algorithm 0x0478 -o "$W/u.enc"
+    timed "encrypt 0x0478 frame $frame" "$W/u.enc" "${enc[@]}" --algorithm 0x0478 -o "$W/u.enc"
     row "encrypt 0x0478, frame $frame, 1 thread" "$BEST" "$BEST_CPU"
-    timed "encrypt 0x0478 frame $frame threads $THREADS" "${enc[@]}" --algorithm 0x0478 --threads "$THREADS" -o "$W/u2.enc"
+    timed "encrypt 0x0478 frame $frame threads $THREADS" "$W/u2.enc" "${enc[@]}" --algorithm 0x0478 --threads "$THREADS" -o "$W/u2.enc"
     row "encrypt 0x0478, frame $frame, $THREADS threads" "$BEST" "$BEST_CPU"
-    timed "decrypt 0x0478 frame $frame" "${dec[@]}" -i "$W/u.enc" -o "$W/u.dec"
+    timed "decrypt 0x0478 frame $frame" "$W/u.dec" "${dec[@]}" -i "$W/u.enc" -o "$W/u.dec"
     row "decrypt 0x0478, frame $frame, 1 thread" "$BEST" "$BEST_CPU"
-    timed "decrypt 0x0478 frame $frame threads $THREADS" "${dec[@]}" --threads "$THREADS" -i "$W/u.enc" -o "$W/u.dec"
+    timed "decrypt 0x0478 frame $frame threads $THREADS" "$W/u.dec" "${dec[@]}" --threads "$THREADS" -i "$W/u.enc" -o "$W/u.dec"
     row "decrypt 0x0478, frame $frame, $THREADS threads" "$BEST" "$BEST_CPU"
     cmp -s "$W/plain" "$W/u.dec" || { echo "decrypted output differs" >&2; exit 1; }
     "${dec[@]}" -i "$W/u2.enc" -o "$W/u.dec"
     cmp -s "$W/plain" "$W/u.dec" || { echo "threaded output does not decrypt" >&2; exit 1; }
-    timed "encrypt 0x0578 frame $frame" "${enc[@]}" --algorithm 0x0578 -o "$W/s.enc"
+    timed "encrypt 0x0478 frame $frame to /dev/null" "$W/none" sh -c '"$0" "$@" -o - >/dev/null' "${enc[@]}" --algorithm 0x0478
+    row "encrypt 0x0478, frame $frame, 1 thread, to /dev/null" "$BEST" "$BEST_CPU"
+    timed "encrypt 0x0578 frame $frame to /dev/null" "$W/none" sh -c '"$0" "$@" -o - >/dev/null' "${enc[@]}" --algorithm 0x0578
+    row "encrypt 0x0578, frame $frame, 1 thread, to /dev/null" "$BEST" "$BEST_CPU"
+    timed "encrypt 0x0578 frame $frame" "$W/s.enc" "${enc[@]}" --algorithm 0x0578 -o "$W/s.enc"
     row "encrypt 0x0578, frame $frame, 1 thread" "$BEST" "$BEST_CPU"
-    timed "encrypt 0x0578 frame $frame threads $THREADS" "${enc[@]}" --algorithm 0x0578 --threads "$THREADS" -o "$W/s.enc"
+    timed "encrypt 0x0578 frame $frame threads $THREADS" "$W/s.enc" "${enc[@]}" --algorithm 0x0578 --threads "$THREADS" -o "$W/s.enc"
     row "encrypt 0x0578, frame $frame, $THREADS threads" "$BEST" "$BEST_CPU"
-    timed "decrypt 0x0578 frame $frame" "${dec[@]}" -i "$W/s.enc" -o "$W/s.dec"
+    timed "decrypt 0x0578 frame $frame" "$W/s.dec" "${dec[@]}" -i "$W/s.enc" -o "$W/s.dec"
     row "decrypt 0x0578, frame $frame, 1 thread" "$BEST" "$BEST_CPU"
     cmp -s "$W/plain" "$W/s.dec" || { echo "decrypted output differs" >&2; exit 1; }
     rm -f "$W"/*.enc "$W"/*.dec
@@ -155,15 +161,15 @@ if [ -n "$PYTHON_CLI" ]; then
     export AWS_ENDPOINT_URL_KMS="http://127.0.0.1:$PORT" AWS_SHARED_CREDENTIALS_FILE="$CREDS" \
         AWS_PROFILE=trent AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
     KMS=(-w "key=$KEY")
-    timed "trent encrypt 0x0578 KMS" "$TRENT" encrypt -i "$W/plain" -o "$W/k.enc" "${KMS[@]}"
+    timed "trent encrypt 0x0578 KMS" "$W/k.enc" "$TRENT" encrypt -i "$W/plain" -o "$W/k.enc" "${KMS[@]}"
     row "trent encrypt 0x0578, frame 4096, KMS key" "$BEST" "$BEST_CPU"
-    timed "trent decrypt 0x0578 KMS" "$TRENT" decrypt -i "$W/k.enc" -o "$W/k.dec" "${KMS[@]}"
+    timed "trent decrypt 0x0578 KMS" "$W/k.dec" "$TRENT" decrypt -i "$W/k.enc" -o "$W/k.dec" "${KMS[@]}"
     row "trent decrypt 0x0578, frame 4096, KMS key" "$BEST" "$BEST_CPU"
     RUNS_SAVED=$RUNS
     RUNS=1
-    timed "python encrypt 0x0578 KMS" "$PYTHON_CLI" -e -i "$W/plain" -o "$W/p.enc" "${KMS[@]}" -S
+    timed "python encrypt 0x0578 KMS" "$W/p.enc" "$PYTHON_CLI" -e -i "$W/plain" -o "$W/p.enc" "${KMS[@]}" -S
     row "aws-encryption-cli encrypt 0x0578, frame 4096, KMS key" "$BEST" "$BEST_CPU"
-    timed "python decrypt 0x0578 KMS" "$PYTHON_CLI" -d -i "$W/p.enc" -o "$W/p.dec" "${KMS[@]}" -S
+    timed "python decrypt 0x0578 KMS" "$W/p.dec" "$PYTHON_CLI" -d -i "$W/p.enc" -o "$W/p.dec" "${KMS[@]}" -S
     row "aws-encryption-cli decrypt 0x0578, frame 4096, KMS key" "$BEST" "$BEST_CPU"
     RUNS=$RUNS_SAVED
     cmp -s "$W/plain" "$W/p.dec" || { echo "python output differs" >&2; exit 1; }

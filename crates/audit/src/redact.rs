@@ -555,6 +555,9 @@ const CLOUDTRAIL: &[Op] = &[op(
     &[],
 )];
 
+/// Trent's operator actions (signing name `trent`): `Seal` takes no parameters.
+const OPERATOR: &[Op] = &[op("Seal", RW, &[], &[])];
+
 /// The allow-lists by SigV4 signing name. A service not listed records no request or response
 /// members.
 fn table(service: &str) -> &'static [Op] {
@@ -565,6 +568,7 @@ fn table(service: &str) -> &'static [Op] {
         "iam" => IAM,
         "sts" => STS,
         "cloudtrail" => CLOUDTRAIL,
+        "trent" => OPERATOR,
         _ => &[],
     }
 }
@@ -690,7 +694,15 @@ mod tests {
 
     #[test]
     fn no_secret_member_is_listed() {
-        for service in ["kms", "ssm", "secretsmanager", "iam", "sts", "cloudtrail"] {
+        for service in [
+            "kms",
+            "ssm",
+            "secretsmanager",
+            "iam",
+            "sts",
+            "cloudtrail",
+            "trent",
+        ] {
             for op in table(service) {
                 for m in op.request.iter().chain(op.response) {
                     assert!(!NEVER.contains(m), "{service} {} lists {m}", op.name);

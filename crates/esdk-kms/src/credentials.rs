@@ -137,6 +137,12 @@ impl Environment {
         section_fields(&text, &section).get("region").cloned()
     }
 
+    /// The CA bundle to trust for HTTPS endpoints instead of the system's roots:
+    /// `AWS_CA_BUNDLE`.
+    pub fn ca_bundle(&self) -> Option<PathBuf> {
+        self.var("AWS_CA_BUNDLE").map(PathBuf::from)
+    }
+
     /// The KMS endpoint override: `AWS_ENDPOINT_URL_KMS`, else `AWS_ENDPOINT_URL`.
     pub fn kms_endpoint(&self) -> Option<String> {
         self.var("AWS_ENDPOINT_URL_KMS")

@@ -13,7 +13,8 @@
 //! Every response's `KeyId` must be the key asked for, and every plaintext data key must have
 //! the suite's length. Requests are signed with SigV4 (`trent-sigv4`); credentials, Region and
 //! endpoint come from [`credentials::Environment`] (environment variables, shared credentials
-//! and config files, profiles; `AWS_ENDPOINT_URL_KMS` / `AWS_ENDPOINT_URL`) unless given.
+//! and config files, profiles; `AWS_ENDPOINT_URL_KMS` / `AWS_ENDPOINT_URL`; `AWS_CA_BUNDLE` for a
+//! private CA) unless given.
 
 #![forbid(unsafe_code)]
 
@@ -182,6 +183,18 @@ impl KmsClient {
     /// A client for `region` at `endpoint` (e.g. `http://127.0.0.1:4566` or
     /// `https://kms.us-east-1.amazonaws.com`).
     pub fn new(endpoint: &str, region: &str, credentials: Credentials) -> Result<Self, KmsError> {
+        Self::with_ca_bundle(endpoint, region, credentials, None)
+    }
+
+    /// As [`KmsClient::new`], trusting only the certificates of the PEM file `ca_bundle` for an
+    /// `https` endpoint (a private CA, or a Trent's self-signed certificate) instead of the
+    /// system's roots.
+    pub fn with_ca_bundle(
+        endpoint: &str,
+        region: &str,
+        credentials: Credentials,
+        ca_bundle: Option<&std::path::Path>,
+    ) -> Result<Self, KmsError> {
         let uri: http::Uri = endpoint
             .parse()
             .map_err(|_| kms_error("InvalidEndpoint", format!("{endpoint:?} is not a URL")))?;
@@ -197,14 +210,16 @@ impl KmsClient {
         let http = match uri.scheme_str() {
             Some("http") => Http::Plain(Client::builder(TokioExecutor::new()).build_http()),
             Some("https") => {
-                let connector = hyper_rustls::HttpsConnectorBuilder::new()
-                    .with_native_roots()
-                    .map_err(|e| {
-                        kms_error("ClientError", format!("no TLS root certificates: {e}"))
-                    })?
-                    .https_only()
-                    .enable_http1()
-                    .build();
+                let builder = match ca_bundle {
+                    None => hyper_rustls::HttpsConnectorBuilder::new()
+                        .with_native_roots()
+                        .map_err(|e| {
+                            kms_error("ClientError", format!("no TLS root certificates: {e}"))
+                        })?,
+                    Some(path) => hyper_rustls::HttpsConnectorBuilder::new()
+                        .with_tls_config(tls_config_trusting(path)?),
+                };
+                let connector = builder.https_only().enable_http1().build();
                 Http::Tls(Client::builder(TokioExecutor::new()).build(connector))
             }
             _ => {
@@ -304,6 +319,34 @@ impl KmsClient {
     }
 }
 
+/// A TLS client configuration (aws-lc-rs, TLS 1.2 and 1.3) trusting the PEM certificates in
+/// `path` and nothing else.
+fn tls_config_trusting(path: &std::path::Path) -> Result<rustls::ClientConfig, KmsError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    let unreadable = |e: &dyn std::fmt::Display| {
+        kms_error(
+            "ClientError",
+            format!("cannot read the CA bundle {}: {e}", path.display()),
+        )
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(path).map_err(|e| unreadable(&e))? {
+        roots
+            .add(cert.map_err(|e| unreadable(&e))?)
+            .map_err(|e| unreadable(&e))?;
+    }
+    if roots.is_empty() {
+        return Err(unreadable(&"it holds no certificate"));
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| kms_error("ClientError", e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
 /// KMS clients per Region, made on first use.
 struct Clients {
     settings: ClientSettings,
@@ -337,7 +380,13 @@ impl Clients {
                 };
                 format!("https://kms.{region}.{suffix}")
             });
-        let client = Arc::new(KmsClient::new(&endpoint, region, credentials)?);
+        let ca_bundle = self.settings.environment.ca_bundle();
+        let client = Arc::new(KmsClient::with_ca_bundle(
+            &endpoint,
+            region,
+            credentials,
+            ca_bundle.as_deref(),
+        )?);
         map.insert(region.to_owned(), Arc::clone(&client));
         Ok(client)
     }

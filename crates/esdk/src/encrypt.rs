@@ -181,7 +181,7 @@ pub struct MessageEncryptor {
     suite: AlgorithmSuite,
     encryption_context: EncryptionContext,
     header: Vec<u8>,
-    sealer: FrameSealer,
+    sealer: Arc<FrameSealer>,
     next_seq: u32,
     signer: Option<(Arc<EcdsaSigningKey>, Hasher)>,
     finished: bool,
@@ -312,11 +312,11 @@ impl MessageEncryptor {
             suite,
             encryption_context: full_ec,
             header,
-            sealer: FrameSealer {
+            sealer: Arc::new(FrameSealer {
                 key,
                 message_id,
                 frame_length: request.frame_length,
-            },
+            }),
             next_seq: 1,
             signer,
             finished: false,
@@ -343,7 +343,7 @@ impl MessageEncryptor {
 
     /// The frame sealer, for sealing frames elsewhere (in parallel); their bytes must then be
     /// passed to [`MessageEncryptor::append_sealed`] in sequence order.
-    pub fn sealer(&self) -> &FrameSealer {
+    pub fn sealer(&self) -> &Arc<FrameSealer> {
         &self.sealer
     }
 

@@ -76,6 +76,9 @@ pub struct EncryptingWriter<W: Write> {
     batch_len: usize,
     pending: Zeroizing<Vec<u8>>,
     out: Vec<u8>,
+    /// Sealed by the threads, not yet hashed and written (the previous batch), and its frames.
+    stash: Vec<Vec<u8>>,
+    stash_frames: usize,
 }
 
 /// Plaintext gathered per thread before a parallel batch is sealed.
@@ -126,6 +129,8 @@ impl<W: Write> EncryptingWriter<W> {
             batch_len: frame_len,
             pending: Zeroizing::new(Vec::new()),
             out: Vec::new(),
+            stash: Vec::new(),
+            stash_frames: 0,
         })
     }
 
@@ -161,6 +166,7 @@ impl<W: Write> EncryptingWriter<W> {
         let pending = std::mem::take(&mut self.pending);
         let (frames, last) = pending.split_at(regular);
         self.seal_regular(frames)?;
+        self.drain_stash()?;
         self.encryptor.finish(last, &mut self.out)?;
         self.write_out()?;
         self.inner.flush()?;
@@ -192,6 +198,7 @@ impl<W: Write> EncryptingWriter<W> {
             return Ok(());
         }
         if self.threads <= 1 || frame_count == 1 {
+            self.drain_stash()?;
             // Sealed frames are gathered and written in large pieces: one write per frame
             // would cost a system call per 4 KiB with an unbuffered writer.
             for frame in data.chunks(self.frame_len) {
@@ -202,11 +209,19 @@ impl<W: Write> EncryptingWriter<W> {
             }
             return Ok(());
         }
-        let first_seq = self.encryptor.next_sequence_number();
+        // Pipelined: while the threads seal this batch, this thread hashes (for the signature)
+        // and writes the previous one, so a signed suite's SHA-384 overlaps the AES-GCM.
+        let stashed = u32::try_from(self.stash_frames).map_err(|_| too_many_frames())?;
+        let first_seq = self
+            .encryptor
+            .next_sequence_number()
+            .checked_add(stashed)
+            .ok_or_else(too_many_frames)?;
         let per_thread = frame_count.div_ceil(self.threads);
         let frame_len = self.frame_len;
-        let sealer = self.encryptor.sealer();
-        let sealed: Vec<Result<Vec<u8>, Error>> = std::thread::scope(|scope| {
+        let sealer = std::sync::Arc::clone(self.encryptor.sealer());
+        let sealer = &*sealer;
+        let (sealed, drained) = std::thread::scope(|scope| {
             let handles: Vec<_> = data
                 .chunks(per_thread * frame_len)
                 .enumerate()
@@ -217,34 +232,49 @@ impl<W: Write> EncryptingWriter<W> {
                             let seq = u32::try_from(t * per_thread + i)
                                 .ok()
                                 .and_then(|offset| first_seq.checked_add(offset))
-                                .ok_or(Error::InvalidRequest(
-                                    "too many frames: use a larger frame length",
-                                ))?;
+                                .ok_or_else(too_many_frames)?;
                             sealer.seal_regular(seq, frame, &mut out)?;
                         }
                         Ok(out)
                     })
                 })
                 .collect();
-            handles
+            let drained = self.drain_stash();
+            let sealed: Vec<Result<Vec<u8>, Error>> = handles
                 .into_iter()
                 .map(|h| {
                     h.join()
                         .unwrap_or(Err(Error::Internal("a sealing thread failed")))
                 })
-                .collect()
+                .collect();
+            (sealed, drained)
         });
-        self.write_out()?;
-        let sealed_len = 4 + 12 + frame_len + 16;
+        drained?;
         for group in sealed {
-            let group = group?;
+            self.stash.push(group?);
+        }
+        self.stash_frames = frame_count;
+        Ok(())
+    }
+
+    /// Hashes (through the encryptor) and writes the frames sealed by the threads for the
+    /// previous batch, in order.
+    fn drain_stash(&mut self) -> Result<(), Error> {
+        self.write_out()?;
+        let sealed_len = 4 + 12 + self.frame_len + 16;
+        for group in std::mem::take(&mut self.stash) {
             for frame in group.chunks(sealed_len) {
                 self.encryptor.append_sealed(frame)?;
             }
             self.inner.write_all(&group)?;
         }
+        self.stash_frames = 0;
         Ok(())
     }
+}
+
+fn too_many_frames() -> Error {
+    Error::InvalidRequest("too many frames: use a larger frame length")
 }
 
 impl<W: Write> Write for EncryptingWriter<W> {
@@ -275,7 +305,7 @@ impl<W: Write> Write for EncryptingWriter<W> {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.write_out().map_err(io_error)?;
+        self.drain_stash().map_err(io_error)?;
         self.inner.flush()
     }
 }
@@ -813,9 +843,12 @@ mod tests {
             (0x0578, 4096, 1_000_000),
             (0x0578, 1, 3_000),
             (0x0478, 4096, 4096 * 300),
+            // Several batches (1 MiB of frames per thread), sealed while the previous one is
+            // hashed and written.
+            (0x0578, 4096, 9 * 1024 * 1024 + 5),
         ] {
             let pt = data(len);
-            for threads in [2usize, 3, 8] {
+            for (threads, chunk) in [(2usize, 70_001), (3, 70_001), (8, 70_001), (2, len.max(1))] {
                 let k = keyring();
                 let config = ClientConfig::default();
                 let req = request(suite, frame);
@@ -839,7 +872,7 @@ mod tests {
                 let mut w = EncryptingWriter::start(reference, Vec::new())
                     .unwrap()
                     .with_threads(threads);
-                for c in pt.chunks(70_001) {
+                for c in pt.chunks(chunk) {
                     w.write_all(c).unwrap();
                 }
                 let parallel = w.finish().unwrap();

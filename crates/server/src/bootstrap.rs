@@ -1,5 +1,6 @@
-//! Building the server state from a data directory: unseal the root key (file seal), open the
-//! store, and on first start in production mode issue the default account's root access key.
+//! Building the server state from a data directory: unseal the root key (through the data
+//! directory's seal, see [`trent_store::seal`]), open the store, and on first start in
+//! production mode issue the default account's root access key.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -7,8 +8,9 @@ use std::sync::Arc;
 
 use trent_crypto::SecretBytes;
 use trent_store::clock::{Clock, SystemClock};
-use trent_store::shamir::{SealKind, seal_kind};
-use trent_store::{AccessKeyRecord, Barrier, FileSeal, SqliteStore, Store, StoreError};
+use trent_store::{
+    AccessKeyRecord, Barrier, FileSeal, Seal, SealError, SqliteStore, Store, StoreError, Unseal,
+};
 
 use crate::auth::{AuthMode, Authenticator, error_chain, new_access_key};
 use crate::{Limits, State};
@@ -34,8 +36,13 @@ pub struct Options {
     pub ssm: trent_ssm::Config,
     /// Where Parameter Store events are delivered; events are written only when one is set.
     pub event_targets: Arc<crate::events::Targets>,
-    /// The root key, when a seal other than the file seal recovered it (see [`crate::sealed`]).
+    /// The root key, when it was recovered before (key shares given to the sealed phase, see
+    /// [`crate::sealed`]); without it the data directory's seal is asked.
     pub root_key: Option<Arc<SecretBytes>>,
+    /// The data directory's seal, if already opened (for `/health`; opened here otherwise).
+    pub seal: Option<Arc<dyn Seal>>,
+    /// The TLS listener's configuration, whose certificate expiry `/health` reports.
+    pub tls: Option<Arc<crate::tls::TlsConfig>>,
     /// Record every request in the audit trail (on by default; off only to measure its cost).
     pub audit: bool,
     /// Prune audit events older than this many days, behind a signed checkpoint (`None`: keep
@@ -55,6 +62,8 @@ impl Options {
             ssm: trent_ssm::Config::default(),
             event_targets: Arc::new(crate::events::Targets::default()),
             root_key: None,
+            seal: None,
+            tls: None,
             audit: true,
             audit_retention_days: None,
         }
@@ -97,8 +106,12 @@ pub enum BootstrapError {
     Iam(#[from] trent_iam::IamError),
     #[error("the data directory is sealed (Shamir seal): its root key must be unsealed first")]
     Sealed,
-    #[error("the PKCS#11 seal could not give the root key")]
-    Pkcs11(#[from] trent_store::pkcs11::Pkcs11Error),
+    #[error("the {seal} seal could not give the root key")]
+    Seal {
+        seal: &'static str,
+        #[source]
+        source: Box<SealError>,
+    },
     #[error("the audit trail could not be opened")]
     Audit(#[from] trent_audit::AuditError),
 }
@@ -111,22 +124,22 @@ pub async fn bootstrap(opts: Options) -> Result<Started, BootstrapError> {
         path: opts.data_dir.clone(),
         source,
     })?;
-    let (barrier, created_root_key) = match (&opts.root_key, seal_kind(&opts.data_dir)?) {
-        (Some(root_key), _) => (Barrier::new(root_key)?, None),
-        (None, SealKind::File) => {
-            let seal = FileSeal::new(&opts.data_dir);
-            let (root_key, created) = seal.unseal_or_init()?;
+    let seal: Arc<dyn Seal> = match &opts.seal {
+        Some(seal) => Arc::clone(seal),
+        None => Arc::from(trent_store::seal::open(&opts.data_dir)?),
+    };
+    let (barrier, created_root_key) = match &opts.root_key {
+        Some(root_key) => (Barrier::new(root_key)?, None),
+        // The file seal makes its key on a first start.
+        None if seal.name() == "file" => {
+            let file = FileSeal::new(&opts.data_dir);
+            let (root_key, created) = file.unseal_or_init()?;
             (
                 Barrier::new(&root_key)?,
-                created.then(|| seal.path().to_path_buf()),
+                created.then(|| file.path().to_path_buf()),
             )
         }
-        (None, SealKind::Shamir(_)) => return Err(BootstrapError::Sealed),
-        (None, SealKind::Pkcs11(config)) => {
-            let pin = trent_store::pkcs11::pin_from_env()?;
-            let root_key = trent_store::pkcs11::unwrap_root_key(&config, &pin)?;
-            (Barrier::new(&root_key)?, None)
-        }
+        None => (Barrier::new(&unseal(seal.as_ref())?)?, None),
     };
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&opts.data_dir, barrier).await?);
 
@@ -189,6 +202,9 @@ pub async fn bootstrap(opts: Options) -> Result<Started, BootstrapError> {
         clock: opts.clock,
         limits: opts.limits,
         event_targets: opts.event_targets,
+        seal_name: seal.name(),
+        tls: opts.tls,
+        sealing: tokio::sync::watch::channel(false).0,
         audit_retention_ms: opts
             .audit_retention_days
             .map(|d| i64::from(d).saturating_mul(86_400_000)),
@@ -278,32 +294,34 @@ pub async fn open_store(data_dir: &Path) -> Result<Arc<dyn Store>, BootstrapErro
     Ok(Arc::new(SqliteStore::open(data_dir, barrier).await?))
 }
 
-/// The barrier of an existing data directory, for commands that run beside (or without) the
-/// server: the file seal's key file, or the HSM for the PKCS#11 seal. A Shamir-sealed directory
-/// is refused: its key exists only in the memory of an unsealed server.
-fn offline_barrier(data_dir: &Path) -> Result<Barrier, BootstrapError> {
-    match seal_kind(data_dir)? {
-        SealKind::Shamir(_) => Err(BootstrapError::Sealed),
-        SealKind::Pkcs11(config) => {
-            let pin = trent_store::pkcs11::pin_from_env()?;
-            let root_key = trent_store::pkcs11::unwrap_root_key(&config, &pin)?;
-            Ok(Barrier::new(&root_key)?)
-        }
-        SealKind::File => {
-            let seal = FileSeal::new(data_dir);
-            if !seal.path().exists() {
-                return Err(BootstrapError::DataDir {
-                    path: data_dir.to_path_buf(),
-                    source: std::io::Error::new(
-                        std::io::ErrorKind::NotFound,
-                        "no root key here: start the server once with this data directory first",
-                    ),
-                });
-            }
-            let root_key = seal.read()?;
-            Ok(Barrier::new(&root_key)?)
-        }
+/// The root key from an automatic seal; the Shamir seal's key exists only in the memory of an
+/// unsealed server.
+fn unseal(seal: &dyn Seal) -> Result<SecretBytes, BootstrapError> {
+    match seal.unseal() {
+        Ok(Unseal::Key(key)) => Ok(key),
+        Ok(Unseal::NeedsShares(_)) => Err(BootstrapError::Sealed),
+        Err(source) => Err(BootstrapError::Seal {
+            seal: seal.name(),
+            source: Box::new(source),
+        }),
     }
+}
+
+/// The barrier of an existing data directory, for commands that run beside (or without) the
+/// server: its seal gives the key (the file seal's key file, the HSM, the KMS). A
+/// Shamir-sealed directory is refused: its key exists only in the memory of an unsealed server.
+fn offline_barrier(data_dir: &Path) -> Result<Barrier, BootstrapError> {
+    let seal = trent_store::seal::open(data_dir)?;
+    if seal.name() == "file" && !FileSeal::new(data_dir).path().exists() {
+        return Err(BootstrapError::DataDir {
+            path: data_dir.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no root key here: start the server once with this data directory first",
+            ),
+        });
+    }
+    Ok(Barrier::new(&unseal(seal.as_ref())?)?)
 }
 
 fn write_credentials_file(

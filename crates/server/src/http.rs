@@ -29,6 +29,8 @@ enum Service {
     Ssm,
     Secrets,
     CloudTrail,
+    /// Trent's own operator actions (`TrentOperator.Seal`), signed for the service `trent`.
+    Operator,
 }
 
 /// Services by target prefix, with their SigV4 signing names. Prefixes of services that are not
@@ -49,6 +51,7 @@ const TARGETS: &[(&str, Option<Service>, &str)] = &[
         Some(Service::CloudTrail),
         "cloudtrail",
     ),
+    ("TrentOperator", Some(Service::Operator), "trent"),
 ];
 
 fn reply(status: StatusCode, request_id: &str, content_type: &'static str, body: Vec<u8>) -> Reply {
@@ -93,11 +96,15 @@ pub(crate) async fn handle(
     let request_id = uuid::Uuid::new_v4().to_string();
     if req.uri().path() == "/health" && matches!(*req.method(), Method::GET | Method::HEAD) {
         // Not an API call: load-balancer probes stay out of the audit trail.
+        let mut health = serde_json::json!({"status": "ok", "seal": state.seal_name});
+        if let (Some(tls), Some(map)) = (&state.tls, health.as_object_mut()) {
+            map.insert("tls".into(), tls.expiry_json());
+        }
         return reply(
             StatusCode::OK,
             &request_id,
             "application/json",
-            br#"{"status":"ok"}"#.to_vec(),
+            health.to_string().into_bytes(),
         );
     }
     let method = req.method().clone();
@@ -311,6 +318,13 @@ async fn route(
         Service::Kms => dispatch!(state.kms, trent_kms::Kms),
         Service::Ssm => dispatch!(state.ssm, trent_ssm::Ssm),
         Service::Secrets => dispatch!(state.secrets, trent_secrets::Secrets),
+        Service::Operator => {
+            if operation != "Seal" {
+                return Err(unknown_operation(operation));
+            }
+            authorize_operator(state, &caller, "trent:Seal")?;
+            Ok(serde_json::json!({"Sealed": true}).to_string().into_bytes())
+        }
         Service::CloudTrail => {
             if operation != "LookupEvents" {
                 return Err(unknown_operation(operation));
@@ -327,6 +341,15 @@ async fn route(
     };
     let out = result?;
     note_response(call, &out);
+    if service == Service::Operator {
+        // Answered first: the seal takes effect once this response is on its way.
+        state.request_seal();
+        tracing::warn!(
+            request_id,
+            caller = %call_arn(&caller),
+            "SEALING at an operator's request: the root key will be dropped from memory"
+        );
+    }
     Ok(reply(StatusCode::OK, request_id, JSON_1_1, out))
 }
 
@@ -533,6 +556,41 @@ fn xml_error(e: &ApiError, service: QueryService, request_id: &str) -> Reply {
         "text/xml",
         trent_wire::query::error_response(e, service.namespace(), request_id),
     )
+}
+
+fn call_arn(caller: &trent_kms::Caller) -> String {
+    caller.requester.arn().to_owned()
+}
+
+/// Operator actions act on the whole server, so only the default account may take them: its
+/// root, or an IAM principal of it whose identity policies allow `action` (on `*`).
+fn authorize_operator(
+    state: &State,
+    caller: &trent_kms::Caller,
+    action: &str,
+) -> Result<(), ApiError> {
+    let requester = &caller.requester;
+    let ctx = requester.context(action, "*");
+    let policies: Vec<&trent_policy::Policy> = requester.policies().iter().collect();
+    let allowed = requester.account() == state.default_account
+        && match trent_policy::evaluate(&policies, &ctx) {
+            trent_policy::Decision::Allow(_) => true,
+            trent_policy::Decision::ExplicitDeny(_) => false,
+            trent_policy::Decision::ImplicitDeny => requester.is_root(),
+        };
+    if allowed {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "AccessDeniedException",
+            format!(
+                "User: {} is not authorized to perform: {action} on resource: * because no \
+                 identity-based policy of account {} allows the {action} action",
+                requester.arn(),
+                state.default_account
+            ),
+        ))
+    }
 }
 
 fn unknown_operation(operation: &str) -> ApiError {

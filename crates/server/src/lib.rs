@@ -87,9 +87,36 @@ pub struct State {
     pub audit: Arc<trent_audit::AuditLog>,
     /// The account events of unauthenticated requests are recorded in.
     pub default_account: String,
+    /// The name of the seal that keeps the root key (`file`, `shamir`, `pkcs11`, `kms`).
+    pub seal_name: &'static str,
+    /// The TLS listener's configuration, whose certificate expiry `/health` reports.
+    pub tls: Option<Arc<tls::TlsConfig>>,
+    /// Set by `trent operator seal`: the listeners stop and the state is dropped with the key.
+    sealing: tokio::sync::watch::Sender<bool>,
     /// Audit events older than this are pruned behind a signed checkpoint by the scheduler
     /// (`None`: kept forever).
     pub audit_retention_ms: Option<i64>,
+}
+
+impl State {
+    /// Asks the server to seal: its listeners stop serving the API (in-flight requests
+    /// finish), and the binary drops this state, the store and the root key with it.
+    pub fn request_seal(&self) {
+        self.sealing.send_replace(true);
+    }
+
+    /// Resolves once [`State::request_seal`] has been called.
+    pub fn seal_requested(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut rx = self.sealing.subscribe();
+        async move {
+            let _ = rx.wait_for(|sealing| *sealing).await;
+        }
+    }
+
+    /// Whether [`State::request_seal`] has been called.
+    pub fn is_sealing(&self) -> bool {
+        *self.sealing.borrow()
+    }
 }
 
 impl State {
@@ -147,7 +174,18 @@ pub async fn run(
     state: Arc<State>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    serve(listener, None, state, shutdown).await
+    serve(&listener, None, state, shutdown).await
+}
+
+/// As [`run`] (over TLS when `tls` is set, as [`run_tls`]) on a listener the caller keeps: it
+/// stays open after `shutdown`, so a server that is sealed again can answer on it.
+pub async fn run_on(
+    listener: &TcpListener,
+    tls: Option<Arc<tls::TlsConfig>>,
+    state: Arc<State>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    serve(listener, tls, state, shutdown).await
 }
 
 /// As [`run`], over TLS: each connection completes a TLS handshake (within the header read
@@ -159,11 +197,11 @@ pub async fn run_tls(
     state: Arc<State>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    serve(listener, Some(tls), state, shutdown).await
+    serve(&listener, Some(tls), state, shutdown).await
 }
 
 async fn serve(
-    listener: TcpListener,
+    listener: &TcpListener,
     tls: Option<Arc<tls::TlsConfig>>,
     state: Arc<State>,
     shutdown: impl Future<Output = ()>,
@@ -257,7 +295,6 @@ async fn serve(
         }
     }
 
-    drop(listener);
     tracing::info!("shutting down: waiting for in-flight requests");
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections closed"),

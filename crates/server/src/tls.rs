@@ -47,8 +47,16 @@ pub struct TlsFiles {
 #[derive(Debug)]
 pub struct TlsConfig {
     files: TlsFiles,
-    /// The configuration in use and its leaf certificate's fingerprint.
-    current: RwLock<(Arc<ServerConfig>, String)>,
+    /// The configuration in use and its leaf certificate.
+    current: RwLock<(Arc<ServerConfig>, Leaf)>,
+}
+
+/// What status reports tell of the leaf certificate in use.
+#[derive(Debug, Clone)]
+struct Leaf {
+    fingerprint: String,
+    /// The certificate's notAfter (`None` if it could not be read from the DER).
+    not_after: Option<time::OffsetDateTime>,
 }
 
 impl TlsConfig {
@@ -64,12 +72,13 @@ impl TlsConfig {
     /// Reads the files again; on success new connections use them. Returns the SHA-256
     /// fingerprint of the new leaf certificate.
     pub fn reload(&self) -> Result<String, TlsError> {
-        let (config, fingerprint) = build(&self.files)?;
+        let (config, leaf) = build(&self.files)?;
+        let fingerprint = leaf.fingerprint.clone();
         let mut current = self
             .current
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *current = (config, fingerprint.clone());
+        *current = (config, leaf);
         Ok(fingerprint)
     }
 
@@ -79,7 +88,31 @@ impl TlsConfig {
             .current
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        current.1.clone()
+        current.1.fingerprint.clone()
+    }
+
+    /// When the leaf certificate now in use expires.
+    pub fn not_after(&self) -> Option<time::OffsetDateTime> {
+        let current = self
+            .current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        current.1.not_after
+    }
+
+    /// The leaf certificate's expiry for status reports:
+    /// `{"fingerprint": …, "not_after": RFC 3339, "days_left": n}` (days left rounded down,
+    /// negative once expired).
+    pub fn expiry_json(&self) -> serde_json::Value {
+        let not_after = self.not_after();
+        let days_left = not_after.map(|t| (t - time::OffsetDateTime::now_utc()).whole_days());
+        serde_json::json!({
+            "fingerprint": self.fingerprint(),
+            "not_after": not_after.and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339).ok()
+            }),
+            "days_left": days_left,
+        })
     }
 
     pub fn files(&self) -> &TlsFiles {
@@ -112,9 +145,12 @@ fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
 }
 
 /// The server configuration from the files, and the leaf certificate's fingerprint.
-fn build(files: &TlsFiles) -> Result<(Arc<ServerConfig>, String), TlsError> {
+fn build(files: &TlsFiles) -> Result<(Arc<ServerConfig>, Leaf), TlsError> {
     let chain = read_chain(&files.cert)?;
-    let leaf = chain.first().map(|c| fingerprint(c)).unwrap_or_default();
+    let leaf = Leaf {
+        fingerprint: chain.first().map(|c| fingerprint(c)).unwrap_or_default(),
+        not_after: chain.first().and_then(|c| not_after(c.as_ref())),
+    };
     // The error of a key file names the problem, never the key's content.
     let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| TlsError::PrivateKey {
         path: files.key.clone(),
@@ -143,6 +179,74 @@ fn fingerprint(cert: &CertificateDer<'_>) -> String {
     let digest = trent_crypto::sha256(cert.as_ref());
     let hex: Vec<String> = digest.iter().map(|b| format!("{b:02X}")).collect();
     format!("sha256:{}", hex.join(":"))
+}
+
+/// One DER element: its tag, its content and what follows it.
+fn der_next(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, mut rest) = rest.split_first()?;
+    let len = if first < 0x80 {
+        usize::from(first)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let (bytes, after) = rest.split_at_checked(n)?;
+        rest = after;
+        bytes
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b))
+    };
+    let (content, rest) = rest.split_at_checked(len)?;
+    Some((tag, content, rest))
+}
+
+/// The notAfter of an X.509 certificate (RFC 5280: Certificate → tbsCertificate → the
+/// optional version, serialNumber, signature, issuer, validity).
+fn not_after(der: &[u8]) -> Option<time::OffsetDateTime> {
+    let (0x30, cert, _) = der_next(der)? else {
+        return None;
+    };
+    let (0x30, tbs, _) = der_next(cert)? else {
+        return None;
+    };
+    let (mut tag, _, mut rest) = der_next(tbs)?;
+    if tag == 0xA0 {
+        (tag, _, rest) = der_next(rest)?;
+    }
+    if tag != 0x02 {
+        return None;
+    }
+    let (_, _, rest) = der_next(rest)?; // signature algorithm
+    let (_, _, rest) = der_next(rest)?; // issuer
+    let (0x30, validity, _) = der_next(rest)? else {
+        return None;
+    };
+    let (_, _, rest) = der_next(validity)?; // notBefore
+    let (tag, text, _) = der_next(rest)?;
+    asn1_time(tag, text)
+}
+
+/// A UTCTime (`YYMMDDHHMMSSZ`, tag 0x17) or GeneralizedTime (`YYYYMMDDHHMMSSZ`, tag 0x18).
+fn asn1_time(tag: u8, bytes: &[u8]) -> Option<time::OffsetDateTime> {
+    let text = std::str::from_utf8(bytes).ok()?.strip_suffix('Z')?;
+    let (year, rest) = match tag {
+        0x17 => {
+            let yy: i32 = text.get(..2)?.parse().ok()?;
+            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, text.get(2..)?)
+        }
+        0x18 => (text.get(..4)?.parse().ok()?, text.get(4..)?),
+        _ => return None,
+    };
+    if rest.len() != 10 || !rest.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let two = |i: usize| rest.get(i..i + 2)?.parse::<u8>().ok();
+    let date =
+        time::Date::from_calendar_date(year, time::Month::try_from(two(0)?).ok()?, two(2)?).ok()?;
+    let clock = time::Time::from_hms(two(4)?, two(6)?, two(8)?).ok()?;
+    Some(time::PrimitiveDateTime::new(date, clock).assume_utc())
 }
 
 /// The certificate of a first run: `tls/self-signed-cert.pem` and `tls/self-signed-key.pem` in
@@ -196,4 +300,27 @@ pub fn self_signed(data_dir: &Path, names: &[String]) -> Result<(TlsFiles, bool)
     write(&files.key, &key_pem, true)?;
     write(&files.cert, &cert.pem(), false)?;
     Ok((files, true))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_after_is_read_from_the_certificate() {
+        for not_after_date in [
+            time::macros::datetime!(2031-07-04 12:34:56 UTC),
+            // After 2049 certificates use GeneralizedTime.
+            time::macros::datetime!(2061-01-02 03:04:05 UTC),
+        ] {
+            let mut params = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap();
+            params.not_after = not_after_date;
+            let key = rcgen::KeyPair::generate().unwrap();
+            let cert = params.self_signed(&key).unwrap();
+            assert_eq!(not_after(cert.der()), Some(not_after_date));
+        }
+        assert_eq!(not_after(b"not a certificate"), None);
+        assert_eq!(not_after(&[]), None);
+    }
 }

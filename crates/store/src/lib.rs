@@ -5,7 +5,8 @@
 //! - [`Barrier`]: every secret column (key material, access-key secrets) is AES-256-GCM sealed
 //!   under the root key with the row identity as AAD *inside the store*, so no caller can forget
 //!   to encrypt and nothing secret reaches the database file in the clear.
-//! - [`FileSeal`]: the development seal that keeps the root key in a 0600 file.
+//! - [`seal::Seal`]: how the root key is kept — the development [`FileSeal`] (a 0600 file),
+//!   Shamir key shares, a PKCS#11 HSM, or another KMS — behind one trait.
 //!
 //! State is partitioned by [`Scope`] (account, region): every query names one.
 
@@ -13,13 +14,14 @@
 
 mod barrier;
 pub mod clock;
+pub mod kms_seal;
 pub mod pkcs11;
-mod seal;
+pub mod seal;
 pub mod shamir;
 mod sqlite;
 
-pub use barrier::{Barrier, RowIdentity};
-pub use seal::{FileSeal, ROOT_KEY_FILE, create_private};
+pub use barrier::{Barrier, KeyringKeys, RowIdentity};
+pub use seal::{FileSeal, ROOT_KEY_FILE, Seal, SealError, Stored, Unseal, create_private};
 pub use sqlite::{DATABASE_FILE, SqliteStore};
 
 use trent_crypto::SecretBytes;

@@ -18,6 +18,7 @@ use cryptoki::types::AuthPin;
 use trent_crypto::SecretBytes;
 
 use crate::StoreError;
+use crate::seal::{Seal, SealError, Stored, Unseal};
 
 /// The additional data bound to the wrapped root key.
 const AAD: &[u8] = b"trent root key v1";
@@ -151,10 +152,23 @@ pub fn init_pkcs11(
         return Err(Pkcs11Error::AlreadyInitialized(existing));
     }
     let root = SecretBytes::random(ROOT_KEY_LEN).map_err(StoreError::Crypto)?;
+    keep(data_dir, library, token_label, key_label, pin, &root)
+}
+
+/// Wraps `root` under the token's key, writes `seal.json` and checks that it unwraps; returns
+/// whether the wrapping key was created.
+fn keep(
+    data_dir: &Path,
+    library: &Path,
+    token_label: &str,
+    key_label: &str,
+    pin: &AuthPin,
+    root: &SecretBytes,
+) -> Result<bool, Pkcs11Error> {
     let mut nonce = trent_crypto::random_array::<12>().map_err(StoreError::Crypto)?;
     // The library is initialized once per process: the session and its context end before the
     // check below opens them again.
-    let (wrapped, created) = wrap(library, token_label, key_label, pin, &root, &mut nonce)?;
+    let (wrapped, created) = wrap(library, token_label, key_label, pin, root, &mut nonce)?;
     std::fs::create_dir_all(data_dir).map_err(StoreError::Io)?;
     let config = serde_json::json!({
         "type": "pkcs11",
@@ -167,8 +181,80 @@ pub fn init_pkcs11(
     });
     crate::shamir::write_seal_config(data_dir, &config)?;
     // The wrapped key must open before anything depends on it.
-    unwrap_root_key(&parse(&config)?, pin)?;
+    let back = unwrap_root_key(&parse(&config)?, pin)?;
+    if !trent_crypto::constant_time_eq(back.expose_secret(), root.expose_secret()) {
+        return Err(Pkcs11Error::Unwrap);
+    }
     Ok(created)
+}
+
+/// The PKCS#11 seal, as a [`Seal`]: to wrap a root key under a token's key, or as a data
+/// directory records it. The PIN comes from the environment ([`pin_from_env`]) each time.
+pub struct Pkcs11Seal {
+    library: PathBuf,
+    token_label: String,
+    key_label: String,
+    config: Option<Pkcs11Config>,
+}
+
+impl Pkcs11Seal {
+    /// A seal that wraps the root key under the key labelled `key_label` (made when missing) on
+    /// the token labelled `token_label`.
+    pub fn new(library: &Path, token_label: &str, key_label: &str) -> Self {
+        Pkcs11Seal {
+            library: library.to_path_buf(),
+            token_label: token_label.to_string(),
+            key_label: key_label.to_string(),
+            config: None,
+        }
+    }
+
+    pub(crate) fn existing(config: Pkcs11Config) -> Self {
+        Pkcs11Seal {
+            library: config.library.clone(),
+            token_label: config.token_label.clone(),
+            key_label: config.key_label.clone(),
+            config: Some(config),
+        }
+    }
+}
+
+impl Seal for Pkcs11Seal {
+    fn name(&self) -> &'static str {
+        "pkcs11"
+    }
+
+    fn describe(&self) -> serde_json::Value {
+        serde_json::json!({
+            "seal": "pkcs11",
+            "library": self.library.display().to_string(),
+            "token_label": self.token_label,
+            "key_label": self.key_label,
+        })
+    }
+
+    fn unseal(&self) -> Result<Unseal, SealError> {
+        let config = self.config.as_ref().ok_or(SealError::NotInitialized)?;
+        Ok(Unseal::Key(unwrap_root_key(config, &pin_from_env()?)?))
+    }
+
+    fn store_root_key(&self, data_dir: &Path, root: &SecretBytes) -> Result<Stored, SealError> {
+        let created = keep(
+            data_dir,
+            &self.library,
+            &self.token_label,
+            &self.key_label,
+            &pin_from_env()?,
+            root,
+        )?;
+        crate::seal::remove_if_present(&data_dir.join(crate::ROOT_KEY_FILE))?;
+        Ok(Stored::Done(format!(
+            "the root key is wrapped by {} key '{}' on token '{}'",
+            if created { "the new" } else { "the existing" },
+            self.key_label,
+            self.token_label
+        )))
+    }
 }
 
 /// Wraps `root` under the token's key labelled `key_label` (made when missing); returns the

@@ -18,6 +18,7 @@ use trent_crypto::SecretBytes;
 use zeroize::Zeroizing;
 
 use crate::StoreError;
+use crate::seal::{Seal, SealError, Stored, Unseal};
 
 /// The seal description in the data directory; absent for the file seal.
 pub const SEAL_CONFIG_FILE: &str = "seal.json";
@@ -35,6 +36,8 @@ pub enum SealKind {
     Shamir(ShamirConfig),
     /// Wrapped by a key in an HSM (see [`crate::pkcs11`]).
     Pkcs11(crate::pkcs11::Pkcs11Config),
+    /// Encrypted by a key of another KMS (see [`crate::kms_seal`]).
+    Kms(crate::kms_seal::KmsSealConfig),
 }
 
 /// The public facts of a Shamir initialization.
@@ -61,6 +64,9 @@ pub fn seal_kind(data_dir: &Path) -> Result<SealKind, StoreError> {
     }
     if field("type") == "pkcs11" {
         return Ok(SealKind::Pkcs11(crate::pkcs11::parse(&v)?));
+    }
+    if field("type") == "kms" {
+        return Ok(SealKind::Kms(crate::kms_seal::parse(&v)?));
     }
     if field("type") != "shamir" {
         return Err(StoreError::Corrupt("seal.json names an unknown seal"));
@@ -210,7 +216,7 @@ pub enum ChangeError {
 
 /// Recovers the root key of a Shamir-sealed directory from share texts (at least the
 /// threshold).
-fn recover(config: &ShamirConfig, shares: &[&str]) -> Result<SecretBytes, ChangeError> {
+pub(crate) fn recover(config: &ShamirConfig, shares: &[&str]) -> Result<SecretBytes, ChangeError> {
     let mut u = Unsealer::new(config.clone());
     for share in shares {
         if let Progress::Unsealed(key) = u.add(share)? {
@@ -226,7 +232,9 @@ fn recover(config: &ShamirConfig, shares: &[&str]) -> Result<SecretBytes, Change
 fn shamir_config(data_dir: &Path) -> Result<ShamirConfig, ChangeError> {
     match seal_kind(data_dir)? {
         SealKind::Shamir(c) => Ok(c),
-        SealKind::File | SealKind::Pkcs11(_) => Err(ChangeError::NotSealedWith("shamir")),
+        SealKind::File | SealKind::Pkcs11(_) | SealKind::Kms(_) => {
+            Err(ChangeError::NotSealedWith("shamir"))
+        }
     }
 }
 
@@ -245,6 +253,63 @@ pub fn rekey(
     Ok(write_shamir(data_dir, &root, shares, threshold)?)
 }
 
+/// The Shamir seal, as a [`Seal`]: to keep a root key (split into `shares`, any `threshold`
+/// of which recover it), or as a data directory records it (whose key needs shares).
+pub struct ShamirSeal {
+    shares: u8,
+    threshold: u8,
+    config: Option<ShamirConfig>,
+}
+
+impl ShamirSeal {
+    /// A Shamir seal to keep a root key in `shares` shares, `threshold` of which recover it.
+    pub fn new(shares: u8, threshold: u8) -> Result<Self, ChangeError> {
+        if threshold < 2 || threshold > shares {
+            return Err(ChangeError::Counts);
+        }
+        Ok(ShamirSeal {
+            shares,
+            threshold,
+            config: None,
+        })
+    }
+
+    pub(crate) fn existing(config: ShamirConfig) -> Self {
+        ShamirSeal {
+            shares: config.shares,
+            threshold: config.threshold,
+            config: Some(config),
+        }
+    }
+}
+
+impl Seal for ShamirSeal {
+    fn name(&self) -> &'static str {
+        "shamir"
+    }
+
+    fn describe(&self) -> serde_json::Value {
+        serde_json::json!({"seal": "shamir", "shares": self.shares, "threshold": self.threshold})
+    }
+
+    fn is_automatic(&self) -> bool {
+        false
+    }
+
+    fn unseal(&self) -> Result<Unseal, SealError> {
+        match &self.config {
+            Some(c) => Ok(Unseal::NeedsShares(c.clone())),
+            None => Err(SealError::NotInitialized),
+        }
+    }
+
+    fn store_root_key(&self, data_dir: &Path, root: &SecretBytes) -> Result<Stored, SealError> {
+        let shares = write_shamir(data_dir, root, self.shares, self.threshold)?;
+        crate::seal::remove_if_present(&data_dir.join(crate::ROOT_KEY_FILE))?;
+        Ok(Stored::Shares(shares))
+    }
+}
+
 /// From the file seal to the Shamir seal: the root key file is split into shares, `seal.json`
 /// written, and then the key file deleted.
 pub fn migrate_file_to_shamir(
@@ -252,26 +317,33 @@ pub fn migrate_file_to_shamir(
     shares: u8,
     threshold: u8,
 ) -> Result<Vec<Zeroizing<String>>, ChangeError> {
-    if threshold < 2 || threshold > shares {
-        return Err(ChangeError::Counts);
-    }
+    let to = ShamirSeal::new(shares, threshold)?;
     if !matches!(seal_kind(data_dir)?, SealKind::File) {
         return Err(ChangeError::NotSealedWith("file"));
     }
-    let file = crate::FileSeal::new(data_dir);
-    let root = file.read()?;
-    let out = write_shamir(data_dir, &root, shares, threshold)?;
-    std::fs::remove_file(file.path()).map_err(StoreError::Io)?;
-    Ok(out)
+    match crate::seal::migrate(data_dir, &[], &to) {
+        Ok(Stored::Shares(shares)) => Ok(shares),
+        Ok(Stored::Done(_)) => Err(StoreError::Corrupt("the Shamir seal made no shares").into()),
+        Err(e) => Err(change_error(e)),
+    }
 }
 
 /// From the Shamir seal back to the file seal: the key recovered from a threshold of shares is
 /// written to the root key file, then `seal.json` removed.
 pub fn migrate_shamir_to_file(data_dir: &Path, current: &[&str]) -> Result<(), ChangeError> {
-    let root = recover(&shamir_config(data_dir)?, current)?;
-    crate::FileSeal::new(data_dir).write(&root)?;
-    std::fs::remove_file(data_dir.join(SEAL_CONFIG_FILE)).map_err(StoreError::Io)?;
-    Ok(())
+    shamir_config(data_dir)?;
+    crate::seal::migrate(data_dir, current, &crate::FileSeal::new(data_dir))
+        .map(drop)
+        .map_err(change_error)
+}
+
+fn change_error(e: SealError) -> ChangeError {
+    match e {
+        SealError::Shamir(e) => e,
+        SealError::Store(e) => ChangeError::Store(e),
+        SealError::NotInitialized => ChangeError::Store(StoreError::Corrupt("no root key")),
+        _ => ChangeError::Store(StoreError::Corrupt("the seal could not be changed")),
+    }
 }
 
 /// Why a share was not taken.

@@ -46,7 +46,7 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the database in `data_dir`, applies migrations and checks that
     /// `barrier` holds the root key this store was created with.
-    pub async fn open(data_dir: &Path, barrier: Barrier) -> Result<Self> {
+    pub async fn open(data_dir: &Path, mut barrier: Barrier) -> Result<Self> {
         let path = data_dir.join(DATABASE_FILE);
         let url = format!("sqlite://{}", path.display());
         let opts = SqliteConnectOptions::from_str(&url)?
@@ -61,6 +61,17 @@ impl SqliteStore {
             .connect_with(opts)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        // A rotated root key finds the earlier terms in its own keyring.
+        let ring = sqlx::query("SELECT value FROM meta WHERE name = ?")
+            .bind(barrier.keyring_name())
+            .fetch_optional(&pool)
+            .await?;
+        if let Some(row) = ring {
+            let sealed: Vec<u8> = row.try_get("value")?;
+            barrier
+                .install_keyring(&sealed)
+                .map_err(|_| StoreError::WrongRootKey)?;
+        }
         let store = SqliteStore {
             pool,
             barrier,
@@ -68,6 +79,36 @@ impl SqliteStore {
         };
         store.check_barrier().await?;
         Ok(store)
+    }
+
+    /// Records `new_root` as the next term after this store's root key `current_root`: its
+    /// keyring (sealed under `new_root`) holds `current_root` and every earlier term. Rows stay
+    /// as they are; the store is used with `new_root` from its next open.
+    pub async fn add_root_key_term(
+        &self,
+        current_root: &SecretBytes,
+        new_root: &SecretBytes,
+    ) -> Result<()> {
+        let mut current = Barrier::new(current_root)?;
+        let ring = sqlx::query("SELECT value FROM meta WHERE name = ?")
+            .bind(current.keyring_name())
+            .fetch_optional(&self.pool)
+            .await?;
+        let keys = match ring {
+            Some(row) => current.install_keyring(&row.try_get::<Vec<u8>, _>("value")?)?,
+            None => crate::KeyringKeys::first(),
+        };
+        let next = current.next_keyring(current_root, &keys)?;
+        let new = Barrier::new(new_root)?;
+        sqlx::query(
+            "INSERT INTO meta (name, value) VALUES (?, ?) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        )
+        .bind(new.keyring_name())
+        .bind(new.seal_keyring(&next)?)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// The first open writes a known value through the barrier; every later open must read it
@@ -88,11 +129,20 @@ impl SqliteStore {
                     .barrier
                     .open(&id, &sealed)
                     .map_err(|_| StoreError::WrongRootKey)?;
-                if opened.expose_secret() == BARRIER_CHECK_VALUE {
-                    Ok(())
-                } else {
-                    Err(StoreError::WrongRootKey)
+                if opened.expose_secret() != BARRIER_CHECK_VALUE {
+                    return Err(StoreError::WrongRootKey);
                 }
+                // After a rotation the check moves to the newest term, so the earlier root
+                // keys stop opening this store.
+                if Barrier::term_of(&sealed) != Some(self.barrier.term()) {
+                    let resealed = self.barrier.seal(&id, BARRIER_CHECK_VALUE)?;
+                    sqlx::query("UPDATE meta SET value = ? WHERE name = ?")
+                        .bind(resealed)
+                        .bind(BARRIER_CHECK)
+                        .execute(&self.pool)
+                        .await?;
+                }
+                Ok(())
             }
             None => {
                 let sealed = self.barrier.seal(&id, BARRIER_CHECK_VALUE)?;

@@ -478,7 +478,7 @@ async fn shutdown_signal() {
 
 async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format, &args.log_level)?;
-    let targets = event_targets(&mut args).context("invalid event delivery settings")?;
+    let targets = Arc::new(event_targets(&mut args).context("invalid event delivery settings")?);
     if args.no_http && args.tls_cert.is_none() && !args.tls_self_signed {
         anyhow::bail!("--no-http needs --tls-cert and --tls-key, or --tls-self-signed");
     }
@@ -486,7 +486,8 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     if args.ssm_standard_limit < 0 || args.ssm_advanced_limit < 0 {
         anyhow::bail!("parameter limits cannot be negative");
     }
-    // The listeners come up first: a sealed server answers on them until it is unsealed.
+    // The listeners come up first: a sealed server answers on them until it is unsealed, and
+    // they stay open across `trent operator seal`.
     let listener = if args.no_http {
         None
     } else {
@@ -506,59 +507,181 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     };
     // One shutdown signal stops every phase and listener.
     let (serve_stop_tx, serve_stop_rx) = tokio::sync::watch::channel(false);
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
-    };
     tokio::spawn(async move {
         shutdown_signal().await;
         let _ = serve_stop_tx.send(true);
     });
-    let root_key = match trent_store::shamir::seal_kind(&args.data_dir)? {
-        // The file and PKCS#11 seals give the key without anyone's help; bootstrap asks them.
-        trent_store::shamir::SealKind::File | trent_store::shamir::SealKind::Pkcs11(_) => None,
-        trent_store::shamir::SealKind::Shamir(config) => {
-            let threshold = config.threshold;
-            let gate =
-                trent_server::sealed::SealedGate::new(trent_store::shamir::Unsealer::new(config));
-            for (l, scheme) in [(&listener, "http"), (&tls_listener, "https")] {
-                if let Some(l) = l {
-                    let local = l.local_addr()?;
-                    tracing::warn!(
-                        addr = %local,
-                        threshold,
-                        "SEALED: waiting for {threshold} key shares; give them with \
-                         `trent operator unseal --endpoint {scheme}://{local}`"
-                    );
+    let reload = tls.clone().map(|tls| tokio::spawn(reload_on_sighup(tls)));
+    let mut seal: Arc<dyn trent_store::Seal> = Arc::from(trent_store::seal::open(&args.data_dir)?);
+    let listeners = Listeners {
+        http: listener,
+        https: tls_listener,
+        tls,
+        stop: serve_stop_rx,
+    };
+    // The file and PKCS#11 seals give the key at start or stop the start with the reason; the
+    // KMS seal, whose KMS may be briefly unreachable, starts sealed and retries.
+    let mut gate = match seal.name() {
+        "shamir" => Some(trent_server::sealed::SealedGate::new(
+            Arc::clone(&seal),
+            "",
+            listeners.tls.clone(),
+        )?),
+        "kms" => {
+            let first = Arc::clone(&seal);
+            match tokio::task::spawn_blocking(move || first.unseal()).await? {
+                Ok(trent_store::Unseal::Key(key)) => {
+                    tracing::info!(seal = "kms", "the kms seal gave the root key");
+                    let key = Some(Arc::new(key));
+                    let outcome = serve_unsealed(&args, &seal, &targets, &listeners, key).await?;
+                    match outcome {
+                        Outcome::Stopped => return finish(reload),
+                        Outcome::Sealed => {
+                            seal = Arc::from(trent_store::seal::open(&args.data_dir)?);
+                            Some(sealed_by_operator(&seal, &listeners)?)
+                        }
+                    }
                 }
-            }
-            let http = async {
-                if let Some(l) = &listener {
-                    let stop = stopped(serve_stop_rx.clone());
-                    trent_server::sealed::serve(l, None, Arc::clone(&gate), stop).await;
-                }
-            };
-            let https = async {
-                if let (Some(l), Some(t)) = (&tls_listener, &tls) {
-                    let stop = stopped(serve_stop_rx.clone());
-                    trent_server::sealed::serve(l, Some(Arc::clone(t)), Arc::clone(&gate), stop)
-                        .await;
-                }
-            };
-            tokio::join!(http, https);
-            match gate.take_key() {
-                Some(key) => Some(Arc::new(key)),
-                None => {
-                    tracing::info!("stopped while sealed");
-                    return Ok(());
+                Ok(trent_store::Unseal::NeedsShares(_)) => None,
+                Err(e) => {
+                    let reason = trent_server::auth::error_chain(&e);
+                    tracing::warn!(reason = %reason, "the kms seal could not give the root key");
+                    let gate = trent_server::sealed::SealedGate::new(
+                        Arc::clone(&seal),
+                        format!("the kms seal could not give the root key: {reason}"),
+                        listeners.tls.clone(),
+                    )?;
+                    let retry = Arc::clone(&gate);
+                    let stop = listeners.stopped();
+                    tokio::spawn(async move { retry.auto_unseal(stop).await });
+                    Some(gate)
                 }
             }
         }
+        _ => None,
     };
+    loop {
+        let root_key = match gate.take() {
+            None => None,
+            Some(gate) => match sealed_phase(&gate, &listeners).await {
+                Some(key) => Some(Arc::new(key)),
+                None => {
+                    tracing::info!("stopped while sealed");
+                    return finish(reload);
+                }
+            },
+        };
+        match serve_unsealed(&args, &seal, &targets, &listeners, root_key).await? {
+            Outcome::Stopped => return finish(reload),
+            Outcome::Sealed => {
+                // Read again: rekey, rotate-root or migrate-seal may have changed it meanwhile.
+                seal = Arc::from(trent_store::seal::open(&args.data_dir)?);
+                gate = Some(sealed_by_operator(&seal, &listeners)?);
+            }
+        }
+    }
+}
+
+fn finish(reload: Option<tokio::task::JoinHandle<()>>) -> anyhow::Result<()> {
+    if let Some(reload) = reload {
+        reload.abort();
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The listeners, kept open for the life of the process, and the shutdown signal.
+struct Listeners {
+    http: Option<tokio::net::TcpListener>,
+    https: Option<tokio::net::TcpListener>,
+    tls: Option<Arc<trent_server::tls::TlsConfig>>,
+    stop: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Listeners {
+    fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.stop.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    }
+}
+
+/// How a serving phase ended.
+enum Outcome {
+    /// The process was asked to stop.
+    Stopped,
+    /// `trent operator seal`: the state and the root key are dropped.
+    Sealed,
+}
+
+/// The gate after `trent operator seal`: the Shamir seal needs shares again; an automatic seal
+/// stays sealed until the server is restarted (nothing unauthenticated may undo an operator's
+/// seal).
+fn sealed_by_operator(
+    seal: &Arc<dyn trent_store::Seal>,
+    listeners: &Listeners,
+) -> anyhow::Result<Arc<trent_server::sealed::SealedGate>> {
+    Ok(trent_server::sealed::SealedGate::new(
+        Arc::clone(seal),
+        "an operator sealed it (`trent operator seal`); restart the server to unseal it",
+        listeners.tls.clone(),
+    )?)
+}
+
+/// Answers as a sealed server until the gate gives the root key (`None`: stopped first).
+async fn sealed_phase(
+    gate: &Arc<trent_server::sealed::SealedGate>,
+    listeners: &Listeners,
+) -> Option<trent_crypto::SecretBytes> {
+    for (l, scheme) in [(&listeners.http, "http"), (&listeners.https, "https")] {
+        if let Some(l) = l
+            && let Ok(local) = l.local_addr()
+        {
+            tracing::warn!(
+                addr = %local,
+                "SEALED: the API answers 503 until the root key is recovered; \
+                 see `trent operator status --endpoint {scheme}://{local}`"
+            );
+        }
+    }
+    let http = async {
+        if let Some(l) = &listeners.http {
+            trent_server::sealed::serve(l, None, Arc::clone(gate), listeners.stopped()).await;
+        }
+    };
+    let https = async {
+        if let (Some(l), Some(t)) = (&listeners.https, &listeners.tls) {
+            trent_server::sealed::serve(
+                l,
+                Some(Arc::clone(t)),
+                Arc::clone(gate),
+                listeners.stopped(),
+            )
+            .await;
+        }
+    };
+    tokio::join!(http, https);
+    gate.take_key()
+}
+
+/// Opens the store with the root key (or the seal's) and serves the API until the process is
+/// stopped or an operator seals it; then stops the background jobs and drops everything that
+/// holds key material.
+async fn serve_unsealed(
+    args: &ServeArgs,
+    seal: &Arc<dyn trent_store::Seal>,
+    targets: &Arc<trent_server::events::Targets>,
+    listeners: &Listeners,
+    root_key: Option<Arc<trent_crypto::SecretBytes>>,
+) -> anyhow::Result<Outcome> {
     let mut opts = trent_server::Options::new(&args.data_dir);
     opts.root_key = root_key;
+    opts.seal = Some(Arc::clone(seal));
+    opts.tls = listeners.tls.clone();
     opts.dev = args.dev;
     opts.account_id = args.account_id.clone();
-    opts.regions = args.regions;
+    opts.regions = args.regions.clone();
     opts.limits = trent_server::Limits {
         max_body_bytes: args.max_body_bytes,
         max_connections: args.max_connections.max(1),
@@ -572,7 +695,7 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         events: false,
     };
     tracing::info!(targets = ?targets, "Parameter Store event delivery");
-    opts.event_targets = Arc::new(targets);
+    opts.event_targets = Arc::clone(targets);
     opts.audit = !args.no_audit;
     opts.audit_retention_days = args.audit_retention_days;
     if args.no_audit {
@@ -608,7 +731,7 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         );
     }
 
-    if let Some(l) = &listener {
+    if let Some(l) = &listeners.http {
         let local = l.local_addr()?;
         tracing::info!(
             addr = %local,
@@ -616,7 +739,7 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
             "Trent is listening; point clients at AWS_ENDPOINT_URL=http://{local}"
         );
     }
-    if let (Some(l), Some(tls)) = (&tls_listener, &tls) {
+    if let (Some(l), Some(tls)) = (&listeners.https, &listeners.tls) {
         let local = l.local_addr()?;
         tracing::info!(
             addr = %local,
@@ -627,6 +750,7 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     }
 
     let state = Arc::clone(&started.state);
+    drop(started);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let scheduler = {
         let state = Arc::clone(&state);
@@ -662,20 +786,27 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
                 .await;
         })
     };
-    let reload = tls.clone().map(|tls| tokio::spawn(reload_on_sighup(tls)));
-    let http = async {
-        match listener {
-            Some(l) => {
-                trent_server::run(l, Arc::clone(&state), stopped(serve_stop_rx.clone())).await
+    // Each listener stops at shutdown or when an operator seals the server.
+    let until = || {
+        let stopped = listeners.stopped();
+        let sealed = state.seal_requested();
+        async move {
+            tokio::select! {
+                () = stopped => {}
+                () = sealed => {}
             }
+        }
+    };
+    let http = async {
+        match &listeners.http {
+            Some(l) => trent_server::run_on(l, None, Arc::clone(&state), until()).await,
             None => Ok(()),
         }
     };
     let https = async {
-        match (tls_listener, tls) {
+        match (&listeners.https, &listeners.tls) {
             (Some(l), Some(tls)) => {
-                trent_server::run_tls(l, tls, Arc::clone(&state), stopped(serve_stop_rx.clone()))
-                    .await
+                trent_server::run_on(l, Some(Arc::clone(tls)), Arc::clone(&state), until()).await
             }
             _ => Ok(()),
         }
@@ -683,9 +814,6 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     let (http, https) = tokio::join!(http, https);
     http?;
     https?;
-    if let Some(reload) = reload {
-        reload.abort();
-    }
     let _ = stop_tx.send(true);
     let _ = scheduler.await;
     let _ = delivery.await;
@@ -695,8 +823,17 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         tracing::error!(error = %e, "key usage flush at shutdown failed");
     }
     state.store.close().await;
-    tracing::info!("stopped");
-    Ok(())
+    let sealed = state.is_sealing() && !*listeners.stop.borrow();
+    // The store, its barrier and every cached key go with the state.
+    drop(state);
+    if sealed {
+        tracing::warn!(
+            "sealed by an operator: the root key and every cached key are dropped from memory"
+        );
+        Ok(Outcome::Sealed)
+    } else {
+        Ok(Outcome::Stopped)
+    }
 }
 
 fn main() -> anyhow::Result<()> {

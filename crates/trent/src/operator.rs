@@ -1,6 +1,7 @@
-//! `trent operator`: the root of trust. `init` sets a new data directory up with the Shamir
-//! seal and hands out the key shares; `unseal` gives a sealed server one share; `status` asks a
-//! server whether it is sealed.
+//! `trent operator`: the root of trust. `init` sets a new data directory up with a seal (Shamir
+//! shares, a PKCS#11 HSM, another KMS); `unseal` gives a sealed server one share; `seal` makes a
+//! running server drop its root key; `status` asks a server whether it is sealed and when its
+//! TLS certificate expires; `rekey` and `migrate-seal` change how the root key is kept.
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -11,24 +12,148 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
 #[derive(clap::Subcommand)]
 pub enum OperatorCommand {
-    /// Initialize a new data directory with the Shamir seal: make the root key, split it into
-    /// --shares key shares of which any --threshold recover it, and print the shares once (or
-    /// write each to its own file). The root key is stored nowhere; `trent serve` then starts
-    /// sealed until `trent operator unseal` has been given enough shares.
-    Init(InitArgs),
+    /// Initialize a new data directory with a seal. Shamir (default): make the root key, split
+    /// it into --shares key shares of which any --threshold recover it, and print the shares
+    /// once (or write each to its own file); `trent serve` then starts sealed until `trent
+    /// operator unseal` has been given enough shares. PKCS#11: wrap the root key inside an HSM.
+    /// KMS: encrypt the root key with a key of another KMS (AWS KMS or another Trent), which
+    /// `trent serve` asks to decrypt it at every start.
+    Init(Box<InitArgs>),
     /// Give a sealed server one key share (read from stdin unless --share is given, so it stays
     /// out of the shell history and the process list).
     Unseal(UnsealArgs),
-    /// Ask a server whether it is sealed and how many shares it has.
+    /// Seal a running server: it drops its root key and every cached key from memory and
+    /// answers 503 until unsealed again (Shamir: key shares; PKCS#11, KMS and file seals: a
+    /// restart). Signed with SigV4 by credentials from the standard AWS chain: the default
+    /// account's root, or an IAM principal of it allowed `trent:Seal`.
+    Seal(SealArgs),
+    /// Ask a server whether it is sealed, which seal it uses, the key shares given so far, and
+    /// when the certificate of its TLS listener expires.
     Status(EndpointArgs),
     /// New key shares for the same root key (Shamir seal): reads a threshold of the current
     /// shares from stdin (one per line) or --share-file, writes the new seal description and
     /// hands out the new shares. The old shares stop working. Safe while a server runs.
     Rekey(RekeyArgs),
-    /// Move a data directory to another seal, keeping its root key: `--to shamir` splits the
-    /// file seal's key into shares and deletes the key file; `--to file` recovers the key from
-    /// a threshold of shares (stdin or --share-file) and writes it to the key file.
-    MigrateSeal(MigrateArgs),
+    /// Move a data directory to another seal, keeping its root key (every key, parameter and
+    /// secret stays readable): `--to shamir` splits it into shares, `--to pkcs11` wraps it in an
+    /// HSM, `--to kms` encrypts it with another KMS's key, `--to file` writes it to the key file.
+    /// The key comes from the current seal (from a threshold of shares, stdin or --share-file,
+    /// when that is Shamir's); the current seal's key file or description is then removed.
+    MigrateSeal(Box<MigrateArgs>),
+    /// A new root key, without downtime: the current one (from the seal, or a threshold of
+    /// shares from stdin or --share-file for the Shamir seal) is kept only inside a keyring
+    /// sealed by the new one, so every stored key, parameter and secret stays readable; the
+    /// same seal keeps the new key (new shares are handed out for Shamir). The old key, shares
+    /// or wrapped key no longer open the store. Safe while a server runs: it keeps its key
+    /// until its next start.
+    RotateRoot(RotateArgs),
+}
+
+#[derive(clap::Args)]
+pub struct RotateArgs {
+    /// The data directory.
+    #[arg(long, env = "TRENT_DATA_DIR", default_value = "./trent-data")]
+    data_dir: PathBuf,
+
+    /// Shamir seal: a file holding one current share (repeatable). Without it, shares are
+    /// read from stdin.
+    #[arg(long)]
+    share_file: Vec<PathBuf>,
+
+    /// Shamir seal: write new share i to `<dir>/share-<i>` (mode 0600) instead of printing the
+    /// new shares.
+    #[arg(long)]
+    share_dir: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct Pkcs11Args {
+    /// `--seal pkcs11`: the HSM's PKCS#11 library (e.g. /usr/lib/softhsm/libsofthsm2.so).
+    #[arg(long)]
+    pkcs11_library: Option<PathBuf>,
+
+    /// `--seal pkcs11`: the label of the token to use.
+    #[arg(long, default_value = "trent")]
+    pkcs11_token_label: String,
+
+    /// `--seal pkcs11`: the label of the AES wrapping key (generated, non-extractable, when the
+    /// token has none).
+    #[arg(long, default_value = "trent-root-wrapping-key")]
+    pkcs11_key_label: String,
+}
+
+impl Pkcs11Args {
+    fn seal(&self) -> anyhow::Result<trent_store::pkcs11::Pkcs11Seal> {
+        let library = self
+            .pkcs11_library
+            .as_deref()
+            .context("the pkcs11 seal needs --pkcs11-library")?;
+        Ok(trent_store::pkcs11::Pkcs11Seal::new(
+            library,
+            &self.pkcs11_token_label,
+            &self.pkcs11_key_label,
+        ))
+    }
+}
+
+#[derive(clap::Args)]
+pub struct KmsArgs {
+    /// `--seal kms`: the symmetric encryption key of the other KMS (key ARN, key id or alias)
+    /// that encrypts the root key. Credentials come from the standard AWS chain
+    /// (AWS_ACCESS_KEY_ID..., AWS_PROFILE, the shared credentials file), at init and at every
+    /// start.
+    #[arg(long)]
+    kms_key_id: Option<String>,
+
+    /// `--seal kms`: the KMS endpoint (https://kms.<region>.amazonaws.com, or another Trent's).
+    /// Default: AWS_ENDPOINT_URL_KMS, AWS_ENDPOINT_URL, else AWS KMS in the key's Region.
+    #[arg(long)]
+    kms_endpoint: Option<String>,
+
+    /// `--seal kms`: the Region to sign for. Default: the key ARN's, else AWS_REGION.
+    #[arg(long)]
+    kms_region: Option<String>,
+
+    /// `--seal kms`: a PEM file of the CA certificates to trust for an https:// endpoint
+    /// instead of the system's (default: AWS_CA_BUNDLE when set).
+    #[arg(long)]
+    kms_ca_bundle: Option<PathBuf>,
+}
+
+impl KmsArgs {
+    fn seal(&self) -> anyhow::Result<trent_store::kms_seal::KmsSeal> {
+        let key_id = self
+            .kms_key_id
+            .as_deref()
+            .context("the kms seal needs --kms-key-id")?;
+        let env = trent_esdk_kms::credentials::Environment::from_env();
+        let region = self.kms_region.clone().or_else(|| {
+            trent_esdk_kms::KmsArn::parse(key_id)
+                .map(|a| a.region)
+                .or_else(|| env.region(None))
+        });
+        let endpoint = match (&self.kms_endpoint, &env.kms_endpoint(), &region) {
+            (Some(e), _, _) | (None, Some(e), _) => e.clone(),
+            (None, None, Some(r)) => format!("https://kms.{r}.amazonaws.com"),
+            (None, None, None) => bail!("the kms seal needs --kms-endpoint or --kms-region"),
+        };
+        Ok(trent_store::kms_seal::KmsSeal::new(
+            key_id,
+            &endpoint,
+            region.as_deref(),
+            self.kms_ca_bundle.as_deref(),
+        )?)
+    }
+}
+
+#[derive(clap::Args)]
+pub struct SealArgs {
+    #[command(flatten)]
+    endpoint: EndpointArgs,
+
+    /// The Region to sign the request for (any region the server serves).
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    region: String,
 }
 
 #[derive(clap::Args)]
@@ -62,8 +187,14 @@ pub struct RekeyArgs {
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub enum SealName {
+    /// The key file beside the data (development).
     File,
+    /// Key shares held by people.
     Shamir,
+    /// Wrapped inside an HSM (the PIN from TRENT_PKCS11_PIN_FILE or TRENT_PKCS11_PIN).
+    Pkcs11,
+    /// Encrypted by a key of another KMS.
+    Kms,
 }
 
 #[derive(clap::Args)]
@@ -76,12 +207,18 @@ pub struct MigrateArgs {
     #[arg(long, value_enum)]
     to: SealName,
 
-    /// `--to file`: a file holding one current share (repeatable); default: stdin.
+    /// From the Shamir seal: a file holding one current share (repeatable); default: stdin.
     #[arg(long)]
     share_file: Vec<PathBuf>,
 
     #[command(flatten)]
     out: SharesOut,
+
+    #[command(flatten)]
+    pkcs11: Pkcs11Args,
+
+    #[command(flatten)]
+    kms: KmsArgs,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -91,6 +228,9 @@ pub enum InitSeal {
     /// Wrapped by an AES key inside an HSM; the server unwraps it at start (the user PIN from
     /// TRENT_PKCS11_PIN_FILE or TRENT_PKCS11_PIN).
     Pkcs11,
+    /// Encrypted by a key of another KMS (AWS KMS, or another Trent); the server has it
+    /// decrypted at start, and starts sealed (retrying) while that KMS cannot.
+    Kms,
 }
 
 #[derive(clap::Args)]
@@ -103,18 +243,11 @@ pub struct InitArgs {
     #[arg(long, value_enum, default_value = "shamir")]
     seal: InitSeal,
 
-    /// `--seal pkcs11`: the HSM's PKCS#11 library (e.g. /usr/lib/softhsm/libsofthsm2.so).
-    #[arg(long, required_if_eq("seal", "pkcs11"))]
-    pkcs11_library: Option<PathBuf>,
+    #[command(flatten)]
+    pkcs11: Pkcs11Args,
 
-    /// `--seal pkcs11`: the label of the token to use.
-    #[arg(long, default_value = "trent")]
-    pkcs11_token_label: String,
-
-    /// `--seal pkcs11`: the label of the AES wrapping key (generated, non-extractable, when the
-    /// token has none).
-    #[arg(long, default_value = "trent-root-wrapping-key")]
-    pkcs11_key_label: String,
+    #[command(flatten)]
+    kms: KmsArgs,
 
     #[command(flatten)]
     out: SharesOut,
@@ -149,42 +282,45 @@ pub async fn run(command: OperatorCommand) -> anyhow::Result<()> {
     match command {
         OperatorCommand::Init(args) => init(&args),
         OperatorCommand::Unseal(args) => unseal(args).await,
+        OperatorCommand::Seal(args) => seal(&args).await,
         OperatorCommand::Status(args) => status(&args).await,
         OperatorCommand::Rekey(args) => rekey(&args),
         OperatorCommand::MigrateSeal(args) => migrate(&args),
+        OperatorCommand::RotateRoot(args) => rotate_root(&args).await,
     }
 }
 
 fn init(args: &InitArgs) -> anyhow::Result<()> {
-    if args.seal == InitSeal::Pkcs11 {
-        let library = args
-            .pkcs11_library
-            .as_deref()
-            .context("--seal pkcs11 needs --pkcs11-library")?;
-        let pin = trent_store::pkcs11::pin_from_env()?;
-        let created = trent_store::pkcs11::init_pkcs11(
-            &args.data_dir,
-            library,
-            &args.pkcs11_token_label,
-            &args.pkcs11_key_label,
-            &pin,
-        )
+    let seal: Box<dyn trent_store::Seal> = match args.seal {
+        InitSeal::Shamir => Box::new(trent_store::shamir::ShamirSeal::new(
+            args.out.shares,
+            args.out.threshold,
+        )?),
+        InitSeal::Pkcs11 => Box::new(args.pkcs11.seal()?),
+        InitSeal::Kms => Box::new(args.kms.seal()?),
+    };
+    let stored = trent_store::seal::init(&args.data_dir, seal.as_ref())
         .with_context(|| format!("cannot initialize {}", args.data_dir.display()))?;
-        println!(
-            "initialized {} with the PKCS#11 seal: the root key is wrapped by {} key '{}' on \
-             token '{}'. Start the server with the PIN in TRENT_PKCS11_PIN_FILE or \
-             TRENT_PKCS11_PIN.",
-            args.data_dir.display(),
-            if created { "the new" } else { "the existing" },
-            args.pkcs11_key_label,
-            args.pkcs11_token_label
-        );
-        return Ok(());
+    match stored {
+        trent_store::Stored::Shares(shares) => {
+            hand_out(&args.data_dir, &args.out, &shares, "initialized")
+        }
+        trent_store::Stored::Done(where_) => {
+            println!(
+                "initialized {} with the {} seal: {where_}. {}",
+                args.data_dir.display(),
+                seal.name(),
+                match args.seal {
+                    InitSeal::Pkcs11 => {
+                        "Start the server with the PIN in TRENT_PKCS11_PIN_FILE or \
+                         TRENT_PKCS11_PIN."
+                    }
+                    _ => "Start the server with the same AWS credentials in its environment.",
+                }
+            );
+            Ok(())
+        }
     }
-    let shares =
-        trent_store::shamir::init_shamir(&args.data_dir, args.out.shares, args.out.threshold)
-            .with_context(|| format!("cannot initialize {}", args.data_dir.display()))?;
-    hand_out(&args.data_dir, &args.out, &shares, "initialized")
 }
 
 /// Current shares: from the files given, else one per line on stdin.
@@ -224,30 +360,84 @@ fn rekey(args: &RekeyArgs) -> anyhow::Result<()> {
 
 fn migrate(args: &MigrateArgs) -> anyhow::Result<()> {
     let context = || format!("cannot migrate the seal of {}", args.data_dir.display());
-    match args.to {
-        SealName::Shamir => {
-            let shares = trent_store::shamir::migrate_file_to_shamir(
-                &args.data_dir,
-                args.out.shares,
-                args.out.threshold,
-            )
-            .with_context(context)?;
+    let to: Box<dyn trent_store::Seal> = match args.to {
+        SealName::File => Box::new(trent_store::FileSeal::new(&args.data_dir)),
+        SealName::Shamir => Box::new(trent_store::shamir::ShamirSeal::new(
+            args.out.shares,
+            args.out.threshold,
+        )?),
+        SealName::Pkcs11 => Box::new(args.pkcs11.seal()?),
+        SealName::Kms => Box::new(args.kms.seal()?),
+    };
+    let from = trent_store::seal::open(&args.data_dir).with_context(context)?;
+    // Shares are read only when the current seal needs them.
+    let current = if from.is_automatic() {
+        Vec::new()
+    } else {
+        read_shares(&args.share_file)?
+    };
+    let refs: Vec<&str> = current.iter().map(|s| s.as_str()).collect();
+    let stored =
+        trent_store::seal::migrate(&args.data_dir, &refs, to.as_ref()).with_context(context)?;
+    match stored {
+        trent_store::Stored::Shares(shares) => hand_out(
+            &args.data_dir,
+            &args.out,
+            &shares,
+            &format!("moved to the Shamir seal from the {} seal:", from.name()),
+        ),
+        trent_store::Stored::Done(where_) => {
+            println!(
+                "moved {} to the {} seal from the {} seal: {where_}",
+                args.data_dir.display(),
+                to.name(),
+                from.name()
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn rotate_root(args: &RotateArgs) -> anyhow::Result<()> {
+    let context = || format!("cannot rotate the root key of {}", args.data_dir.display());
+    let seal = trent_store::seal::open(&args.data_dir).with_context(context)?;
+    let current = if seal.is_automatic() {
+        Vec::new()
+    } else {
+        read_shares(&args.share_file)?
+    };
+    let refs: Vec<&str> = current.iter().map(|s| s.as_str()).collect();
+    let stored = trent_store::seal::rotate_root(&args.data_dir, &refs)
+        .await
+        .with_context(context)?;
+    match stored {
+        trent_store::Stored::Shares(shares) => {
+            let described = seal.describe();
+            let count = |name: &str| {
+                described
+                    .get(name)
+                    .and_then(serde_json::Value::as_u64)
+                    .and_then(|n| u8::try_from(n).ok())
+                    .unwrap_or_default()
+            };
+            let out = SharesOut {
+                shares: count("shares"),
+                threshold: count("threshold"),
+                share_dir: args.share_dir.clone(),
+            };
             hand_out(
                 &args.data_dir,
-                &args.out,
+                &out,
                 &shares,
-                "moved to the Shamir seal (the root key file is deleted)",
+                "rotated the root key (the old shares no longer unseal) of",
             )
         }
-        SealName::File => {
-            let current = read_shares(&args.share_file)?;
-            let refs: Vec<&str> = current.iter().map(|s| s.as_str()).collect();
-            trent_store::shamir::migrate_shamir_to_file(&args.data_dir, &refs)
-                .with_context(context)?;
+        trent_store::Stored::Done(where_) => {
             println!(
-                "moved {} to the file seal: the root key is in {}",
+                "rotated the root key of {} ({} seal): {where_}; the old key no longer opens \
+                 the store. A running server keeps its key until it restarts.",
                 args.data_dir.display(),
-                args.data_dir.join(trent_store::ROOT_KEY_FILE).display()
+                seal.name()
             );
             Ok(())
         }
@@ -344,19 +534,97 @@ async fn unseal(args: UnsealArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn seal(args: &SealArgs) -> anyhow::Result<()> {
+    let env = trent_esdk_kms::credentials::Environment::from_env();
+    let credentials = env
+        .credentials(None)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("`trent operator seal` signs its request")?;
+    let authority = authority(&args.endpoint.endpoint)?;
+    let target = "TrentOperator.Seal";
+    let content_type = "application/x-amz-json-1.1";
+    let body = "{}";
+    let signer = trent_sigv4::Signer {
+        access_key_id: &credentials.access_key_id,
+        secret_access_key: &credentials.secret_access_key,
+        region: &args.region,
+        service: "trent",
+        session_token: credentials.session_token.as_ref().map(|t| t.as_str()),
+    };
+    let signed = signer.sign(
+        "POST",
+        "/",
+        "",
+        &[
+            ("host", &authority),
+            ("content-type", content_type),
+            ("x-amz-target", target),
+        ],
+        body.as_bytes(),
+        time::OffsetDateTime::now_utc(),
+    );
+    let mut headers = vec![("X-Amz-Target".to_string(), target.to_string())];
+    headers.extend(signed);
+    let (status, answer) = request_with(
+        &args.endpoint,
+        "POST",
+        "/",
+        content_type,
+        &headers,
+        Some(zeroize::Zeroizing::new(body.to_string())),
+    )
+    .await?;
+    let v: serde_json::Value = serde_json::from_str(&answer).unwrap_or_default();
+    if status != 200 {
+        bail!(
+            "{}",
+            member(&v, "message")
+                .as_str()
+                .map_or_else(|| format!("HTTP {status}: {answer}"), str::to_owned)
+        );
+    }
+    println!(
+        "sealed: the server dropped its root key; it answers 503 until unsealed \
+         (`trent operator unseal` for the Shamir seal, a restart for the others)"
+    );
+    Ok(())
+}
+
 async fn status(args: &EndpointArgs) -> anyhow::Result<()> {
     let (status, answer) = request(args, "GET", "/health", None).await?;
     let v: serde_json::Value = serde_json::from_str(&answer)
         .with_context(|| format!("the server answered HTTP {status}: {answer}"))?;
+    let seal = member(&v, "seal").as_str().unwrap_or("?");
     match member(&v, "status").as_str() {
+        Some("sealed") if member(&v, "threshold").is_null() => println!(
+            "sealed ({seal} seal): {}",
+            member(&v, "reason").as_str().unwrap_or("no reason given")
+        ),
         Some("sealed") => println!(
-            "sealed ({} seal): {} of {} key shares given",
-            member(&v, "seal").as_str().unwrap_or("?"),
+            "sealed ({seal} seal): {} of {} key shares given",
             member(&v, "progress"),
             member(&v, "threshold")
         ),
-        Some(s) => println!("{s}: unsealed and serving"),
+        Some(s) => println!("{s}: unsealed and serving ({seal} seal)"),
         None => bail!("unexpected answer (HTTP {status}): {answer}"),
+    }
+    let tls = member(&v, "tls");
+    if !tls.is_null() {
+        match (
+            member(tls, "not_after").as_str(),
+            member(tls, "days_left").as_i64(),
+        ) {
+            (Some(not_after), Some(days)) if days < 0 => println!(
+                "TLS certificate: EXPIRED {not_after} ({} days ago), {}",
+                -days,
+                member(tls, "fingerprint").as_str().unwrap_or("?")
+            ),
+            (Some(not_after), Some(days)) => println!(
+                "TLS certificate: expires {not_after} ({days} days left), {}",
+                member(tls, "fingerprint").as_str().unwrap_or("?")
+            ),
+            _ => println!("TLS certificate: expiry unknown"),
+        }
     }
     Ok(())
 }
@@ -366,11 +634,32 @@ fn member<'a>(v: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     v.get(name).unwrap_or(&serde_json::Value::Null)
 }
 
+/// The `host[:port]` of an endpoint URL.
+fn authority(endpoint: &str) -> anyhow::Result<String> {
+    let rest = endpoint
+        .strip_prefix("https://")
+        .or_else(|| endpoint.strip_prefix("http://"))
+        .context("the endpoint must start with http:// or https://")?;
+    Ok(rest.trim_end_matches('/').to_string())
+}
+
 /// One HTTP/1.1 request with `Connection: close`; returns the status and the body.
 async fn request(
     endpoint: &EndpointArgs,
     method: &str,
     path: &str,
+    body: Option<zeroize::Zeroizing<String>>,
+) -> anyhow::Result<(u16, String)> {
+    request_with(endpoint, method, path, "application/json", &[], body).await
+}
+
+/// As [`request`], with a content type and further headers.
+async fn request_with(
+    endpoint: &EndpointArgs,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    headers: &[(String, String)],
     body: Option<zeroize::Zeroizing<String>>,
 ) -> anyhow::Result<(u16, String)> {
     let (tls, rest) = if let Some(rest) = endpoint.endpoint.strip_prefix("https://") {
@@ -392,9 +681,13 @@ async fn request(
         .await
         .with_context(|| format!("cannot connect to {authority}"))?;
     let body = body.unwrap_or_default();
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: {content_type}\r\n\
+         {extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     let raw = if tls {

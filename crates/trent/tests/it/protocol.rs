@@ -114,7 +114,7 @@ async fn error_shapes_for_bad_requests() {
 
     let a = raw.send("GET", "/health", &[], vec![]).await;
     assert_eq!(a.status, 200);
-    assert_eq!(a.body, json!({"status": "ok"}));
+    assert_eq!(a.body, json!({"status": "ok", "seal": "file"}));
 
     assert_error(
         &raw.call(&server, Some("TrentService.NoSuchThing"), b"{}")
