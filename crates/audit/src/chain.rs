@@ -30,12 +30,7 @@ pub(crate) const ALG: SigningAlgorithm = SigningAlgorithm::Ed25519Sha512;
 
 /// The chain hash of event `seq` with record bytes `record` after `prev`.
 pub fn event_hash(prev: &[u8], seq: i64, record: &[u8]) -> [u8; 32] {
-    let mut buf = Vec::with_capacity(EVENT_TAG.len() + prev.len() + 8 + record.len());
-    buf.extend_from_slice(EVENT_TAG);
-    buf.extend_from_slice(prev);
-    buf.extend_from_slice(&seq.to_be_bytes());
-    buf.extend_from_slice(record);
-    trent_crypto::sha256(&buf)
+    trent_crypto::sha256_concat(&[EVENT_TAG, prev, &seq.to_be_bytes(), record])
 }
 
 /// The signed body of a digest.

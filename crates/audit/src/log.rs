@@ -1,17 +1,23 @@
 //! The audit log: the group-commit writer that appends events to the chain, the digest maker,
 //! and the audit signing key.
 //!
-//! One task owns the chain's tail. Requests hand it their event and wait; it takes every event
-//! waiting (up to a batch limit), links them, writes them in one SQLite transaction (one fsync
-//! with `synchronous=FULL`) and only then wakes their requests. While a batch commits the next
-//! one gathers, so the cost of durability is shared by all requests in flight.
+//! One writer owns the chain's tail. Requests hand it their event and wait; it takes every
+//! event waiting (up to a batch limit) in one receive, links them, writes them in one
+//! transaction (one fsync with SQLite's `synchronous=FULL`) and only then wakes their
+//! requests. While a batch commits the next one gathers in the queue, and it is written as soon
+//! as the commit returns, so the cost of durability is shared by all requests in flight.
+//!
+//! With SQLite the writer is a thread of its own holding its own connection
+//! ([`trent_store::AuditAppender`]): a batch costs one wake-up of that thread and no round
+//! trip between the runtime and a database worker. A store without such a connection gets the
+//! same loop as a task over [`Store::append_audit_events`].
 
 use std::sync::Arc;
 
 use tokio::sync::{Mutex, mpsc, oneshot};
 use trent_crypto::{AsymmetricKey, SecretBytes};
 use trent_store::clock::Clock;
-use trent_store::{AuditDigestRecord, AuditEventRecord, Store, StoreError};
+use trent_store::{AuditAppender, AuditDigestRecord, AuditEventRecord, Store, StoreError};
 
 use crate::chain::{self, ALG, Digest, GENESIS, SIGNATURE_ALGORITHM, SPEC};
 use crate::record::{Event, format_time};
@@ -95,9 +101,11 @@ impl Signer {
     }
 }
 
+type Waiter = oneshot::Sender<Result<(), ()>>;
+
 struct Job {
     event: Event,
-    done: oneshot::Sender<Result<(), ()>>,
+    done: Waiter,
 }
 
 /// Records events durably and makes digests.
@@ -123,9 +131,8 @@ impl AuditLog {
         let signer = Signer::load_or_create(store.as_ref()).await?;
         let queue = if enabled {
             let tail = store.audit_tail().await?;
-            let (tx, rx) = mpsc::channel(QUEUE);
-            tokio::spawn(write_loop(Arc::clone(&store), rx, tail));
-            Some(tx)
+            let appender = store.audit_appender()?;
+            Some(start_writer(Arc::clone(&store), tail, appender)?)
         } else {
             None
         };
@@ -252,62 +259,263 @@ pub fn sign_digest(
     }))
 }
 
-async fn write_loop(
+/// Starts the writer after `tail`: on a thread of its own over `appender` when the store gave
+/// one, else as a task on the current runtime. It ends once every sender is dropped and the
+/// queue is empty.
+fn start_writer(
     store: Arc<dyn Store>,
-    mut rx: mpsc::Receiver<Job>,
-    mut tail: Option<(i64, Vec<u8>)>,
-) {
-    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = rx.recv().await {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
+    tail: Tail,
+    appender: Option<Box<dyn AuditAppender>>,
+) -> Result<mpsc::Sender<Job>, AuditError> {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    match appender {
+        Some(appender) => {
+            std::thread::Builder::new()
+                .name("audit-writer".to_owned())
+                .spawn(move || write_thread(appender, rx, tail))
+                .map_err(|_| AuditError::Internal("the audit writer thread did not start"))?;
         }
-        let (mut seq, mut prev) = match &tail {
-            Some((s, h)) => (*s, h.clone()),
-            None => (0, GENESIS.to_vec()),
-        };
-        let mut rows = Vec::with_capacity(batch.len());
-        for job in &batch {
-            seq = seq.saturating_add(1);
-            let hash = chain::event_hash(&prev, seq, job.event.record.as_bytes()).to_vec();
-            let e = &job.event;
-            rows.push(AuditEventRecord {
-                seq,
-                account_id: e.account_id.clone(),
-                event_time_ms: e.event_time_ms,
-                event_id: e.event_id.clone(),
-                event_name: e.event_name.clone(),
-                event_source: e.event_source.clone(),
-                username: e.username.clone(),
-                access_key_id: e.access_key_id.clone(),
-                read_only: e.read_only,
-                resources: e.resources.clone(),
-                record: e.record.clone(),
-                prev_hash: std::mem::replace(&mut prev, hash.clone()),
-                hash,
-            });
+        None => {
+            tokio::spawn(write_loop(store, rx, tail));
         }
-        let result = match store.append_audit_events(&rows).await {
+    }
+    Ok(tx)
+}
+
+/// The chain's tail as the writer knows it: the last position and its hash.
+type Tail = Option<(i64, Vec<u8>)>;
+
+/// Links `jobs` to the chain after `tail`: moves each event into its row (the record is
+/// serialized once, when the event was made; the hash covers exactly the bytes stored) and
+/// keeps each waiter. Returns the tail the rows end at, to keep once they are durable.
+fn link(
+    tail: &Tail,
+    jobs: &mut Vec<Job>,
+    rows: &mut Vec<AuditEventRecord>,
+    waiters: &mut Vec<Waiter>,
+) -> Tail {
+    let (mut seq, mut prev) = match tail {
+        Some((s, h)) => (*s, h.clone()),
+        None => (0, GENESIS.to_vec()),
+    };
+    for Job { event, done } in jobs.drain(..) {
+        seq = seq.saturating_add(1);
+        let hash = chain::event_hash(&prev, seq, event.record.as_bytes()).to_vec();
+        rows.push(AuditEventRecord {
+            seq,
+            account_id: event.account_id,
+            event_time_ms: event.event_time_ms,
+            event_id: event.event_id,
+            event_name: event.event_name,
+            event_source: event.event_source,
+            username: event.username,
+            access_key_id: event.access_key_id,
+            read_only: event.read_only,
+            resources: event.resources,
+            record: event.record,
+            prev_hash: std::mem::replace(&mut prev, hash.clone()),
+            hash,
+        });
+        waiters.push(done);
+    }
+    Some((seq, prev))
+}
+
+fn report_failure(e: &StoreError, events: usize) {
+    tracing::error!(error = %e, events, "audit events could not be written");
+}
+
+/// The writer on a thread of its own, over the store's [`AuditAppender`]: it takes every event
+/// waiting (up to [`MAX_BATCH`]) in one receive, links them, appends them in one transaction
+/// and then answers their requests. Events that arrive while a batch commits wait in the queue
+/// and form the next batch, written as soon as the commit returns.
+fn write_thread(mut appender: Box<dyn AuditAppender>, mut rx: mpsc::Receiver<Job>, mut tail: Tail) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    let mut rows = Vec::with_capacity(MAX_BATCH);
+    let mut waiters = Vec::with_capacity(MAX_BATCH);
+    while rx.blocking_recv_many(&mut jobs, MAX_BATCH) > 0 {
+        let next = link(&tail, &mut jobs, &mut rows, &mut waiters);
+        let result = match appender.append(&rows) {
             Ok(()) => {
-                tail = Some((seq, prev));
+                tail = next;
                 Ok(())
             }
             Err(e) => {
-                tracing::error!(error = %e, events = rows.len(), "audit events could not be written");
+                report_failure(&e, rows.len());
                 // Another writer may have appended (a second process on the same store):
                 // re-read the tail so the next batch links to what is really there.
+                if let Ok(t) = appender.tail() {
+                    tail = t;
+                }
+                Err(())
+            }
+        };
+        for done in waiters.drain(..) {
+            let _ = done.send(result);
+        }
+        rows.clear();
+    }
+}
+
+/// The writer as a task, for stores without an [`AuditAppender`]: the same batches through
+/// [`Store::append_audit_events`].
+async fn write_loop(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, mut tail: Tail) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    let mut rows = Vec::with_capacity(MAX_BATCH);
+    let mut waiters = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let next = link(&tail, &mut jobs, &mut rows, &mut waiters);
+        let result = match store.append_audit_events(&rows).await {
+            Ok(()) => {
+                tail = next;
+                Ok(())
+            }
+            Err(e) => {
+                report_failure(&e, rows.len());
                 if let Ok(t) = store.audit_tail().await {
                     tail = t;
                 }
                 Err(())
             }
         };
-        for job in batch.drain(..) {
-            let _ = job.done.send(result);
+        for done in waiters.drain(..) {
+            let _ = done.send(result);
         }
+        rows.clear();
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use trent_crypto::SecretBytes;
+    use trent_store::clock::SystemClock;
+    use trent_store::{Barrier, SqliteStore};
+
+    async fn sqlite(dir: &std::path::Path) -> Arc<dyn Store> {
+        let barrier = Barrier::new(&SecretBytes::new(vec![9; 32])).unwrap();
+        Arc::new(SqliteStore::open(dir, barrier).await.unwrap())
+    }
+
+    fn event(n: usize) -> Event {
+        Event {
+            account_id: "111122223333".into(),
+            event_time_ms: 1_700_000_000_000,
+            event_id: format!("id-{n}"),
+            event_name: "Encrypt".into(),
+            event_source: "kms.amazonaws.com".into(),
+            username: Some("root".into()),
+            access_key_id: None,
+            read_only: false,
+            resources: "[]".into(),
+            record: format!(r#"{{"eventName":"Encrypt","n":{n}}}"#),
+        }
+    }
+
+    /// Records `count` events from `tasks` concurrent tasks, each waiting for its event to be
+    /// durable before the next, so batches of every size up to `tasks` form.
+    async fn record_concurrently(log: &Arc<AuditLog>, first: usize, count: usize, tasks: usize) {
+        let handles: Vec<_> = (0..tasks)
+            .map(|t| {
+                let log = Arc::clone(log);
+                tokio::spawn(async move {
+                    for n in (first + t..first + count).step_by(tasks) {
+                        log.record(event(n)).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.await.unwrap();
+        }
+    }
+
+    /// The stored chain: every event of `0..count` exactly once, and a chain that verifies.
+    async fn assert_chain(store: &dyn Store, log: &AuditLog, count: usize) {
+        let events = store.audit_events(0, u32::MAX).await.unwrap();
+        assert_eq!(events.len(), count);
+        for (i, e) in events.iter().enumerate() {
+            assert_eq!(e.seq, i as i64 + 1);
+        }
+        let mut ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), count, "no event is written twice");
+        let report = crate::chain::verify(log.public_key_der(), &events, &[]);
+        assert!(report.is_ok(), "{:?}", report.problems);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_writer_thread_chains_concurrent_events_and_a_reopened_log_continues() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = sqlite(dir.path()).await;
+        let log = Arc::new(
+            AuditLog::open(Arc::clone(&store), Arc::new(SystemClock), true)
+                .await
+                .unwrap(),
+        );
+        record_concurrently(&log, 0, 600, 48).await;
+        assert_chain(store.as_ref(), &log, 600).await;
+        drop(log);
+        let log = Arc::new(
+            AuditLog::open(Arc::clone(&store), Arc::new(SystemClock), true)
+                .await
+                .unwrap(),
+        );
+        record_concurrently(&log, 600, 100, 7).await;
+        assert_chain(store.as_ref(), &log, 700).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_writer_task_does_the_same_for_a_store_without_an_appender() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = sqlite(dir.path()).await;
+        let mut log = AuditLog::open(Arc::clone(&store), Arc::new(SystemClock), false)
+            .await
+            .unwrap();
+        log.queue = Some(start_writer(Arc::clone(&store), None, None).unwrap());
+        let log = Arc::new(log);
+        record_concurrently(&log, 0, 300, 32).await;
+        assert_chain(store.as_ref(), &log, 300).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_append_fails_its_requests_and_the_next_batch_links_to_the_real_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = sqlite(dir.path()).await;
+        let log = AuditLog::open(Arc::clone(&store), Arc::new(SystemClock), true)
+            .await
+            .unwrap();
+        log.record(event(0)).await.unwrap();
+        // Another writer takes position 2 behind this log's back.
+        let (seq, prev) = store.audit_tail().await.unwrap().unwrap();
+        let record = r#"{"eventName":"Decrypt","n":1}"#.to_owned();
+        let hash = chain::event_hash(&prev, seq + 1, record.as_bytes()).to_vec();
+        let e = event(1);
+        store
+            .append_audit_events(&[AuditEventRecord {
+                seq: seq + 1,
+                account_id: e.account_id,
+                event_time_ms: e.event_time_ms,
+                event_id: e.event_id,
+                event_name: e.event_name,
+                event_source: e.event_source,
+                username: e.username,
+                access_key_id: e.access_key_id,
+                read_only: e.read_only,
+                resources: e.resources,
+                record,
+                prev_hash: prev,
+                hash,
+            }])
+            .await
+            .unwrap();
+        assert!(matches!(
+            log.record(event(99)).await,
+            Err(AuditError::NotDurable)
+        ));
+        log.record(event(2)).await.unwrap();
+        assert_chain(store.as_ref(), &log, 3).await;
     }
 }

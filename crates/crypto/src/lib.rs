@@ -139,6 +139,18 @@ pub fn sha256(data: &[u8]) -> [u8; SHA256_LEN] {
     out
 }
 
+/// SHA-256 of the concatenation of `parts`, without copying them together.
+pub fn sha256_concat(parts: &[&[u8]]) -> [u8; SHA256_LEN] {
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    for part in parts {
+        ctx.update(part);
+    }
+    let d = ctx.finish();
+    let mut out = [0u8; SHA256_LEN];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
 /// HMAC-SHA-256 of `data` under `key`.
 pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; SHA256_LEN] {
     let k = hmac::Key::new(hmac::HMAC_SHA256, key);
@@ -274,6 +286,12 @@ mod tests {
             hex(&sha256(b"")),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
+    }
+
+    #[test]
+    fn sha256_of_parts_is_sha256_of_their_concatenation() {
+        assert_eq!(sha256_concat(&[b"ab", b"", b"c"]), sha256(b"abc"));
+        assert_eq!(sha256_concat(&[]), sha256(b""));
     }
 
     #[test]

@@ -33,6 +33,9 @@ use trent_crypto::SecretBytes;
 pub enum StoreError {
     #[error("database error")]
     Database(#[from] sqlx::Error),
+    /// From the audit chain's own connection ([`AuditAppender`]).
+    #[error("database error")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("database migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("I/O error")]
@@ -242,6 +245,16 @@ pub struct AuditEventRecord {
     pub record: String,
     pub prev_hash: Vec<u8>,
     pub hash: Vec<u8>,
+}
+
+/// The audit writer's own connection to the store. Its calls block: it belongs to one thread
+/// that does nothing else, so appending a batch costs no hand-off between threads.
+pub trait AuditAppender: Send {
+    /// Appends events to the chain in one transaction, as [`Store::append_audit_events`]
+    /// does: all are durable when this returns, or none is.
+    fn append(&mut self, events: &[AuditEventRecord]) -> Result<()>;
+    /// The last chain position and its hash, as [`Store::audit_tail`] reads them.
+    fn tail(&mut self) -> Result<Option<(i64, Vec<u8>)>>;
 }
 
 /// A signed audit digest, covering events `first_seq..=last_seq`.
@@ -735,6 +748,11 @@ pub trait Store: Send + Sync {
     /// Appends events to the audit chain in one transaction: all are durable when this
     /// returns, or none is. [`StoreError::AlreadyExists`] if a position is taken.
     async fn append_audit_events(&self, events: &[AuditEventRecord]) -> Result<()>;
+    /// A connection of its own for the audit writer, used from a thread of its own, when the
+    /// store has one to give; `None`: the writer uses [`Store::append_audit_events`].
+    fn audit_appender(&self) -> Result<Option<Box<dyn AuditAppender>>> {
+        Ok(None)
+    }
     /// The last chain position and its hash.
     async fn audit_tail(&self) -> Result<Option<(i64, Vec<u8>)>>;
     /// Events after chain position `after_seq`, in chain order.

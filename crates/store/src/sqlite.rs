@@ -24,6 +24,7 @@ use crate::{
 };
 
 mod audit;
+mod audit_writer;
 mod grants;
 mod iam;
 mod secrets;
@@ -38,13 +39,16 @@ const BARRIER_CHECK_VALUE: &[u8] = b"trent barrier check v1";
 pub struct SqliteStore {
     pool: SqlitePool,
     barrier: Barrier,
+    /// The database file, for connections outside the pool (the audit writer's).
+    path: std::path::PathBuf,
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the database in `data_dir`, applies migrations and checks that
     /// `barrier` holds the root key this store was created with.
     pub async fn open(data_dir: &Path, mut barrier: Barrier) -> Result<Self> {
-        let url = format!("sqlite://{}", data_dir.join(DATABASE_FILE).display());
+        let path = data_dir.join(DATABASE_FILE);
+        let url = format!("sqlite://{}", path.display());
         let opts = SqliteConnectOptions::from_str(&url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -68,7 +72,11 @@ impl SqliteStore {
                 .install_keyring(&sealed)
                 .map_err(|_| StoreError::WrongRootKey)?;
         }
-        let store = SqliteStore { pool, barrier };
+        let store = SqliteStore {
+            pool,
+            barrier,
+            path,
+        };
         store.check_barrier().await?;
         Ok(store)
     }
@@ -1015,6 +1023,12 @@ impl Store for SqliteStore {
 
     async fn append_audit_events(&self, events: &[AuditEventRecord]) -> Result<()> {
         audit::append_events(&self.pool, events).await
+    }
+
+    fn audit_appender(&self) -> Result<Option<Box<dyn crate::AuditAppender>>> {
+        Ok(Some(Box::new(audit_writer::SqliteAuditAppender::open(
+            &self.path,
+        )?)))
     }
 
     async fn audit_tail(&self) -> Result<Option<(i64, Vec<u8>)>> {
