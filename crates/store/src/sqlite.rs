@@ -20,12 +20,13 @@ use crate::{
     Barrier, DeleteOutcome, GrantRecord, ImportParameters, KeyMaterial, KeyRecord, KeyUsageRecord,
     ManagedPolicyRecord, NewSecretVersion, OutboxEvent, ParameterRecord, ParameterVersionRecord,
     PendingEvent, PrincipalKind, Result, RoleRecord, RowIdentity, Scope, SecretRecord,
-    SessionRecord, Store, StoreError, UserRecord,
+    SecretReplicaRecord, SecretWrite, SessionRecord, Store, StoreError, UserRecord,
 };
 
 mod audit;
 mod grants;
 mod iam;
+mod secret_replicas;
 mod secrets;
 mod ssm;
 
@@ -814,6 +815,22 @@ impl Store for SqliteStore {
 
     async fn secrets_due_for_purge(&self, now_ms: i64, limit: u32) -> Result<Vec<(Scope, String)>> {
         secrets::due_for_purge(&self.pool, now_ms, limit).await
+    }
+
+    async fn write_secrets(&self, writes: &[SecretWrite<'_>]) -> Result<()> {
+        secret_replicas::write(&self.pool, writes).await
+    }
+
+    async fn secret_replicas(&self, scope: &Scope, name: &str) -> Result<Vec<SecretReplicaRecord>> {
+        secret_replicas::replicas(&self.pool, scope, name).await
+    }
+
+    async fn secret_primary_region(&self, scope: &Scope, name: &str) -> Result<Option<String>> {
+        secret_replicas::primary_region(&self.pool, scope, name).await
+    }
+
+    async fn secret_primary_regions(&self, scope: &Scope) -> Result<Vec<(String, String)>> {
+        secret_replicas::primary_regions(&self.pool, scope).await
     }
 
     async fn get_parameter(&self, scope: &Scope, name: &str) -> Result<Option<ParameterRecord>> {
