@@ -30,6 +30,7 @@ mod rotation;
 mod sdk;
 mod seal;
 mod secrets;
+mod secrets_replication;
 mod secrets_sdk;
 mod ssm;
 mod ssm_authz;
