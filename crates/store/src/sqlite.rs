@@ -26,6 +26,7 @@ use crate::{
 mod audit;
 mod grants;
 mod iam;
+mod secret_cache;
 mod secret_replicas;
 mod secrets;
 mod ssm;
@@ -39,6 +40,8 @@ const BARRIER_CHECK_VALUE: &[u8] = b"trent barrier check v1";
 pub struct SqliteStore {
     pool: SqlitePool,
     barrier: Barrier,
+    /// Recently read secrets; every secret write below invalidates its entry.
+    secret_cache: secret_cache::SecretCache,
 }
 
 impl SqliteStore {
@@ -58,7 +61,11 @@ impl SqliteStore {
             .connect_with(opts)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        let store = SqliteStore { pool, barrier };
+        let store = SqliteStore {
+            pool,
+            barrier,
+            secret_cache: Default::default(),
+        };
         store.check_barrier().await?;
         Ok(store)
     }
@@ -771,11 +778,21 @@ impl Store for SqliteStore {
         secret: &SecretRecord,
         version: Option<&NewSecretVersion>,
     ) -> Result<()> {
-        secrets::create(&self.pool, secret, version).await
+        let done = secrets::create(&self.pool, secret, version).await;
+        self.secret_cache.invalidate(&secret.scope, &secret.name);
+        done
     }
 
     async fn get_secret(&self, scope: &Scope, name: &str) -> Result<Option<SecretRecord>> {
-        secrets::get(&self.pool, scope, name).await
+        let generation = match self.secret_cache.secret(scope, name) {
+            secret_cache::Lookup::Hit(s) => return Ok(Some(s)),
+            secret_cache::Lookup::Miss(g) => g,
+        };
+        let found = secrets::get(&self.pool, scope, name).await?;
+        if let Some(s) = &found {
+            self.secret_cache.fill_secret(generation, s);
+        }
+        Ok(found)
     }
 
     async fn save_secret(
@@ -783,7 +800,9 @@ impl Store for SqliteStore {
         secret: &SecretRecord,
         version: Option<&NewSecretVersion>,
     ) -> Result<i64> {
-        secrets::save(&self.pool, secret, version).await
+        let done = secrets::save(&self.pool, secret, version).await;
+        self.secret_cache.invalidate(&secret.scope, &secret.name);
+        done
     }
 
     async fn get_secret_ciphertext(
@@ -792,7 +811,16 @@ impl Store for SqliteStore {
         name: &str,
         version_id: &str,
     ) -> Result<Option<Vec<u8>>> {
-        secrets::ciphertext(&self.pool, scope, name, version_id).await
+        let generation = match self.secret_cache.ciphertext(scope, name, version_id) {
+            secret_cache::Lookup::Hit(c) => return Ok(Some(c)),
+            secret_cache::Lookup::Miss(g) => g,
+        };
+        let found = secrets::ciphertext(&self.pool, scope, name, version_id).await?;
+        if let Some(c) = &found {
+            self.secret_cache
+                .fill_ciphertext(scope, name, version_id, generation, c);
+        }
+        Ok(found)
     }
 
     async fn touch_secret(
@@ -802,7 +830,9 @@ impl Store for SqliteStore {
         version_id: &str,
         day_ms: i64,
     ) -> Result<()> {
-        secrets::touch(&self.pool, scope, name, version_id, day_ms).await
+        let done = secrets::touch(&self.pool, scope, name, version_id, day_ms).await;
+        self.secret_cache.invalidate(scope, name);
+        done
     }
 
     async fn list_secrets(&self, scope: &Scope) -> Result<Vec<SecretRecord>> {
@@ -810,7 +840,9 @@ impl Store for SqliteStore {
     }
 
     async fn delete_secret(&self, scope: &Scope, name: &str, revision: i64) -> Result<bool> {
-        secrets::delete(&self.pool, scope, name, revision).await
+        let done = secrets::delete(&self.pool, scope, name, revision).await;
+        self.secret_cache.invalidate(scope, name);
+        done
     }
 
     async fn secrets_due_for_purge(&self, now_ms: i64, limit: u32) -> Result<Vec<(Scope, String)>> {
@@ -818,7 +850,19 @@ impl Store for SqliteStore {
     }
 
     async fn write_secrets(&self, writes: &[SecretWrite<'_>]) -> Result<()> {
-        secret_replicas::write(&self.pool, writes).await
+        let done = secret_replicas::write(&self.pool, writes).await;
+        for w in writes {
+            match w {
+                SecretWrite::Create { secret, .. } | SecretWrite::Save { secret, .. } => {
+                    self.secret_cache.invalidate(&secret.scope, &secret.name);
+                }
+                SecretWrite::Delete { scope, name, .. } => {
+                    self.secret_cache.invalidate(scope, name)
+                }
+                SecretWrite::Replicas { .. } => {}
+            }
+        }
+        done
     }
 
     async fn secret_replicas(&self, scope: &Scope, name: &str) -> Result<Vec<SecretReplicaRecord>> {

@@ -167,16 +167,27 @@ async fn versions_of(
     scope: &Scope,
     name: Option<&str>,
 ) -> Result<Vec<(String, SecretVersionRecord)>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {VERSION_COLUMNS} FROM sm_secret_versions
-         WHERE account_id = ? AND region = ? AND (?3 IS NULL OR name = ?3)
-         ORDER BY name, created_ms, rowid"
-    ))
-    .bind(&scope.account_id)
-    .bind(&scope.region)
-    .bind(name)
-    .fetch_all(pool)
-    .await?;
+    // Two statements rather than `(?3 IS NULL OR name = ?3)`: with the OR, SQLite cannot use
+    // the name column of the primary key and reads every version of the scope for one secret.
+    let query = match name {
+        Some(_) => format!(
+            "SELECT {VERSION_COLUMNS} FROM sm_secret_versions
+             WHERE account_id = ? AND region = ? AND name = ?
+             ORDER BY created_ms, rowid"
+        ),
+        None => format!(
+            "SELECT {VERSION_COLUMNS} FROM sm_secret_versions
+             WHERE account_id = ? AND region = ?
+             ORDER BY name, created_ms, rowid"
+        ),
+    };
+    let mut q = sqlx::query(&query)
+        .bind(&scope.account_id)
+        .bind(&scope.region);
+    if let Some(name) = name {
+        q = q.bind(name);
+    }
+    let rows = q.fetch_all(pool).await?;
     rows.iter()
         .map(|r| Ok((r.try_get::<String, _>("name")?, version_from_row(r)?)))
         .collect()
@@ -350,7 +361,9 @@ pub(super) async fn touch(
     day_ms: i64,
 ) -> Result<()> {
     // Day granularity keeps reads from turning into a write each: only the first read of a day
-    // writes. The revision is left alone, so a read never makes a writer retry.
+    // writes. The revision is left alone, so a read never makes a writer retry. One transaction
+    // for both rows: one commit.
+    let mut tx = pool.begin().await?;
     sqlx::query(
         "UPDATE sm_secrets SET last_accessed_ms = ?4
          WHERE account_id = ?1 AND region = ?2 AND name = ?3
@@ -360,7 +373,7 @@ pub(super) async fn touch(
     .bind(&scope.region)
     .bind(name)
     .bind(day_ms)
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
     sqlx::query(
         "UPDATE sm_secret_versions SET last_accessed_ms = ?5
@@ -372,8 +385,9 @@ pub(super) async fn touch(
     .bind(name)
     .bind(version_id)
     .bind(day_ms)
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(())
 }
 
