@@ -58,7 +58,8 @@ enum Command {
     CreateKey(CreateKeyArgs),
     /// Store `--count` parameters `<prefix>/p00000`, ... for the Parameter Store runs.
     SsmSetup(SsmSetupArgs),
-    /// Create `--count` secrets `<prefix>/p00000`, ... for the Secrets Manager runs.
+    /// Create `--count` secrets `<prefix>/p00000`, ... for the Secrets Manager runs, and read
+    /// each once (its first read of the day, which records LastAccessedDate).
     SmSetup(SmSetupArgs),
     /// Run a bare HTTP server that answers every request with a fixed Encrypt-shaped body.
     BareServer(BareArgs),
@@ -560,14 +561,16 @@ fn sm_setup(args: &SmSetupArgs) -> anyhow::Result<ExitCode> {
         .collect::<Result<_, _>>()?;
     let bodies = std::sync::Arc::new(bodies);
     let lanes = args.connections.max(1);
+    let prefix = args.prefix.clone();
     let started = std::time::Instant::now();
     runtime(1)?.block_on(async move {
         let mut tasks = Vec::new();
         for lane in 0..lanes {
             let (client, bodies) = (client.clone(), bodies.clone());
+            let prefix = prefix.clone();
             tasks.push(tokio::spawn(async move {
                 let mut sender = client.connect().await?;
-                for body in bodies.iter().skip(lane).step_by(lanes) {
+                for (i, body) in bodies.iter().enumerate().skip(lane).step_by(lanes) {
                     let req = client.signed_request("secretsmanager.CreateSecret", body.clone())?;
                     let answer = Client::exchange(&mut sender, req).await?;
                     if answer.status != http::StatusCode::OK {
@@ -576,6 +579,17 @@ fn sm_setup(args: &SmSetupArgs) -> anyhow::Result<ExitCode> {
                             answer.status,
                             String::from_utf8_lossy(&answer.body)
                         );
+                    }
+                    // Read once: the first read of a day records LastAccessedDate (a write), so
+                    // the measured reads are the day's later ones.
+                    let read = serde_json::to_vec(&serde_json::json!({
+                        "SecretId": workload::parameter_name(&prefix, i),
+                    }))?;
+                    let req = client
+                        .signed_request("secretsmanager.GetSecretValue", Bytes::from(read))?;
+                    let answer = Client::exchange(&mut sender, req).await?;
+                    if answer.status != http::StatusCode::OK {
+                        bail!("GetSecretValue failed: HTTP {}", answer.status);
                     }
                 }
                 anyhow::Ok(())
@@ -587,7 +601,7 @@ fn sm_setup(args: &SmSetupArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok(())
     })?;
     println!(
-        "created {} secrets under {} in {:.1} s",
+        "created and read {} secrets under {} in {:.1} s",
         args.count,
         args.prefix,
         started.elapsed().as_secs_f64()

@@ -540,10 +540,7 @@ async fn secrets_sdk_list_batch_tags_policies_deletion_password() {
         .await
         .unwrap();
     assert!(!validated.policy_validation_passed());
-    assert_eq!(
-        validated.validation_errors()[0].error_message().is_some(),
-        true
-    );
+    assert!(validated.validation_errors()[0].error_message().is_some());
     let validated = sm
         .validate_resource_policy()
         .secret_id("list/a")
