@@ -26,6 +26,11 @@
 #                     parameters
 #   Reference for the Parameter Store runs: the same client against the bare hyper server
 #   answering the bytes of a real GetParameter response.
+#   sm-get            Secrets Manager GetSecretValue (AWSCURRENT, alias/aws/secretsmanager) over
+#                     SM_COUNT stored secrets
+#   sm-put            PutSecretValue over SM_COUNT secrets: a new version each, durable writes
+#   Reference for the Secrets Manager runs: the bare hyper server answering the bytes of a real
+#   GetSecretValue response. The load average is printed before each of these runs.
 #
 # Usage: crates/bench/run.sh            (from anywhere; builds release binaries first)
 #        OPS="sign-p256 sign-rsa2048 mac" crates/bench/run.sh
@@ -46,6 +51,9 @@
 #   SSM_RATES="10000" open-loop runs of ssm-get and ssm-get-secure (empty to skip)
 #   SSM_COUNT=10000   parameters stored for ssm-get, ssm-get-secure and ssm-put
 #   SSM_PATH_COUNT=1000 parameters under the path of ssm-by-path
+#   SM_CONNS=$SSM_CONNS connection counts for the Secrets Manager operations
+#   SM_RATES=$SSM_RATES open-loop runs of sm-get (empty to skip)
+#   SM_COUNT=10000    secrets stored for sm-get and sm-put
 #   CLIENT_THREADS=1  client runtime threads (1 = one core for the client)
 #   PIN=0             1: pin the server to CPU 0 and the client to CPU 1 (taskset)
 #   PORT=14566        Trent's port
@@ -71,6 +79,9 @@ AUTHZ_ROUNDS=${AUTHZ_ROUNDS:-3}
 SSM_RATES=${SSM_RATES-10000}
 SSM_COUNT=${SSM_COUNT:-10000}
 SSM_PATH_COUNT=${SSM_PATH_COUNT:-1000}
+SM_CONNS=${SM_CONNS:-$SSM_CONNS}
+SM_RATES=${SM_RATES-$SSM_RATES}
+SM_COUNT=${SM_COUNT:-10000}
 CLIENT_THREADS=${CLIENT_THREADS:-1}
 PIN=${PIN:-0}
 PORT=${PORT:-14566}
@@ -96,6 +107,7 @@ for op in $OPS; do
     case $op in
     encrypt | encrypt-authz | encrypt-no-audit | sign-p256 | sign-rsa2048 | sign-rsa2048-pss | mac) ;;
     ssm-get | ssm-get-secure | ssm-put | ssm-by-path) ;;
+    sm-get | sm-put) ;;
     *)
         echo "unknown operation '$op' in OPS" >&2
         exit 1
@@ -104,10 +116,12 @@ for op in $OPS; do
 done
 SIGN_OPS=
 SSM_OPS=
+SM_OPS=
 for op in $OPS; do
     case $op in
     encrypt | encrypt-authz | encrypt-no-audit) ;;
     ssm-*) SSM_OPS="$SSM_OPS $op" ;;
+    sm-*) SM_OPS="$SM_OPS $op" ;;
     *) SIGN_OPS="$SIGN_OPS $op" ;;
     esac
 done
@@ -267,6 +281,44 @@ if [ -n "$SSM_OPS" ]; then
     done
 fi
 
+# Secrets Manager: what each operation sends and the secrets it names.
+sm_args() { # op
+    case $1 in
+    sm-get) SM_ARGS=(--operation get-secret-value --prefix bench/get --count "$SM_COUNT") ;;
+    sm-put) SM_ARGS=(--operation put-secret-value --prefix bench/put --count "$SM_COUNT") ;;
+    esac
+}
+if [ -n "$SM_OPS" ]; then
+    echo "## Secrets Manager set-up"
+    if has_op sm-get; then
+        "$BENCH" sm-setup --endpoint "$ENDPOINT" --credentials-file "$CREDS" --prefix bench/get --count "$SM_COUNT"
+    fi
+    if has_op sm-put; then
+        "$BENCH" sm-setup --endpoint "$ENDPOINT" --credentials-file "$CREDS" --prefix bench/put --count "$SM_COUNT"
+    fi
+    echo
+    for op in $SM_OPS; do
+        sm_args "$op"
+        echo "## Trent: $op"
+        first=1
+        for c in $SM_CONNS; do
+            save=()
+            [ "$first" = 1 ] && save=(--save-response "$OUT/response-$op.json")
+            first=0
+            echo "load: $(cat /proc/loadavg)"
+            run trent "$op" "$ENDPOINT" "$KEY" 32 "$c" max --credentials-file "$CREDS" \
+                "${SM_ARGS[@]}" "${save[@]}"
+        done
+        if [ "$op" = sm-get ]; then
+            for r in $SM_RATES; do
+                echo "load: $(cat /proc/loadavg)"
+                run trent "$op" "$ENDPOINT" "$KEY" 32 "$RATE_CONNS" "$r" --credentials-file "$CREDS" \
+                    "${SM_ARGS[@]}"
+            done
+        fi
+    done
+fi
+
 if has_op encrypt; then
     echo "## Trent: Encrypt"
     for size in $SIZES; do
@@ -366,6 +418,34 @@ if [ -n "$SSM_OPS" ]; then
     done
     for r in $SSM_RATES; do
         run bare "$ref_op" "http://$addr" "$KEY" 32 "$RATE_CONNS" "$r" "${fake[@]}" "${SSM_ARGS[@]}"
+    done
+    kill "$BARE_PID" 2>/dev/null && wait "$BARE_PID" 2>/dev/null || true
+    BARE_PID=
+    SERVER_PID=
+fi
+
+if [ -n "$SM_OPS" ]; then
+    echo "## Bare hyper server answering the bytes of a GetSecretValue response"
+    ref_op=sm-get
+    has_op sm-get || ref_op=$(echo $SM_OPS | cut -d' ' -f1)
+    sm_args "$ref_op"
+    "${SERVER_CPU[@]}" "$BENCH" bare-server --addr 127.0.0.1:0 \
+        --response-file "$OUT/response-$ref_op.json" >"$OUT/bare-sm.addr" 2>"$OUT/bare.log" &
+    BARE_PID=$!
+    SERVER_PID=$BARE_PID
+    addr=
+    for _ in $(seq 50); do
+        addr=$(head -n1 "$OUT/bare-sm.addr" 2>/dev/null || true)
+        [ -n "$addr" ] && break
+        sleep 0.1
+    done
+    [ -n "$addr" ] || { echo "bare server did not start" >&2; exit 1; }
+    fake=(--access-key-id AKIABENCHBENCHBENCH0 --secret-access-key benchbenchbenchbenchbenchbenchbenchbench)
+    for c in $SM_CONNS; do
+        run bare "$ref_op" "http://$addr" "$KEY" 32 "$c" max "${fake[@]}" "${SM_ARGS[@]}"
+    done
+    for r in $SM_RATES; do
+        run bare "$ref_op" "http://$addr" "$KEY" 32 "$RATE_CONNS" "$r" "${fake[@]}" "${SM_ARGS[@]}"
     done
     kill "$BARE_PID" 2>/dev/null && wait "$BARE_PID" 2>/dev/null || true
     BARE_PID=
@@ -510,6 +590,14 @@ if [ -n "$SSM_OPS" ]; then
     echo "$ROW_HEAD"
     echo "$ROW_RULE"
     awk -F' [|] ' '$2 ~ /Parameter/' "$ROWS"
+fi
+if [ -n "$SM_OPS" ]; then
+    echo
+    echo "### Secrets Manager"
+    echo
+    echo "$ROW_HEAD"
+    echo "$ROW_RULE"
+    awk -F' [|] ' '$2 ~ /SecretValue/' "$ROWS"
 fi
 if [ -s "$OUT/errors.txt" ]; then
     echo

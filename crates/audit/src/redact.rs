@@ -452,9 +452,10 @@ const SECRETS: &[Op] = &[
             "Description",
             "KmsKeyId",
             "Tags",
+            "AddReplicaRegions",
             "ForceOverwriteReplicaSecret",
         ],
-        &["ARN", "Name", "VersionId"],
+        &["ARN", "Name", "VersionId", "ReplicationStatus"],
     ),
     op("DeleteResourcePolicy", RW, &["SecretId"], &["ARN", "Name"]),
     op(
@@ -519,7 +520,24 @@ const SECRETS: &[Op] = &[
         &["SecretId", "ClientRequestToken", "VersionStages"],
         &["ARN", "Name", "VersionId", "VersionStages"],
     ),
+    op(
+        "RemoveRegionsFromReplication",
+        RW,
+        &["SecretId", "RemoveReplicaRegions"],
+        &["ARN", "ReplicationStatus"],
+    ),
+    op(
+        "ReplicateSecretToRegions",
+        RW,
+        &[
+            "SecretId",
+            "AddReplicaRegions",
+            "ForceOverwriteReplicaSecret",
+        ],
+        &["ARN", "ReplicationStatus"],
+    ),
     op("RestoreSecret", RW, &["SecretId"], &["ARN", "Name"]),
+    op("StopReplicationToReplica", RW, &["SecretId"], &["ARN"]),
     op("TagResource", RW, &["SecretId", "Tags"], &[]),
     op("UntagResource", RW, &["SecretId", "TagKeys"], &[]),
     op(

@@ -8,6 +8,8 @@
 //!   Parameter Store operations too: `get-parameter` (optionally decrypting), `put-parameter`
 //!   (each request a new version) and `get-parameters-by-path`, over `--count` parameters.
 //! - `ssm-setup`: stores the parameters those runs read (String or SecureString).
+//!   Secrets Manager too: `get-secret-value` and `put-secret-value` over `--count` secrets, which
+//!   `sm-setup` creates.
 //! - `create-key`: creates a KMS key (any `--key-spec`/`--key-usage`) with the same client and
 //!   prints its KeyId.
 //! - `bare-server`: the reference, a bare hyper server answering the same bytes.
@@ -56,6 +58,9 @@ enum Command {
     CreateKey(CreateKeyArgs),
     /// Store `--count` parameters `<prefix>/p00000`, ... for the Parameter Store runs.
     SsmSetup(SsmSetupArgs),
+    /// Create `--count` secrets `<prefix>/p00000`, ... for the Secrets Manager runs, and read
+    /// each once (its first read of the day, which records LastAccessedDate).
+    SmSetup(SmSetupArgs),
     /// Run a bare HTTP server that answers every request with a fixed Encrypt-shaped body.
     BareServer(BareArgs),
     /// Time each step of a signed request in-process (no HTTP), one thread.
@@ -228,6 +233,28 @@ struct SsmSetupArgs {
 }
 
 #[derive(Args)]
+struct SmSetupArgs {
+    #[command(flatten)]
+    conn: Connection,
+
+    /// The secrets are `<prefix>/p00000`, ...
+    #[arg(long)]
+    prefix: String,
+
+    /// How many to create.
+    #[arg(long, default_value_t = 10_000)]
+    count: usize,
+
+    /// SecretString size in bytes.
+    #[arg(long, default_value_t = 32)]
+    bytes: usize,
+
+    /// Concurrent requests.
+    #[arg(long, default_value_t = 16)]
+    connections: usize,
+}
+
+#[derive(Args)]
 struct BareArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:0")]
@@ -295,15 +322,20 @@ fn report(args: &LoadArgs, w: &Workload, o: &Outcome) -> bool {
         w.describe(),
         args.conn.endpoint,
         match (&args.key_id, &args.prefix) {
-            (_, Some(p)) if w.operation.is_ssm() => {
-                format!("{} parameters under {p}", w.bodies.len().max(args.count))
+            (_, Some(p)) if w.operation.is_named() => {
+                let what = if w.operation.is_secrets() {
+                    "secrets"
+                } else {
+                    "parameters"
+                };
+                format!("{} {what} under {p}", w.bodies.len().max(args.count))
             }
             (Some(k), _) => format!("key {k}"),
             _ => String::new(),
         },
         match w.operation {
             Operation::Encrypt => "plaintext",
-            o if o.is_ssm() => "value",
+            o if o.is_named() => "value",
             _ => "message",
         },
         w.bytes,
@@ -402,9 +434,9 @@ fn load(args: &LoadArgs) -> anyhow::Result<ExitCode> {
     }
     let client = args.conn.client(args.operation.service())?;
     let bytes = args.bytes.unwrap_or_else(|| args.operation.default_bytes());
-    let workload = if args.operation.is_ssm() {
+    let workload = if args.operation.is_named() {
         let Some(prefix) = &args.prefix else {
-            bail!("--prefix is required for the Parameter Store operations");
+            bail!("--prefix is required for the Parameter Store and Secrets Manager operations");
         };
         Workload::ssm(
             args.operation,
@@ -509,6 +541,74 @@ fn ssm_setup(args: &SsmSetupArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Creates the benchmark secrets, `connections` requests at a time.
+fn sm_setup(args: &SmSetupArgs) -> anyhow::Result<ExitCode> {
+    if !(1..=4096).contains(&args.bytes) {
+        bail!("--bytes must be 1..=4096");
+    }
+    let client = std::sync::Arc::new(args.conn.client("secretsmanager")?);
+    let value: String = (0..args.bytes)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let bodies: Vec<Bytes> = (0..args.count)
+        .map(|i| {
+            serde_json::to_vec(&serde_json::json!({
+                "Name": workload::parameter_name(&args.prefix, i),
+                "SecretString": value,
+            }))
+            .map(Bytes::from)
+        })
+        .collect::<Result<_, _>>()?;
+    let bodies = std::sync::Arc::new(bodies);
+    let lanes = args.connections.max(1);
+    let prefix = args.prefix.clone();
+    let started = std::time::Instant::now();
+    runtime(1)?.block_on(async move {
+        let mut tasks = Vec::new();
+        for lane in 0..lanes {
+            let (client, bodies) = (client.clone(), bodies.clone());
+            let prefix = prefix.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut sender = client.connect().await?;
+                for (i, body) in bodies.iter().enumerate().skip(lane).step_by(lanes) {
+                    let req = client.signed_request("secretsmanager.CreateSecret", body.clone())?;
+                    let answer = Client::exchange(&mut sender, req).await?;
+                    if answer.status != http::StatusCode::OK {
+                        bail!(
+                            "CreateSecret failed: HTTP {}: {}",
+                            answer.status,
+                            String::from_utf8_lossy(&answer.body)
+                        );
+                    }
+                    // Read once: the first read of a day records LastAccessedDate (a write), so
+                    // the measured reads are the day's later ones.
+                    let read = serde_json::to_vec(&serde_json::json!({
+                        "SecretId": workload::parameter_name(&prefix, i),
+                    }))?;
+                    let req = client
+                        .signed_request("secretsmanager.GetSecretValue", Bytes::from(read))?;
+                    let answer = Client::exchange(&mut sender, req).await?;
+                    if answer.status != http::StatusCode::OK {
+                        bail!("GetSecretValue failed: HTTP {}", answer.status);
+                    }
+                }
+                anyhow::Ok(())
+            }));
+        }
+        for t in tasks {
+            t.await.context("a set-up task failed")??;
+        }
+        anyhow::Ok(())
+    })?;
+    println!(
+        "created and read {} secrets under {} in {:.1} s",
+        args.count,
+        args.prefix,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn create_key(args: &CreateKeyArgs) -> anyhow::Result<ExitCode> {
     let client = args.conn.client("kms")?;
     let mut request = serde_json::Map::new();
@@ -554,6 +654,7 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Load(args) => load(args),
         Command::CreateKey(args) => create_key(args),
         Command::SsmSetup(args) => ssm_setup(args),
+        Command::SmSetup(args) => sm_setup(args),
         Command::BareServer(args) => bare_server(args),
         Command::AuthzSetup(args) => {
             runtime(1)?.block_on(authz::run(args))?;

@@ -24,6 +24,12 @@ pub enum Operation {
     PutParameter,
     /// `GetParametersByPath` of `<prefix>`, recursive, first page of 10.
     GetParametersByPath,
+    /// Secrets Manager `GetSecretValue` (AWSCURRENT) of `--count` secrets `<prefix>/p00000`, …
+    /// in turn.
+    GetSecretValue,
+    /// `PutSecretValue` of `--bytes` string values to `--count` secrets in turn: every request
+    /// stores a new version (durable before the answer).
+    PutSecretValue,
 }
 
 impl Operation {
@@ -36,7 +42,19 @@ impl Operation {
             Operation::GetParameter | Operation::GetParameterDecrypted => "GetParameter",
             Operation::PutParameter => "PutParameter",
             Operation::GetParametersByPath => "GetParametersByPath",
+            Operation::GetSecretValue => "GetSecretValue",
+            Operation::PutSecretValue => "PutSecretValue",
         }
+    }
+
+    /// Whether this is a Secrets Manager operation (SigV4 service `secretsmanager`).
+    pub fn is_secrets(self) -> bool {
+        matches!(self, Operation::GetSecretValue | Operation::PutSecretValue)
+    }
+
+    /// Whether the requests go through `--count` names under `--prefix` (parameters or secrets).
+    pub fn is_named(self) -> bool {
+        self.is_ssm() || self.is_secrets()
     }
 
     /// Whether this is a Parameter Store operation (SigV4 service `ssm`).
@@ -52,12 +70,20 @@ impl Operation {
 
     /// The SigV4 service name.
     pub fn service(self) -> &'static str {
-        if self.is_ssm() { "ssm" } else { "kms" }
+        if self.is_ssm() {
+            "ssm"
+        } else if self.is_secrets() {
+            "secretsmanager"
+        } else {
+            "kms"
+        }
     }
 
     pub fn target(self) -> String {
         if self.is_ssm() {
             format!("AmazonSSM.{}", self.name())
+        } else if self.is_secrets() {
+            format!("secretsmanager.{}", self.name())
         } else {
             format!("TrentService.{}", self.name())
         }
@@ -73,6 +99,8 @@ impl Operation {
             Operation::GetParameter | Operation::GetParameterDecrypted => "/Parameter/Value",
             Operation::PutParameter => "/Version",
             Operation::GetParametersByPath => "/Parameters/0/Name",
+            Operation::GetSecretValue => "/SecretString",
+            Operation::PutSecretValue => "/VersionId",
         }
     }
 
@@ -84,7 +112,9 @@ impl Operation {
             Operation::GetParameter
             | Operation::GetParameterDecrypted
             | Operation::PutParameter
-            | Operation::GetParametersByPath => 32,
+            | Operation::GetParametersByPath
+            | Operation::GetSecretValue
+            | Operation::PutSecretValue => 32,
         }
     }
 }
@@ -113,7 +143,7 @@ pub struct Parameters<'a> {
 }
 
 impl Workload {
-    /// The bodies of a Parameter Store operation.
+    /// The bodies of a Parameter Store or Secrets Manager operation.
     pub fn ssm(
         operation: Operation,
         params: &Parameters<'_>,
@@ -152,7 +182,21 @@ impl Workload {
                 "Recursive": true,
                 "MaxResults": 10,
             })],
-            _ => anyhow::bail!("{} is not a Parameter Store operation", operation.name()),
+            Operation::GetSecretValue => (0..params.count)
+                .map(|i| serde_json::json!({ "SecretId": parameter_name(params.prefix, i) }))
+                .collect(),
+            Operation::PutSecretValue => (0..params.count)
+                .map(|i| {
+                    serde_json::json!({
+                        "SecretId": parameter_name(params.prefix, i),
+                        "SecretString": value,
+                    })
+                })
+                .collect(),
+            _ => anyhow::bail!(
+                "{} is not a Parameter Store or Secrets Manager operation",
+                operation.name()
+            ),
         };
         Ok(Workload {
             operation,
@@ -201,7 +245,7 @@ impl Workload {
                 }),
                 Some(mac_algorithm.to_owned()),
             ),
-            _ => anyhow::bail!("{} is a Parameter Store operation", operation.name()),
+            _ => anyhow::bail!("{} is not a KMS operation", operation.name()),
         };
         Ok(Workload {
             operation,
@@ -302,5 +346,26 @@ mod tests {
         assert_eq!(Operation::Sign.service(), "kms");
         assert!(Workload::ssm(Operation::Encrypt, &p, 10).is_err());
         assert!(Workload::new(Operation::GetParameter, "k", 10, "x", "y").is_err());
+    }
+
+    #[test]
+    fn secrets_manager_bodies() {
+        let p = Parameters {
+            prefix: "bench/sm",
+            count: 2,
+        };
+        let w = Workload::ssm(Operation::GetSecretValue, &p, 32).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&w.bodies[1]).unwrap();
+        assert_eq!(v, serde_json::json!({ "SecretId": "bench/sm/p00001" }));
+        let w = Workload::ssm(Operation::PutSecretValue, &p, 12).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&w.bodies[0]).unwrap();
+        assert_eq!(v["SecretString"].as_str().unwrap().len(), 12);
+        assert_eq!(
+            Operation::GetSecretValue.target(),
+            "secretsmanager.GetSecretValue"
+        );
+        assert_eq!(Operation::PutSecretValue.service(), "secretsmanager");
+        assert!(Operation::GetSecretValue.is_named());
+        assert!(Workload::new(Operation::PutSecretValue, "k", 10, "x", "y").is_err());
     }
 }

@@ -224,7 +224,7 @@ impl Kms {
     }
 
     /// Whether `region` is one this deployment serves.
-    pub(crate) fn serves_region(&self, region: &str) -> bool {
+    pub fn serves_region(&self, region: &str) -> bool {
         if self.regions.is_empty() {
             model::is_region_name(region)
         } else {

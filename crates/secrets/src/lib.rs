@@ -25,6 +25,7 @@ mod authz;
 mod error;
 pub mod model;
 mod ops;
+mod replication;
 
 use std::sync::Arc;
 
@@ -206,8 +207,9 @@ impl Secrets {
         version_id: &str,
         value: &SecretBytes,
     ) -> Result<(Vec<u8>, String), SecretsError> {
+        // The AWS managed key, also when named: it is created on first use in each region.
         let key = match &secret.kms_key_id {
-            Some(k) if !k.is_empty() => k.clone(),
+            Some(k) if !k.is_empty() && k != model::DEFAULT_KEY_ALIAS => k.clone(),
             _ => self
                 .kms
                 .aws_managed_key(

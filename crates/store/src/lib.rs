@@ -370,6 +370,47 @@ pub struct NewSecretVersion {
     pub ciphertext: Vec<u8>,
 }
 
+/// One replica of a primary secret (Secrets Manager replication), kept beside the primary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretReplicaRecord {
+    /// The replica's region.
+    pub region: String,
+    /// The replica's KMS key as the caller named it; `None` for `alias/aws/secretsmanager`.
+    pub kms_key_id: Option<String>,
+    /// `InSync`, `Failed` or `InProgress`.
+    pub status: String,
+    pub status_message: Option<String>,
+    /// Whether the secret of the primary's name in `region` is this replica (false when
+    /// replication failed before creating it, e.g. because the name was taken).
+    pub present: bool,
+}
+
+/// One write of [`Store::write_secrets`], which applies a list of them in one transaction.
+pub enum SecretWrite<'a> {
+    /// Inserts a secret with `versions` ([`StoreError::AlreadyExists`] if the name is taken).
+    Create {
+        secret: &'a SecretRecord,
+        versions: &'a [NewSecretVersion],
+    },
+    /// As [`Store::save_secret`], inserting `versions`.
+    Save {
+        secret: &'a SecretRecord,
+        versions: &'a [NewSecretVersion],
+    },
+    /// Deletes a secret if its revision is still `revision` ([`StoreError::Conflict`] if not).
+    Delete {
+        scope: &'a Scope,
+        name: &'a str,
+        revision: i64,
+    },
+    /// Replaces the replica list of the primary secret `name` of `scope`.
+    Replicas {
+        scope: &'a Scope,
+        name: &'a str,
+        replicas: &'a [SecretReplicaRecord],
+    },
+}
+
 /// Which kind of IAM principal an inline policy or an attachment belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PrincipalKind {
@@ -704,6 +745,18 @@ pub trait Store: Send + Sync {
     async fn delete_secret(&self, scope: &Scope, name: &str, revision: i64) -> Result<bool>;
     /// Secrets whose recovery window ended at or before `now_ms`, in any scope.
     async fn secrets_due_for_purge(&self, now_ms: i64, limit: u32) -> Result<Vec<(Scope, String)>>;
+
+    // --- Secrets Manager replication ---
+
+    /// Applies `writes` in one transaction: all of them or, on any error, none.
+    async fn write_secrets(&self, writes: &[SecretWrite<'_>]) -> Result<()>;
+    /// The replicas of the primary secret `name` of `scope`, in region order.
+    async fn secret_replicas(&self, scope: &Scope, name: &str) -> Result<Vec<SecretReplicaRecord>>;
+    /// The primary's region when the secret `name` of `scope` is a replica.
+    async fn secret_primary_region(&self, scope: &Scope, name: &str) -> Result<Option<String>>;
+    /// `(name, primary region)` of every secret of `scope` that takes part in replication:
+    /// replicas (their primary's region) and primaries with replicas (their own region).
+    async fn secret_primary_regions(&self, scope: &Scope) -> Result<Vec<(String, String)>>;
 
     // --- event outbox ---
 

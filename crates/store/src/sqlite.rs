@@ -20,13 +20,16 @@ use crate::{
     AuditEventRecord, AuditQuery, Barrier, DeleteOutcome, GrantRecord, ImportParameters,
     KeyMaterial, KeyRecord, KeyUsageRecord, ManagedPolicyRecord, NewSecretVersion, OutboxEvent,
     ParameterRecord, ParameterVersionRecord, PendingEvent, PrincipalKind, Result, RoleRecord,
-    RowIdentity, Scope, SecretRecord, SessionRecord, Store, StoreError, UserRecord,
+    RowIdentity, Scope, SecretRecord, SecretReplicaRecord, SecretWrite, SessionRecord, Store,
+    StoreError, UserRecord,
 };
 
 mod audit;
 mod audit_writer;
 mod grants;
 mod iam;
+mod secret_cache;
+mod secret_replicas;
 mod secrets;
 mod ssm;
 
@@ -41,6 +44,8 @@ pub struct SqliteStore {
     barrier: Barrier,
     /// The database file, for connections outside the pool (the audit writer's).
     path: std::path::PathBuf,
+    /// Recently read secrets; every secret write below invalidates its entry.
+    secret_cache: secret_cache::SecretCache,
 }
 
 impl SqliteStore {
@@ -76,6 +81,7 @@ impl SqliteStore {
             pool,
             barrier,
             path,
+            secret_cache: Default::default(),
         };
         store.check_barrier().await?;
         Ok(store)
@@ -828,11 +834,21 @@ impl Store for SqliteStore {
         secret: &SecretRecord,
         version: Option<&NewSecretVersion>,
     ) -> Result<()> {
-        secrets::create(&self.pool, secret, version).await
+        let done = secrets::create(&self.pool, secret, version).await;
+        self.secret_cache.invalidate(&secret.scope, &secret.name);
+        done
     }
 
     async fn get_secret(&self, scope: &Scope, name: &str) -> Result<Option<SecretRecord>> {
-        secrets::get(&self.pool, scope, name).await
+        let generation = match self.secret_cache.secret(scope, name) {
+            secret_cache::Lookup::Hit(s) => return Ok(Some(s)),
+            secret_cache::Lookup::Miss(g) => g,
+        };
+        let found = secrets::get(&self.pool, scope, name).await?;
+        if let Some(s) = &found {
+            self.secret_cache.fill_secret(generation, s);
+        }
+        Ok(found)
     }
 
     async fn save_secret(
@@ -840,7 +856,9 @@ impl Store for SqliteStore {
         secret: &SecretRecord,
         version: Option<&NewSecretVersion>,
     ) -> Result<i64> {
-        secrets::save(&self.pool, secret, version).await
+        let done = secrets::save(&self.pool, secret, version).await;
+        self.secret_cache.invalidate(&secret.scope, &secret.name);
+        done
     }
 
     async fn get_secret_ciphertext(
@@ -849,7 +867,16 @@ impl Store for SqliteStore {
         name: &str,
         version_id: &str,
     ) -> Result<Option<Vec<u8>>> {
-        secrets::ciphertext(&self.pool, scope, name, version_id).await
+        let generation = match self.secret_cache.ciphertext(scope, name, version_id) {
+            secret_cache::Lookup::Hit(c) => return Ok(Some(c)),
+            secret_cache::Lookup::Miss(g) => g,
+        };
+        let found = secrets::ciphertext(&self.pool, scope, name, version_id).await?;
+        if let Some(c) = &found {
+            self.secret_cache
+                .fill_ciphertext(scope, name, version_id, generation, c);
+        }
+        Ok(found)
     }
 
     async fn touch_secret(
@@ -859,7 +886,9 @@ impl Store for SqliteStore {
         version_id: &str,
         day_ms: i64,
     ) -> Result<()> {
-        secrets::touch(&self.pool, scope, name, version_id, day_ms).await
+        let done = secrets::touch(&self.pool, scope, name, version_id, day_ms).await;
+        self.secret_cache.invalidate(scope, name);
+        done
     }
 
     async fn list_secrets(&self, scope: &Scope) -> Result<Vec<SecretRecord>> {
@@ -867,11 +896,41 @@ impl Store for SqliteStore {
     }
 
     async fn delete_secret(&self, scope: &Scope, name: &str, revision: i64) -> Result<bool> {
-        secrets::delete(&self.pool, scope, name, revision).await
+        let done = secrets::delete(&self.pool, scope, name, revision).await;
+        self.secret_cache.invalidate(scope, name);
+        done
     }
 
     async fn secrets_due_for_purge(&self, now_ms: i64, limit: u32) -> Result<Vec<(Scope, String)>> {
         secrets::due_for_purge(&self.pool, now_ms, limit).await
+    }
+
+    async fn write_secrets(&self, writes: &[SecretWrite<'_>]) -> Result<()> {
+        let done = secret_replicas::write(&self.pool, writes).await;
+        for w in writes {
+            match w {
+                SecretWrite::Create { secret, .. } | SecretWrite::Save { secret, .. } => {
+                    self.secret_cache.invalidate(&secret.scope, &secret.name);
+                }
+                SecretWrite::Delete { scope, name, .. } => {
+                    self.secret_cache.invalidate(scope, name)
+                }
+                SecretWrite::Replicas { .. } => {}
+            }
+        }
+        done
+    }
+
+    async fn secret_replicas(&self, scope: &Scope, name: &str) -> Result<Vec<SecretReplicaRecord>> {
+        secret_replicas::replicas(&self.pool, scope, name).await
+    }
+
+    async fn secret_primary_region(&self, scope: &Scope, name: &str) -> Result<Option<String>> {
+        secret_replicas::primary_region(&self.pool, scope, name).await
+    }
+
+    async fn secret_primary_regions(&self, scope: &Scope) -> Result<Vec<(String, String)>> {
+        secret_replicas::primary_regions(&self.pool, scope).await
     }
 
     async fn get_parameter(&self, scope: &Scope, name: &str) -> Result<Option<ParameterRecord>> {

@@ -7,6 +7,7 @@ use trent_wire::Validator;
 
 use crate::model::{self, Tag};
 use crate::ops::{Added, add_version};
+use crate::replication::{ReplicaRegion, ReplicationStatus, check_replica_regions};
 use crate::{Caller, Secrets, SecretsError};
 
 #[derive(Deserialize)]
@@ -21,7 +22,7 @@ pub struct Request {
     #[serde(default, with = "model::secret_string")]
     secret_string: Option<SecretBytes>,
     tags: Option<Vec<Tag>>,
-    add_replica_regions: Option<Vec<serde_json::Value>>,
+    add_replica_regions: Option<Vec<ReplicaRegion>>,
     force_overwrite_replica_secret: Option<bool>,
     #[serde(rename = "Type")]
     secret_type: Option<String>,
@@ -35,6 +36,8 @@ pub struct Response {
     name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     version_id: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    replication_status: Vec<ReplicationStatus>,
 }
 
 pub async fn handle(
@@ -54,12 +57,14 @@ pub async fn handle(
     v.length("kmsKeyId", req.kms_key_id.as_deref(), 0, 2048);
     model::check_tags(&mut v, req.tags.as_ref());
     v.length("type", req.secret_type.as_deref(), 0, 256);
-    v.finish()?;
-    if req.add_replica_regions.is_some() || req.force_overwrite_replica_secret.is_some() {
-        return Err(SecretsError::InvalidRequest(
-            "Replication to other Regions is not supported by this server.".to_string(),
-        ));
+    if req.add_replica_regions.is_some() {
+        check_replica_regions(
+            &mut v,
+            "addReplicaRegions",
+            req.add_replica_regions.as_ref(),
+        );
     }
+    v.finish()?;
     let name = req.name.unwrap_or_default();
     model::check_name(&name)?;
     let value = model::value_of(req.secret_string, req.secret_binary)?;
@@ -130,6 +135,28 @@ pub async fn handle(
     };
     // The record holds only stored versions; the new one is inserted beside it.
     secret.versions.clear();
+    if let Some(regions) = &req.add_replica_regions {
+        let replicas = secrets
+            .add_replicas(
+                caller,
+                &secret,
+                true,
+                new_version.as_ref().zip(value.as_ref()),
+                regions,
+                req.force_overwrite_replica_secret == Some(true),
+            )
+            .await;
+        return match replicas {
+            Ok(replicas) => Ok(Response {
+                replication_status: secrets.replication_status(&secret, &replicas).await?,
+                arn: secret.arn,
+                name,
+                version_id,
+            }),
+            Err(SecretsError::Store(StoreError::AlreadyExists)) => Err(already_exists(&name)),
+            Err(e) => Err(e),
+        };
+    }
     match secrets
         .store()
         .create_secret(&secret, new_version.as_ref())
@@ -139,6 +166,7 @@ pub async fn handle(
             arn: secret.arn,
             name,
             version_id,
+            replication_status: Vec::new(),
         }),
         Err(StoreError::AlreadyExists) => Err(already_exists(&name)),
         Err(e) => Err(e.into()),
@@ -175,6 +203,7 @@ async fn retried_create(
                 arn: existing.arn,
                 name: existing.name,
                 version_id: Some(token),
+                replication_status: Vec::new(),
             });
         }
     }

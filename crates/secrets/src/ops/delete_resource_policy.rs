@@ -35,7 +35,7 @@ pub async fn handle(
             .await?;
         if secret.resource_policy.is_some() {
             secret.resource_policy = None;
-            secrets.store().save_secret(&secret, None).await?;
+            secrets.save(caller, &secret, None).await?;
         }
         Ok(Response {
             arn: secret.arn,

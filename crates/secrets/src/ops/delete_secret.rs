@@ -48,6 +48,7 @@ pub async fn handle(
     let secret_id = req.secret_id.unwrap_or_default();
     retrying(|| async {
         let mut secret = secrets.existing(caller, &secret_id, "DeleteSecret").await?;
+        secrets.refuse_replicated(&secret).await?;
         let now = secrets.now_ms();
         if force {
             if !secrets
@@ -70,7 +71,7 @@ pub async fn handle(
         let purge = now + days * model::DAY_MS;
         secret.deleted_ms = Some(now);
         secret.purge_ms = Some(purge);
-        secrets.store().save_secret(&secret, None).await?;
+        secrets.save(caller, &secret, None).await?;
         Ok(Response {
             arn: secret.arn,
             name: secret.name,

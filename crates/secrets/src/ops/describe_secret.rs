@@ -36,6 +36,9 @@ pub struct Response {
     tags: Vec<Tag>,
     version_ids_to_stages: BTreeMap<String, Vec<String>>,
     created_date: f64,
+    /// PrimaryRegion and ReplicationStatus.
+    #[serde(flatten)]
+    pub(crate) replication: crate::replication::Replication,
 }
 
 pub(crate) fn describe(secret: &SecretRecord) -> Response {
@@ -51,6 +54,7 @@ pub(crate) fn describe(secret: &SecretRecord) -> Response {
         tags: model::tags_out(&secret.tags),
         version_ids_to_stages: model::versions_to_stages(secret),
         created_date: from_millis(secret.created_ms),
+        replication: Default::default(),
     }
 }
 
@@ -69,5 +73,7 @@ pub async fn handle(
             "DescribeSecret",
         )
         .await?;
-    Ok(describe(&secret))
+    let mut out = describe(&secret);
+    out.replication = secrets.replication(&secret).await?;
+    Ok(out)
 }

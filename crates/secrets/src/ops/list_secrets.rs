@@ -40,6 +40,8 @@ pub struct Entry {
     tags: Vec<Tag>,
     secret_versions_to_stages: BTreeMap<String, Vec<String>>,
     created_date: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    primary_region: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -59,13 +61,14 @@ pub(crate) async fn filtered(
     sort_by: Option<&str>,
     descending: bool,
 ) -> Result<Vec<SecretRecord>, SecretsError> {
+    let primaries = primary_regions(secrets, caller).await?;
     let mut list: Vec<SecretRecord> = secrets
         .store()
         .list_secrets(&caller.scope)
         .await?
         .into_iter()
         .filter(|s| include_deleted || s.deleted_ms.is_none())
-        .filter(|s| matches(s, filters))
+        .filter(|s| matches(s, primaries.get(&s.name).map(String::as_str), filters))
         .collect();
     match sort_by.unwrap_or("created-date") {
         "name" => list.sort_by(|a, b| a.name.cmp(&b.name)),
@@ -117,13 +120,30 @@ pub async fn handle(
     }
     let end = start.saturating_add(max).min(list.len());
     let page = list.get(start..end).unwrap_or_default();
+    let primaries = primary_regions(secrets, caller).await?;
     Ok(Response {
-        secret_list: page.iter().map(entry).collect(),
+        secret_list: page
+            .iter()
+            .map(|s| entry(s, primaries.get(&s.name).cloned()))
+            .collect(),
         next_token: (end < list.len()).then(|| model::encode_token(end)),
     })
 }
 
-fn entry(s: &SecretRecord) -> Entry {
+/// The primary region of each secret of the caller's region that takes part in replication.
+async fn primary_regions(
+    secrets: &Secrets,
+    caller: &Caller,
+) -> Result<std::collections::HashMap<String, String>, SecretsError> {
+    Ok(secrets
+        .store()
+        .secret_primary_regions(&caller.scope)
+        .await?
+        .into_iter()
+        .collect())
+}
+
+fn entry(s: &SecretRecord, primary_region: Option<String>) -> Entry {
     Entry {
         arn: s.arn.clone(),
         name: s.name.clone(),
@@ -135,5 +155,6 @@ fn entry(s: &SecretRecord) -> Entry {
         tags: model::tags_out(&s.tags),
         secret_versions_to_stages: model::versions_to_stages(s),
         created_date: from_millis(s.created_ms),
+        primary_region,
     }
 }

@@ -22,7 +22,10 @@ mod list_secret_version_ids;
 mod list_secrets;
 mod put_resource_policy;
 mod put_secret_value;
+mod remove_regions_from_replication;
+mod replicate_secret_to_regions;
 mod restore_secret;
+mod stop_replication_to_replica;
 mod tag_resource;
 mod untag_resource;
 mod update_secret;
@@ -66,7 +69,10 @@ operations! {
     "ListSecrets" => list_secrets,
     "PutResourcePolicy" => put_resource_policy,
     "PutSecretValue" => put_secret_value,
+    "RemoveRegionsFromReplication" => remove_regions_from_replication,
+    "ReplicateSecretToRegions" => replicate_secret_to_regions,
     "RestoreSecret" => restore_secret,
+    "StopReplicationToReplica" => stop_replication_to_replica,
     "TagResource" => tag_resource,
     "UntagResource" => untag_resource,
     "UpdateSecret" => update_secret,
@@ -219,7 +225,12 @@ pub(crate) fn filters_member(v: &mut trent_wire::Validator, filters: Option<&Vec
 
 /// Whether `secret` passes every filter (filters are ANDed, the values of one filter ORed; a
 /// value starting with `!` negates). Matching is by prefix; `description` and `all` ignore case.
-pub(crate) fn matches(secret: &SecretRecord, filters: &[Filter]) -> bool {
+/// `primary_region`: the secret's primary region when it takes part in replication.
+pub(crate) fn matches(
+    secret: &SecretRecord,
+    primary_region: Option<&str>,
+    filters: &[Filter],
+) -> bool {
     filters.iter().all(|f| {
         let key = f.key.as_deref().unwrap_or_default();
         let (mut positive, mut any_positive, mut negated) = (false, false, false);
@@ -228,7 +239,7 @@ pub(crate) fn matches(secret: &SecretRecord, filters: &[Filter]) -> bool {
                 Some(v) => (true, v),
                 None => (false, value.as_str()),
             };
-            let hit = filter_hit(secret, key, value);
+            let hit = filter_hit(secret, primary_region, key, value);
             if negate {
                 negated |= hit;
             } else {
@@ -240,7 +251,7 @@ pub(crate) fn matches(secret: &SecretRecord, filters: &[Filter]) -> bool {
     })
 }
 
-fn filter_hit(secret: &SecretRecord, key: &str, value: &str) -> bool {
+fn filter_hit(secret: &SecretRecord, primary_region: Option<&str>, key: &str, value: &str) -> bool {
     let prefix = |field: &str| field.starts_with(value);
     let prefix_ci =
         |field: &str, value: &str| field.to_lowercase().starts_with(&value.to_lowercase());
@@ -252,7 +263,8 @@ fn filter_hit(secret: &SecretRecord, key: &str, value: &str) -> bool {
             .is_some_and(|d| prefix_ci(d, value)),
         "tag-key" => secret.tags.iter().any(|(k, _)| prefix(k)),
         "tag-value" => secret.tags.iter().any(|(_, v)| prefix(v)),
-        "primary-region" | "owning-service" => false,
+        "primary-region" => primary_region.is_some_and(prefix),
+        "owning-service" => false,
         // Every word must start one of the secret's words (name, description, tags).
         "all" => value.split_whitespace().all(|word| {
             let mut fields: Vec<&str> = vec![secret.name.as_str()];

@@ -57,7 +57,7 @@ pub async fn handle(
             return Err(SecretsError::PublicPolicy(PUBLIC.to_string()));
         }
         secret.resource_policy = Some(text.clone());
-        secrets.store().save_secret(&secret, None).await?;
+        secrets.save(caller, &secret, None).await?;
         Ok(Response {
             arn: secret.arn,
             name: secret.name,

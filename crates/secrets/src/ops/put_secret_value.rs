@@ -77,7 +77,7 @@ pub async fn handle(
         let version_stages = match added {
             Added::Existing(stages) => stages,
             Added::New(new) => {
-                secrets.store().save_secret(&secret, Some(&new)).await?;
+                secrets.save(caller, &secret, Some((&new, &value))).await?;
                 new.record.stages
             }
         };

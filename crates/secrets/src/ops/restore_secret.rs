@@ -36,7 +36,7 @@ pub async fn handle(
         if secret.deleted_ms.is_some() {
             secret.deleted_ms = None;
             secret.purge_ms = None;
-            secrets.store().save_secret(&secret, None).await?;
+            secrets.save(caller, &secret, None).await?;
         }
         Ok(Response {
             arn: secret.arn,

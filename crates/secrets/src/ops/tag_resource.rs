@@ -34,7 +34,7 @@ pub async fn handle(
             .live_with(caller, &secret_id, "TagResource", &keys)
             .await?;
         model::merge_tags(&mut secret.tags, &tags)?;
-        secrets.store().save_secret(&secret, None).await?;
+        secrets.save(caller, &secret, None).await?;
         Ok(Response {})
     })
     .await

@@ -38,7 +38,7 @@ pub async fn handle(
             .live_with(caller, &secret_id, "UntagResource", &tag_keys)
             .await?;
         secret.tags.retain(|(k, _)| !keys.contains(k));
-        secrets.store().save_secret(&secret, None).await?;
+        secrets.save(caller, &secret, None).await?;
         Ok(Response {})
     })
     .await

@@ -79,7 +79,9 @@ pub async fn handle(
             }
             _ => None,
         };
-        secrets.store().save_secret(&secret, new.as_ref()).await?;
+        secrets
+            .save(caller, &secret, new.as_ref().zip(value.as_ref()))
+            .await?;
         Ok(Response {
             arn: secret.arn,
             name: secret.name,

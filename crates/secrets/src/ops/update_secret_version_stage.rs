@@ -122,7 +122,7 @@ pub async fn handle(
             req.move_to_version_id.as_deref(),
         )?;
         secret.last_changed_ms = secrets.now_ms();
-        secrets.store().save_secret(&secret, None).await?;
+        secrets.save(caller, &secret, None).await?;
         Ok(Response {
             arn: secret.arn,
             name: secret.name,

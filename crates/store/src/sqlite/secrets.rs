@@ -113,6 +113,23 @@ pub(super) async fn create(
     version: Option<&NewSecretVersion>,
 ) -> Result<()> {
     let mut tx = pool.begin().await?;
+    create_in(
+        &mut tx,
+        secret,
+        version.map(std::slice::from_ref).unwrap_or_default(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Inserts a secret's head and `versions` in `tx`; [`StoreError::AlreadyExists`] if the name is
+/// taken.
+pub(super) async fn create_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    secret: &SecretRecord,
+    versions: &[NewSecretVersion],
+) -> Result<()> {
     sqlx::query(&format!(
         "INSERT INTO sm_secrets ({HEAD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     ))
@@ -130,7 +147,7 @@ pub(super) async fn create(
     .bind(secret.deleted_ms)
     .bind(secret.purge_ms)
     .bind(secret.revision)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await
     .map_err(|e| {
         if is_unique_violation(&e) {
@@ -139,10 +156,9 @@ pub(super) async fn create(
             e.into()
         }
     })?;
-    if let Some(v) = version {
-        insert_version(&mut tx, secret, v).await?;
+    for v in versions {
+        insert_version(tx, secret, v).await?;
     }
-    tx.commit().await?;
     Ok(())
 }
 
@@ -151,16 +167,27 @@ async fn versions_of(
     scope: &Scope,
     name: Option<&str>,
 ) -> Result<Vec<(String, SecretVersionRecord)>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {VERSION_COLUMNS} FROM sm_secret_versions
-         WHERE account_id = ? AND region = ? AND (?3 IS NULL OR name = ?3)
-         ORDER BY name, created_ms, rowid"
-    ))
-    .bind(&scope.account_id)
-    .bind(&scope.region)
-    .bind(name)
-    .fetch_all(pool)
-    .await?;
+    // Two statements rather than `(?3 IS NULL OR name = ?3)`: with the OR, SQLite cannot use
+    // the name column of the primary key and reads every version of the scope for one secret.
+    let query = match name {
+        Some(_) => format!(
+            "SELECT {VERSION_COLUMNS} FROM sm_secret_versions
+             WHERE account_id = ? AND region = ? AND name = ?
+             ORDER BY created_ms, rowid"
+        ),
+        None => format!(
+            "SELECT {VERSION_COLUMNS} FROM sm_secret_versions
+             WHERE account_id = ? AND region = ?
+             ORDER BY name, created_ms, rowid"
+        ),
+    };
+    let mut q = sqlx::query(&query)
+        .bind(&scope.account_id)
+        .bind(&scope.region);
+    if let Some(name) = name {
+        q = q.bind(name);
+    }
+    let rows = q.fetch_all(pool).await?;
     rows.iter()
         .map(|r| Ok((r.try_get::<String, _>("name")?, version_from_row(r)?)))
         .collect()
@@ -216,9 +243,26 @@ pub(super) async fn save(
     secret: &SecretRecord,
     version: Option<&NewSecretVersion>,
 ) -> Result<i64> {
+    let mut tx = pool.begin().await?;
+    let next = save_in(
+        &mut tx,
+        secret,
+        version.map(std::slice::from_ref).unwrap_or_default(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(next)
+}
+
+/// [`save`] in `tx`, inserting `versions`: [`StoreError::Conflict`] if the stored revision is no
+/// longer `secret.revision`. Returns the new revision.
+pub(super) async fn save_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    secret: &SecretRecord,
+    versions: &[NewSecretVersion],
+) -> Result<i64> {
     let scope = &secret.scope;
     let next = secret.revision + 1;
-    let mut tx = pool.begin().await?;
     // The revision-checked head update comes first, so the transaction takes the write lock at
     // once and a concurrent writer that read the same revision fails here.
     let done = sqlx::query(
@@ -239,7 +283,7 @@ pub(super) async fn save(
     .bind(&scope.region)
     .bind(&secret.name)
     .bind(secret.revision)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     if done.rows_affected() != 1 {
         return Err(StoreError::Conflict);
@@ -250,7 +294,7 @@ pub(super) async fn save(
     .bind(&scope.account_id)
     .bind(&scope.region)
     .bind(&secret.name)
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut **tx)
     .await?
     .iter()
     .map(|r| r.try_get::<String, _>("version_id"))
@@ -267,7 +311,7 @@ pub(super) async fn save(
                 .bind(&scope.region)
                 .bind(&secret.name)
                 .bind(&id)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
             }
             None => {
@@ -279,15 +323,14 @@ pub(super) async fn save(
                 .bind(&scope.region)
                 .bind(&secret.name)
                 .bind(&id)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
             }
         }
     }
-    if let Some(v) = version {
-        insert_version(&mut tx, secret, v).await?;
+    for v in versions {
+        insert_version(tx, secret, v).await?;
     }
-    tx.commit().await?;
     Ok(next)
 }
 
@@ -318,7 +361,9 @@ pub(super) async fn touch(
     day_ms: i64,
 ) -> Result<()> {
     // Day granularity keeps reads from turning into a write each: only the first read of a day
-    // writes. The revision is left alone, so a read never makes a writer retry.
+    // writes. The revision is left alone, so a read never makes a writer retry. One transaction
+    // for both rows: one commit.
+    let mut tx = pool.begin().await?;
     sqlx::query(
         "UPDATE sm_secrets SET last_accessed_ms = ?4
          WHERE account_id = ?1 AND region = ?2 AND name = ?3
@@ -328,7 +373,7 @@ pub(super) async fn touch(
     .bind(&scope.region)
     .bind(name)
     .bind(day_ms)
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
     sqlx::query(
         "UPDATE sm_secret_versions SET last_accessed_ms = ?5
@@ -340,13 +385,27 @@ pub(super) async fn touch(
     .bind(name)
     .bind(version_id)
     .bind(day_ms)
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(())
 }
 
 pub(super) async fn delete(
     pool: &SqlitePool,
+    scope: &Scope,
+    name: &str,
+    revision: i64,
+) -> Result<bool> {
+    let mut tx = pool.begin().await?;
+    let done = delete_in(&mut tx, scope, name, revision).await?;
+    tx.commit().await?;
+    Ok(done)
+}
+
+/// Deletes a secret in `tx` if its revision is still `revision`.
+pub(super) async fn delete_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     scope: &Scope,
     name: &str,
     revision: i64,
@@ -358,7 +417,7 @@ pub(super) async fn delete(
     .bind(&scope.region)
     .bind(name)
     .bind(revision)
-    .execute(pool)
+    .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
 }

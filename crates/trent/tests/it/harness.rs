@@ -120,6 +120,27 @@ impl TestServer {
         aws_sdk_ssm::Client::from_conf(conf)
     }
 
+    /// A Secrets Manager client for `region`, signing with the server's manual clock.
+    pub fn secrets_manager(&self, region: &str) -> aws_sdk_secretsmanager::Client {
+        let conf = aws_sdk_secretsmanager::Config::builder()
+            .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+            .region(aws_sdk_secretsmanager::config::Region::new(
+                region.to_string(),
+            ))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+                &self.access_key_id,
+                &self.secret_access_key,
+                None,
+                None,
+                "trent-tests",
+            ))
+            .retry_config(aws_sdk_secretsmanager::config::retry::RetryConfig::disabled())
+            .time_source(ClockSource(Arc::clone(&self.clock)))
+            .build();
+        aws_sdk_secretsmanager::Client::from_conf(conf)
+    }
+
     /// A client that signs with the system clock, whatever the server's clock says.
     pub fn client_with_system_time(&self) -> aws_sdk_kms::Client {
         aws_sdk_kms::Client::from_conf(

@@ -31,6 +31,8 @@ mod rotation;
 mod sdk;
 mod seal;
 mod secrets;
+mod secrets_replication;
+mod secrets_sdk;
 mod ssm;
 mod ssm_authz;
 mod ssm_events;
