@@ -38,6 +38,8 @@ pub struct Options {
     pub root_key: Option<Arc<SecretBytes>>,
     /// Record every request in the audit trail (on by default; off only to measure its cost).
     pub audit: bool,
+    /// Secret rotation webhooks, by name (see [`crate::rotators`]).
+    pub rotation_webhooks: Vec<crate::rotators::RotationWebhook>,
 }
 
 impl Options {
@@ -53,6 +55,7 @@ impl Options {
             event_targets: Arc::new(crate::events::Targets::default()),
             root_key: None,
             audit: true,
+            rotation_webhooks: Vec::new(),
         }
     }
 }
@@ -172,6 +175,10 @@ pub async fn bootstrap(opts: Options) -> Result<Started, BootstrapError> {
     let audit = Arc::new(
         trent_audit::AuditLog::open(Arc::clone(&store), Arc::clone(&opts.clock), opts.audit)
             .await?,
+    );
+    secrets.start_rotation(
+        Arc::new(crate::rotators::Registry::new(&opts.rotation_webhooks)),
+        Arc::new(crate::rotators::AuditEvents(Arc::clone(&audit))),
     );
     let state = Arc::new(State {
         audit,

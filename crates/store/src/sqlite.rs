@@ -20,12 +20,13 @@ use crate::{
     Barrier, DeleteOutcome, GrantRecord, ImportParameters, KeyMaterial, KeyRecord, KeyUsageRecord,
     ManagedPolicyRecord, NewSecretVersion, OutboxEvent, ParameterRecord, ParameterVersionRecord,
     PendingEvent, PrincipalKind, Result, RoleRecord, RowIdentity, Scope, SecretRecord,
-    SessionRecord, Store, StoreError, UserRecord,
+    SecretRotationRecord, SessionRecord, Store, StoreError, UserRecord,
 };
 
 mod audit;
 mod grants;
 mod iam;
+mod secret_rotation;
 mod secrets;
 mod ssm;
 
@@ -814,6 +815,27 @@ impl Store for SqliteStore {
 
     async fn secrets_due_for_purge(&self, now_ms: i64, limit: u32) -> Result<Vec<(Scope, String)>> {
         secrets::due_for_purge(&self.pool, now_ms, limit).await
+    }
+
+    async fn get_secret_rotation(
+        &self,
+        scope: &Scope,
+        name: &str,
+    ) -> Result<Option<SecretRotationRecord>> {
+        secret_rotation::get(&self.pool, scope, name).await
+    }
+
+    async fn put_secret_rotation(
+        &self,
+        scope: &Scope,
+        name: &str,
+        rotation: &SecretRotationRecord,
+    ) -> Result<()> {
+        secret_rotation::put(&self.pool, scope, name, rotation).await
+    }
+
+    async fn secret_rotations_due(&self, now_ms: i64, limit: u32) -> Result<Vec<(Scope, String)>> {
+        secret_rotation::due(&self.pool, now_ms, limit).await
     }
 
     async fn get_parameter(&self, scope: &Scope, name: &str) -> Result<Option<ParameterRecord>> {

@@ -36,6 +36,36 @@ pub struct Response {
     tags: Vec<Tag>,
     version_ids_to_stages: BTreeMap<String, Vec<String>>,
     created_date: f64,
+    // Rotation (see `with_rotation`).
+    #[serde(rename = "RotationLambdaARN", skip_serializing_if = "Option::is_none")]
+    rotation_lambda_arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rotation_rules: Option<crate::schedule::RotationRules>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_rotated_date: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_rotation_date: Option<f64>,
+}
+
+/// Adds a secret's rotation fields: RotationEnabled, RotationLambdaARN, RotationRules,
+/// LastRotatedDate and NextRotationDate (the last second of the next rotation window).
+pub(crate) fn with_rotation(
+    mut response: Response,
+    rotation: Option<&trent_store::SecretRotationRecord>,
+) -> Response {
+    let Some(r) = rotation else {
+        return response;
+    };
+    response.rotation_enabled = r.enabled;
+    response.rotation_lambda_arn = r.lambda_arn.clone();
+    let rules = crate::rotation::stored_rules(r);
+    response.rotation_rules = (!rules.is_empty()).then_some(rules);
+    response.last_rotated_date = r.last_rotated_ms.map(from_millis);
+    response.next_rotation_date = r
+        .window_end_ms
+        .filter(|_| r.enabled)
+        .map(|end| from_millis(end - 1000));
+    response
 }
 
 pub(crate) fn describe(secret: &SecretRecord) -> Response {
@@ -51,6 +81,10 @@ pub(crate) fn describe(secret: &SecretRecord) -> Response {
         tags: model::tags_out(&secret.tags),
         version_ids_to_stages: model::versions_to_stages(secret),
         created_date: from_millis(secret.created_ms),
+        rotation_lambda_arn: None,
+        rotation_rules: None,
+        last_rotated_date: None,
+        next_rotation_date: None,
     }
 }
 
@@ -69,5 +103,9 @@ pub async fn handle(
             "DescribeSecret",
         )
         .await?;
-    Ok(describe(&secret))
+    let rotation = secrets
+        .store()
+        .get_secret_rotation(&secret.scope, &secret.name)
+        .await?;
+    Ok(with_rotation(describe(&secret), rotation.as_ref()))
 }

@@ -107,6 +107,32 @@ async fn insert_version(
     Ok(())
 }
 
+/// Gives a stored version without a value (kind `none`) its value.
+async fn fill_version(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    secret: &SecretRecord,
+    version: &NewSecretVersion,
+) -> Result<()> {
+    let r = &version.record;
+    let done = sqlx::query(
+        "UPDATE sm_secret_versions SET kind = ?, kms_key_arn = ?, ciphertext = ?
+         WHERE account_id = ? AND region = ? AND name = ? AND version_id = ? AND kind = 'none'",
+    )
+    .bind(&r.kind)
+    .bind(&r.kms_key_arn)
+    .bind(&version.ciphertext)
+    .bind(&secret.scope.account_id)
+    .bind(&secret.scope.region)
+    .bind(&secret.name)
+    .bind(&r.version_id)
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Err(StoreError::AlreadyExists);
+    }
+    Ok(())
+}
+
 pub(super) async fn create(
     pool: &SqlitePool,
     secret: &SecretRecord,
@@ -255,6 +281,9 @@ pub(super) async fn save(
     .iter()
     .map(|r| r.try_get::<String, _>("version_id"))
     .collect::<std::result::Result<_, _>>()?;
+    // A version already stored without a value (the AWSPENDING version a rotation starts
+    // with) gets its value in place.
+    let fills = version.is_some_and(|v| stored.iter().any(|id| *id == v.record.version_id));
     for id in stored {
         match secret.versions.iter().find(|v| v.version_id == id) {
             Some(v) => {
@@ -284,8 +313,10 @@ pub(super) async fn save(
             }
         }
     }
-    if let Some(v) = version {
-        insert_version(&mut tx, secret, v).await?;
+    match version {
+        Some(v) if fills => fill_version(&mut tx, secret, v).await?,
+        Some(v) => insert_version(&mut tx, secret, v).await?,
+        None => {}
     }
     tx.commit().await?;
     Ok(next)
