@@ -200,8 +200,9 @@ fn pg_role_exists(c: &mut sqlx::PgConnection, user: String) -> DbFuture<'_, bool
 
 fn my_user_exists(c: &mut sqlx::MySqlConnection, user: String) -> DbFuture<'_, bool> {
     Box::pin(async move {
-        let found: Option<String> =
-            sqlx::query_scalar("SELECT User FROM mysql.user WHERE User = ? AND Host = '%'")
+        // `SELECT 1`: the User column is binary-collated, which does not decode as text.
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM mysql.user WHERE User = ? AND Host = '%'")
                 .bind(user)
                 .fetch_optional(c)
                 .await?;
@@ -240,8 +241,11 @@ impl Conn {
                     let mut o = sqlx::postgres::PgConnectOptions::new()
                         .host(host)
                         .port(port)
-                        .username(s.username())
-                        .password(s.password());
+                        .username(s.username());
+                    // An empty password is no password (not the hash of "").
+                    if !s.password().is_empty() {
+                        o = o.password(s.password());
+                    }
                     o = o.database(s.text("dbname").unwrap_or("postgres"));
                     sqlx::PgConnection::connect_with(&o).await.map(Conn::Pg)
                 }
@@ -249,8 +253,10 @@ impl Conn {
                     let mut o = sqlx::mysql::MySqlConnectOptions::new()
                         .host(host)
                         .port(port)
-                        .username(s.username())
-                        .password(s.password());
+                        .username(s.username());
+                    if !s.password().is_empty() {
+                        o = o.password(s.password());
+                    }
                     if let Some(db) = s.text("dbname") {
                         o = o.database(db);
                     }

@@ -30,6 +30,7 @@ mod rotation;
 mod sdk;
 mod seal;
 mod secrets;
+mod secrets_rotation;
 mod ssm;
 mod ssm_authz;
 mod ssm_events;
