@@ -124,10 +124,12 @@ impl RotationEvents for AuditEvents {
             .as_deref()
             .and_then(|f| f.split(':').next())
             .map(str::to_owned);
-        let mut details = serde_json::json!({"versionId": e.version_id});
+        let mut details = serde_json::Map::new();
+        details.insert("versionId".into(), serde_json::Value::String(e.version_id));
         if let Some(step) = step {
-            details["failedStep"] = serde_json::Value::String(step);
+            details.insert("failedStep".into(), serde_json::Value::String(step));
         }
+        let details = serde_json::Value::Object(details);
         let event = trent_audit::record::service_event(
             "secretsmanager",
             e.name,

@@ -283,7 +283,7 @@ pub(super) async fn save(
     .collect::<std::result::Result<_, _>>()?;
     // A version already stored without a value (the AWSPENDING version a rotation starts
     // with) gets its value in place.
-    let fills = version.is_some_and(|v| stored.iter().any(|id| *id == v.record.version_id));
+    let fills = version.is_some_and(|v| stored.contains(&v.record.version_id));
     for id in stored {
         match secret.versions.iter().find(|v| v.version_id == id) {
             Some(v) => {
