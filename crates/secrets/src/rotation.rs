@@ -293,6 +293,39 @@ fn service_caller(scope: &Scope, now_ms: i64) -> Result<Caller, SecretsError> {
     })
 }
 
+/// The rotation members of a ListSecrets entry.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct RotationFields {
+    rotation_enabled: bool,
+    #[serde(rename = "RotationLambdaARN", skip_serializing_if = "Option::is_none")]
+    rotation_lambda_arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rotation_rules: Option<RotationRules>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_rotated_date: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_rotation_date: Option<f64>,
+}
+
+impl RotationFields {
+    pub(crate) fn of(r: &SecretRotationRecord) -> RotationFields {
+        let rules = stored_rules(r);
+        RotationFields {
+            rotation_enabled: r.enabled,
+            rotation_lambda_arn: r.lambda_arn.clone(),
+            rotation_rules: (!rules.is_empty()).then_some(rules),
+            last_rotated_date: r.last_rotated_ms.map(trent_wire::timestamp::from_millis),
+            next_rotation_date: next_rotation_ms(r).map(trent_wire::timestamp::from_millis),
+        }
+    }
+}
+
+/// NextRotationDate: the last second of the next window, while rotation is enabled.
+pub(crate) fn next_rotation_ms(r: &SecretRotationRecord) -> Option<i64> {
+    r.window_end_ms.filter(|_| r.enabled).map(|end| end - 1000)
+}
+
 /// Parses stored rules (written by RotateSecret).
 pub(crate) fn stored_rules(record: &SecretRotationRecord) -> RotationRules {
     serde_json::from_str(&record.rules).unwrap_or_default()

@@ -61,10 +61,7 @@ pub(crate) fn with_rotation(
     let rules = crate::rotation::stored_rules(r);
     response.rotation_rules = (!rules.is_empty()).then_some(rules);
     response.last_rotated_date = r.last_rotated_ms.map(from_millis);
-    response.next_rotation_date = r
-        .window_end_ms
-        .filter(|_| r.enabled)
-        .map(|end| from_millis(end - 1000));
+    response.next_rotation_date = crate::rotation::next_rotation_ms(r).map(from_millis);
     response
 }
 

@@ -40,6 +40,10 @@ pub struct Entry {
     tags: Vec<Tag>,
     secret_versions_to_stages: BTreeMap<String, Vec<String>>,
     created_date: f64,
+    /// RotationEnabled and the other rotation fields, for secrets with a rotation
+    /// configuration.
+    #[serde(flatten)]
+    rotation: Option<crate::rotation::RotationFields>,
 }
 
 #[derive(Serialize)]
@@ -117,8 +121,17 @@ pub async fn handle(
     }
     let end = start.saturating_add(max).min(list.len());
     let page = list.get(start..end).unwrap_or_default();
+    let mut secret_list: Vec<Entry> = page.iter().map(entry).collect();
+    for (e, s) in secret_list.iter_mut().zip(page) {
+        e.rotation = secrets
+            .store()
+            .get_secret_rotation(&s.scope, &s.name)
+            .await?
+            .as_ref()
+            .map(crate::rotation::RotationFields::of);
+    }
     Ok(Response {
-        secret_list: page.iter().map(entry).collect(),
+        secret_list,
         next_token: (end < list.len()).then(|| model::encode_token(end)),
     })
 }
@@ -135,5 +148,6 @@ fn entry(s: &SecretRecord) -> Entry {
         tags: model::tags_out(&s.tags),
         secret_versions_to_stages: model::versions_to_stages(s),
         created_date: from_millis(s.created_ms),
+        rotation: None,
     }
 }

@@ -626,6 +626,23 @@ async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// Waits for at least `n` RotationFailed events; returns them, newest first.
+async fn rotation_failed_events(cli: &Client, n: usize) -> Value {
+    // The failure is written before its audit event: wait for the event itself.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ev = cli
+            .ok("cloudtrail lookup-events --lookup-attributes \
+                 AttributeKey=EventName,AttributeValue=RotationFailed")
+            .await;
+        if ev["Events"].as_array().is_some_and(|a| a.len() >= n) {
+            return ev;
+        }
+        assert!(Instant::now() < deadline, "no RotationFailed event");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotation_webhook_signed_steps_failures_and_audit() {
     let (Some(aws), Some(python)) = (find_aws().await, find_python().await) else {
@@ -687,31 +704,53 @@ async fn rotation_webhook_signed_steps_failures_and_audit() {
         .await;
     assert_eq!(d["RotationEnabled"], false);
 
-    // A failing setSecret: AWSCURRENT stays, the pending version stays, rotation stays on.
-    hook.set("mode", "fail:setSecret");
+    // A failing createSecret: the pending version stays without a value.
+    hook.set("mode", "fail:createSecret");
     let r = cli
         .ok(&format!(
             "secretsmanager rotate-secret --secret-id app/hooked --rotation-lambda-arn {LAMBDA}hook"
         ))
         .await;
     let token = text(&r, "/VersionId").to_string();
-    wait_until("the failed setSecret", || {
-        hook.steps() == ["createSecret", "setSecret"]
+    wait_until("the failed createSecret", || {
+        hook.steps() == ["createSecret"]
     })
     .await;
-    // The failure is recorded before the audit event; wait for the event itself.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let failed = loop {
-        let ev = cli
-            .ok("cloudtrail lookup-events --lookup-attributes \
-                 AttributeKey=EventName,AttributeValue=RotationFailed")
-            .await;
-        if ev["Events"].as_array().is_some_and(|a| !a.is_empty()) {
-            break ev;
-        }
-        assert!(Instant::now() < deadline, "no RotationFailed event");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let failed = rotation_failed_events(&cli, 1).await;
+    let record: Value = serde_json::from_str(text(&failed, "/Events/0/CloudTrailEvent")).unwrap();
+    assert_eq!(record["serviceEventDetails"]["failedStep"], "createSecret");
+    let d = cli
+        .ok("secretsmanager describe-secret --secret-id app/hooked")
+        .await;
+    assert_eq!(stages_of(&d, &token), ["AWSPENDING"]);
+    assert_eq!(stages_of(&d, &v1), ["AWSCURRENT"]);
+    let e = cli
+        .fails(
+            "secretsmanager get-secret-value --secret-id app/hooked --version-stage AWSPENDING",
+            "ResourceNotFoundException",
+        )
+        .await;
+    assert!(e.contains(&token), "{e}");
+    let listed = cli
+        .ok("secretsmanager list-secrets --filters Key=name,Values=app/hooked")
+        .await;
+    assert_eq!(listed["SecretList"][0]["RotationEnabled"], true, "{listed}");
+
+    // A failing setSecret (the rotation tried again by RotateSecret, with the same version):
+    // AWSCURRENT stays, the pending version keeps its value, rotation stays on.
+    hook.set("mode", "fail:setSecret");
+    let e = cli
+        .fails(
+            "secretsmanager rotate-secret --secret-id app/hooked",
+            "InvalidRequestException",
+        )
+        .await;
+    assert!(e.contains("A previous rotation isn't complete"), "{e}");
+    wait_until("the failed setSecret", || {
+        hook.steps() == ["createSecret", "createSecret", "setSecret"]
+    })
+    .await;
+    let failed = rotation_failed_events(&cli, 2).await;
     let record: Value = serde_json::from_str(text(&failed, "/Events/0/CloudTrailEvent")).unwrap();
     assert_eq!(record["eventType"], "AwsServiceEvent");
     assert_eq!(record["eventSource"], "secretsmanager.amazonaws.com");
@@ -938,6 +977,17 @@ async fn rotation_on_schedule_by_the_clock() {
     let next = d["NextRotationDate"].as_f64().unwrap();
     // The last second of the window: the whole day, two days on.
     assert_eq!((next * 1000.0) as i64, window_start + day - 1000, "{d}");
+    let listed = cli
+        .ok("secretsmanager list-secrets --filters Key=name,Values=app/scheduled")
+        .await;
+    assert_eq!(
+        listed["SecretList"][0]["NextRotationDate"],
+        d["NextRotationDate"]
+    );
+    assert_eq!(
+        listed["SecretList"][0]["RotationRules"]["AutomaticallyAfterDays"],
+        2
+    );
 
     // Before the window nothing happens.
     trent_server::scheduler::tick(&server.state).await;
