@@ -474,6 +474,23 @@ impl Secrets {
                         .await?;
                     continue;
                 }
+                // AutomaticallyAfterDays counts from the last change of the value: a new
+                // AWSCURRENT written since this window was computed (PutSecretValue,
+                // UpdateSecret) counts as a rotation and moves the window.
+                if record.token.is_none()
+                    && stored_rules(&record).automatically_after_days.is_some()
+                    && let Some(current) = model::current(&secret)
+                    && let Some((later_start, later_end)) =
+                        window_after(&record, current.created_ms)
+                    && later_start > start
+                {
+                    record.window_start_ms = Some(later_start);
+                    record.window_end_ms = Some(later_end);
+                    self.store()
+                        .put_secret_rotation(&scope, &name, &record)
+                        .await?;
+                    continue;
+                }
                 // The window is open: the failed rotation is tried again, or a new one starts.
                 let next = window_after(&record, end);
                 record.window_start_ms = next.map(|w| w.0);

@@ -1038,5 +1038,52 @@ async fn rotation_on_schedule_by_the_clock() {
         rotation.window_start_ms,
         Some(rotated_at - rotated_at.rem_euclid(day) + 2 * day)
     );
+
+    // A manual PutSecretValue a day later counts as a rotation (AutomaticallyAfterDays): the
+    // window that was due does not rotate, the one two days after the change does.
+    let next_window = rotation.window_start_ms.unwrap();
+    server.clock.advance_ms(day);
+    let caller = trent_kms::Caller {
+        scope: scope.clone(),
+        requester: std::sync::Arc::new(
+            trent_policy::Requester::root("000000000000", "us-east-1", server.clock.now_ms())
+                .unwrap(),
+        ),
+        request_id: "manual-change".to_string(),
+        touched: Default::default(),
+    };
+    server
+        .state
+        .secrets
+        .call(
+            &caller,
+            "PutSecretValue",
+            br#"{"SecretId":"app/scheduled","SecretString":"changed by hand"}"#,
+        )
+        .await
+        .unwrap();
+    server.clock.set_ms(next_window + 3_600_000);
+    trent_server::scheduler::tick(&server.state).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(hook.steps().len(), 4, "{:?}", hook.steps());
+    let moved = server
+        .state
+        .store
+        .get_secret_rotation(&scope, "app/scheduled")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(moved.window_start_ms, Some(next_window + day));
+    server.clock.set_ms(next_window + day + 3_600_000);
+    let real_now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    hook.set(
+        "offset",
+        &((server.clock.now_ms() - real_now) / 1000).to_string(),
+    );
+    trent_server::scheduler::tick(&server.state).await;
+    wait_until("the postponed rotation", || hook.steps().len() == 8).await;
     server.stop().await;
 }
