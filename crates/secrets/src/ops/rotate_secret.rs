@@ -152,12 +152,15 @@ pub async fn handle(
         rules: rules_json,
         ..record
     };
-    // The schedule counts from the last rotation (or from now, the first time); a rotation
-    // started now moves it on when it ends.
+    // The schedule counts from the last rotation (or from now, the first time; a window that
+    // has passed already gives way to the next one); a rotation started now moves it on when
+    // it ends.
     let base = record.last_rotated_ms.unwrap_or(now);
-    let window = schedule
-        .as_ref()
-        .and_then(|s| s.next_window(base.max(now - 1)));
+    let window = schedule.as_ref().and_then(|s| {
+        s.next_window(base)
+            .filter(|w| w.1 > now)
+            .or_else(|| s.next_window(now))
+    });
     record.window_start_ms = window.map(|w| w.0);
     record.window_end_ms = window.map(|w| w.1);
     if immediately {
