@@ -77,6 +77,25 @@ if [ -n "$missing_tools" ] && command -v apt-get >/dev/null 2>&1; then
     { $as_root apt-get update -qq && $as_root apt-get install -y -qq $missing_tools; } >/dev/null 2>&1 ||
         echo "==> could not install$missing_tools: the share encryption test will fail"
 fi
+# PostgreSQL and MariaDB for the secret rotation tests (the built-in rotators change real
+# passwords). Started here when installed and not listening yet; the tests skip, saying why,
+# only when the URLs are unset.
+export TRENT_TEST_POSTGRES_URL="${TRENT_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+export TRENT_TEST_MYSQL_URL="${TRENT_TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306}"
+start_service() { # <name> <port>
+    if ! (exec 3<>/dev/tcp/127.0.0.1/"$2") 2>/dev/null && command -v service >/dev/null 2>&1; then
+        echo "==> starting $1"
+        as_root=
+        [ "$(id -u)" = 0 ] || as_root=sudo
+        $as_root service "$1" start >/dev/null 2>&1 || echo "==> could not start $1"
+        for _ in $(seq 100); do
+            (exec 3<>/dev/tcp/127.0.0.1/"$2") 2>/dev/null && break
+            sleep 0.1
+        done
+    fi
+}
+start_service postgresql 5432
+start_service mariadb 3306
 
 echo "==> cargo fmt --check"
 cargo fmt --all --check

@@ -366,6 +366,72 @@ impl Call {
     }
 }
 
+/// A service event (`eventType: AwsServiceEvent`): something a service did on its own, such
+/// as Secrets Manager's `RotationStarted`, `RotationSucceeded` and `RotationFailed`, recorded as
+/// CloudTrail records them: the service as the identity and the source, the resource in
+/// `additionalEventData` and `resources`. `details` goes to `serviceEventDetails` and must hold
+/// ids and reasons only, never a secret.
+pub fn service_event(
+    service: &str,
+    event_name: &str,
+    account_id: &str,
+    region: &str,
+    resource_arn: &str,
+    details: Value,
+    now_ms: i64,
+) -> Event {
+    let service = clean_name(service);
+    let source = format!("{service}.amazonaws.com");
+    let event_name = clean_name(event_name);
+    let event_id = uuid::Uuid::now_v7().to_string();
+    let resources = json!([{
+        "accountId": account_id,
+        "type": resource_type(resource_arn),
+        "ARN": resource_arn,
+    }]);
+    let mut r = Map::new();
+    r.insert("eventVersion".into(), json!(EVENT_VERSION));
+    r.insert(
+        "userIdentity".into(),
+        json!({"accountId": account_id, "invokedBy": source}),
+    );
+    r.insert("eventTime".into(), json!(format_time(now_ms)));
+    r.insert("eventSource".into(), json!(source));
+    r.insert("eventName".into(), json!(event_name));
+    r.insert("awsRegion".into(), json!(clean_name(region)));
+    r.insert("sourceIPAddress".into(), json!(source));
+    r.insert("userAgent".into(), json!(source));
+    r.insert("requestParameters".into(), Value::Null);
+    r.insert("responseElements".into(), Value::Null);
+    r.insert(
+        "additionalEventData".into(),
+        json!({"SecretId": resource_arn}),
+    );
+    r.insert("requestID".into(), json!(uuid::Uuid::new_v4().to_string()));
+    r.insert("eventID".into(), json!(event_id));
+    r.insert("readOnly".into(), json!(false));
+    r.insert("resources".into(), resources.clone());
+    r.insert("eventType".into(), json!("AwsServiceEvent"));
+    r.insert("managementEvent".into(), json!(true));
+    r.insert("recipientAccountId".into(), json!(account_id));
+    if !details.is_null() {
+        r.insert("serviceEventDetails".into(), details);
+    }
+    r.insert("eventCategory".into(), json!("Management"));
+    Event {
+        account_id: account_id.to_owned(),
+        event_time_ms: now_ms,
+        event_id,
+        event_name,
+        event_source: source,
+        username: None,
+        access_key_id: None,
+        read_only: false,
+        resources: resources.to_string(),
+        record: Value::Object(r).to_string(),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {

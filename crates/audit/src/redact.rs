@@ -442,7 +442,12 @@ const SECRETS: &[Op] = &[
         &["SecretIdList", "Filters", "MaxResults"],
         &[],
     ),
-    op("CancelRotateSecret", RW, &["SecretId"], &[]),
+    op(
+        "CancelRotateSecret",
+        RW,
+        &["SecretId"],
+        &["ARN", "Name", "VersionId"],
+    ),
     op(
         "CreateSecret",
         RW,
@@ -538,6 +543,18 @@ const SECRETS: &[Op] = &[
     ),
     op("RestoreSecret", RW, &["SecretId"], &["ARN", "Name"]),
     op("StopReplicationToReplica", RW, &["SecretId"], &["ARN"]),
+    op(
+        "RotateSecret",
+        RW,
+        &[
+            "SecretId",
+            "ClientRequestToken",
+            "RotationLambdaARN",
+            "RotationRules",
+            "RotateImmediately",
+        ],
+        &["ARN", "Name", "VersionId"],
+    ),
     op("TagResource", RW, &["SecretId", "Tags"], &[]),
     op("UntagResource", RW, &["SecretId", "TagKeys"], &[]),
     op(

@@ -10,6 +10,9 @@
 //!   leaving a version gives it AWSPREVIOUS), version retention, value members.
 //! - `authz`: `secretsmanager:*` decided by identity policies and the secret's resource policy,
 //!   as AWS evaluates them; `Secrets::existing` and `Secrets::live` authorize every lookup.
+//! - [`rotation`]: the four-step rotation protocol driven by Trent, the [`Rotator`] seam the
+//!   server's rotators plug into, the persisted progress that survives restarts, and the
+//!   scheduler job; [`schedule`]: RotationRules and rotation windows.
 //! - [`Secrets::reference`]: GetSecretValue for Parameter Store's
 //!   `/aws/reference/secretsmanager/…` names (the server plugs it into Parameter Store).
 //!
@@ -26,6 +29,8 @@ mod error;
 pub mod model;
 mod ops;
 mod replication;
+pub mod rotation;
+pub mod schedule;
 
 use std::sync::Arc;
 
@@ -35,6 +40,9 @@ use trent_store::clock::Clock;
 use trent_store::{Scope, SecretRecord, SecretVersionRecord, Store, StoreError};
 
 pub use error::SecretsError;
+pub use rotation::{
+    RotationEvent, RotationEvents, Rotator, RotatorError, RotatorRegistry, StepContext,
+};
 pub use trent_kms::Caller;
 
 /// Retries of a write that lost a race to another writer of the same secret.
@@ -48,6 +56,7 @@ pub struct Secrets {
     store: Arc<dyn Store>,
     kms: Arc<Kms>,
     clock: Arc<dyn Clock>,
+    rotation: rotation::Runtime,
 }
 
 /// A secret value, decrypted, with the version it belongs to.
@@ -58,7 +67,12 @@ pub struct Value {
 
 impl Secrets {
     pub fn new(store: Arc<dyn Store>, kms: Arc<Kms>, clock: Arc<dyn Clock>) -> Self {
-        Secrets { store, kms, clock }
+        Secrets {
+            store,
+            kms,
+            clock,
+            rotation: rotation::Runtime::default(),
+        }
     }
 
     /// Runs one operation: decodes `body`, validates, executes, encodes the response.
@@ -240,6 +254,13 @@ impl Secrets {
         secret: &SecretRecord,
         version: &SecretVersionRecord,
     ) -> Result<Value, SecretsError> {
+        if version.kind == rotation::KIND_NONE {
+            // The AWSPENDING version of a rotation before createSecret gave it a value.
+            return Err(SecretsError::ResourceNotFound(format!(
+                "Secrets Manager can't find the specified secret value for VersionId: {}",
+                version.version_id
+            )));
+        }
         let blob = self
             .store
             .get_secret_ciphertext(&secret.scope, &secret.name, &version.version_id)
@@ -379,8 +400,15 @@ impl Secrets {
         } else {
             value.bytes
         };
-        let describe_json = serde_json::to_string(&ops::describe(&secret))
-            .map_err(|_| SecretsError::Internal("DescribeSecret serialization"))?;
+        let rotation = self
+            .store
+            .get_secret_rotation(&secret.scope, &secret.name)
+            .await?;
+        let describe_json = serde_json::to_string(&ops::with_rotation(
+            ops::describe(&secret),
+            rotation.as_ref(),
+        ))
+        .map_err(|_| SecretsError::Internal("DescribeSecret serialization"))?;
         Ok(Some(Reference {
             arn: secret.arn.clone(),
             value: text,

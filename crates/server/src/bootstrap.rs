@@ -48,6 +48,8 @@ pub struct Options {
     /// Prune audit events older than this many days, behind a signed checkpoint (`None`: keep
     /// them forever).
     pub audit_retention_days: Option<u32>,
+    /// Secret rotation webhooks, by name (see [`crate::rotators`]).
+    pub rotation_webhooks: Vec<crate::rotators::RotationWebhook>,
 }
 
 impl Options {
@@ -66,6 +68,7 @@ impl Options {
             tls: None,
             audit: true,
             audit_retention_days: None,
+            rotation_webhooks: Vec::new(),
         }
     }
 }
@@ -189,6 +192,10 @@ pub async fn bootstrap(opts: Options) -> Result<Started, BootstrapError> {
     let audit = Arc::new(
         trent_audit::AuditLog::open(Arc::clone(&store), Arc::clone(&opts.clock), opts.audit)
             .await?,
+    );
+    secrets.start_rotation(
+        Arc::new(crate::rotators::Registry::new(&opts.rotation_webhooks)),
+        Arc::new(crate::rotators::AuditEvents(Arc::clone(&audit))),
     );
     let state = Arc::new(State {
         audit,

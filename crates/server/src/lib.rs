@@ -9,6 +9,8 @@
 //!   [`run_tls`] does the same over TLS ([`tls`]).
 //! - [`scheduler`] runs background jobs (key deletion, parameter policies) against an injected
 //!   clock.
+//! - [`rotators`] run the steps of Secrets Manager rotations: built-in PostgreSQL and
+//!   MySQL/MariaDB rotators and HTTP webhooks, chosen by RotationLambdaARN.
 //! - [`events`] delivers Parameter Store events from the store's outbox to a webhook and NATS.
 //! - Every request becomes a CloudTrail-format event (`trent-audit`), durable before the
 //!   response is sent; [`State::sign_audit_digests`] signs digests over the chain.
@@ -27,6 +29,7 @@ mod bootstrap;
 pub mod events;
 mod http;
 mod reference;
+pub mod rotators;
 pub mod scheduler;
 pub mod sealed;
 pub mod tls;

@@ -38,6 +38,11 @@ pub async fn tick(state: &State) {
         Ok(n) => tracing::info!(deleted = n, "secret deletion job finished"),
         Err(e) => tracing::error!(error = %error_chain(&e), "secret deletion job failed"),
     }
+    match state.secrets.rotate_due().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(started = n, "secret rotation job started rotations"),
+        Err(e) => tracing::error!(error = %error_chain(&e), "secret rotation job failed"),
+    }
     match state.iam.delete_expired_sessions().await {
         Ok(0) => {}
         Ok(n) => tracing::info!(deleted = n, "expired STS session cleanup finished"),

@@ -411,6 +411,35 @@ pub enum SecretWrite<'a> {
     },
 }
 
+/// A secret's rotation: its configuration, its schedule and the rotation under way, if any
+/// (Secrets Manager). The progress is written after every step, so a rotation interrupted by a
+/// stop resumes where it was.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SecretRotationRecord {
+    /// RotationEnabled.
+    pub enabled: bool,
+    /// RotationLambdaARN: which rotator runs the steps.
+    pub lambda_arn: Option<String>,
+    /// The RotationRules as JSON (the Secrets Manager crate owns the shape).
+    pub rules: String,
+    pub last_rotated_ms: Option<i64>,
+    /// The next rotation window, when rotation is enabled.
+    pub window_start_ms: Option<i64>,
+    pub window_end_ms: Option<i64>,
+    /// The pending version (ClientRequestToken) of the rotation under way.
+    pub token: Option<String>,
+    /// The RotationToken handed to the rotator, which PutSecretValue checks.
+    pub rotation_token: Option<String>,
+    /// The next step to run.
+    pub step: Option<String>,
+    /// `running`, or `failed` (tried again in the next window).
+    pub state: Option<String>,
+    pub attempts: i64,
+    /// The step that failed and why, never a value.
+    pub last_failure: Option<String>,
+    pub last_failure_ms: Option<i64>,
+}
+
 /// Which kind of IAM principal an inline policy or an attachment belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PrincipalKind {
@@ -757,6 +786,25 @@ pub trait Store: Send + Sync {
     /// `(name, primary region)` of every secret of `scope` that takes part in replication:
     /// replicas (their primary's region) and primaries with replicas (their own region).
     async fn secret_primary_regions(&self, scope: &Scope) -> Result<Vec<(String, String)>>;
+
+    // --- Secrets Manager rotation ---
+
+    /// The rotation record of a secret, if it was ever given a rotation configuration.
+    async fn get_secret_rotation(
+        &self,
+        scope: &Scope,
+        name: &str,
+    ) -> Result<Option<SecretRotationRecord>>;
+    /// Creates or replaces the rotation record of an existing secret (removed with it).
+    async fn put_secret_rotation(
+        &self,
+        scope: &Scope,
+        name: &str,
+        rotation: &SecretRotationRecord,
+    ) -> Result<()>;
+    /// Secrets with a rotation to run at `now_ms`, in any scope: one under way (`running`), or
+    /// rotation enabled and the window started.
+    async fn secret_rotations_due(&self, now_ms: i64, limit: u32) -> Result<Vec<(Scope, String)>>;
 
     // --- event outbox ---
 

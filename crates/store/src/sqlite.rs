@@ -20,8 +20,8 @@ use crate::{
     AuditEventRecord, AuditQuery, Barrier, DeleteOutcome, GrantRecord, ImportParameters,
     KeyMaterial, KeyRecord, KeyUsageRecord, ManagedPolicyRecord, NewSecretVersion, OutboxEvent,
     ParameterRecord, ParameterVersionRecord, PendingEvent, PrincipalKind, Result, RoleRecord,
-    RowIdentity, Scope, SecretRecord, SecretReplicaRecord, SecretWrite, SessionRecord, Store,
-    StoreError, UserRecord,
+    RowIdentity, Scope, SecretRecord, SecretReplicaRecord, SecretRotationRecord, SecretWrite,
+    SessionRecord, Store, StoreError, UserRecord,
 };
 
 mod audit;
@@ -30,6 +30,7 @@ mod grants;
 mod iam;
 mod secret_cache;
 mod secret_replicas;
+mod secret_rotation;
 mod secrets;
 mod ssm;
 
@@ -931,6 +932,27 @@ impl Store for SqliteStore {
 
     async fn secret_primary_regions(&self, scope: &Scope) -> Result<Vec<(String, String)>> {
         secret_replicas::primary_regions(&self.pool, scope).await
+    }
+
+    async fn get_secret_rotation(
+        &self,
+        scope: &Scope,
+        name: &str,
+    ) -> Result<Option<SecretRotationRecord>> {
+        secret_rotation::get(&self.pool, scope, name).await
+    }
+
+    async fn put_secret_rotation(
+        &self,
+        scope: &Scope,
+        name: &str,
+        rotation: &SecretRotationRecord,
+    ) -> Result<()> {
+        secret_rotation::put(&self.pool, scope, name, rotation).await
+    }
+
+    async fn secret_rotations_due(&self, now_ms: i64, limit: u32) -> Result<Vec<(Scope, String)>> {
+        secret_rotation::due(&self.pool, now_ms, limit).await
     }
 
     async fn get_parameter(&self, scope: &Scope, name: &str) -> Result<Option<ParameterRecord>> {

@@ -320,6 +320,20 @@ struct ServeArgs {
     #[arg(long, env = "TRENT_EVENTS_NATS_SUBJECT", default_value = trent_server::events::DEFAULT_NATS_SUBJECT)]
     events_nats_subject: String,
 
+    /// A Secrets Manager rotation webhook, `<name>=<http://url>` (repeatable; the environment
+    /// variable takes a comma-separated list). A secret rotates through it when its
+    /// RotationLambdaARN is `arn:aws:lambda:<region>:<account>:function:<name>`. Each step is a
+    /// signed POST; the signing secret comes from TRENT_ROTATION_WEBHOOK_SECRET_<NAME> (upper
+    /// case, `-` as `_`). Built-in rotators need no flag: the function names
+    /// trent-rotator-{postgresql,mysql,mariadb}-{single-user,alternating-users}.
+    #[arg(
+        long = "rotation-webhook",
+        value_name = "NAME=URL",
+        env = "TRENT_ROTATION_WEBHOOKS",
+        value_delimiter = ','
+    )]
+    rotation_webhooks: Vec<String>,
+
     /// Serve HTTPS with this certificate chain (PEM, leaf first) on --tls-addr. Reloaded, with
     /// --tls-key, on SIGHUP.
     #[arg(
@@ -696,6 +710,17 @@ async fn serve_unsealed(
     };
     tracing::info!(targets = ?targets, "Parameter Store event delivery");
     opts.event_targets = Arc::clone(targets);
+    opts.rotation_webhooks = args
+        .rotation_webhooks
+        .iter()
+        .map(|spec| {
+            trent_server::rotators::RotationWebhook::parse(spec, |var| std::env::var(var).ok())
+        })
+        .collect::<Result<_, _>>()
+        .context("invalid --rotation-webhook")?;
+    for w in &opts.rotation_webhooks {
+        tracing::info!(webhook = %w.name, url = %w.url, "secret rotation webhook");
+    }
     opts.audit = !args.no_audit;
     opts.audit_retention_days = args.audit_retention_days;
     if args.no_audit {

@@ -39,6 +39,33 @@ pub struct Response {
     /// PrimaryRegion and ReplicationStatus.
     #[serde(flatten)]
     pub(crate) replication: crate::replication::Replication,
+    // Rotation (see `with_rotation`).
+    #[serde(rename = "RotationLambdaARN", skip_serializing_if = "Option::is_none")]
+    rotation_lambda_arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rotation_rules: Option<crate::schedule::RotationRules>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_rotated_date: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_rotation_date: Option<f64>,
+}
+
+/// Adds a secret's rotation fields: RotationEnabled, RotationLambdaARN, RotationRules,
+/// LastRotatedDate and NextRotationDate (the last second of the next rotation window).
+pub(crate) fn with_rotation(
+    mut response: Response,
+    rotation: Option<&trent_store::SecretRotationRecord>,
+) -> Response {
+    let Some(r) = rotation else {
+        return response;
+    };
+    response.rotation_enabled = r.enabled;
+    response.rotation_lambda_arn = r.lambda_arn.clone();
+    let rules = crate::rotation::stored_rules(r);
+    response.rotation_rules = (!rules.is_empty()).then_some(rules);
+    response.last_rotated_date = r.last_rotated_ms.map(from_millis);
+    response.next_rotation_date = crate::rotation::next_rotation_ms(r).map(from_millis);
+    response
 }
 
 pub(crate) fn describe(secret: &SecretRecord) -> Response {
@@ -55,6 +82,10 @@ pub(crate) fn describe(secret: &SecretRecord) -> Response {
         version_ids_to_stages: model::versions_to_stages(secret),
         created_date: from_millis(secret.created_ms),
         replication: Default::default(),
+        rotation_lambda_arn: None,
+        rotation_rules: None,
+        last_rotated_date: None,
+        next_rotation_date: None,
     }
 }
 
@@ -73,7 +104,11 @@ pub async fn handle(
             "DescribeSecret",
         )
         .await?;
-    let mut out = describe(&secret);
+    let rotation = secrets
+        .store()
+        .get_secret_rotation(&secret.scope, &secret.name)
+        .await?;
+    let mut out = with_rotation(describe(&secret), rotation.as_ref());
     out.replication = secrets.replication(&secret).await?;
     Ok(out)
 }

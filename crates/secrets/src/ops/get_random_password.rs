@@ -120,6 +120,22 @@ impl Settings {
     }
 }
 
+/// The password a built-in rotator sets: GetRandomPassword's defaults (32 characters, each
+/// type required) without `exclude`.
+pub(crate) fn for_rotation(exclude: &str) -> Result<SecretBytes, SecretsError> {
+    let req = Request {
+        password_length: Some(32),
+        exclude_characters: Some(exclude.to_string()),
+        exclude_numbers: None,
+        exclude_punctuation: None,
+        exclude_uppercase: None,
+        exclude_lowercase: None,
+        include_space: None,
+        require_each_included_type: None,
+    };
+    Settings::from_request(&req)?.generate()
+}
+
 pub async fn handle(
     _secrets: &Secrets,
     caller: &Caller,

@@ -42,6 +42,10 @@ pub struct Entry {
     created_date: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     primary_region: Option<String>,
+    /// RotationEnabled and the other rotation fields, for secrets with a rotation
+    /// configuration.
+    #[serde(flatten)]
+    rotation: Option<crate::rotation::RotationFields>,
 }
 
 #[derive(Serialize)]
@@ -121,11 +125,20 @@ pub async fn handle(
     let end = start.saturating_add(max).min(list.len());
     let page = list.get(start..end).unwrap_or_default();
     let primaries = primary_regions(secrets, caller).await?;
+    let mut secret_list: Vec<Entry> = page
+        .iter()
+        .map(|s| entry(s, primaries.get(&s.name).cloned()))
+        .collect();
+    for (e, s) in secret_list.iter_mut().zip(page) {
+        e.rotation = secrets
+            .store()
+            .get_secret_rotation(&s.scope, &s.name)
+            .await?
+            .as_ref()
+            .map(crate::rotation::RotationFields::of);
+    }
     Ok(Response {
-        secret_list: page
-            .iter()
-            .map(|s| entry(s, primaries.get(&s.name).cloned()))
-            .collect(),
+        secret_list,
         next_token: (end < list.len()).then(|| model::encode_token(end)),
     })
 }
@@ -156,5 +169,6 @@ fn entry(s: &SecretRecord, primary_region: Option<String>) -> Entry {
         secret_versions_to_stages: model::versions_to_stages(s),
         created_date: from_millis(s.created_ms),
         primary_region,
+        rotation: None,
     }
 }

@@ -7,10 +7,12 @@ use trent_store::{NewSecretVersion, SecretRecord, SecretVersionRecord};
 use crate::model::{self, NewValue};
 use crate::{Caller, Secrets, SecretsError};
 
-pub(crate) use describe_secret::describe;
+pub(crate) use describe_secret::{describe, with_rotation};
+pub(crate) use get_random_password::for_rotation as password_for_rotation;
 pub(crate) use get_secret_value::select;
 
 mod batch_get_secret_value;
+mod cancel_rotate_secret;
 mod create_secret;
 mod delete_resource_policy;
 mod delete_secret;
@@ -25,6 +27,7 @@ mod put_secret_value;
 mod remove_regions_from_replication;
 mod replicate_secret_to_regions;
 mod restore_secret;
+mod rotate_secret;
 mod stop_replication_to_replica;
 mod tag_resource;
 mod untag_resource;
@@ -58,6 +61,7 @@ macro_rules! operations {
 
 operations! {
     "BatchGetSecretValue" => batch_get_secret_value,
+    "CancelRotateSecret" => cancel_rotate_secret,
     "CreateSecret" => create_secret,
     "DeleteResourcePolicy" => delete_resource_policy,
     "DeleteSecret" => delete_secret,
@@ -73,6 +77,7 @@ operations! {
     "ReplicateSecretToRegions" => replicate_secret_to_regions,
     "RestoreSecret" => restore_secret,
     "StopReplicationToReplica" => stop_replication_to_replica,
+    "RotateSecret" => rotate_secret,
     "TagResource" => tag_resource,
     "UntagResource" => untag_resource,
     "UpdateSecret" => update_secret,
@@ -115,7 +120,18 @@ pub(crate) async fn add_version(
     value: &NewValue,
     stages: Option<&[String]>,
 ) -> Result<Added, SecretsError> {
-    if let Some(existing) = secret.versions.iter().find(|v| v.version_id == version_id) {
+    // The AWSPENDING version a rotation starts with has no value: the first value given to its
+    // id fills it (createSecret's PutSecretValue).
+    let filling = secret
+        .versions
+        .iter()
+        .any(|v| v.version_id == version_id && v.kind == crate::rotation::KIND_NONE);
+    if let Some(existing) = secret
+        .versions
+        .iter()
+        .find(|v| v.version_id == version_id)
+        .filter(|_| !filling)
+    {
         if same_value(secrets, caller, secret, existing, value).await? {
             return Ok(Added::Existing(existing.stages.clone()));
         }
@@ -134,14 +150,23 @@ pub(crate) async fn add_version(
     let (ciphertext, key_arn) = secrets
         .encrypt(caller, secret, version_id, &value.bytes)
         .await?;
-    secret.versions.push(SecretVersionRecord {
-        version_id: version_id.to_string(),
-        stages: Vec::new(),
-        created_ms: now,
-        last_accessed_ms: None,
-        kind: value.kind.to_string(),
-        kms_key_arn: key_arn,
-    });
+    if filling {
+        for v in secret.versions.iter_mut() {
+            if v.version_id == version_id {
+                v.kind = value.kind.to_string();
+                v.kms_key_arn = key_arn.clone();
+            }
+        }
+    } else {
+        secret.versions.push(SecretVersionRecord {
+            version_id: version_id.to_string(),
+            stages: Vec::new(),
+            created_ms: now,
+            last_accessed_ms: None,
+            kind: value.kind.to_string(),
+            kms_key_arn: key_arn,
+        });
+    }
     // AWSCURRENT first: its move hands AWSPREVIOUS to the old version, and a label the request
     // names explicitly (even AWSPREVIOUS) then wins.
     stages.sort_by_key(|s| s != model::AWSCURRENT);

@@ -46,13 +46,6 @@ pub async fn handle(
     stages_member(&mut v, req.version_stages.as_ref());
     v.length("rotationToken", req.rotation_token.as_deref(), 36, 256);
     v.finish()?;
-    if req.rotation_token.is_some() {
-        return Err(SecretsError::InvalidRequest(
-            "RotationToken is only accepted from a rotation function, and secret rotation is \
-             not supported by this server."
-                .to_string(),
-        ));
-    }
     let value = model::value_of(req.secret_string, req.secret_binary)?.ok_or_else(|| {
         SecretsError::InvalidParameter(
             "You must provide either SecretString or SecretBinary.".to_string(),
@@ -63,8 +56,18 @@ pub async fn handle(
         .unwrap_or_else(model::new_version_id);
     let secret_id = req.secret_id.unwrap_or_default();
     let stages = req.version_stages;
+    let req_rotation_token = req.rotation_token;
     retrying(|| async {
         let mut secret = secrets.live(caller, &secret_id, "PutSecretValue").await?;
+        // A RotationToken must be the one of the rotation under way on this secret.
+        if let Some(t) = &req_rotation_token
+            && !secrets.rotation_token_valid(&secret, t).await?
+        {
+            return Err(SecretsError::InvalidRequest(
+                "The RotationToken doesn't match a rotation in progress for this secret."
+                    .to_string(),
+            ));
+        }
         let added = add_version(
             secrets,
             caller,

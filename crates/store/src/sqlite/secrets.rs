@@ -107,6 +107,32 @@ async fn insert_version(
     Ok(())
 }
 
+/// Gives a stored version without a value (kind `none`) its value.
+async fn fill_version(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    secret: &SecretRecord,
+    version: &NewSecretVersion,
+) -> Result<()> {
+    let r = &version.record;
+    let done = sqlx::query(
+        "UPDATE sm_secret_versions SET kind = ?, kms_key_arn = ?, ciphertext = ?
+         WHERE account_id = ? AND region = ? AND name = ? AND version_id = ? AND kind = 'none'",
+    )
+    .bind(&r.kind)
+    .bind(&r.kms_key_arn)
+    .bind(&version.ciphertext)
+    .bind(&secret.scope.account_id)
+    .bind(&secret.scope.region)
+    .bind(&secret.name)
+    .bind(&r.version_id)
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Err(StoreError::AlreadyExists);
+    }
+    Ok(())
+}
+
 pub(super) async fn create(
     pool: &SqlitePool,
     secret: &SecretRecord,
@@ -299,6 +325,12 @@ pub(super) async fn save_in(
     .iter()
     .map(|r| r.try_get::<String, _>("version_id"))
     .collect::<std::result::Result<_, _>>()?;
+    // A version already stored without a value (the AWSPENDING version a rotation starts
+    // with) gets its value in place.
+    let fills: Vec<bool> = versions
+        .iter()
+        .map(|v| stored.contains(&v.record.version_id))
+        .collect();
     for id in stored {
         match secret.versions.iter().find(|v| v.version_id == id) {
             Some(v) => {
@@ -328,8 +360,12 @@ pub(super) async fn save_in(
             }
         }
     }
-    for v in versions {
-        insert_version(tx, secret, v).await?;
+    for (v, fills) in versions.iter().zip(fills) {
+        if fills {
+            fill_version(tx, secret, v).await?;
+        } else {
+            insert_version(tx, secret, v).await?;
+        }
     }
     Ok(next)
 }

@@ -32,6 +32,7 @@ mod sdk;
 mod seal;
 mod secrets;
 mod secrets_replication;
+mod secrets_rotation;
 mod secrets_sdk;
 mod ssm;
 mod ssm_authz;

@@ -839,3 +839,89 @@ async fn secrets_replication_cli() {
     .await;
     server.stop().await;
 }
+
+/// Rotation and replication do not combine yet, and each says so instead of letting replicas
+/// fall behind: RotateSecret refuses a primary with replicas and a replica,
+/// ReplicateSecretToRegions refuses a secret whose rotation is on until it is cancelled.
+#[tokio::test]
+async fn rotation_and_replication_refuse_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let (us, eu) = (server.secrets_manager(US), server.secrets_manager(EU));
+    let rotator =
+        "arn:aws:lambda:us-east-1:000000000000:function:trent-rotator-postgresql-single-user";
+    let db = r#"{"engine":"postgres","host":"127.0.0.1","username":"u","password":"p"}"#;
+
+    us.create_secret()
+        .name("replicated")
+        .secret_string(db)
+        .add_replica_regions(replica(EU, None))
+        .send()
+        .await
+        .unwrap();
+    for (client, want) in [
+        (&us, "remove its replica regions"),
+        (&eu, "Operation not permitted on a replica secret"),
+    ] {
+        let err = client
+            .rotate_secret()
+            .secret_id("replicated")
+            .rotation_lambda_arn(rotator)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), "InvalidRequestException");
+        assert!(message(&err).contains(want), "{}", message(&err));
+    }
+
+    us.create_secret()
+        .name("rotating")
+        .secret_string(db)
+        .send()
+        .await
+        .unwrap();
+    us.rotate_secret()
+        .secret_id("rotating")
+        .rotation_lambda_arn(rotator)
+        .rotation_rules(
+            aws_sdk_secretsmanager::types::RotationRulesType::builder()
+                .automatically_after_days(30)
+                .build(),
+        )
+        .rotate_immediately(false)
+        .send()
+        .await
+        .unwrap();
+    let err = us
+        .replicate_secret_to_regions()
+        .secret_id("rotating")
+        .add_replica_regions(replica(EU, None))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "InvalidRequestException");
+    assert!(
+        message(&err).contains("CancelRotateSecret"),
+        "{}",
+        message(&err)
+    );
+    us.cancel_rotate_secret()
+        .secret_id("rotating")
+        .send()
+        .await
+        .unwrap();
+    us.replicate_secret_to_regions()
+        .secret_id("rotating")
+        .add_replica_regions(replica(EU, None))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        eu.describe_secret()
+            .secret_id("rotating")
+            .send()
+            .await
+            .is_ok()
+    );
+    server.stop().await;
+}
