@@ -161,15 +161,17 @@ if [ -n "$PYTHON_CLI" ]; then
     export AWS_ENDPOINT_URL_KMS="http://127.0.0.1:$PORT" AWS_SHARED_CREDENTIALS_FILE="$CREDS" \
         AWS_PROFILE=trent AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
     KMS=(-w "key=$KEY")
+    # Strict decryption needs the key ARN; discovery decrypts with whichever key the message names.
+    DISCOVERY=(-w discovery=true)
     timed "trent encrypt 0x0578 KMS" "$W/k.enc" "$TRENT" encrypt -i "$W/plain" -o "$W/k.enc" "${KMS[@]}"
     row "trent encrypt 0x0578, frame 4096, KMS key" "$BEST" "$BEST_CPU"
-    timed "trent decrypt 0x0578 KMS" "$W/k.dec" "$TRENT" decrypt -i "$W/k.enc" -o "$W/k.dec" "${KMS[@]}"
+    timed "trent decrypt 0x0578 KMS" "$W/k.dec" "$TRENT" decrypt -i "$W/k.enc" -o "$W/k.dec" "${DISCOVERY[@]}"
     row "trent decrypt 0x0578, frame 4096, KMS key" "$BEST" "$BEST_CPU"
     RUNS_SAVED=$RUNS
     RUNS=1
     timed "python encrypt 0x0578 KMS" "$W/p.enc" "$PYTHON_CLI" -e -i "$W/plain" -o "$W/p.enc" "${KMS[@]}" -S
     row "aws-encryption-cli encrypt 0x0578, frame 4096, KMS key" "$BEST" "$BEST_CPU"
-    timed "python decrypt 0x0578 KMS" "$W/p.dec" "$PYTHON_CLI" -d -i "$W/p.enc" -o "$W/p.dec" "${KMS[@]}" -S
+    timed "python decrypt 0x0578 KMS" "$W/p.dec" "$PYTHON_CLI" -d -i "$W/p.enc" -o "$W/p.dec" "${DISCOVERY[@]}" -S
     row "aws-encryption-cli decrypt 0x0578, frame 4096, KMS key" "$BEST" "$BEST_CPU"
     RUNS=$RUNS_SAVED
     cmp -s "$W/plain" "$W/p.dec" || { echo "python output differs" >&2; exit 1; }
