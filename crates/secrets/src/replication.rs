@@ -187,6 +187,41 @@ impl Secrets {
         self.write(secret, false, &versions, &synced).await
     }
 
+    /// As [`Secrets::save`], adding `placeholder`, a version with no value yet (the AWSPENDING
+    /// version a rotation starts with): replicas get the same placeholder, and the value when
+    /// it comes.
+    pub(crate) async fn save_placeholder(
+        &self,
+        caller: &Caller,
+        secret: &SecretRecord,
+        placeholder: &NewSecretVersion,
+    ) -> Result<(), SecretsError> {
+        if let Some(primary) = self
+            .store()
+            .secret_primary_region(&secret.scope, &secret.name)
+            .await?
+        {
+            return Err(replica_is_read_only(&primary));
+        }
+        let replicas = self
+            .store()
+            .secret_replicas(&secret.scope, &secret.name)
+            .await?;
+        if replicas.is_empty() {
+            self.store().save_secret(secret, Some(placeholder)).await?;
+            return Ok(());
+        }
+        let versions = [NewSecretVersion {
+            record: placeholder.record.clone(),
+            ciphertext: placeholder.ciphertext.clone(),
+        }];
+        let mut synced = Vec::new();
+        for r in &replicas {
+            synced.push(self.sync_replica(caller, secret, None, r, false).await?);
+        }
+        self.write(secret, false, &versions, &synced).await
+    }
+
     /// Writes the primary (created or saved), the replicas that synced and the replica list.
     async fn write(
         &self,
@@ -302,10 +337,32 @@ impl Secrets {
         let in_region = caller_in(caller, &replica.region);
         let mut inserts = Vec::new();
         for v in &primary.versions {
-            if let Some(old) = had.iter().find(|h| h.version_id == v.version_id) {
+            // A version the replica has keeps its ciphertext, unless it is a rotation's
+            // placeholder whose value has come since: that one is filled below.
+            let filled = |h: &SecretVersionRecord| {
+                h.kind == crate::rotation::KIND_NONE && v.kind != crate::rotation::KIND_NONE
+            };
+            if let Some(old) = had
+                .iter()
+                .find(|h| h.version_id == v.version_id && !filled(h))
+            {
                 record.versions.push(SecretVersionRecord {
                     stages: v.stages.clone(),
                     ..old.clone()
+                });
+                continue;
+            }
+            if v.kind == crate::rotation::KIND_NONE {
+                // A rotation's placeholder: nothing to encrypt yet.
+                let version = SecretVersionRecord {
+                    kms_key_arn: String::new(),
+                    last_accessed_ms: None,
+                    ..v.clone()
+                };
+                record.versions.push(version.clone());
+                inserts.push(NewSecretVersion {
+                    record: version,
+                    ciphertext: Vec::new(),
                 });
                 continue;
             }

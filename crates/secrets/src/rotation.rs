@@ -233,9 +233,9 @@ impl StepContext<'_> {
             )
             .await?;
             if let crate::ops::Added::New(new) = added {
+                // Through `save`: replicas get the value too, encrypted under their own keys.
                 self.secrets
-                    .store()
-                    .save_secret(&secret, Some(&new))
+                    .save(&self.caller, &secret, Some((&new, &value)))
                     .await?;
             }
             Ok(())
@@ -272,7 +272,7 @@ impl StepContext<'_> {
             }
             model::attach(&mut secret.versions, model::AWSCURRENT, &self.token);
             secret.last_changed_ms = self.secrets.now_ms();
-            self.secrets.store().save_secret(&secret, None).await?;
+            self.secrets.save(&self.caller, &secret, None).await?;
             Ok(())
         })
         .await?;
@@ -413,7 +413,11 @@ impl Secrets {
                 _ => None,
             };
             model::prune(&mut secret.versions, self.now_ms());
-            self.store().save_secret(&secret, new.as_ref()).await?;
+            let caller = service_caller(scope, self.now_ms())?;
+            match &new {
+                Some(placeholder) => self.save_placeholder(&caller, &secret, placeholder).await?,
+                None => self.save(&caller, &secret, None).await?,
+            }
             Ok(())
         })
         .await
@@ -701,7 +705,8 @@ impl Secrets {
                 }
                 if v.stages.iter().any(|s| s == model::AWSPENDING) {
                     model::detach(&mut fresh.versions, model::AWSPENDING, token);
-                    self.store().save_secret(&fresh, None).await?;
+                    let caller = service_caller(&fresh.scope, self.now_ms())?;
+                    self.save(&caller, &fresh, None).await?;
                 }
                 Ok(true)
             })

@@ -53,18 +53,6 @@ pub async fn handle(
         {
             return Err(replica_is_read_only(&primary));
         }
-        let rotating = secrets
-            .store()
-            .get_secret_rotation(&secret.scope, &secret.name)
-            .await?
-            .is_some_and(|r| r.enabled || r.state.as_deref() == Some("running"));
-        if rotating {
-            return Err(SecretsError::InvalidRequest(
-                "Trent does not replicate a secret with rotation turned on: cancel its rotation \
-                 (CancelRotateSecret) first."
-                    .to_string(),
-            ));
-        }
         let replicas = secrets
             .add_replicas(caller, &secret, false, None, &regions, overwrite)
             .await?;

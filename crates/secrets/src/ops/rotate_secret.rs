@@ -87,26 +87,14 @@ pub async fn handle(
     let secret_id = req.secret_id.as_deref().unwrap_or_default();
     let secret = secrets.live(caller, secret_id, "RotateSecret").await?;
     let scope = secret.scope.clone();
-    // A replica is rotated through its primary. The rotation steps write the primary alone, so
-    // a primary with replicas is not rotated (ReplicateSecretToRegions refuses the converse).
+    // A replica is rotated through its primary; the primary's rotation reaches its replicas
+    // through every save.
     if let Some(primary) = secrets
         .store()
         .secret_primary_region(&scope, &secret.name)
         .await?
     {
         return Err(crate::replication::replica_is_read_only(&primary));
-    }
-    if !secrets
-        .store()
-        .secret_replicas(&scope, &secret.name)
-        .await?
-        .is_empty()
-    {
-        return Err(SecretsError::InvalidRequest(
-            "Trent does not rotate a secret that has replicas: remove its replica regions \
-             (RemoveRegionsFromReplication) first."
-                .to_string(),
-        ));
     }
     let stored = secrets
         .store()

@@ -184,8 +184,10 @@ async fn rotation_postgresql_single_user_and_alternating_users() {
     );
     assert!(pg_password_matches(&python, &url, &role, "old-password-1"));
     let secret = format!("pg/{role}");
+    // Replicated to a second region, which every step of the rotation reaches.
     cli.ok(&format!(
-        "secretsmanager create-secret --name {secret} --secret-string {}",
+        "secretsmanager create-secret --name {secret} --secret-string {} \
+         --add-replica-regions Region=eu-west-1",
         pg_secret(&url, &role, "old-password-1", None)
     ))
     .await;
@@ -214,6 +216,32 @@ async fn rotation_postgresql_single_user_and_alternating_users() {
     assert_eq!(new["port"], 5432);
     assert!(pg_password_matches(&python, &url, &role, new_password));
     assert!(!pg_password_matches(&python, &url, &role, "old-password-1"));
+    // The replica has the same versions and labels, and the new value.
+    let replica = cli
+        .ok(&format!(
+            "secretsmanager describe-secret --secret-id {secret} --region eu-west-1"
+        ))
+        .await;
+    assert_eq!(
+        replica["VersionIdsToStages"], d["VersionIdsToStages"],
+        "{replica}"
+    );
+    let primary = cli
+        .ok(&format!(
+            "secretsmanager describe-secret --secret-id {secret}"
+        ))
+        .await;
+    assert_eq!(
+        primary["ReplicationStatus"][0]["Status"], "InSync",
+        "{primary}"
+    );
+    let got = cli
+        .ok(&format!(
+            "secretsmanager get-secret-value --secret-id {secret} --region eu-west-1"
+        ))
+        .await;
+    let replicated: Value = serde_json::from_str(text(&got, "/SecretString")).unwrap();
+    assert_eq!(text(&replicated, "/password"), new_password);
 
     // Alternating users: the master secret creates <role>_clone, then the users alternate.
     let app = unique("trent_rot_app");
