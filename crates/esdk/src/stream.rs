@@ -76,9 +76,8 @@ pub struct EncryptingWriter<W: Write> {
     batch_len: usize,
     pending: Zeroizing<Vec<u8>>,
     out: Vec<u8>,
-    /// Sealed by the threads, not yet hashed and written (the previous batch), and its frames.
+    /// Sealed by the threads, not yet hashed and written (the previous batch).
     stash: Vec<Vec<u8>>,
-    stash_frames: usize,
 }
 
 /// Plaintext gathered per thread before a parallel batch is sealed.
@@ -130,7 +129,6 @@ impl<W: Write> EncryptingWriter<W> {
             pending: Zeroizing::new(Vec::new()),
             out: Vec::new(),
             stash: Vec::new(),
-            stash_frames: 0,
         })
     }
 
@@ -211,7 +209,9 @@ impl<W: Write> EncryptingWriter<W> {
         }
         // Pipelined: while the threads seal this batch, this thread hashes (for the signature)
         // and writes the previous one, so a signed suite's SHA-384 overlaps the AES-GCM.
-        let stashed = u32::try_from(self.stash_frames).map_err(|_| too_many_frames())?;
+        let sealed_len = 4 + 12 + self.frame_len + 16;
+        let stashed_frames = self.stash.iter().map(Vec::len).sum::<usize>() / sealed_len;
+        let stashed = u32::try_from(stashed_frames).map_err(|_| too_many_frames())?;
         let first_seq = self
             .encryptor
             .next_sequence_number()
@@ -253,7 +253,6 @@ impl<W: Write> EncryptingWriter<W> {
         for group in sealed {
             self.stash.push(group?);
         }
-        self.stash_frames = frame_count;
         Ok(())
     }
 
@@ -268,7 +267,6 @@ impl<W: Write> EncryptingWriter<W> {
             }
             self.inner.write_all(&group)?;
         }
-        self.stash_frames = 0;
         Ok(())
     }
 }

@@ -156,35 +156,8 @@ impl Secrets {
         secret: &SecretRecord,
         new: Option<(&NewSecretVersion, &NewValue)>,
     ) -> Result<(), SecretsError> {
-        if let Some(primary) = self
-            .store()
-            .secret_primary_region(&secret.scope, &secret.name)
-            .await?
-        {
-            return Err(replica_is_read_only(&primary));
-        }
-        let replicas = self
-            .store()
-            .secret_replicas(&secret.scope, &secret.name)
-            .await?;
-        if replicas.is_empty() {
-            self.store()
-                .save_secret(secret, new.map(|(n, _)| n))
-                .await?;
-            return Ok(());
-        }
-        let versions: Vec<NewSecretVersion> = new
-            .map(|(n, _)| NewSecretVersion {
-                record: n.record.clone(),
-                ciphertext: n.ciphertext.clone(),
-            })
-            .into_iter()
-            .collect();
-        let mut synced = Vec::new();
-        for r in &replicas {
-            synced.push(self.sync_replica(caller, secret, new, r, false).await?);
-        }
-        self.write(secret, false, &versions, &synced).await
+        self.save_version(caller, secret, new.map(|(n, _)| n), new)
+            .await
     }
 
     /// As [`Secrets::save`], adding `placeholder`, a version with no value yet (the AWSPENDING
@@ -195,6 +168,19 @@ impl Secrets {
         caller: &Caller,
         secret: &SecretRecord,
         placeholder: &NewSecretVersion,
+    ) -> Result<(), SecretsError> {
+        self.save_version(caller, secret, Some(placeholder), None)
+            .await
+    }
+
+    /// Saves `secret` with `version` (if any) and syncs the replicas; `valued` is the new
+    /// version with its value, when it has one.
+    async fn save_version(
+        &self,
+        caller: &Caller,
+        secret: &SecretRecord,
+        version: Option<&NewSecretVersion>,
+        valued: Option<(&NewSecretVersion, &NewValue)>,
     ) -> Result<(), SecretsError> {
         if let Some(primary) = self
             .store()
@@ -208,16 +194,19 @@ impl Secrets {
             .secret_replicas(&secret.scope, &secret.name)
             .await?;
         if replicas.is_empty() {
-            self.store().save_secret(secret, Some(placeholder)).await?;
+            self.store().save_secret(secret, version).await?;
             return Ok(());
         }
-        let versions = [NewSecretVersion {
-            record: placeholder.record.clone(),
-            ciphertext: placeholder.ciphertext.clone(),
-        }];
+        let versions: Vec<NewSecretVersion> = version
+            .map(|n| NewSecretVersion {
+                record: n.record.clone(),
+                ciphertext: n.ciphertext.clone(),
+            })
+            .into_iter()
+            .collect();
         let mut synced = Vec::new();
         for r in &replicas {
-            synced.push(self.sync_replica(caller, secret, None, r, false).await?);
+            synced.push(self.sync_replica(caller, secret, valued, r, false).await?);
         }
         self.write(secret, false, &versions, &synced).await
     }
