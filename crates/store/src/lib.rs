@@ -16,11 +16,14 @@ mod barrier;
 pub mod clock;
 pub mod kms_seal;
 pub mod pkcs11;
+mod postgres;
 pub mod seal;
+mod secret_cache;
 pub mod shamir;
 mod sqlite;
 
 pub use barrier::{Barrier, KeyringKeys, RowIdentity};
+pub use postgres::PostgresStore;
 pub use seal::{FileSeal, ROOT_KEY_FILE, Seal, SealError, Stored, Unseal, create_private};
 pub use sqlite::{DATABASE_FILE, SqliteStore};
 
@@ -543,6 +546,85 @@ pub struct AccessKeyInfo {
     pub created_ms: i64,
 }
 
+/// A committed change that the other processes sharing a store must see: their caches drop what
+/// it names. Delivered by [`Store::subscribe_changes`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Change {
+    /// A key's metadata, material or grants.
+    Key {
+        scope: Scope,
+        key_id: String,
+    },
+    Alias {
+        scope: Scope,
+        alias_name: String,
+    },
+    Parameter {
+        scope: Scope,
+        name: String,
+    },
+    Secret {
+        scope: Scope,
+        name: String,
+    },
+    /// Users, roles, policies, access keys or sessions of an account.
+    Iam {
+        account_id: String,
+    },
+    /// Notifications may have been missed (the connection that receives them was lost): every
+    /// cache starts over.
+    All,
+}
+
+impl Change {
+    /// The notification payload: the kind and the fields, tab-separated (no name Trent accepts
+    /// contains a tab).
+    pub fn encode(&self) -> String {
+        match self {
+            Change::Key { scope, key_id } => {
+                format!("k\t{}\t{}\t{key_id}", scope.account_id, scope.region)
+            }
+            Change::Alias { scope, alias_name } => {
+                format!("a\t{}\t{}\t{alias_name}", scope.account_id, scope.region)
+            }
+            Change::Parameter { scope, name } => {
+                format!("p\t{}\t{}\t{name}", scope.account_id, scope.region)
+            }
+            Change::Secret { scope, name } => {
+                format!("s\t{}\t{}\t{name}", scope.account_id, scope.region)
+            }
+            Change::Iam { account_id } => format!("i\t{account_id}"),
+            Change::All => "*".to_string(),
+        }
+    }
+
+    /// The inverse of [`Change::encode`]; `None` for a payload it did not make.
+    pub fn decode(payload: &str) -> Option<Change> {
+        let mut parts = payload.split('\t');
+        let kind = parts.next()?;
+        let scoped = |parts: &mut std::str::Split<'_, char>| -> Option<(Scope, String)> {
+            let account = parts.next()?;
+            let region = parts.next()?;
+            let name = parts.next()?;
+            Some((Scope::new(account, region), name.to_string()))
+        };
+        let change = match kind {
+            "k" => scoped(&mut parts).map(|(scope, key_id)| Change::Key { scope, key_id })?,
+            "a" => {
+                scoped(&mut parts).map(|(scope, alias_name)| Change::Alias { scope, alias_name })?
+            }
+            "p" => scoped(&mut parts).map(|(scope, name)| Change::Parameter { scope, name })?,
+            "s" => scoped(&mut parts).map(|(scope, name)| Change::Secret { scope, name })?,
+            "i" => Change::Iam {
+                account_id: parts.next()?.to_string(),
+            },
+            "*" => Change::All,
+            _ => return None,
+        };
+        parts.next().is_none().then_some(change)
+    }
+}
+
 /// The storage seam. Implementations must be safe to share between tasks.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync {
@@ -1017,6 +1099,25 @@ pub trait Store: Send + Sync {
     async fn get_session(&self, access_key_id: &str) -> Result<Option<SessionRecord>>;
     /// Deletes sessions that expired before `before_ms`; returns how many.
     async fn delete_sessions_before(&self, before_ms: i64) -> Result<u64>;
+
+    // --- several processes on one store ---
+
+    /// Changes committed by *other* processes sharing this store, for cache coherence (a change
+    /// of this process may be delivered too; dropping a cache entry twice is harmless). `None`
+    /// when no other process serves the store (the embedded SQLite store).
+    fn subscribe_changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
+        None
+    }
+    /// Takes the lease `name` for `holder` until `now_ms + ttl_ms` when it is free, expired, or
+    /// already held by `holder` (renewal). True when `holder` holds it now. Scheduled jobs run
+    /// only on the node holding their lease, so they run once across the nodes of one store.
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<bool>;
 
     /// Flushes and closes connections. Called once at shutdown.
     async fn close(&self);

@@ -28,7 +28,6 @@ mod audit;
 mod audit_writer;
 mod grants;
 mod iam;
-mod secret_cache;
 mod secret_replicas;
 mod secret_rotation;
 mod secrets;
@@ -46,7 +45,7 @@ pub struct SqliteStore {
     /// The database file, for connections outside the pool (the audit writer's).
     path: std::path::PathBuf,
     /// Recently read secrets; every secret write below invalidates its entry.
-    secret_cache: secret_cache::SecretCache,
+    secret_cache: crate::secret_cache::SecretCache,
 }
 
 impl SqliteStore {
@@ -842,8 +841,8 @@ impl Store for SqliteStore {
 
     async fn get_secret(&self, scope: &Scope, name: &str) -> Result<Option<SecretRecord>> {
         let generation = match self.secret_cache.secret(scope, name) {
-            secret_cache::Lookup::Hit(s) => return Ok(Some(s)),
-            secret_cache::Lookup::Miss(g) => g,
+            crate::secret_cache::Lookup::Hit(s) => return Ok(Some(s)),
+            crate::secret_cache::Lookup::Miss(g) => g,
         };
         let found = secrets::get(&self.pool, scope, name).await?;
         if let Some(s) = &found {
@@ -869,8 +868,8 @@ impl Store for SqliteStore {
         version_id: &str,
     ) -> Result<Option<Vec<u8>>> {
         let generation = match self.secret_cache.ciphertext(scope, name, version_id) {
-            secret_cache::Lookup::Hit(c) => return Ok(Some(c)),
-            secret_cache::Lookup::Miss(g) => g,
+            crate::secret_cache::Lookup::Hit(c) => return Ok(Some(c)),
+            crate::secret_cache::Lookup::Miss(g) => g,
         };
         let found = secrets::ciphertext(&self.pool, scope, name, version_id).await?;
         if let Some(c) = &found {
@@ -1384,6 +1383,28 @@ impl Store for SqliteStore {
     }
     async fn delete_sessions_before(&self, before_ms: i64) -> Result<u64> {
         iam::delete_sessions_before(&self.pool, before_ms).await
+    }
+
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO leases (name, holder, expires_ms) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,
+                expires_ms = excluded.expires_ms
+             WHERE leases.holder = excluded.holder OR leases.expires_ms <= ?4",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(now_ms.saturating_add(ttl_ms))
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn close(&self) {

@@ -23,7 +23,7 @@ const CAPACITY: usize = 50_000;
 const MAX_BYTES: usize = 64 << 20;
 
 #[derive(Default)]
-pub(super) struct SecretCache {
+pub(crate) struct SecretCache {
     inner: Mutex<Inner>,
 }
 
@@ -53,7 +53,7 @@ fn key(scope: &Scope, name: &str) -> String {
 }
 
 /// What a lookup found: the value, or the generation a fill must match.
-pub(super) enum Lookup<T> {
+pub(crate) enum Lookup<T> {
     Hit(T),
     Miss(u64),
 }
@@ -67,7 +67,7 @@ impl SecretCache {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    pub(super) fn secret(&self, scope: &Scope, name: &str) -> Lookup<SecretRecord> {
+    pub(crate) fn secret(&self, scope: &Scope, name: &str) -> Lookup<SecretRecord> {
         let inner = self.lock();
         match inner
             .entries
@@ -79,7 +79,7 @@ impl SecretCache {
         }
     }
 
-    pub(super) fn ciphertext(&self, scope: &Scope, name: &str, version: &str) -> Lookup<Vec<u8>> {
+    pub(crate) fn ciphertext(&self, scope: &Scope, name: &str, version: &str) -> Lookup<Vec<u8>> {
         let inner = self.lock();
         match inner
             .entries
@@ -113,14 +113,14 @@ impl SecretCache {
     }
 
     /// Keeps `secret`, read after a lookup answered `Miss(generation)`.
-    pub(super) fn fill_secret(&self, generation: u64, secret: &SecretRecord) {
+    pub(crate) fn fill_secret(&self, generation: u64, secret: &SecretRecord) {
         self.fill_with(&secret.scope, &secret.name, generation, 0, |e| {
             e.secret = Some(secret.clone());
         });
     }
 
     /// Keeps a version's ciphertext, read after a lookup answered `Miss(generation)`.
-    pub(super) fn fill_ciphertext(
+    pub(crate) fn fill_ciphertext(
         &self,
         scope: &Scope,
         name: &str,
@@ -135,10 +135,18 @@ impl SecretCache {
     }
 
     /// Forgets the secret; called after every write of it.
-    pub(super) fn invalidate(&self, scope: &Scope, name: &str) {
+    pub(crate) fn invalidate(&self, scope: &Scope, name: &str) {
         let mut inner = self.lock();
         inner.generation = inner.generation.wrapping_add(1);
         inner.entries.remove(&key(scope, name));
+    }
+
+    /// Forgets every secret (changes made elsewhere may have been missed).
+    pub(crate) fn clear(&self) {
+        let mut inner = self.lock();
+        inner.generation = inner.generation.wrapping_add(1);
+        inner.entries.clear();
+        inner.bytes = 0;
     }
 }
 

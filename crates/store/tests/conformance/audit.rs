@@ -1,0 +1,1 @@
+//! Conformance of the audit part of the store.

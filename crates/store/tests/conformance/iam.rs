@@ -1,0 +1,1 @@
+//! Conformance of the iam part of the store.

@@ -1,0 +1,1 @@
+//! Conformance of the kms part of the store.

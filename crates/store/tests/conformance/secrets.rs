@@ -1,0 +1,1 @@
+//! Conformance of the secrets part of the store.

@@ -1,0 +1,1 @@
+//! Conformance of the ssm part of the store.
