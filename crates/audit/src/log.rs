@@ -209,8 +209,13 @@ pub async fn make_digest(
     let Some(digest) = sign_digest(signer, last.as_ref(), tail_seq, &tail_hash, now_ms)? else {
         return Ok(None);
     };
-    store.append_audit_digest(&digest).await?;
-    Ok(Some(digest.seq))
+    match store.append_audit_digest(&digest).await {
+        Ok(()) => Ok(Some(digest.seq)),
+        // Another node sharing the store signed this digest first; the next one covers what
+        // this one would have.
+        Err(StoreError::AlreadyExists) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The digest that follows `previous` and covers the events up to `tail_seq` (whose chain
@@ -321,6 +326,32 @@ fn link(
     Some((seq, prev))
 }
 
+/// How many times a batch is linked again after other writers appended before it is given up.
+const RELINK_ATTEMPTS: u32 = 20;
+
+/// The append failed because the chain had moved on (another node appended first): the batch
+/// can be linked after the new tail and appended again.
+fn moved_on(e: &StoreError) -> bool {
+    matches!(e, StoreError::Conflict | StoreError::AlreadyExists)
+}
+
+/// Links already-built rows again, after `tail`: their positions and hashes change, their
+/// records do not. Returns the tail they end at.
+fn relink(tail: &Tail, rows: &mut [AuditEventRecord]) -> Tail {
+    let (mut seq, mut prev) = match tail {
+        Some((s, h)) => (*s, h.clone()),
+        None => (0, GENESIS.to_vec()),
+    };
+    for row in rows.iter_mut() {
+        seq = seq.saturating_add(1);
+        let hash = chain::event_hash(&prev, seq, row.record.as_bytes()).to_vec();
+        row.seq = seq;
+        row.prev_hash = std::mem::replace(&mut prev, hash.clone());
+        row.hash = hash;
+    }
+    Some((seq, prev))
+}
+
 fn report_failure(e: &StoreError, events: usize) {
     tracing::error!(error = %e, events, "audit events could not be written");
 }
@@ -334,20 +365,29 @@ fn write_thread(mut appender: Box<dyn AuditAppender>, mut rx: mpsc::Receiver<Job
     let mut rows = Vec::with_capacity(MAX_BATCH);
     let mut waiters = Vec::with_capacity(MAX_BATCH);
     while rx.blocking_recv_many(&mut jobs, MAX_BATCH) > 0 {
-        let next = link(&tail, &mut jobs, &mut rows, &mut waiters);
-        let result = match appender.append(&rows) {
-            Ok(()) => {
-                tail = next;
-                Ok(())
-            }
-            Err(e) => {
-                report_failure(&e, rows.len());
-                // Another writer may have appended (a second process on the same store):
-                // re-read the tail so the next batch links to what is really there.
-                if let Ok(t) = appender.tail() {
-                    tail = t;
+        let mut next = link(&tail, &mut jobs, &mut rows, &mut waiters);
+        let mut attempt = 0;
+        let result = loop {
+            attempt += 1;
+            match appender.append(&rows) {
+                Ok(()) => {
+                    tail = next;
+                    break Ok(());
                 }
-                Err(())
+                Err(e) => {
+                    // Another writer may have appended (another node on the same store):
+                    // re-read the tail and link the batch after it.
+                    let reread = appender.tail();
+                    if let Ok(t) = &reread {
+                        tail = t.clone();
+                    }
+                    if reread.is_ok() && moved_on(&e) && attempt < RELINK_ATTEMPTS {
+                        next = relink(&tail, &mut rows);
+                        continue;
+                    }
+                    report_failure(&e, rows.len());
+                    break Err(());
+                }
             }
         };
         for done in waiters.drain(..) {
@@ -364,18 +404,27 @@ async fn write_loop(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, mut tail
     let mut rows = Vec::with_capacity(MAX_BATCH);
     let mut waiters = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-        let next = link(&tail, &mut jobs, &mut rows, &mut waiters);
-        let result = match store.append_audit_events(&rows).await {
-            Ok(()) => {
-                tail = next;
-                Ok(())
-            }
-            Err(e) => {
-                report_failure(&e, rows.len());
-                if let Ok(t) = store.audit_tail().await {
-                    tail = t;
+        let mut next = link(&tail, &mut jobs, &mut rows, &mut waiters);
+        let mut attempt = 0;
+        let result = loop {
+            attempt += 1;
+            match store.append_audit_events(&rows).await {
+                Ok(()) => {
+                    tail = next;
+                    break Ok(());
                 }
-                Err(())
+                Err(e) => {
+                    let reread = store.audit_tail().await;
+                    if let Ok(t) = &reread {
+                        tail = t.clone();
+                    }
+                    if reread.is_ok() && moved_on(&e) && attempt < RELINK_ATTEMPTS {
+                        next = relink(&tail, &mut rows);
+                        continue;
+                    }
+                    report_failure(&e, rows.len());
+                    break Err(());
+                }
             }
         };
         for done in waiters.drain(..) {

@@ -4,8 +4,8 @@
 //! Coherence: every IAM write bumps [`Iam::generation`](crate::Iam) *after* it is committed, and
 //! a cache entry is only used while the generation it was read under is current, so a policy
 //! change, a deactivated or deleted key, a deleted user or role, or a detached policy takes
-//! effect for the very next request. (This is per process: coherence between several nodes
-//! sharing one database comes with the PostgreSQL store.) Misses are cached too, in their own
+//! effect for the very next request. Other nodes sharing a PostgreSQL store bump it when the
+//! change notification arrives ([`crate::Iam::apply_change`]). Misses are cached too, in their own
 //! smaller map, so unknown keys cost one lookup per generation and cannot evict known ones.
 
 use std::collections::HashMap;

@@ -104,6 +104,17 @@ impl Iam {
         self.clock.now_ms()
     }
 
+    /// Drops what a change committed by another node makes stale (see
+    /// [`trent_store::Store::subscribe_changes`]).
+    pub fn apply_change(&self, change: &trent_store::Change) {
+        if matches!(
+            change,
+            trent_store::Change::Iam { .. } | trent_store::Change::All
+        ) {
+            self.invalidate();
+        }
+    }
+
     /// Makes every cached identity stale. Called after each committed IAM write.
     pub(crate) fn invalidate(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);

@@ -27,11 +27,12 @@ mod ops;
 mod usage;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use trent_crypto::{Aes256GcmKey, GCM_NONCE_LEN, SecretBytes};
 use trent_store::clock::Clock;
-use trent_store::{KeyRecord, Scope, Store, StoreError};
+use trent_store::{Change, KeyRecord, Scope, Store, StoreError};
 
 use authz::{Access, KeyAuthz, KeyView};
 pub(crate) use cipher::Cipher;
@@ -174,6 +175,10 @@ pub struct Kms {
     clock: Arc<dyn Clock>,
     keys: RwLock<HashMap<String, Arc<LoadedKey>>>,
     aliases: RwLock<HashMap<String, String>>,
+    /// Bumped by every invalidation of the two caches. A read from the store fills a cache
+    /// only if no invalidation happened since it began, so an entry read before a change
+    /// (made here or on another node) cannot outlive the invalidation that change caused.
+    generation: AtomicU64,
     usage: usage::UsageNotes,
     /// Regions this deployment serves (where replicas may be made); empty means any region name.
     regions: Vec<String>,
@@ -210,6 +215,7 @@ impl Kms {
             clock,
             keys: RwLock::new(HashMap::new()),
             aliases: RwLock::new(HashMap::new()),
+            generation: AtomicU64::new(0),
             usage: usage::UsageNotes::default(),
             regions: Vec::new(),
         }
@@ -626,6 +632,7 @@ impl Kms {
             .await?;
             return Ok(Some(self.unexpired(key)));
         }
+        let generation = self.generation.load(Ordering::SeqCst);
         let Some((record, key_authz)) = self.fetch_record(scope, key_id).await? else {
             return Ok(None);
         };
@@ -633,7 +640,7 @@ impl Kms {
         caller.touched.note(&arn);
         self.authorize(caller, &record, &arn, &key_authz, access, request_alias)
             .await?;
-        Ok(Some(self.materialize(record, key_authz).await?))
+        Ok(Some(self.materialize(record, key_authz, generation).await?))
     }
 
     async fn authorize(
@@ -673,6 +680,7 @@ impl Kms {
         {
             return Ok(id.clone());
         }
+        let generation = self.generation.load(Ordering::SeqCst);
         let alias = self
             .store
             .get_alias(scope, alias_name)
@@ -687,10 +695,12 @@ impl Kms {
             .aliases
             .write()
             .map_err(|_| KmsError::Internal("alias cache poisoned"))?;
-        if cache.len() >= KEY_CACHE_CAPACITY {
-            cache.clear();
+        if self.generation.load(Ordering::SeqCst) == generation {
+            if cache.len() >= KEY_CACHE_CAPACITY {
+                cache.clear();
+            }
+            cache.insert(ck, alias.key_id.clone());
         }
-        cache.insert(ck, alias.key_id.clone());
         Ok(alias.key_id)
     }
 
@@ -714,10 +724,11 @@ impl Kms {
         if let Some(key) = self.cached(scope, key_id)? {
             return Ok(Some(self.unexpired(key)));
         }
+        let generation = self.generation.load(Ordering::SeqCst);
         let Some((record, key_authz)) = self.fetch_record(scope, key_id).await? else {
             return Ok(None);
         };
-        Ok(Some(self.materialize(record, key_authz).await?))
+        Ok(Some(self.materialize(record, key_authz, generation).await?))
     }
 
     /// A key's record with what authorization needs (parsed policy, grants), from the store,
@@ -735,11 +746,13 @@ impl Kms {
         Ok(Some((record, key_authz)))
     }
 
-    /// Decrypts a key's material versions and caches the key.
+    /// Decrypts a key's material versions and caches the key, unless the cache was invalidated
+    /// since `generation` (read before the record was).
     async fn materialize(
         &self,
         record: KeyRecord,
         key_authz: Arc<KeyAuthz>,
+        generation: u64,
     ) -> Result<Arc<LoadedKey>, KmsError> {
         let scope = record.scope.clone();
         let key_id = record.key_id.clone();
@@ -776,6 +789,10 @@ impl Kms {
             .keys
             .write()
             .map_err(|_| KmsError::Internal("key cache poisoned"))?;
+        if self.generation.load(Ordering::SeqCst) != generation {
+            drop(cache);
+            return Ok(self.unexpired(loaded));
+        }
         if cache.len() >= KEY_CACHE_CAPACITY {
             // Evict one entry; its material is zeroized when the last request holding it ends.
             if let Some(victim) = cache.keys().next().cloned() {
@@ -812,13 +829,32 @@ impl Kms {
 
     pub(crate) fn forget_key(&self, scope: &Scope, key_id: &str) {
         if let Ok(mut cache) = self.keys.write() {
+            self.generation.fetch_add(1, Ordering::SeqCst);
             cache.remove(&cache_key(scope, key_id));
         }
     }
 
     pub(crate) fn aliases_changed(&self) {
         if let Ok(mut cache) = self.aliases.write() {
+            self.generation.fetch_add(1, Ordering::SeqCst);
             cache.clear();
+        }
+    }
+
+    /// Drops what a change committed by another node makes stale (see
+    /// [`trent_store::Store::subscribe_changes`]).
+    pub fn apply_change(&self, change: &Change) {
+        match change {
+            Change::Key { scope, key_id } => self.forget_key(scope, key_id),
+            Change::Alias { .. } => self.aliases_changed(),
+            Change::All => {
+                if let Ok(mut cache) = self.keys.write() {
+                    self.generation.fetch_add(1, Ordering::SeqCst);
+                    cache.clear();
+                }
+                self.aliases_changed();
+            }
+            Change::Parameter { .. } | Change::Secret { .. } | Change::Iam { .. } => {}
         }
     }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use trent_crypto::SecretBytes;
 use trent_store::clock::{Clock, SystemClock};
 use trent_store::{
-    AccessKeyRecord, Barrier, FileSeal, Seal, SealError, SqliteStore, Store, StoreError, Unseal,
+    AccessKeyRecord, Barrier, FileSeal, Seal, SealError, Store, StoreError, StoreLocation, Unseal,
 };
 
 use crate::auth::{AuthMode, Authenticator, error_chain, new_access_key};
@@ -23,6 +23,11 @@ const ROOT_KEY_META: &str = "root_access_key_id";
 #[derive(Clone)]
 pub struct Options {
     pub data_dir: PathBuf,
+    /// The store: `None` for the one the data directory recorded (the embedded SQLite store
+    /// unless `--store` named a PostgreSQL database before), `sqlite`, or a `postgres://` URL.
+    pub store: Option<String>,
+    /// This node's name among the nodes sharing a store (holder of scheduler leases).
+    pub node_id: String,
     /// Any well-formed credentials act as the root of `account_id`.
     pub dev: bool,
     /// The default account: the one whose root key is issued at first start, and the one dev
@@ -56,6 +61,8 @@ impl Options {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Options {
             data_dir: data_dir.into(),
+            store: None,
+            node_id: default_node_id(),
             dev: false,
             account_id: "000000000000".to_string(),
             regions: Vec::new(),
@@ -71,6 +78,19 @@ impl Options {
             rotation_webhooks: Vec::new(),
         }
     }
+}
+
+/// A node name unique enough among the nodes of one store: the host name and the process id.
+pub fn default_node_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default();
+    let host = if host.is_empty() {
+        "trent".to_owned()
+    } else {
+        host
+    };
+    format!("{host}-{}", std::process::id())
 }
 
 /// What start-up produced, for the binary to report.
@@ -144,7 +164,9 @@ pub async fn bootstrap(opts: Options) -> Result<Started, BootstrapError> {
         }
         None => (Barrier::new(&unseal(seal.as_ref())?)?, None),
     };
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&opts.data_dir, barrier).await?);
+    let location = StoreLocation::resolve(&opts.data_dir, opts.store.as_deref())?;
+    location.remember(&opts.data_dir)?;
+    let store = location.open(barrier).await?;
 
     let iam = Arc::new(trent_iam::Iam::new(
         Arc::clone(&store),
@@ -177,18 +199,20 @@ pub async fn bootstrap(opts: Options) -> Result<Started, BootstrapError> {
         Arc::clone(&kms),
         Arc::clone(&opts.clock),
     ));
-    let ssm = trent_ssm::Ssm::new(
-        Arc::clone(&store),
-        Arc::clone(&kms),
-        Arc::clone(&opts.clock),
-    )
-    .with_config(trent_ssm::Config {
-        events: opts.event_targets.any(),
-        ..opts.ssm.clone()
-    })
-    .with_secret_lookup(Arc::new(crate::reference::SecretsReference(Arc::clone(
-        &secrets,
-    ))));
+    let ssm = Arc::new(
+        trent_ssm::Ssm::new(
+            Arc::clone(&store),
+            Arc::clone(&kms),
+            Arc::clone(&opts.clock),
+        )
+        .with_config(trent_ssm::Config {
+            events: opts.event_targets.any(),
+            ..opts.ssm.clone()
+        })
+        .with_secret_lookup(Arc::new(crate::reference::SecretsReference(Arc::clone(
+            &secrets,
+        )))),
+    );
     let audit = Arc::new(
         trent_audit::AuditLog::open(Arc::clone(&store), Arc::clone(&opts.clock), opts.audit)
             .await?,
@@ -197,6 +221,7 @@ pub async fn bootstrap(opts: Options) -> Result<Started, BootstrapError> {
         Arc::new(crate::rotators::Registry::new(&opts.rotation_webhooks)),
         Arc::new(crate::rotators::AuditEvents(Arc::clone(&audit))),
     );
+    follow_changes(&store, &kms, &ssm, &iam);
     let state = Arc::new(State {
         audit,
         default_account: opts.account_id.clone(),
@@ -212,6 +237,7 @@ pub async fn bootstrap(opts: Options) -> Result<Started, BootstrapError> {
         seal_name: seal.name(),
         tls: opts.tls,
         sealing: tokio::sync::watch::channel(false).0,
+        node_id: opts.node_id.clone(),
         audit_retention_ms: opts
             .audit_retention_days
             .map(|d| i64::from(d).saturating_mul(86_400_000)),
@@ -221,6 +247,34 @@ pub async fn bootstrap(opts: Options) -> Result<Started, BootstrapError> {
         created_root_key,
         created_credentials,
     })
+}
+
+/// Keeps this node's caches coherent with the writes of the other nodes sharing the store: each
+/// change they commit drops what it makes stale. A subscriber that fell behind (the channel
+/// overflowed) drops everything.
+fn follow_changes(
+    store: &Arc<dyn Store>,
+    kms: &Arc<trent_kms::Kms>,
+    ssm: &Arc<trent_ssm::Ssm>,
+    iam: &Arc<trent_iam::Iam>,
+) {
+    let Some(mut changes) = store.subscribe_changes() else {
+        return;
+    };
+    let (kms, ssm, iam) = (Arc::clone(kms), Arc::clone(ssm), Arc::clone(iam));
+    tokio::spawn(async move {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            let change = match changes.recv().await {
+                Ok(change) => change,
+                Err(RecvError::Lagged(_)) => trent_store::Change::All,
+                Err(RecvError::Closed) => return,
+            };
+            kms.apply_change(&change);
+            ssm.apply_change(&change);
+            iam.apply_change(&change);
+        }
+    });
 }
 
 /// Issues the default account's root access key once, ever, and writes it to a 0600 file.
@@ -274,7 +328,9 @@ async fn add_account(
     account_id: Option<&str>,
     clock: Arc<dyn Clock>,
 ) -> Result<(String, PathBuf), BootstrapError> {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(data_dir, barrier).await?);
+    let store = StoreLocation::resolve(data_dir, None)?
+        .open(barrier)
+        .await?;
     let iam = trent_iam::Iam::new(Arc::clone(&store), clock);
     let result = iam.create_account(account_id).await;
     let written = match result {
@@ -298,7 +354,9 @@ async fn add_account(
 /// tools). Works while a server runs on it.
 pub async fn open_store(data_dir: &Path) -> Result<Arc<dyn Store>, BootstrapError> {
     let barrier = offline_barrier(data_dir)?;
-    Ok(Arc::new(SqliteStore::open(data_dir, barrier).await?))
+    Ok(StoreLocation::resolve(data_dir, None)?
+        .open(barrier)
+        .await?)
 }
 
 /// The root key from an automatic seal; the Shamir seal's key exists only in the memory of an

@@ -289,12 +289,19 @@ struct Backoff {
     until: Instant,
 }
 
+/// The lease that makes one node of those sharing a store the deliverer.
+const DELIVERY_LEASE: &str = "event-delivery";
+/// How long the deliverer's lease lasts without renewal (it renews on every pass): a node that
+/// died hands delivery to another after this long.
+const DELIVERY_LEASE_MS: i64 = 15_000;
+
 /// Drains the outbox to the targets until `shutdown` resolves. `written` wakes it when a write
 /// added events.
 pub async fn run(
     store: Arc<dyn Store>,
     targets: Arc<Targets>,
     written: Arc<tokio::sync::Notify>,
+    node_id: &str,
     shutdown: impl Future<Output = ()>,
 ) {
     if !targets.any() {
@@ -309,6 +316,31 @@ pub async fn run(
     };
     let mut backoff: HashMap<&'static str, Backoff> = HashMap::new();
     loop {
+        // One node of those sharing a store delivers, so events keep their order and go once.
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        match store
+            .acquire_lease(DELIVERY_LEASE, node_id, now_ms, DELIVERY_LEASE_MS)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tokio::select! {
+                    () = &mut shutdown => return,
+                    () = tokio::time::sleep(IDLE_POLL) => {}
+                }
+                continue;
+            }
+            Err(e) => {
+                tracing::error!(error = %crate::auth::error_chain(&e), "event delivery lease failed");
+                tokio::select! {
+                    () = &mut shutdown => return,
+                    () = tokio::time::sleep(IDLE_POLL) => {}
+                }
+                continue;
+            }
+        }
         let wait = match drain(&mut deliverer, store.as_ref(), &names, &mut backoff).await {
             Ok(true) => Duration::ZERO,
             Ok(false) => {

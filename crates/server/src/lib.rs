@@ -75,7 +75,7 @@ impl Default for Limits {
 /// Everything a request handler needs, shared by all connections.
 pub struct State {
     pub kms: Arc<trent_kms::Kms>,
-    pub ssm: trent_ssm::Ssm,
+    pub ssm: Arc<trent_ssm::Ssm>,
     /// Secrets Manager.
     pub secrets: Arc<trent_secrets::Secrets>,
     /// IAM and STS, and the identities behind access keys.
@@ -99,6 +99,8 @@ pub struct State {
     /// Audit events older than this are pruned behind a signed checkpoint by the scheduler
     /// (`None`: kept forever).
     pub audit_retention_ms: Option<i64>,
+    /// This node's name among those sharing the store (the holder of its scheduler leases).
+    pub node_id: String,
 }
 
 impl State {
@@ -130,6 +132,7 @@ impl State {
             Arc::clone(&self.store),
             Arc::clone(&self.event_targets),
             self.ssm.events_written(),
+            &self.node_id,
             shutdown,
         )
         .await;

@@ -9,8 +9,38 @@ use std::time::Duration;
 use crate::State;
 use crate::auth::error_chain;
 
-/// Runs every due job once.
-pub async fn tick(state: &State) {
+/// The lease that makes one node of those sharing a store the one that runs the jobs.
+const SCHEDULER_LEASE: &str = "scheduler";
+/// How long the scheduler's lease lasts without renewal (every tick renews it): a node that
+/// died hands the jobs to another after this long.
+pub const SCHEDULER_LEASE_MS: i64 = 30_000;
+
+/// Runs every due job once, on the node holding the scheduler lease (the only node, unless
+/// several share a PostgreSQL store); returns whether this node ran them. Each node flushes
+/// its own key usage.
+pub async fn tick(state: &State) -> bool {
+    let now_ms = state.clock.now_ms();
+    let holder = match state
+        .store
+        .acquire_lease(SCHEDULER_LEASE, &state.node_id, now_ms, SCHEDULER_LEASE_MS)
+        .await
+    {
+        Ok(held) => held,
+        Err(e) => {
+            tracing::error!(error = %error_chain(&e), "scheduler lease failed");
+            false
+        }
+    };
+    if holder {
+        run_jobs(state).await;
+    }
+    if let Err(e) = state.kms.flush_key_usage().await {
+        tracing::error!(error = %error_chain(&e), "key usage flush failed");
+    }
+    holder
+}
+
+async fn run_jobs(state: &State) {
     match state.kms.delete_due_keys().await {
         Ok(0) => {}
         Ok(n) => tracing::info!(deleted = n, "key deletion job finished"),
@@ -59,9 +89,6 @@ pub async fn tick(state: &State) {
             Err(e) => tracing::error!(error = %error_chain(&e), "audit retention job failed"),
         }
     }
-    if let Err(e) = state.kms.flush_key_usage().await {
-        tracing::error!(error = %error_chain(&e), "key usage flush failed");
-    }
 }
 
 /// Ticks every `interval` until `shutdown` resolves.
@@ -71,7 +98,9 @@ pub async fn run(state: Arc<State>, interval: Duration, shutdown: impl Future<Ou
     timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = timer.tick() => tick(&state).await,
+            _ = timer.tick() => {
+                tick(&state).await;
+            }
             () = &mut shutdown => return,
         }
     }

@@ -3,8 +3,9 @@
 //!
 //! Correctness rests on two rules:
 //! - Every write of a parameter in this process (put, delete, label, unlabel, policy actions)
-//!   calls [`LatestCache::invalidate`] after its transaction has ended, before it answers. The
-//!   store has no other writer of parameters: one SQLite database is served by one process.
+//!   calls [`LatestCache::invalidate`] after its transaction has ended, before it answers.
+//!   Writes by other nodes sharing a PostgreSQL store arrive as change notifications
+//!   ([`crate::Ssm::apply_change`]), which invalidate the same way.
 //! - A read that missed fills the cache only if no invalidation happened since the read began
 //!   (a generation counter, checked under the same lock that invalidation takes). A read that
 //!   raced with a write may have seen the old version; it then leaves the cache alone, so a
@@ -96,6 +97,14 @@ impl LatestCache {
         let mut inner = self.lock();
         inner.generation = inner.generation.wrapping_add(1);
         inner.entries.remove(&key(scope, name));
+    }
+
+    /// Forgets every parameter (changes made elsewhere may have been missed).
+    pub fn clear(&self) {
+        let mut inner = self.lock();
+        inner.generation = inner.generation.wrapping_add(1);
+        inner.entries.clear();
+        inner.bytes = 0;
     }
 }
 

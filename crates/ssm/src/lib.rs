@@ -33,7 +33,7 @@ use std::sync::Arc;
 use trent_crypto::SecretBytes;
 use trent_kms::{EncryptionContext, Kms};
 use trent_store::clock::Clock;
-use trent_store::{OutboxEvent, ParameterVersionRecord, Scope, Store, StoreError};
+use trent_store::{Change, OutboxEvent, ParameterVersionRecord, Scope, Store, StoreError};
 
 pub use error::SsmError;
 use model::Selector;
@@ -95,6 +95,19 @@ pub struct Ssm {
 const POLICY_BATCH: u32 = 100;
 
 impl Ssm {
+    /// Drops what a change committed by another node makes stale (see
+    /// [`trent_store::Store::subscribe_changes`]).
+    pub fn apply_change(&self, change: &Change) {
+        match change {
+            Change::Parameter { scope, name } => self.latest.invalidate(scope, name),
+            Change::All => self.latest.clear(),
+            Change::Key { .. }
+            | Change::Alias { .. }
+            | Change::Secret { .. }
+            | Change::Iam { .. } => {}
+        }
+    }
+
     pub fn new(store: Arc<dyn Store>, kms: Arc<Kms>, clock: Arc<dyn Clock>) -> Self {
         Ssm {
             store,

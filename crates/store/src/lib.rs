@@ -2,6 +2,7 @@
 //!
 //! - [`Store`]: the one trait every backend implements. Domain crates speak records, never SQL.
 //! - [`SqliteStore`]: the embedded default (sqlx, WAL, `synchronous=FULL`, embedded migrations).
+//! - [`PostgresStore`]: one database shared by several nodes ([`StoreLocation`] says which).
 //! - [`Barrier`]: every secret column (key material, access-key secrets) is AES-256-GCM sealed
 //!   under the root key with the row identity as AAD *inside the store*, so no caller can forget
 //!   to encrypt and nothing secret reaches the database file in the clear.
@@ -15,6 +16,7 @@
 mod barrier;
 pub mod clock;
 pub mod kms_seal;
+mod location;
 pub mod pkcs11;
 mod postgres;
 pub mod seal;
@@ -23,6 +25,7 @@ pub mod shamir;
 mod sqlite;
 
 pub use barrier::{Barrier, KeyringKeys, RowIdentity};
+pub use location::{STORE_URL_FILE, StoreLocation, redact_url};
 pub use postgres::PostgresStore;
 pub use seal::{FileSeal, ROOT_KEY_FILE, Seal, SealError, Stored, Unseal, create_private};
 pub use sqlite::{DATABASE_FILE, SqliteStore};
@@ -929,7 +932,9 @@ pub trait Store: Send + Sync {
     // --- audit trail ---
 
     /// Appends events to the audit chain in one transaction: all are durable when this
-    /// returns, or none is. [`StoreError::AlreadyExists`] if a position is taken.
+    /// returns, or none is. [`StoreError::AlreadyExists`] if a position is taken;
+    /// [`StoreError::Conflict`] if the chain no longer ends where the first event was linked
+    /// from (another process sharing the store appended meanwhile).
     async fn append_audit_events(&self, events: &[AuditEventRecord]) -> Result<()>;
     /// A connection of its own for the audit writer, used from a thread of its own, when the
     /// store has one to give; `None`: the writer uses [`Store::append_audit_events`].

@@ -139,24 +139,21 @@ pub fn migrate(data_dir: &Path, shares: &[&str], to: &dyn Seal) -> Result<Stored
 /// store's check value then moves to the new term, so the earlier key, shares or wrapped key
 /// no longer open the store.
 pub async fn rotate_root(data_dir: &Path, shares: &[&str]) -> Result<Stored, SealError> {
-    use crate::Store as _;
     let seal = open(data_dir)?;
     let current = match seal.unseal()? {
         Unseal::Key(key) => key,
         Unseal::NeedsShares(config) => crate::shamir::recover(&config, shares)?,
     };
-    if !data_dir.join(crate::DATABASE_FILE).exists() {
+    let location = crate::StoreLocation::resolve(data_dir, None)?;
+    if !location.exists() {
         return Err(SealError::NotInitialized);
     }
     let new_root = SecretBytes::random(ROOT_KEY_LEN).map_err(StoreError::Crypto)?;
     // Opening checks that the key is this store's.
-    let store = crate::SqliteStore::open(data_dir, crate::Barrier::new(&current)?).await?;
-    let added = store.add_root_key_term(&current, &new_root).await;
-    store.close().await;
-    added?;
+    location.add_root_key_term(&current, &new_root).await?;
     let stored = seal.store_root_key(data_dir, &new_root)?;
     // The first open under the new key moves the check value to its term.
-    let store = crate::SqliteStore::open(data_dir, crate::Barrier::new(&new_root)?).await?;
+    let store = location.open(crate::Barrier::new(&new_root)?).await?;
     store.close().await;
     Ok(stored)
 }

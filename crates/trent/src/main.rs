@@ -234,6 +234,18 @@ struct ServeArgs {
     #[arg(long, env = "TRENT_DATA_DIR", default_value = "./trent-data")]
     data_dir: PathBuf,
 
+    /// Where state lives: `sqlite` (the embedded database in the data directory) or a
+    /// PostgreSQL URL (`postgres://user[:password]@host[:port]/database`) shared by several
+    /// nodes. Recorded in the data directory (store-url, 0600), so later starts and the admin
+    /// tools on that directory find it. Default: what the data directory recorded, else sqlite.
+    #[arg(long, env = "TRENT_STORE")]
+    store: Option<String>,
+
+    /// This node's name among the nodes sharing a PostgreSQL store (holder of the scheduler
+    /// and event delivery leases). Default: host name and process id.
+    #[arg(long, env = "TRENT_NODE_ID")]
+    node_id: Option<String>,
+
     /// Development mode: accept any well-formed credentials as the root of the default account.
     /// Signatures are not verified, except for access keys Trent issued (IAM users, role
     /// sessions), which act as themselves. Never use this where anyone else can reach the port.
@@ -679,6 +691,10 @@ async fn sealed_phase(
     gate.take_key()
 }
 
+fn state_node(started: &trent_server::Started) -> &str {
+    &started.state.node_id
+}
+
 /// Opens the store with the root key (or the seal's) and serves the API until the process is
 /// stopped or an operator seals it; then stops the background jobs and drops everything that
 /// holds key material.
@@ -690,6 +706,10 @@ async fn serve_unsealed(
     root_key: Option<Arc<trent_crypto::SecretBytes>>,
 ) -> anyhow::Result<Outcome> {
     let mut opts = trent_server::Options::new(&args.data_dir);
+    opts.store = args.store.clone();
+    if let Some(node) = &args.node_id {
+        opts.node_id = node.clone();
+    }
     opts.root_key = root_key;
     opts.seal = Some(Arc::clone(seal));
     opts.tls = listeners.tls.clone();
@@ -761,6 +781,10 @@ async fn serve_unsealed(
         tracing::info!(
             addr = %local,
             data_dir = %args.data_dir.display(),
+            store = %trent_store::StoreLocation::resolve(&args.data_dir, None)
+                .map(|l| l.describe())
+                .unwrap_or_default(),
+            node = %state_node(&started),
             "Trent is listening; point clients at AWS_ENDPOINT_URL=http://{local}"
         );
     }

@@ -25,6 +25,7 @@ mod import;
 mod kms_access;
 mod last_usage;
 mod ml_dsa;
+mod multi_node;
 mod multi_region;
 mod protocol;
 mod rotation;
