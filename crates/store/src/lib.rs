@@ -13,6 +13,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod backup;
 mod barrier;
 pub mod clock;
 pub mod kms_seal;

@@ -36,11 +36,14 @@ mod ssm;
 
 const BARRIER_CHECK: &str = "barrier_check";
 const BARRIER_CHECK_VALUE: &[u8] = b"trent barrier check v1";
-/// The notification channel of [`Change`]s.
-const CHANGES_CHANNEL: &str = "trent_changes";
+/// The notification channel of [`Change`]s is this followed by the store's schema: stores in
+/// other schemas of the same database do not hear each other.
+const CHANGES_CHANNEL: &str = "trent_changes_";
 /// How long a request waits for a connection before failing: short, so that a lost database
 /// answers with an error quickly instead of queueing every request.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long opening waits for the change listener to start.
+const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often a serialization failure is retried before it is given up as a conflict.
 const MAX_ATTEMPTS: u32 = 10;
 
@@ -132,7 +135,7 @@ pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
 
 /// Tells the other nodes, when `tx` commits, that `change` happened.
 pub(crate) async fn notify(tx: &mut Tx, change: &Change) -> Result<()> {
-    sqlx::query("SELECT pg_notify($1, $2)")
+    sqlx::query("SELECT pg_notify($1 || current_schema(), $2)")
         .bind(CHANGES_CHANNEL)
         .bind(change.encode())
         .execute(&mut **tx)
@@ -169,11 +172,27 @@ impl PostgresStore {
         }
         let secret_cache = Arc::new(crate::secret_cache::SecretCache::default());
         let (changes, _) = broadcast::channel(1024);
+        let schema: String = sqlx::query_scalar("SELECT current_schema()::TEXT")
+            .fetch_one(&pool)
+            .await?;
+        let (ready, listening) = tokio::sync::oneshot::channel();
         let listener = tokio::spawn(listen(
             pool.clone(),
+            format!("{CHANGES_CHANNEL}{schema}"),
             changes.clone(),
             Arc::clone(&secret_cache),
+            ready,
         ));
+        // Open returns once this node hears the others, so no change after it goes unheard.
+        if tokio::time::timeout(LISTEN_TIMEOUT, listening)
+            .await
+            .is_err()
+        {
+            listener.abort();
+            return Err(StoreError::Corrupt(
+                "could not listen for the other nodes' change notifications",
+            ));
+        }
         let store = PostgresStore {
             pool,
             barrier,
@@ -257,9 +276,12 @@ impl PostgresStore {
 /// start over ([`Change::All`]) once it is back.
 async fn listen(
     pool: PgPool,
+    channel: String,
     changes: broadcast::Sender<Change>,
     secret_cache: Arc<crate::secret_cache::SecretCache>,
+    ready: tokio::sync::oneshot::Sender<()>,
 ) {
+    let mut ready = Some(ready);
     let mut delay = Duration::from_millis(100);
     loop {
         let mut listener = match PgListener::connect_with(&pool).await {
@@ -271,7 +293,7 @@ async fn listen(
                 continue;
             }
         };
-        if let Err(e) = listener.listen(CHANGES_CHANNEL).await {
+        if let Err(e) = listener.listen(&channel).await {
             tracing::warn!(error = %e, "cannot listen for change notifications; retrying");
             tokio::time::sleep(delay).await;
             continue;
@@ -279,6 +301,9 @@ async fn listen(
         delay = Duration::from_millis(100);
         // Whatever happened while nobody listened is unknown.
         deliver(&changes, &secret_cache, Change::All);
+        if let Some(ready) = ready.take() {
+            let _ = ready.send(());
+        }
         loop {
             match listener.try_recv().await {
                 Ok(Some(notification)) => match Change::decode(notification.payload()) {

@@ -15,6 +15,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod operator;
+mod store_admin;
 
 /// Trent: a self-hosted key management and secrets service that speaks the AWS wire protocols.
 #[derive(Parser)]
@@ -46,6 +47,14 @@ enum Command {
     /// print its public key.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Write a consistent snapshot of a data directory's store (embedded or PostgreSQL) to a
+    /// file. Sealed values stay sealed: the backup is useless without the root key.
+    Backup(store_admin::BackupArgs),
+    /// Load a backup into a new, empty store (embedded or PostgreSQL).
+    Restore(store_admin::RestoreArgs),
+    /// Move a data directory's embedded store onto an empty PostgreSQL database, for several
+    /// nodes. Stop the server first.
+    Migrate(store_admin::MigrateArgs),
 }
 
 #[derive(Subcommand)]
@@ -914,5 +923,8 @@ fn main() -> anyhow::Result<()> {
         Command::Audit(AuditCommand::Verify(args)) => runtime.block_on(audit_verify(args)),
         Command::Audit(AuditCommand::Export(args)) => runtime.block_on(audit::export(args)),
         Command::Audit(AuditCommand::PublicKey(args)) => runtime.block_on(audit_public_key(args)),
+        Command::Backup(args) => runtime.block_on(store_admin::backup(args)),
+        Command::Restore(args) => runtime.block_on(store_admin::restore(args)),
+        Command::Migrate(args) => runtime.block_on(store_admin::migrate(args)),
     }
 }

@@ -1,8 +1,6 @@
 //! What every store does the same way: bookkeeping values, the barrier check, leases, the
 //! change notifications of a shared store.
 
-use std::time::Duration;
-
 use trent_crypto::SecretBytes;
 use trent_store::{Barrier, Change, Scope, SqliteStore, StoreError};
 
@@ -134,21 +132,4 @@ async fn only_a_shared_store_publishes_changes() {
         .await
         .unwrap();
     assert!(trent_store::Store::subscribe_changes(&sqlite).is_none());
-}
-
-/// A new listener starts by telling its subscribers to start over: it cannot know what it
-/// missed before it listened. (Each area's tests check that its writes notify the other nodes.)
-#[tokio::test]
-async fn a_new_listener_starts_with_all() {
-    for_each_store!("changes_all", |s| {
-        if s.is_postgres() {
-            let other = s.reopen().await;
-            let mut rx = other
-                .subscribe_changes()
-                .expect("a shared store publishes changes");
-            let first = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
-            assert!(matches!(first, Ok(Ok(Change::All))), "{first:?}");
-            other.close().await;
-        }
-    });
 }

@@ -38,4 +38,5 @@ mod secrets_sdk;
 mod ssm;
 mod ssm_authz;
 mod ssm_events;
+mod store_faults;
 mod tls;
