@@ -6,13 +6,13 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::broadcast;
+use tokio::sync::{Barrier, broadcast};
 use trent_store::{
     Change, OutboxEvent, ParameterRecord, ParameterVersionRecord, PendingEvent, Scope, Store,
     StoreError,
 };
 
-use crate::harness::for_each_store;
+use crate::harness::{Subject, for_each_store};
 
 const ACCOUNT: &str = "111122223333";
 
@@ -73,6 +73,16 @@ async fn create(store: &dyn Store, scope: &Scope, name: &str, value: &str) {
         )
         .await
         .unwrap();
+}
+
+/// `n` other handles on the subject's data (other nodes), and a barrier that starts their
+/// work at the same moment.
+async fn nodes(s: &Subject, n: usize) -> (Vec<Arc<dyn Store>>, Arc<Barrier>) {
+    let mut handles = Vec::new();
+    for _ in 0..n {
+        handles.push(s.reopen().await);
+    }
+    (handles, Arc::new(Barrier::new(n)))
 }
 
 /// One PutParameter with overwrite, as the Parameter Store service does it: read the head,
@@ -385,6 +395,9 @@ async fn outbox_events_commit_with_their_change_and_tier_limits_hold() {
             .await
             .unwrap();
         store.delete_event(pending[1].seq).await.unwrap();
+        // Unknown events: nothing to do, and no error.
+        store.delete_event(pending[1].seq).await.unwrap();
+        store.ack_event(i64::MAX, &["x".into()]).await.unwrap();
         // Acknowledgements and events survive a restart.
         store.close().await;
         let store = s.reopen().await;
@@ -560,9 +573,17 @@ async fn versions_labels_tags_and_policies() {
 
         // Policies: revision-checked, earliest due first, any scope, limited.
         assert!(matches!(
-            store.set_parameter_policies(&p, &[]).await,
+            store.set_parameter_policies(&p, &[event("refused")]).await,
             Err(StoreError::Conflict)
         ));
+        assert!(matches!(
+            store
+                .set_parameter_labels(&p, 1, &["x".into()], &[], Some(&event("refused")))
+                .await,
+            Err(StoreError::Conflict)
+        ));
+        // Refused writes leave no event behind.
+        assert_eq!(store.pending_events(10).await.unwrap().len(), 1);
         let mut with_policy = read.clone();
         with_policy.policies = "[\"expire\"]".into();
         with_policy.policy_due_ms = Some(300);
@@ -859,18 +880,21 @@ async fn parameters_survive_a_restart() {
 
 /// N writers, each making M PutParameter-style writes on one parameter through its own
 /// handle: every write gets its own version, and none is lost.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_puts_on_one_parameter_lose_nothing() {
     const N: usize = 4;
     const M: usize = 10;
     for_each_store!("ssm_concurrent_puts", |s| {
         let scope = scope();
         for (name, history) in [("/race/all", 100_i64), ("/race/kept", 5)] {
+            let (mut handles, go) = nodes(&s, N).await;
             let mut tasks = Vec::new();
             for t in 0..N {
-                let store = s.reopen().await;
+                let store = handles.pop().unwrap();
+                let go = Arc::clone(&go);
                 let scope = scope.clone();
                 tasks.push(tokio::spawn(async move {
+                    go.wait().await;
                     let mut written = Vec::new();
                     for m in 0..M {
                         let value = format!("t{t}-m{m}");
@@ -917,16 +941,19 @@ async fn concurrent_puts_on_one_parameter_lose_nothing() {
 }
 
 /// Racing creators of one name: one wins, the others are told it exists.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_creators_of_one_name_have_one_winner() {
     const N: usize = 8;
     for_each_store!("ssm_racing_creators", |s| {
         let scope = scope();
+        let (mut handles, go) = nodes(&s, usize::try_from(N).unwrap()).await;
         let mut tasks = Vec::new();
         for t in 0..N {
-            let store = s.reopen().await;
+            let store = handles.pop().unwrap();
+            let go = Arc::clone(&go);
             let scope = scope.clone();
             tasks.push(tokio::spawn(async move {
+                go.wait().await;
                 let result = store
                     .put_parameter_version(
                         &head(&scope, "/one"),
@@ -968,7 +995,7 @@ async fn racing_creators_of_one_name_have_one_winner() {
 }
 
 /// Racing creators of different names against a tier limit never pass it.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_creators_never_pass_the_tier_limit() {
     const N: usize = 8;
     const LIMIT: i64 = 3;
@@ -988,11 +1015,14 @@ async fn racing_creators_never_pass_the_tier_limit() {
             )
             .await
             .unwrap();
+        let (mut handles, go) = nodes(&s, usize::try_from(N).unwrap()).await;
         let mut tasks = Vec::new();
         for t in 0..N {
-            let store = s.reopen().await;
+            let store = handles.pop().unwrap();
+            let go = Arc::clone(&go);
             let scope = scope.clone();
             tasks.push(tokio::spawn(async move {
+                go.wait().await;
                 let result = store
                     .put_parameter_version(
                         &head(&scope, &format!("/limit/{t}")),
@@ -1040,7 +1070,7 @@ async fn racing_creators_never_pass_the_tier_limit() {
 /// Labels moved concurrently: each writer moves the shared label onto its own version and adds
 /// its own label, retrying on conflict. Every write counts once, the shared label ends on exactly
 /// one version (the last writer's), and no writer's own label is lost.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn labels_moved_concurrently_end_on_one_version() {
     const N: i64 = 6;
     for_each_store!("ssm_racing_labels", |s| {
@@ -1054,11 +1084,14 @@ async fn labels_moved_concurrently_end_on_one_version() {
             .await
             .unwrap()
             .unwrap();
+        let (mut handles, go) = nodes(&s, usize::try_from(N).unwrap()).await;
         let mut tasks = Vec::new();
         for t in 1..=N {
-            let store = s.reopen().await;
+            let store = handles.pop().unwrap();
+            let go = Arc::clone(&go);
             let scope = scope.clone();
             tasks.push(tokio::spawn(async move {
+                go.wait().await;
                 let add = vec!["shared".to_string(), format!("own{t}")];
                 let mut revision = None;
                 for _ in 0..10_000 {
