@@ -946,7 +946,7 @@ async fn racing_creators_of_one_name_have_one_winner() {
     const N: usize = 8;
     for_each_store!("ssm_racing_creators", |s| {
         let scope = scope();
-        let (mut handles, go) = nodes(&s, usize::try_from(N).unwrap()).await;
+        let (mut handles, go) = nodes(&s, N).await;
         let mut tasks = Vec::new();
         for t in 0..N {
             let store = handles.pop().unwrap();
@@ -1015,7 +1015,7 @@ async fn racing_creators_never_pass_the_tier_limit() {
             )
             .await
             .unwrap();
-        let (mut handles, go) = nodes(&s, usize::try_from(N).unwrap()).await;
+        let (mut handles, go) = nodes(&s, N).await;
         let mut tasks = Vec::new();
         for t in 0..N {
             let store = handles.pop().unwrap();
