@@ -159,7 +159,11 @@ impl PostgresStore {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        // A node of the previous release restarting after a newer one migrated the schema
+        // keeps working: migrations only add (docs/deployment.md).
+        let mut migrator = sqlx::migrate!("./migrations/postgres");
+        migrator.set_ignore_missing(true);
+        migrator.run(&pool).await?;
         let ring = sqlx::query("SELECT value FROM meta WHERE name = $1")
             .bind(barrier.keyring_name())
             .fetch_optional(&pool)
