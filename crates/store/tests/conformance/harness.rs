@@ -39,6 +39,21 @@ impl Subject {
         })
     }
 
+    /// Where the data is, as the server and the admin tools name a store.
+    pub fn location(&self) -> trent_store::StoreLocation {
+        match &self.location {
+            Location::Sqlite(dir) => trent_store::StoreLocation::Embedded(dir.path().to_path_buf()),
+            Location::Postgres { url, schema } => {
+                trent_store::StoreLocation::Postgres(url_with_schema(url, schema))
+            }
+        }
+    }
+
+    /// The root key the store was made with.
+    pub fn root(&self) -> &SecretBytes {
+        &self.root
+    }
+
     pub fn is_postgres(&self) -> bool {
         matches!(self.location, Location::Postgres { .. })
     }
@@ -48,6 +63,29 @@ fn options(url: &str, schema: &str) -> PgConnectOptions {
     PgConnectOptions::from_str(url)
         .unwrap()
         .options([("search_path", schema)])
+}
+
+/// `url` with `schema` first on the search path.
+pub fn url_with_schema(url: &str, schema: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}options=-c%20search_path%3D{schema}")
+}
+
+/// A new empty schema for a store of the test `test`, and its URL.
+pub async fn fresh_postgres(url: &str, test: &str) -> (String, String) {
+    let schema = fresh_schema(url, test).await;
+    let with = url_with_schema(url, &schema);
+    (schema, with)
+}
+
+/// Drops a schema made by [`fresh_postgres`].
+pub async fn drop_schema(url: &str, schema: &str) {
+    let admin = sqlx::PgPool::connect(url).await.unwrap();
+    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
 }
 
 /// The PostgreSQL server the tests use, if any (printed once when absent).

@@ -11,6 +11,7 @@
 mod harness;
 
 mod audit;
+mod backup;
 mod base;
 mod iam;
 mod kms;
