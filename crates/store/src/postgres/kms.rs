@@ -319,14 +319,13 @@ pub(super) async fn get_key(
     scope: &Scope,
     key_id: &str,
 ) -> Result<Option<KeyRecord>> {
-    let row = sqlx::query(
-        "SELECT * FROM kms_keys WHERE account_id = $1 AND region = $2 AND key_id = $3",
-    )
-    .bind(&scope.account_id)
-    .bind(&scope.region)
-    .bind(key_id)
-    .fetch_optional(&s.pool)
-    .await?;
+    let row =
+        sqlx::query("SELECT * FROM kms_keys WHERE account_id = $1 AND region = $2 AND key_id = $3")
+            .bind(&scope.account_id)
+            .bind(&scope.region)
+            .bind(key_id)
+            .fetch_optional(&s.pool)
+            .await?;
     row.as_ref().map(key_from_row).transpose()
 }
 
