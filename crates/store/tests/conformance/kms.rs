@@ -1480,3 +1480,164 @@ async fn kms_writes_notify_the_other_nodes() {
         }
     });
 }
+
+// --- sealed rows between the stores ---
+
+/// Copies the sealed rows of `key_id` (its materials and import parameters, bytes as they are)
+/// from the SQLite database to a PostgreSQL one holding the same key row.
+async fn copy_sealed_rows<'a, S, D>(from: S, to: D, scope: &Scope, key_id: &str)
+where
+    S: sqlx::Executor<'a, Database = sqlx::Sqlite> + Copy,
+    D: sqlx::Executor<'a, Database = sqlx::Postgres> + Copy,
+{
+    use sqlx::Row as _;
+    let rows = sqlx::query(
+        "SELECT material_id, created_ms, rotation_type, material FROM kms_key_materials
+         WHERE account_id = ? AND region = ? AND key_id = ?",
+    )
+    .bind(&scope.account_id)
+    .bind(&scope.region)
+    .bind(key_id)
+    .fetch_all(from)
+    .await
+    .unwrap();
+    assert!(!rows.is_empty());
+    for row in rows {
+        sqlx::query(
+            "INSERT INTO kms_key_materials
+                (account_id, region, key_id, material_id, created_ms, rotation_type, material)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&scope.account_id)
+        .bind(&scope.region)
+        .bind(key_id)
+        .bind(row.get::<String, _>("material_id"))
+        .bind(row.get::<i64, _>("created_ms"))
+        .bind(row.get::<Option<String>, _>("rotation_type"))
+        .bind(row.get::<Vec<u8>, _>("material"))
+        .execute(to)
+        .await
+        .unwrap();
+    }
+    let rows = sqlx::query(
+        "SELECT token_id, token_check, wrapping_algorithm, wrapping_key_spec, created_ms,
+            valid_to_ms, private_key FROM kms_import_parameters
+         WHERE account_id = ? AND region = ? AND key_id = ?",
+    )
+    .bind(&scope.account_id)
+    .bind(&scope.region)
+    .bind(key_id)
+    .fetch_all(from)
+    .await
+    .unwrap();
+    assert!(!rows.is_empty());
+    for row in rows {
+        sqlx::query(
+            "INSERT INTO kms_import_parameters (account_id, region, token_id, key_id, token_check,
+                wrapping_algorithm, wrapping_key_spec, created_ms, valid_to_ms, private_key)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&scope.account_id)
+        .bind(&scope.region)
+        .bind(row.get::<String, _>("token_id"))
+        .bind(key_id)
+        .bind(row.get::<Vec<u8>, _>("token_check"))
+        .bind(row.get::<String, _>("wrapping_algorithm"))
+        .bind(row.get::<String, _>("wrapping_key_spec"))
+        .bind(row.get::<i64, _>("created_ms"))
+        .bind(row.get::<i64, _>("valid_to_ms"))
+        .bind(row.get::<Vec<u8>, _>("private_key"))
+        .execute(to)
+        .await
+        .unwrap();
+    }
+}
+
+/// Both stores seal materials and import keys under the same row identities, so a migration
+/// can copy the sealed bytes from one to the other and the same root key opens them.
+#[tokio::test]
+async fn sealed_rows_open_in_the_other_store() {
+    use std::str::FromStr as _;
+
+    use sqlx::postgres::PgConnectOptions;
+    use trent_store::{Barrier, PostgresStore, SqliteStore};
+
+    let Some(url) = crate::harness::postgres_url() else {
+        return;
+    };
+    let root = SecretBytes::random(32).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteStore::open(dir.path(), Barrier::new(&root).unwrap())
+        .await
+        .unwrap();
+    let schema = format!("conf_kms_sealed_rows_{}", std::process::id());
+    let admin = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let options = PgConnectOptions::from_str(&url)
+        .unwrap()
+        .options([("search_path", schema.as_str())]);
+    let postgres = PostgresStore::open_with(options.clone(), Barrier::new(&root).unwrap())
+        .await
+        .unwrap();
+
+    let sc = scope();
+    let k = key(&sc, "k");
+    sqlite
+        .create_key(&k, Some(&material("m1", 0x5a, 1)))
+        .await
+        .unwrap();
+    sqlite
+        .put_import_parameters(&import_params(&sc, "tok", "k", 100))
+        .await
+        .unwrap();
+    postgres.create_key(&k, None).await.unwrap();
+
+    let sqlite_pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        dir.path().join(trent_store::DATABASE_FILE).display()
+    ))
+    .await
+    .unwrap();
+    let pg_pool = sqlx::PgPool::connect_with(options).await.unwrap();
+    copy_sealed_rows(&sqlite_pool, &pg_pool, &sc, "k").await;
+
+    let m = postgres.key_materials(&sc, "k").await.unwrap();
+    assert_eq!(ids(&m), ["m1"]);
+    assert_eq!(m[0].secret.expose_secret(), &[0x5a; 32]);
+    let p = postgres
+        .get_import_parameters(&sc, "tok")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.private_key.expose_secret(), b"pkcs8 private key");
+
+    // The identity binds the row: the same bytes under another key do not open.
+    postgres.create_key(&key(&sc, "k2"), None).await.unwrap();
+    sqlx::query(
+        "INSERT INTO kms_key_materials
+            (account_id, region, key_id, material_id, created_ms, rotation_type, material)
+         SELECT account_id, region, 'k2', material_id, created_ms, rotation_type, material
+         FROM kms_key_materials WHERE key_id = 'k'",
+    )
+    .execute(&pg_pool)
+    .await
+    .unwrap();
+    assert!(postgres.key_materials(&sc, "k2").await.is_err());
+
+    sqlite_pool.close().await;
+    pg_pool.close().await;
+    postgres.close().await;
+    sqlite.close().await;
+    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+}
