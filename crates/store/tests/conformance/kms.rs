@@ -1271,17 +1271,30 @@ async fn a_grant_never_outlives_its_deleted_key() {
         let sc = scope();
         let granter = s.reopen().await;
         let deleter = s.reopen().await;
-        for round in 0..8 {
+        let (mut granted, mut refused) = (0, 0);
+        for round in 0..24_u64 {
             let key_id = format!("k{round}");
             s.store.create_key(&key(&sc, &key_id), None).await.unwrap();
             let g = grant(&sc, &key_id, "g", 1);
             let token = g.token_hash.clone();
-            let gr = Arc::clone(&granter);
-            let create = tokio::spawn(async move { gr.create_grant(&g).await });
-            let (de, sc2, id2) = (Arc::clone(&deleter), sc.clone(), key_id.clone());
-            let delete = tokio::spawn(async move { de.delete_key(&sc2, &id2).await });
+            // Both start together; the grant a little later round after round, so that it
+            // lands before, during and after the deletion.
+            let start = Arc::new(tokio::sync::Barrier::new(2));
+            let (gr, go) = (Arc::clone(&granter), Arc::clone(&start));
+            let create = tokio::spawn(async move {
+                go.wait().await;
+                tokio::time::sleep(Duration::from_micros(300 * (round % 8))).await;
+                gr.create_grant(&g).await
+            });
+            let (de, go) = (Arc::clone(&deleter), Arc::clone(&start));
+            let (sc2, id2) = (sc.clone(), key_id.clone());
+            let delete = tokio::spawn(async move {
+                go.wait().await;
+                de.delete_key(&sc2, &id2).await
+            });
             match create.await.unwrap() {
-                Ok(()) | Err(StoreError::Conflict) => {}
+                Ok(()) => granted += 1,
+                Err(StoreError::Conflict) => refused += 1,
                 Err(e) => panic!("{}: {e:?}", s.name),
             }
             delete.await.unwrap().unwrap();
@@ -1293,6 +1306,10 @@ async fn a_grant_never_outlives_its_deleted_key() {
             );
             assert!(s.store.key_grants(&sc, &key_id).await.unwrap().is_empty());
         }
+        eprintln!(
+            "{}: {granted} grants before the deletion, {refused} refused",
+            s.name
+        );
         granter.close().await;
         deleter.close().await;
     });
