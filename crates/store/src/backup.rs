@@ -55,6 +55,20 @@ pub const TABLES: &[&str] = &[
 /// Tables that are deliberately not in a backup.
 const NOT_BACKED_UP: &[&str] = &["leases", "_sqlx_migrations", "sqlite_sequence"];
 
+/// Columns one store has for its own bookkeeping and the other has not: not backed up, made
+/// again on restore (PostgreSQL's insertion order of key materials, SQLite's `rowid`).
+const LOCAL_COLUMNS: &[&str] = &["ord"];
+
+/// Every row of `table`, materials in their creation order (`tie` is the store's insertion
+/// order column), so a restore inserts them in the same order.
+fn select_all(table: &str, tie: &str) -> String {
+    if table == "kms_key_materials" {
+        format!("SELECT * FROM {table} ORDER BY created_ms, {tie}")
+    } else {
+        format!("SELECT * FROM {table}")
+    }
+}
+
 const FORMAT: &str = "trent-backup";
 const VERSION: i64 = 1;
 /// Rows per INSERT on restore.
@@ -188,11 +202,16 @@ async fn sqlite_dump(dir: &Path, out: &mut impl Write) -> Result<Summary> {
     check_coverage(&present)?;
     let mut summary = Summary::default();
     for &table in TABLES {
-        let rows = sqlx::query(&format!("SELECT * FROM {table}"))
+        let rows = sqlx::query(&select_all(table, "rowid"))
             .fetch_all(&mut *tx)
             .await?;
         let columns: Vec<String> = match rows.first() {
-            Some(r) => r.columns().iter().map(|c| c.name().to_owned()).collect(),
+            Some(r) => r
+                .columns()
+                .iter()
+                .map(|c| c.name().to_owned())
+                .filter(|c| !LOCAL_COLUMNS.contains(&c.as_str()))
+                .collect(),
             None => Vec::new(),
         };
         write_line(out, &json!({ "table": table, "columns": columns }))?;
@@ -397,17 +416,25 @@ async fn postgres_dump(url: &str, out: &mut impl Write) -> Result<Summary> {
     check_coverage(&postgres_tables(&mut tx).await?)?;
     let mut summary = Summary::default();
     for &table in TABLES {
-        let rows = sqlx::query(&format!("SELECT * FROM {table}"))
+        let rows = sqlx::query(&select_all(table, "ord"))
             .fetch_all(&mut *tx)
             .await?;
         let columns: Vec<String> = match rows.first() {
-            Some(r) => r.columns().iter().map(|c| c.name().to_owned()).collect(),
+            Some(r) => r
+                .columns()
+                .iter()
+                .map(|c| c.name().to_owned())
+                .filter(|c| !LOCAL_COLUMNS.contains(&c.as_str()))
+                .collect(),
             None => Vec::new(),
         };
         write_line(out, &json!({ "table": table, "columns": columns }))?;
         for row in &rows {
             let mut values = Vec::with_capacity(columns.len());
             for (i, column) in row.columns().iter().enumerate() {
+                if LOCAL_COLUMNS.contains(&column.name()) {
+                    continue;
+                }
                 let value = match column.type_info().name() {
                     "INT8" => row
                         .try_get::<Option<i64>, _>(i)?

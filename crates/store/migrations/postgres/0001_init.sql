@@ -67,6 +67,9 @@ CREATE TABLE kms_key_materials (
     created_ms    BIGINT NOT NULL,
     material      BYTEA NOT NULL,          -- barrier ciphertext
     rotation_type TEXT,                    -- NULL for the key's first material
+    -- Insertion order (SQLite's rowid): materials are listed by (created_ms, ord). A re-import
+    -- (upsert) keeps the row, and so its place.
+    ord           BIGINT GENERATED ALWAYS AS IDENTITY,
     PRIMARY KEY (account_id, region, key_id, material_id)
 );
 
