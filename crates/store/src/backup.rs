@@ -55,18 +55,27 @@ pub const TABLES: &[&str] = &[
 /// Tables that are deliberately not in a backup.
 const NOT_BACKED_UP: &[&str] = &["leases", "_sqlx_migrations", "sqlite_sequence"];
 
-/// Columns one store has for its own bookkeeping and the other has not: not backed up, made
-/// again on restore (PostgreSQL's insertion order of key materials, SQLite's `rowid`).
-const LOCAL_COLUMNS: &[&str] = &["ord"];
-
-/// Every row of `table`, materials in their creation order (`tie` is the store's insertion
-/// order column), so a restore inserts them in the same order.
-fn select_all(table: &str, tie: &str) -> String {
-    if table == "kms_key_materials" {
-        format!("SELECT * FROM {table} ORDER BY created_ms, {tie}")
-    } else {
-        format!("SELECT * FROM {table}")
+/// Columns that PostgreSQL has for its own bookkeeping and SQLite has not (it uses `rowid`):
+/// the insertion order of a key's materials and of a secret's versions, the tie-break of rows
+/// made in the same millisecond. Not backed up; restores insert in that order, so it is made
+/// again.
+fn local_column(table: &str) -> Option<&'static str> {
+    match table {
+        "kms_key_materials" => Some("ord"),
+        "sm_secret_versions" => Some("seq"),
+        _ => None,
     }
+}
+
+/// Every row of `table`; materials and secret versions in their creation order (`tie` names
+/// the store's insertion-order column), so a restore inserts them in the same order.
+fn select_all(table: &str, postgres: bool) -> String {
+    let tie = match (postgres, local_column(table)) {
+        (false, Some(_)) => "rowid",
+        (true, Some(column)) => column,
+        (_, None) => return format!("SELECT * FROM {table}"),
+    };
+    format!("SELECT * FROM {table} ORDER BY created_ms, {tie}")
 }
 
 const FORMAT: &str = "trent-backup";
@@ -202,7 +211,7 @@ async fn sqlite_dump(dir: &Path, out: &mut impl Write) -> Result<Summary> {
     check_coverage(&present)?;
     let mut summary = Summary::default();
     for &table in TABLES {
-        let rows = sqlx::query(&select_all(table, "rowid"))
+        let rows = sqlx::query(&select_all(table, false))
             .fetch_all(&mut *tx)
             .await?;
         let columns: Vec<String> = match rows.first() {
@@ -210,7 +219,7 @@ async fn sqlite_dump(dir: &Path, out: &mut impl Write) -> Result<Summary> {
                 .columns()
                 .iter()
                 .map(|c| c.name().to_owned())
-                .filter(|c| !LOCAL_COLUMNS.contains(&c.as_str()))
+                .filter(|c| local_column(table) != Some(c.as_str()))
                 .collect(),
             None => Vec::new(),
         };
@@ -416,7 +425,7 @@ async fn postgres_dump(url: &str, out: &mut impl Write) -> Result<Summary> {
     check_coverage(&postgres_tables(&mut tx).await?)?;
     let mut summary = Summary::default();
     for &table in TABLES {
-        let rows = sqlx::query(&select_all(table, "ord"))
+        let rows = sqlx::query(&select_all(table, true))
             .fetch_all(&mut *tx)
             .await?;
         let columns: Vec<String> = match rows.first() {
@@ -424,7 +433,7 @@ async fn postgres_dump(url: &str, out: &mut impl Write) -> Result<Summary> {
                 .columns()
                 .iter()
                 .map(|c| c.name().to_owned())
-                .filter(|c| !LOCAL_COLUMNS.contains(&c.as_str()))
+                .filter(|c| local_column(table) != Some(c.as_str()))
                 .collect(),
             None => Vec::new(),
         };
@@ -432,7 +441,7 @@ async fn postgres_dump(url: &str, out: &mut impl Write) -> Result<Summary> {
         for row in &rows {
             let mut values = Vec::with_capacity(columns.len());
             for (i, column) in row.columns().iter().enumerate() {
-                if LOCAL_COLUMNS.contains(&column.name()) {
+                if local_column(table) == Some(column.name()) {
                     continue;
                 }
                 let value = match column.type_info().name() {
