@@ -296,6 +296,9 @@ CREATE TABLE sm_secret_versions (
     kind             TEXT NOT NULL,   -- 'string' or 'binary'
     kms_key_arn      TEXT NOT NULL,
     ciphertext       BYTEA NOT NULL,  -- the KMS ciphertext blob of the value
+    -- Insertion order, SQLite's rowid: versions created in the same millisecond are listed
+    -- oldest first.
+    seq              BIGINT GENERATED ALWAYS AS IDENTITY,
     PRIMARY KEY (account_id, region, name, version_id),
     FOREIGN KEY (account_id, region, name) REFERENCES sm_secrets (account_id, region, name)
         ON DELETE CASCADE
