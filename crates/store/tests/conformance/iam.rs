@@ -1408,14 +1408,24 @@ async fn racing_tag_writes_have_one_winner_and_lose_no_update() {
                 }
             };
             let mut written: Vec<(String, String)> = final_tags
-                .into_iter()
+                .iter()
                 .filter(|(k, _)| k.starts_with('w') && k != "winner")
+                .cloned()
                 .collect();
             assert_eq!(written.len(), nodes.len() * WRITES, "{}", s.name);
             written.sort();
             written.dedup();
             assert_eq!(written.len(), nodes.len() * WRITES, "{}", s.name);
             // Each writer's own writes are in its order.
+            for i in 0..nodes.len() {
+                let mine: Vec<String> = final_tags
+                    .iter()
+                    .filter(|(k, _)| *k == format!("w{i}"))
+                    .map(|(_, v)| v.clone())
+                    .collect();
+                let want: Vec<String> = (0..WRITES).map(|j| j.to_string()).collect();
+                assert_eq!(mine, want, "{}", s.name);
+            }
         }
         close_all(nodes).await;
     });
@@ -1442,7 +1452,7 @@ async fn deleting_a_user_races_its_new_access_key_and_policies_consistently() {
             let name = u.user_name.clone();
             let arn = m.arn.clone();
             let writer = tokio::spawn(async move {
-                // A key, or (every other round) a policy: what AWS checks before a delete.
+                // A key, an inline policy or an attachment, by turns: what a delete checks.
                 match round % 3 {
                     0 => b.create_access_key(&k, 2).await,
                     1 => {
