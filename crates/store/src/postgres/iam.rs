@@ -2,10 +2,10 @@
 //!
 //! The same semantics as the embedded store (`sqlite/iam.rs`):
 //! - Names of users, roles and policies (and the principal names of inline policies and
-//!   attachments) compare without regard to case, as SQLite's `COLLATE NOCASE` does: lookups
-//!   compare `lower(name) = lower($n)` (the unique indexes are on `lower(...)`), and lists are in
-//!   the byte order of the ASCII-lowercased name (`lower(name COLLATE "C")`), which is NOCASE's
-//!   order.
+//!   attachments) compare without regard to ASCII case, exactly as SQLite's `COLLATE NOCASE`
+//!   does, whatever the database's locale: `lower(name COLLATE "C")` folds A-Z only (the unique
+//!   indexes are on that expression), and lists are in the byte order of that folded name, which
+//!   is NOCASE's order.
 //! - Every write, and every read-then-write (the key quota, the checks before a delete, the
 //!   principal's existence before an attachment), runs in one `SERIALIZABLE` transaction
 //!   ([`in_tx!`]), and tells the other nodes `Change::Iam` for the account.
@@ -289,7 +289,7 @@ pub(super) async fn get_user(
     user_name: &str,
 ) -> Result<Option<UserRecord>> {
     let row = sqlx::query(
-        "SELECT * FROM iam_users WHERE account_id = $1 AND lower(user_name) = lower($2)",
+        "SELECT * FROM iam_users WHERE account_id = $1 AND lower(user_name COLLATE \"C\") = lower($2::TEXT COLLATE \"C\")",
     )
     .bind(account_id)
     .bind(user_name)
@@ -340,7 +340,7 @@ async fn policies_in_use(
     if count(
         tx,
         "SELECT COUNT(*) FROM iam_inline_policies
-         WHERE account_id = $1 AND principal_kind = $2 AND lower(principal_name) = lower($3)",
+         WHERE account_id = $1 AND principal_kind = $2 AND lower(principal_name COLLATE \"C\") = lower($3::TEXT COLLATE \"C\")",
         &[account_id, k, name],
     )
     .await?
@@ -351,7 +351,7 @@ async fn policies_in_use(
     if count(
         tx,
         "SELECT COUNT(*) FROM iam_attachments
-         WHERE account_id = $1 AND principal_kind = $2 AND lower(principal_name) = lower($3)",
+         WHERE account_id = $1 AND principal_kind = $2 AND lower(principal_name COLLATE \"C\") = lower($3::TEXT COLLATE \"C\")",
         &[account_id, k, name],
     )
     .await?
@@ -364,7 +364,7 @@ async fn policies_in_use(
 
 async fn delete_user_in(tx: &mut Tx, account_id: &str, user_name: &str) -> Result<DeleteOutcome> {
     let row = sqlx::query(
-        "SELECT arn FROM iam_users WHERE account_id = $1 AND lower(user_name) = lower($2)
+        "SELECT arn FROM iam_users WHERE account_id = $1 AND lower(user_name COLLATE \"C\") = lower($2::TEXT COLLATE \"C\")
          FOR UPDATE",
     )
     .bind(account_id)
@@ -388,7 +388,7 @@ async fn delete_user_in(tx: &mut Tx, account_id: &str, user_name: &str) -> Resul
     if let Some(outcome) = policies_in_use(tx, account_id, PrincipalKind::User, user_name).await? {
         return Ok(outcome);
     }
-    sqlx::query("DELETE FROM iam_users WHERE account_id = $1 AND lower(user_name) = lower($2)")
+    sqlx::query("DELETE FROM iam_users WHERE account_id = $1 AND lower(user_name COLLATE \"C\") = lower($2::TEXT COLLATE \"C\")")
         .bind(account_id)
         .bind(user_name)
         .execute(&mut **tx)
@@ -415,7 +415,7 @@ async fn principal_exists(
 ) -> Result<bool> {
     let (table, column) = principal_table(kind);
     let row = sqlx::query(&format!(
-        "SELECT 1 FROM {table} WHERE account_id = $1 AND lower({column}) = lower($2)"
+        "SELECT 1 FROM {table} WHERE account_id = $1 AND lower({column} COLLATE \"C\") = lower($2::TEXT COLLATE \"C\")"
     ))
     .bind(account_id)
     .bind(name)
@@ -435,7 +435,7 @@ pub(super) async fn set_principal_tags(
     let (table, column) = principal_table(kind);
     let sql = format!(
         "UPDATE {table} SET tags = $1
-         WHERE account_id = $2 AND lower({column}) = lower($3) AND tags = $4"
+         WHERE account_id = $2 AND lower({column} COLLATE \"C\") = lower($3::TEXT COLLATE \"C\") AND tags = $4"
     );
     let new = tags_json(tags)?;
     let old = tags_json(expected)?;
@@ -506,7 +506,7 @@ pub(super) async fn get_role(
     role_name: &str,
 ) -> Result<Option<RoleRecord>> {
     let row = sqlx::query(
-        "SELECT * FROM iam_roles WHERE account_id = $1 AND lower(role_name) = lower($2)",
+        "SELECT * FROM iam_roles WHERE account_id = $1 AND lower(role_name COLLATE \"C\") = lower($2::TEXT COLLATE \"C\")",
     )
     .bind(account_id)
     .bind(role_name)
@@ -538,7 +538,7 @@ pub(super) async fn list_roles(
 
 async fn delete_role_in(tx: &mut Tx, account_id: &str, role_name: &str) -> Result<DeleteOutcome> {
     let row = sqlx::query(
-        "SELECT 1 FROM iam_roles WHERE account_id = $1 AND lower(role_name) = lower($2)
+        "SELECT 1 FROM iam_roles WHERE account_id = $1 AND lower(role_name COLLATE \"C\") = lower($2::TEXT COLLATE \"C\")
          FOR UPDATE",
     )
     .bind(account_id)
@@ -551,12 +551,12 @@ async fn delete_role_in(tx: &mut Tx, account_id: &str, role_name: &str) -> Resul
     if let Some(outcome) = policies_in_use(tx, account_id, PrincipalKind::Role, role_name).await? {
         return Ok(outcome);
     }
-    sqlx::query("DELETE FROM sts_sessions WHERE account_id = $1 AND lower(role_name) = lower($2)")
+    sqlx::query("DELETE FROM sts_sessions WHERE account_id = $1 AND lower(role_name COLLATE \"C\") = lower($2::TEXT COLLATE \"C\")")
         .bind(account_id)
         .bind(role_name)
         .execute(&mut **tx)
         .await?;
-    sqlx::query("DELETE FROM iam_roles WHERE account_id = $1 AND lower(role_name) = lower($2)")
+    sqlx::query("DELETE FROM iam_roles WHERE account_id = $1 AND lower(role_name COLLATE \"C\") = lower($2::TEXT COLLATE \"C\")")
         .bind(account_id)
         .bind(role_name)
         .execute(&mut **tx)
@@ -591,7 +591,8 @@ pub(super) async fn put_inline_policy(
             sqlx::query(
                 "INSERT INTO iam_inline_policies (account_id, principal_kind, principal_name,
                     policy_name, document) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (account_id, principal_kind, lower(principal_name), lower(policy_name))
+                 ON CONFLICT (account_id, principal_kind, lower(principal_name COLLATE \"C\"),
+                    lower(policy_name COLLATE \"C\"))
                  DO UPDATE SET document = excluded.document",
             )
             .bind(account_id)
@@ -618,7 +619,7 @@ pub(super) async fn get_inline_policy(
 ) -> Result<Option<String>> {
     let row = sqlx::query(
         "SELECT document FROM iam_inline_policies WHERE account_id = $1 AND principal_kind = $2
-           AND lower(principal_name) = lower($3) AND lower(policy_name) = lower($4)",
+           AND lower(principal_name COLLATE \"C\") = lower($3::TEXT COLLATE \"C\") AND lower(policy_name COLLATE \"C\") = lower($4::TEXT COLLATE \"C\")",
     )
     .bind(account_id)
     .bind(kind.as_str())
@@ -639,7 +640,7 @@ pub(super) async fn list_inline_policies(
 ) -> Result<Vec<(String, String)>> {
     let rows = sqlx::query(
         "SELECT policy_name, document FROM iam_inline_policies WHERE account_id = $1
-           AND principal_kind = $2 AND lower(principal_name) = lower($3)
+           AND principal_kind = $2 AND lower(principal_name COLLATE \"C\") = lower($3::TEXT COLLATE \"C\")
          ORDER BY lower(policy_name COLLATE \"C\")",
     )
     .bind(account_id)
@@ -662,7 +663,7 @@ pub(super) async fn delete_inline_policy(
     in_tx!(s, |tx| {
         let done = sqlx::query(
             "DELETE FROM iam_inline_policies WHERE account_id = $1 AND principal_kind = $2
-               AND lower(principal_name) = lower($3) AND lower(policy_name) = lower($4)",
+               AND lower(principal_name COLLATE \"C\") = lower($3::TEXT COLLATE \"C\") AND lower(policy_name COLLATE \"C\") = lower($4::TEXT COLLATE \"C\")",
         )
         .bind(account_id)
         .bind(kind.as_str())
@@ -831,7 +832,7 @@ pub(super) async fn detach_policy(
     in_tx!(s, |tx| {
         let done = sqlx::query(
             "DELETE FROM iam_attachments WHERE account_id = $1 AND principal_kind = $2
-               AND lower(principal_name) = lower($3) AND policy_arn = $4",
+               AND lower(principal_name COLLATE \"C\") = lower($3::TEXT COLLATE \"C\") AND policy_arn = $4",
         )
         .bind(account_id)
         .bind(kind.as_str())
@@ -858,7 +859,7 @@ pub(super) async fn attached_policies(
         "SELECT {POLICY_COLUMNS} FROM iam_managed_policies p
          JOIN iam_attachments t ON t.policy_arn = p.arn
          WHERE t.account_id = $1 AND t.principal_kind = $2
-           AND lower(t.principal_name) = lower($3)
+           AND lower(t.principal_name COLLATE \"C\") = lower($3::TEXT COLLATE \"C\")
          ORDER BY lower(p.policy_name COLLATE \"C\"), p.arn COLLATE \"C\""
     ))
     .bind(account_id)

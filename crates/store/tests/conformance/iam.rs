@@ -555,6 +555,92 @@ async fn users_list_in_nocase_byte_order_by_path_and_page() {
     });
 }
 
+/// Case is ASCII case only, as SQLite's NOCASE: other letters are distinct in either case.
+#[tokio::test]
+async fn only_ascii_letters_fold() {
+    for_each_store!("iam_ascii_fold", |s| {
+        let s = &s.store;
+        for name in ["Émile", "émile", "İnci", "inci", "ADMIN"] {
+            s.create_user(&user(name)).await.unwrap();
+            s.create_role(&role(name)).await.unwrap();
+            let mut p = managed(name);
+            p.arn = format!("{}-arn", p.arn);
+            s.create_managed_policy(&p).await.unwrap();
+        }
+        for name in ["Émile", "émile", "İnci", "inci", "ADMIN"] {
+            assert!(
+                s.put_inline_policy(ACCOUNT, PrincipalKind::User, "admin", name, name)
+                    .await
+                    .unwrap()
+            );
+        }
+        // ASCII letters still fold: "ADMIN" is "admin", whatever the database's locale.
+        let mut admin = user("admin");
+        admin.user_id = "AIDAother".into();
+        assert!(matches!(
+            s.create_user(&admin).await,
+            Err(StoreError::AlreadyExists)
+        ));
+        assert_eq!(
+            s.get_user(ACCOUNT, "ÉMILE")
+                .await
+                .unwrap()
+                .unwrap()
+                .user_name,
+            "Émile"
+        );
+        assert_eq!(
+            s.get_user(ACCOUNT, "éMILE")
+                .await
+                .unwrap()
+                .unwrap()
+                .user_name,
+            "émile"
+        );
+        assert_eq!(
+            s.get_role(ACCOUNT, "İNCI")
+                .await
+                .unwrap()
+                .unwrap()
+                .role_name,
+            "İnci"
+        );
+        assert_eq!(
+            s.get_role(ACCOUNT, "INCI")
+                .await
+                .unwrap()
+                .unwrap()
+                .role_name,
+            "inci"
+        );
+        let names: Vec<String> = s
+            .list_users(ACCOUNT, "/", None, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|u| u.user_name)
+            .collect();
+        assert_eq!(
+            names,
+            nocase_sorted(&["Émile", "émile", "İnci", "inci", "ADMIN"])
+        );
+        assert_eq!(
+            s.get_inline_policy(ACCOUNT, PrincipalKind::User, "Admin", "ÉMILE")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("Émile")
+        );
+        assert_eq!(
+            s.list_inline_policies(ACCOUNT, PrincipalKind::User, "admin")
+                .await
+                .unwrap()
+                .len(),
+            5
+        );
+    });
+}
+
 #[tokio::test]
 async fn roles_list_tag_and_delete_with_their_sessions() {
     for_each_store!("iam_roles", |s| {
