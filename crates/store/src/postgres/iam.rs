@@ -289,7 +289,8 @@ pub(super) async fn get_user(
     user_name: &str,
 ) -> Result<Option<UserRecord>> {
     let row = sqlx::query(
-        "SELECT * FROM iam_users WHERE account_id = $1 AND lower(user_name COLLATE \"C\") = lower($2::TEXT COLLATE \"C\")",
+        "SELECT * FROM iam_users WHERE account_id = $1
+            AND lower(user_name COLLATE \"C\") = lower($2::TEXT COLLATE \"C\")",
     )
     .bind(account_id)
     .bind(user_name)
@@ -340,7 +341,8 @@ async fn policies_in_use(
     if count(
         tx,
         "SELECT COUNT(*) FROM iam_inline_policies
-         WHERE account_id = $1 AND principal_kind = $2 AND lower(principal_name COLLATE \"C\") = lower($3::TEXT COLLATE \"C\")",
+         WHERE account_id = $1 AND principal_kind = $2
+             AND lower(principal_name COLLATE \"C\") = lower($3::TEXT COLLATE \"C\")",
         &[account_id, k, name],
     )
     .await?
@@ -351,7 +353,8 @@ async fn policies_in_use(
     if count(
         tx,
         "SELECT COUNT(*) FROM iam_attachments
-         WHERE account_id = $1 AND principal_kind = $2 AND lower(principal_name COLLATE \"C\") = lower($3::TEXT COLLATE \"C\")",
+         WHERE account_id = $1 AND principal_kind = $2
+             AND lower(principal_name COLLATE \"C\") = lower($3::TEXT COLLATE \"C\")",
         &[account_id, k, name],
     )
     .await?
@@ -364,7 +367,8 @@ async fn policies_in_use(
 
 async fn delete_user_in(tx: &mut Tx, account_id: &str, user_name: &str) -> Result<DeleteOutcome> {
     let row = sqlx::query(
-        "SELECT arn FROM iam_users WHERE account_id = $1 AND lower(user_name COLLATE \"C\") = lower($2::TEXT COLLATE \"C\")
+        "SELECT arn FROM iam_users WHERE account_id = $1
+            AND lower(user_name COLLATE \"C\") = lower($2::TEXT COLLATE \"C\")
          FOR UPDATE",
     )
     .bind(account_id)
@@ -388,11 +392,14 @@ async fn delete_user_in(tx: &mut Tx, account_id: &str, user_name: &str) -> Resul
     if let Some(outcome) = policies_in_use(tx, account_id, PrincipalKind::User, user_name).await? {
         return Ok(outcome);
     }
-    sqlx::query("DELETE FROM iam_users WHERE account_id = $1 AND lower(user_name COLLATE \"C\") = lower($2::TEXT COLLATE \"C\")")
-        .bind(account_id)
-        .bind(user_name)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "DELETE FROM iam_users WHERE account_id = $1
+        AND lower(user_name COLLATE \"C\") = lower($2::TEXT COLLATE \"C\")",
+    )
+    .bind(account_id)
+    .bind(user_name)
+    .execute(&mut **tx)
+    .await?;
     notify_iam(tx, account_id).await?;
     Ok(DeleteOutcome::Deleted)
 }
@@ -415,7 +422,8 @@ async fn principal_exists(
 ) -> Result<bool> {
     let (table, column) = principal_table(kind);
     let row = sqlx::query(&format!(
-        "SELECT 1 FROM {table} WHERE account_id = $1 AND lower({column} COLLATE \"C\") = lower($2::TEXT COLLATE \"C\")"
+        "SELECT 1 FROM {table} WHERE account_id = $1
+            AND lower({column} COLLATE \"C\") = lower($2::TEXT COLLATE \"C\")"
     ))
     .bind(account_id)
     .bind(name)
@@ -435,7 +443,8 @@ pub(super) async fn set_principal_tags(
     let (table, column) = principal_table(kind);
     let sql = format!(
         "UPDATE {table} SET tags = $1
-         WHERE account_id = $2 AND lower({column} COLLATE \"C\") = lower($3::TEXT COLLATE \"C\") AND tags = $4"
+         WHERE account_id = $2
+             AND lower({column} COLLATE \"C\") = lower($3::TEXT COLLATE \"C\") AND tags = $4"
     );
     let new = tags_json(tags)?;
     let old = tags_json(expected)?;
@@ -506,7 +515,8 @@ pub(super) async fn get_role(
     role_name: &str,
 ) -> Result<Option<RoleRecord>> {
     let row = sqlx::query(
-        "SELECT * FROM iam_roles WHERE account_id = $1 AND lower(role_name COLLATE \"C\") = lower($2::TEXT COLLATE \"C\")",
+        "SELECT * FROM iam_roles WHERE account_id = $1
+            AND lower(role_name COLLATE \"C\") = lower($2::TEXT COLLATE \"C\")",
     )
     .bind(account_id)
     .bind(role_name)
@@ -538,7 +548,8 @@ pub(super) async fn list_roles(
 
 async fn delete_role_in(tx: &mut Tx, account_id: &str, role_name: &str) -> Result<DeleteOutcome> {
     let row = sqlx::query(
-        "SELECT 1 FROM iam_roles WHERE account_id = $1 AND lower(role_name COLLATE \"C\") = lower($2::TEXT COLLATE \"C\")
+        "SELECT 1 FROM iam_roles WHERE account_id = $1
+            AND lower(role_name COLLATE \"C\") = lower($2::TEXT COLLATE \"C\")
          FOR UPDATE",
     )
     .bind(account_id)
@@ -551,16 +562,22 @@ async fn delete_role_in(tx: &mut Tx, account_id: &str, role_name: &str) -> Resul
     if let Some(outcome) = policies_in_use(tx, account_id, PrincipalKind::Role, role_name).await? {
         return Ok(outcome);
     }
-    sqlx::query("DELETE FROM sts_sessions WHERE account_id = $1 AND lower(role_name COLLATE \"C\") = lower($2::TEXT COLLATE \"C\")")
-        .bind(account_id)
-        .bind(role_name)
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query("DELETE FROM iam_roles WHERE account_id = $1 AND lower(role_name COLLATE \"C\") = lower($2::TEXT COLLATE \"C\")")
-        .bind(account_id)
-        .bind(role_name)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "DELETE FROM sts_sessions WHERE account_id = $1
+        AND lower(role_name COLLATE \"C\") = lower($2::TEXT COLLATE \"C\")",
+    )
+    .bind(account_id)
+    .bind(role_name)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "DELETE FROM iam_roles WHERE account_id = $1
+        AND lower(role_name COLLATE \"C\") = lower($2::TEXT COLLATE \"C\")",
+    )
+    .bind(account_id)
+    .bind(role_name)
+    .execute(&mut **tx)
+    .await?;
     notify_iam(tx, account_id).await?;
     Ok(DeleteOutcome::Deleted)
 }
@@ -619,7 +636,9 @@ pub(super) async fn get_inline_policy(
 ) -> Result<Option<String>> {
     let row = sqlx::query(
         "SELECT document FROM iam_inline_policies WHERE account_id = $1 AND principal_kind = $2
-           AND lower(principal_name COLLATE \"C\") = lower($3::TEXT COLLATE \"C\") AND lower(policy_name COLLATE \"C\") = lower($4::TEXT COLLATE \"C\")",
+          
+               AND lower(principal_name COLLATE \"C\") = lower($3::TEXT COLLATE \"C\")
+               AND lower(policy_name COLLATE \"C\") = lower($4::TEXT COLLATE \"C\")",
     )
     .bind(account_id)
     .bind(kind.as_str())
@@ -640,7 +659,8 @@ pub(super) async fn list_inline_policies(
 ) -> Result<Vec<(String, String)>> {
     let rows = sqlx::query(
         "SELECT policy_name, document FROM iam_inline_policies WHERE account_id = $1
-           AND principal_kind = $2 AND lower(principal_name COLLATE \"C\") = lower($3::TEXT COLLATE \"C\")
+           AND principal_kind = $2
+               AND lower(principal_name COLLATE \"C\") = lower($3::TEXT COLLATE \"C\")
          ORDER BY lower(policy_name COLLATE \"C\")",
     )
     .bind(account_id)
@@ -663,7 +683,9 @@ pub(super) async fn delete_inline_policy(
     in_tx!(s, |tx| {
         let done = sqlx::query(
             "DELETE FROM iam_inline_policies WHERE account_id = $1 AND principal_kind = $2
-               AND lower(principal_name COLLATE \"C\") = lower($3::TEXT COLLATE \"C\") AND lower(policy_name COLLATE \"C\") = lower($4::TEXT COLLATE \"C\")",
+              
+                   AND lower(principal_name COLLATE \"C\") = lower($3::TEXT COLLATE \"C\")
+                   AND lower(policy_name COLLATE \"C\") = lower($4::TEXT COLLATE \"C\")",
         )
         .bind(account_id)
         .bind(kind.as_str())
@@ -832,7 +854,9 @@ pub(super) async fn detach_policy(
     in_tx!(s, |tx| {
         let done = sqlx::query(
             "DELETE FROM iam_attachments WHERE account_id = $1 AND principal_kind = $2
-               AND lower(principal_name COLLATE \"C\") = lower($3::TEXT COLLATE \"C\") AND policy_arn = $4",
+              
+                   AND lower(principal_name COLLATE \"C\") = lower($3::TEXT COLLATE \"C\")
+                   AND policy_arn = $4",
         )
         .bind(account_id)
         .bind(kind.as_str())
