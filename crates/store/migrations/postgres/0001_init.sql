@@ -185,8 +185,9 @@ CREATE TABLE ssm_events (
 );
 
 -- IAM and STS (global: keyed by account). Names of users, roles and policies are unique per
--- account without regard to case, as in AWS: the unique indexes are on lower(name), and lookups
--- compare lower(name).
+-- account without regard to case, as in AWS: the unique indexes are on lower(name COLLATE "C"),
+-- and lookups compare that. "C" folds A-Z only, whatever the database's locale: exactly SQLite's
+-- NOCASE (a locale's lower() would also fold non-ASCII letters, and a Turkish one 'I' to 'ı').
 CREATE TABLE iam_accounts (
     account_id TEXT PRIMARY KEY,
     created_ms BIGINT NOT NULL
@@ -201,7 +202,7 @@ CREATE TABLE iam_users (
     created_ms BIGINT NOT NULL,
     tags       TEXT NOT NULL
 );
-CREATE UNIQUE INDEX iam_users_by_name ON iam_users (account_id, lower(user_name));
+CREATE UNIQUE INDEX iam_users_by_name ON iam_users (account_id, lower(user_name COLLATE "C"));
 
 CREATE TABLE iam_roles (
     account_id           TEXT NOT NULL,
@@ -215,7 +216,7 @@ CREATE TABLE iam_roles (
     created_ms           BIGINT NOT NULL,
     tags                 TEXT NOT NULL
 );
-CREATE UNIQUE INDEX iam_roles_by_name ON iam_roles (account_id, lower(role_name));
+CREATE UNIQUE INDEX iam_roles_by_name ON iam_roles (account_id, lower(role_name COLLATE "C"));
 
 CREATE TABLE iam_inline_policies (
     account_id     TEXT NOT NULL,
@@ -225,7 +226,8 @@ CREATE TABLE iam_inline_policies (
     document       TEXT NOT NULL
 );
 CREATE UNIQUE INDEX iam_inline_policies_by_name
-    ON iam_inline_policies (account_id, principal_kind, lower(principal_name), lower(policy_name));
+    ON iam_inline_policies (account_id, principal_kind, lower(principal_name COLLATE "C"),
+        lower(policy_name COLLATE "C"));
 
 CREATE TABLE iam_managed_policies (
     account_id  TEXT NOT NULL,
@@ -238,7 +240,7 @@ CREATE TABLE iam_managed_policies (
     created_ms  BIGINT NOT NULL,
     tags        TEXT NOT NULL
 );
-CREATE UNIQUE INDEX iam_managed_policies_by_name ON iam_managed_policies (account_id, lower(policy_name));
+CREATE UNIQUE INDEX iam_managed_policies_by_name ON iam_managed_policies (account_id, lower(policy_name COLLATE "C"));
 
 CREATE TABLE iam_attachments (
     account_id     TEXT NOT NULL,
@@ -247,7 +249,7 @@ CREATE TABLE iam_attachments (
     policy_arn     TEXT NOT NULL
 );
 CREATE UNIQUE INDEX iam_attachments_by_principal
-    ON iam_attachments (account_id, principal_kind, lower(principal_name), policy_arn);
+    ON iam_attachments (account_id, principal_kind, lower(principal_name COLLATE "C"), policy_arn);
 CREATE INDEX iam_attachments_by_policy ON iam_attachments (policy_arn);
 
 CREATE TABLE sts_sessions (
