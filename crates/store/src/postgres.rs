@@ -12,6 +12,7 @@
 
 use std::str::FromStr as _;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use sqlx::Row as _;
@@ -42,6 +43,9 @@ const CHANGES_CHANNEL: &str = "trent_changes_";
 /// How long a request waits for a connection before failing: short, so that a lost database
 /// answers with an error quickly instead of queueing every request.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+/// After a call finds the database unreachable, how long later calls fail at once, before one
+/// tries again.
+const DOWN_FOR_MS: i64 = 1_000;
 /// How long opening waits for the change listener to start.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often a serialization failure is retried before it is given up as a conflict.
@@ -55,6 +59,9 @@ pub struct PostgresStore {
     pub(crate) secret_cache: Arc<crate::secret_cache::SecretCache>,
     changes: broadcast::Sender<Change>,
     listener: tokio::task::JoinHandle<()>,
+    /// While the database is unreachable: until when (Unix ms) calls fail at once instead of
+    /// each waiting for a connection (see [`PostgresStore::guarded`]).
+    down_until_ms: AtomicI64,
 }
 
 impl Drop for PostgresStore {
@@ -127,6 +134,23 @@ pub(crate) async fn backoff(attempt: u32) {
     let base = 2u64.saturating_pow(attempt.min(6));
     let jitter = u64::from(std::process::id() ^ attempt.wrapping_mul(2_654_435_761)) % base.max(1);
     tokio::time::sleep(Duration::from_millis(base + jitter)).await;
+}
+
+/// The database could not be reached (as opposed to refusing a statement).
+fn is_unreachable(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::PoolTimedOut
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolClosed
+    )
+}
+
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -203,9 +227,28 @@ impl PostgresStore {
             secret_cache,
             changes,
             listener,
+            down_until_ms: AtomicI64::new(0),
         };
         store.check_barrier().await?;
         Ok(store)
+    }
+
+    /// Runs a store call, failing it at once while the database is known to be unreachable: a
+    /// request makes several calls, and each would otherwise wait for a connection in turn.
+    /// One call per [`DOWN_FOR_MS`] tries for real and finds out whether it is back.
+    async fn guarded<T>(&self, call: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        let now = unix_ms();
+        if now < self.down_until_ms.load(Ordering::Relaxed) {
+            return Err(StoreError::Database(sqlx::Error::PoolTimedOut));
+        }
+        let result = call.await;
+        if let Err(StoreError::Database(e)) = &result
+            && is_unreachable(e)
+        {
+            self.down_until_ms
+                .store(unix_ms().saturating_add(DOWN_FOR_MS), Ordering::Relaxed);
+        }
+        result
     }
 
     /// Records `new_root` as the next term after this store's root key `current_root`, as
@@ -342,27 +385,29 @@ fn deliver(
 #[async_trait::async_trait]
 impl Store for PostgresStore {
     async fn create_key(&self, key: &KeyRecord, material: Option<&KeyMaterial>) -> Result<()> {
-        kms::create_key(self, key, material).await
+        self.guarded(kms::create_key(self, key, material)).await
     }
 
     async fn get_key(&self, scope: &Scope, key_id: &str) -> Result<Option<KeyRecord>> {
-        kms::get_key(self, scope, key_id).await
+        self.guarded(kms::get_key(self, scope, key_id)).await
     }
 
     async fn update_key(&self, key: &KeyRecord) -> Result<i64> {
-        kms::update_key(self, key).await
+        self.guarded(kms::update_key(self, key)).await
     }
 
     async fn list_keys(&self, scope: &Scope, after_seq: i64, limit: u32) -> Result<Vec<KeyRecord>> {
-        kms::list_keys(self, scope, after_seq, limit).await
+        self.guarded(kms::list_keys(self, scope, after_seq, limit))
+            .await
     }
 
     async fn key_materials(&self, scope: &Scope, key_id: &str) -> Result<Vec<KeyMaterial>> {
-        kms::key_materials(self, scope, key_id).await
+        self.guarded(kms::key_materials(self, scope, key_id)).await
     }
 
     async fn add_key_material(&self, key: &KeyRecord, material: &KeyMaterial) -> Result<i64> {
-        kms::add_key_material(self, key, material).await
+        self.guarded(kms::add_key_material(self, key, material))
+            .await
     }
 
     async fn add_key_material_to_keys(
@@ -370,15 +415,17 @@ impl Store for PostgresStore {
         keys: &[KeyRecord],
         material: &KeyMaterial,
     ) -> Result<Vec<i64>> {
-        kms::add_key_material_to_keys(self, keys, material).await
+        self.guarded(kms::add_key_material_to_keys(self, keys, material))
+            .await
     }
 
     async fn related_keys(&self, account_id: &str, key_id: &str) -> Result<Vec<KeyRecord>> {
-        kms::related_keys(self, account_id, key_id).await
+        self.guarded(kms::related_keys(self, account_id, key_id))
+            .await
     }
 
     async fn update_keys(&self, keys: &[KeyRecord]) -> Result<Vec<i64>> {
-        kms::update_keys(self, keys).await
+        self.guarded(kms::update_keys(self, keys)).await
     }
 
     async fn create_related_key(
@@ -387,7 +434,8 @@ impl Store for PostgresStore {
         materials: &[KeyMaterial],
         related: &[KeyRecord],
     ) -> Result<Vec<i64>> {
-        kms::create_related_key(self, key, materials, related).await
+        self.guarded(kms::create_related_key(self, key, materials, related))
+            .await
     }
 
     async fn delete_key_with_updates(
@@ -395,43 +443,46 @@ impl Store for PostgresStore {
         key: &KeyRecord,
         related: &[KeyRecord],
     ) -> Result<Vec<i64>> {
-        kms::delete_key_with_updates(self, key, related).await
+        self.guarded(kms::delete_key_with_updates(self, key, related))
+            .await
     }
 
     async fn keys_due_for_rotation(&self, now_ms: i64) -> Result<Vec<(Scope, String)>> {
-        kms::keys_due_for_rotation(self, now_ms).await
+        self.guarded(kms::keys_due_for_rotation(self, now_ms)).await
     }
 
     async fn put_imported_material(&self, key: &KeyRecord, material: &KeyMaterial) -> Result<i64> {
-        kms::put_imported_material(self, key, material).await
+        self.guarded(kms::put_imported_material(self, key, material))
+            .await
     }
 
     async fn delete_key_materials(&self, key: &KeyRecord) -> Result<i64> {
-        kms::delete_key_materials(self, key).await
+        self.guarded(kms::delete_key_materials(self, key)).await
     }
 
     async fn keys_with_expired_material(&self, now_ms: i64) -> Result<Vec<(Scope, String)>> {
-        kms::keys_with_expired_material(self, now_ms).await
+        self.guarded(kms::keys_with_expired_material(self, now_ms))
+            .await
     }
 
     async fn delete_key(&self, scope: &Scope, key_id: &str) -> Result<()> {
-        kms::delete_key(self, scope, key_id).await
+        self.guarded(kms::delete_key(self, scope, key_id)).await
     }
 
     async fn keys_due_for_deletion(&self, now_ms: i64) -> Result<Vec<(Scope, String)>> {
-        kms::keys_due_for_deletion(self, now_ms).await
+        self.guarded(kms::keys_due_for_deletion(self, now_ms)).await
     }
 
     async fn record_key_usage(&self, usage: &[KeyUsageRecord]) -> Result<()> {
-        kms::record_key_usage(self, usage).await
+        self.guarded(kms::record_key_usage(self, usage)).await
     }
 
     async fn key_usage(&self, scope: &Scope, key_id: &str) -> Result<Option<KeyUsageRecord>> {
-        kms::key_usage(self, scope, key_id).await
+        self.guarded(kms::key_usage(self, scope, key_id)).await
     }
 
     async fn put_import_parameters(&self, params: &ImportParameters) -> Result<()> {
-        kms::put_import_parameters(self, params).await
+        self.guarded(kms::put_import_parameters(self, params)).await
     }
 
     async fn get_import_parameters(
@@ -439,19 +490,21 @@ impl Store for PostgresStore {
         scope: &Scope,
         token_id: &str,
     ) -> Result<Option<ImportParameters>> {
-        kms::get_import_parameters(self, scope, token_id).await
+        self.guarded(kms::get_import_parameters(self, scope, token_id))
+            .await
     }
 
     async fn delete_import_parameters_before(&self, before_ms: i64) -> Result<u64> {
-        kms::delete_import_parameters_before(self, before_ms).await
+        self.guarded(kms::delete_import_parameters_before(self, before_ms))
+            .await
     }
 
     async fn create_alias(&self, alias: &AliasRecord) -> Result<()> {
-        kms::create_alias(self, alias).await
+        self.guarded(kms::create_alias(self, alias)).await
     }
 
     async fn get_alias(&self, scope: &Scope, alias_name: &str) -> Result<Option<AliasRecord>> {
-        kms::get_alias(self, scope, alias_name).await
+        self.guarded(kms::get_alias(self, scope, alias_name)).await
     }
 
     async fn update_alias(
@@ -461,11 +514,13 @@ impl Store for PostgresStore {
         key_id: &str,
         now_ms: i64,
     ) -> Result<bool> {
-        kms::update_alias(self, scope, alias_name, key_id, now_ms).await
+        self.guarded(kms::update_alias(self, scope, alias_name, key_id, now_ms))
+            .await
     }
 
     async fn delete_alias(&self, scope: &Scope, alias_name: &str) -> Result<bool> {
-        kms::delete_alias(self, scope, alias_name).await
+        self.guarded(kms::delete_alias(self, scope, alias_name))
+            .await
     }
 
     async fn list_aliases(
@@ -475,11 +530,12 @@ impl Store for PostgresStore {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<AliasRecord>> {
-        kms::list_aliases(self, scope, key_id, after, limit).await
+        self.guarded(kms::list_aliases(self, scope, key_id, after, limit))
+            .await
     }
 
     async fn get_parameter(&self, scope: &Scope, name: &str) -> Result<Option<ParameterRecord>> {
-        ssm::get_parameter(self, scope, name).await
+        self.guarded(ssm::get_parameter(self, scope, name)).await
     }
 
     async fn get_parameter_version(
@@ -488,7 +544,8 @@ impl Store for PostgresStore {
         name: &str,
         version: Option<i64>,
     ) -> Result<Option<ParameterVersionRecord>> {
-        ssm::get_parameter_version(self, scope, name, version).await
+        self.guarded(ssm::get_parameter_version(self, scope, name, version))
+            .await
     }
 
     async fn get_parameter_version_by_label(
@@ -497,7 +554,10 @@ impl Store for PostgresStore {
         name: &str,
         label: &str,
     ) -> Result<Option<ParameterVersionRecord>> {
-        ssm::get_parameter_version_by_label(self, scope, name, label).await
+        self.guarded(ssm::get_parameter_version_by_label(
+            self, scope, name, label,
+        ))
+        .await
     }
 
     async fn parameter_versions(
@@ -507,7 +567,14 @@ impl Store for PostgresStore {
         after_version: i64,
         limit: u32,
     ) -> Result<Vec<ParameterVersionRecord>> {
-        ssm::parameter_versions(self, scope, name, after_version, limit).await
+        self.guarded(ssm::parameter_versions(
+            self,
+            scope,
+            name,
+            after_version,
+            limit,
+        ))
+        .await
     }
 
     async fn put_parameter_version(
@@ -519,7 +586,7 @@ impl Store for PostgresStore {
         tier_limit: Option<i64>,
         event: Option<&OutboxEvent>,
     ) -> Result<i64> {
-        ssm::put_parameter_version(
+        self.guarded(ssm::put_parameter_version(
             self,
             param,
             version,
@@ -527,7 +594,7 @@ impl Store for PostgresStore {
             drop_version,
             tier_limit,
             event,
-        )
+        ))
         .await
     }
 
@@ -539,15 +606,18 @@ impl Store for PostgresStore {
         remove: &[String],
         event: Option<&OutboxEvent>,
     ) -> Result<i64> {
-        ssm::set_parameter_labels(self, param, version, add, remove, event).await
+        self.guarded(ssm::set_parameter_labels(
+            self, param, version, add, remove, event,
+        ))
+        .await
     }
 
     async fn set_parameter_tags(&self, param: &ParameterRecord) -> Result<i64> {
-        ssm::set_parameter_tags(self, param).await
+        self.guarded(ssm::set_parameter_tags(self, param)).await
     }
 
     async fn delete_parameter(&self, scope: &Scope, name: &str) -> Result<bool> {
-        ssm::delete_parameter(self, scope, name).await
+        self.guarded(ssm::delete_parameter(self, scope, name)).await
     }
 
     async fn delete_parameter_checked(
@@ -555,7 +625,8 @@ impl Store for PostgresStore {
         param: &ParameterRecord,
         events: &[OutboxEvent],
     ) -> Result<()> {
-        ssm::delete_parameter_checked(self, param, events).await
+        self.guarded(ssm::delete_parameter_checked(self, param, events))
+            .await
     }
 
     async fn set_parameter_policies(
@@ -563,7 +634,8 @@ impl Store for PostgresStore {
         param: &ParameterRecord,
         events: &[OutboxEvent],
     ) -> Result<i64> {
-        ssm::set_parameter_policies(self, param, events).await
+        self.guarded(ssm::set_parameter_policies(self, param, events))
+            .await
     }
 
     async fn parameters_with_due_policies(
@@ -571,11 +643,12 @@ impl Store for PostgresStore {
         now_ms: i64,
         limit: u32,
     ) -> Result<Vec<(Scope, String)>> {
-        ssm::parameters_with_due_policies(self, now_ms, limit).await
+        self.guarded(ssm::parameters_with_due_policies(self, now_ms, limit))
+            .await
     }
 
     async fn count_parameters(&self, scope: &Scope, tier: Option<&str>) -> Result<i64> {
-        ssm::count_parameters(self, scope, tier).await
+        self.guarded(ssm::count_parameters(self, scope, tier)).await
     }
 
     async fn create_secret(
@@ -583,11 +656,12 @@ impl Store for PostgresStore {
         secret: &SecretRecord,
         version: Option<&NewSecretVersion>,
     ) -> Result<()> {
-        secrets::create_secret(self, secret, version).await
+        self.guarded(secrets::create_secret(self, secret, version))
+            .await
     }
 
     async fn get_secret(&self, scope: &Scope, name: &str) -> Result<Option<SecretRecord>> {
-        secrets::get_secret(self, scope, name).await
+        self.guarded(secrets::get_secret(self, scope, name)).await
     }
 
     async fn save_secret(
@@ -595,7 +669,8 @@ impl Store for PostgresStore {
         secret: &SecretRecord,
         version: Option<&NewSecretVersion>,
     ) -> Result<i64> {
-        secrets::save_secret(self, secret, version).await
+        self.guarded(secrets::save_secret(self, secret, version))
+            .await
     }
 
     async fn get_secret_ciphertext(
@@ -604,7 +679,10 @@ impl Store for PostgresStore {
         name: &str,
         version_id: &str,
     ) -> Result<Option<Vec<u8>>> {
-        secrets::get_secret_ciphertext(self, scope, name, version_id).await
+        self.guarded(secrets::get_secret_ciphertext(
+            self, scope, name, version_id,
+        ))
+        .await
     }
 
     async fn touch_secret(
@@ -614,35 +692,41 @@ impl Store for PostgresStore {
         version_id: &str,
         day_ms: i64,
     ) -> Result<()> {
-        secrets::touch_secret(self, scope, name, version_id, day_ms).await
+        self.guarded(secrets::touch_secret(self, scope, name, version_id, day_ms))
+            .await
     }
 
     async fn list_secrets(&self, scope: &Scope) -> Result<Vec<SecretRecord>> {
-        secrets::list_secrets(self, scope).await
+        self.guarded(secrets::list_secrets(self, scope)).await
     }
 
     async fn delete_secret(&self, scope: &Scope, name: &str, revision: i64) -> Result<bool> {
-        secrets::delete_secret(self, scope, name, revision).await
+        self.guarded(secrets::delete_secret(self, scope, name, revision))
+            .await
     }
 
     async fn secrets_due_for_purge(&self, now_ms: i64, limit: u32) -> Result<Vec<(Scope, String)>> {
-        secrets::secrets_due_for_purge(self, now_ms, limit).await
+        self.guarded(secrets::secrets_due_for_purge(self, now_ms, limit))
+            .await
     }
 
     async fn write_secrets(&self, writes: &[SecretWrite<'_>]) -> Result<()> {
-        secrets::write_secrets(self, writes).await
+        self.guarded(secrets::write_secrets(self, writes)).await
     }
 
     async fn secret_replicas(&self, scope: &Scope, name: &str) -> Result<Vec<SecretReplicaRecord>> {
-        secrets::secret_replicas(self, scope, name).await
+        self.guarded(secrets::secret_replicas(self, scope, name))
+            .await
     }
 
     async fn secret_primary_region(&self, scope: &Scope, name: &str) -> Result<Option<String>> {
-        secrets::secret_primary_region(self, scope, name).await
+        self.guarded(secrets::secret_primary_region(self, scope, name))
+            .await
     }
 
     async fn secret_primary_regions(&self, scope: &Scope) -> Result<Vec<(String, String)>> {
-        secrets::secret_primary_regions(self, scope).await
+        self.guarded(secrets::secret_primary_regions(self, scope))
+            .await
     }
 
     async fn get_secret_rotation(
@@ -650,7 +734,8 @@ impl Store for PostgresStore {
         scope: &Scope,
         name: &str,
     ) -> Result<Option<SecretRotationRecord>> {
-        secrets::get_secret_rotation(self, scope, name).await
+        self.guarded(secrets::get_secret_rotation(self, scope, name))
+            .await
     }
 
     async fn put_secret_rotation(
@@ -659,23 +744,25 @@ impl Store for PostgresStore {
         name: &str,
         rotation: &SecretRotationRecord,
     ) -> Result<()> {
-        secrets::put_secret_rotation(self, scope, name, rotation).await
+        self.guarded(secrets::put_secret_rotation(self, scope, name, rotation))
+            .await
     }
 
     async fn secret_rotations_due(&self, now_ms: i64, limit: u32) -> Result<Vec<(Scope, String)>> {
-        secrets::secret_rotations_due(self, now_ms, limit).await
+        self.guarded(secrets::secret_rotations_due(self, now_ms, limit))
+            .await
     }
 
     async fn pending_events(&self, limit: u32) -> Result<Vec<PendingEvent>> {
-        ssm::pending_events(self, limit).await
+        self.guarded(ssm::pending_events(self, limit)).await
     }
 
     async fn ack_event(&self, seq: i64, acked: &[String]) -> Result<()> {
-        ssm::ack_event(self, seq, acked).await
+        self.guarded(ssm::ack_event(self, seq, acked)).await
     }
 
     async fn delete_event(&self, seq: i64) -> Result<()> {
-        ssm::delete_event(self, seq).await
+        self.guarded(ssm::delete_event(self, seq)).await
     }
 
     async fn list_parameters_by_path(
@@ -686,19 +773,22 @@ impl Store for PostgresStore {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<(ParameterRecord, ParameterVersionRecord)>> {
-        ssm::list_parameters_by_path(self, scope, prefix, recursive, after, limit).await
+        self.guarded(ssm::list_parameters_by_path(
+            self, scope, prefix, recursive, after, limit,
+        ))
+        .await
     }
 
     async fn create_grant(&self, grant: &GrantRecord) -> Result<()> {
-        kms::create_grant(self, grant).await
+        self.guarded(kms::create_grant(self, grant)).await
     }
 
     async fn key_grants(&self, scope: &Scope, key_id: &str) -> Result<Vec<GrantRecord>> {
-        kms::key_grants(self, scope, key_id).await
+        self.guarded(kms::key_grants(self, scope, key_id)).await
     }
 
     async fn grant_by_token(&self, token_hash: &[u8]) -> Result<Option<GrantRecord>> {
-        kms::grant_by_token(self, token_hash).await
+        self.guarded(kms::grant_by_token(self, token_hash)).await
     }
 
     async fn retirable_grants(
@@ -706,63 +796,69 @@ impl Store for PostgresStore {
         region: &str,
         retiring_principal: &str,
     ) -> Result<Vec<GrantRecord>> {
-        kms::retirable_grants(self, region, retiring_principal).await
+        self.guarded(kms::retirable_grants(self, region, retiring_principal))
+            .await
     }
 
     async fn delete_grant(&self, scope: &Scope, key_id: &str, grant_id: &str) -> Result<bool> {
-        kms::delete_grant(self, scope, key_id, grant_id).await
+        self.guarded(kms::delete_grant(self, scope, key_id, grant_id))
+            .await
     }
 
     async fn append_audit_events(&self, events: &[AuditEventRecord]) -> Result<()> {
-        audit::append_audit_events(self, events).await
+        self.guarded(audit::append_audit_events(self, events)).await
     }
 
     async fn audit_tail(&self) -> Result<Option<(i64, Vec<u8>)>> {
-        audit::audit_tail(self).await
+        self.guarded(audit::audit_tail(self)).await
     }
 
     async fn audit_events(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditEventRecord>> {
-        audit::audit_events(self, after_seq, limit).await
+        self.guarded(audit::audit_events(self, after_seq, limit))
+            .await
     }
 
     async fn lookup_audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEventRecord>> {
-        audit::lookup_audit_events(self, query).await
+        self.guarded(audit::lookup_audit_events(self, query)).await
     }
 
     async fn append_audit_digest(&self, digest: &AuditDigestRecord) -> Result<()> {
-        audit::append_audit_digest(self, digest).await
+        self.guarded(audit::append_audit_digest(self, digest)).await
     }
 
     async fn audit_digests(&self) -> Result<Vec<AuditDigestRecord>> {
-        audit::audit_digests(self).await
+        self.guarded(audit::audit_digests(self)).await
     }
 
     async fn last_audit_digest(&self) -> Result<Option<AuditDigestRecord>> {
-        audit::last_audit_digest(self).await
+        self.guarded(audit::last_audit_digest(self)).await
     }
 
     async fn first_audit_seq_since(&self, time_ms: i64) -> Result<Option<i64>> {
-        audit::first_audit_seq_since(self, time_ms).await
+        self.guarded(audit::first_audit_seq_since(self, time_ms))
+            .await
     }
 
     async fn append_audit_checkpoint(&self, checkpoint: &AuditCheckpointRecord) -> Result<()> {
-        audit::append_audit_checkpoint(self, checkpoint).await
+        self.guarded(audit::append_audit_checkpoint(self, checkpoint))
+            .await
     }
 
     async fn audit_checkpoints(&self) -> Result<Vec<AuditCheckpointRecord>> {
-        audit::audit_checkpoints(self).await
+        self.guarded(audit::audit_checkpoints(self)).await
     }
 
     async fn prune_audit_events(&self, through_seq: i64, limit: u32) -> Result<u64> {
-        audit::prune_audit_events(self, through_seq, limit).await
+        self.guarded(audit::prune_audit_events(self, through_seq, limit))
+            .await
     }
 
     async fn put_access_key(&self, key: &AccessKeyRecord) -> Result<()> {
-        iam::put_access_key(self, key).await
+        self.guarded(iam::put_access_key(self, key)).await
     }
 
     async fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>> {
-        iam::get_access_key(self, access_key_id).await
+        self.guarded(iam::get_access_key(self, access_key_id)).await
     }
 
     async fn create_account(
@@ -771,35 +867,40 @@ impl Store for PostgresStore {
         created_ms: i64,
         root_key: Option<&AccessKeyRecord>,
     ) -> Result<()> {
-        iam::create_account(self, account_id, created_ms, root_key).await
+        self.guarded(iam::create_account(self, account_id, created_ms, root_key))
+            .await
     }
 
     async fn account_exists(&self, account_id: &str) -> Result<bool> {
-        iam::account_exists(self, account_id).await
+        self.guarded(iam::account_exists(self, account_id)).await
     }
 
     async fn create_access_key(&self, key: &AccessKeyRecord, max: u32) -> Result<bool> {
-        iam::create_access_key(self, key, max).await
+        self.guarded(iam::create_access_key(self, key, max)).await
     }
 
     async fn list_access_keys(&self, principal_arn: &str) -> Result<Vec<AccessKeyInfo>> {
-        iam::list_access_keys(self, principal_arn).await
+        self.guarded(iam::list_access_keys(self, principal_arn))
+            .await
     }
 
     async fn set_access_key_status(&self, access_key_id: &str, status: &str) -> Result<bool> {
-        iam::set_access_key_status(self, access_key_id, status).await
+        self.guarded(iam::set_access_key_status(self, access_key_id, status))
+            .await
     }
 
     async fn delete_access_key(&self, access_key_id: &str) -> Result<bool> {
-        iam::delete_access_key(self, access_key_id).await
+        self.guarded(iam::delete_access_key(self, access_key_id))
+            .await
     }
 
     async fn create_user(&self, user: &UserRecord) -> Result<()> {
-        iam::create_user(self, user).await
+        self.guarded(iam::create_user(self, user)).await
     }
 
     async fn get_user(&self, account_id: &str, user_name: &str) -> Result<Option<UserRecord>> {
-        iam::get_user(self, account_id, user_name).await
+        self.guarded(iam::get_user(self, account_id, user_name))
+            .await
     }
 
     async fn list_users(
@@ -809,11 +910,13 @@ impl Store for PostgresStore {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<UserRecord>> {
-        iam::list_users(self, account_id, path_prefix, after, limit).await
+        self.guarded(iam::list_users(self, account_id, path_prefix, after, limit))
+            .await
     }
 
     async fn delete_user(&self, account_id: &str, user_name: &str) -> Result<DeleteOutcome> {
-        iam::delete_user(self, account_id, user_name).await
+        self.guarded(iam::delete_user(self, account_id, user_name))
+            .await
     }
 
     async fn set_principal_tags(
@@ -824,15 +927,19 @@ impl Store for PostgresStore {
         expected: &[(String, String)],
         tags: &[(String, String)],
     ) -> Result<bool> {
-        iam::set_principal_tags(self, account_id, kind, name, expected, tags).await
+        self.guarded(iam::set_principal_tags(
+            self, account_id, kind, name, expected, tags,
+        ))
+        .await
     }
 
     async fn create_role(&self, role: &RoleRecord) -> Result<()> {
-        iam::create_role(self, role).await
+        self.guarded(iam::create_role(self, role)).await
     }
 
     async fn get_role(&self, account_id: &str, role_name: &str) -> Result<Option<RoleRecord>> {
-        iam::get_role(self, account_id, role_name).await
+        self.guarded(iam::get_role(self, account_id, role_name))
+            .await
     }
 
     async fn list_roles(
@@ -842,11 +949,13 @@ impl Store for PostgresStore {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<RoleRecord>> {
-        iam::list_roles(self, account_id, path_prefix, after, limit).await
+        self.guarded(iam::list_roles(self, account_id, path_prefix, after, limit))
+            .await
     }
 
     async fn delete_role(&self, account_id: &str, role_name: &str) -> Result<DeleteOutcome> {
-        iam::delete_role(self, account_id, role_name).await
+        self.guarded(iam::delete_role(self, account_id, role_name))
+            .await
     }
 
     async fn put_inline_policy(
@@ -857,7 +966,15 @@ impl Store for PostgresStore {
         policy_name: &str,
         document: &str,
     ) -> Result<bool> {
-        iam::put_inline_policy(self, account_id, kind, principal, policy_name, document).await
+        self.guarded(iam::put_inline_policy(
+            self,
+            account_id,
+            kind,
+            principal,
+            policy_name,
+            document,
+        ))
+        .await
     }
 
     async fn get_inline_policy(
@@ -867,7 +984,14 @@ impl Store for PostgresStore {
         principal: &str,
         policy_name: &str,
     ) -> Result<Option<String>> {
-        iam::get_inline_policy(self, account_id, kind, principal, policy_name).await
+        self.guarded(iam::get_inline_policy(
+            self,
+            account_id,
+            kind,
+            principal,
+            policy_name,
+        ))
+        .await
     }
 
     async fn list_inline_policies(
@@ -876,7 +1000,8 @@ impl Store for PostgresStore {
         kind: PrincipalKind,
         principal: &str,
     ) -> Result<Vec<(String, String)>> {
-        iam::list_inline_policies(self, account_id, kind, principal).await
+        self.guarded(iam::list_inline_policies(self, account_id, kind, principal))
+            .await
     }
 
     async fn delete_inline_policy(
@@ -886,11 +1011,18 @@ impl Store for PostgresStore {
         principal: &str,
         policy_name: &str,
     ) -> Result<bool> {
-        iam::delete_inline_policy(self, account_id, kind, principal, policy_name).await
+        self.guarded(iam::delete_inline_policy(
+            self,
+            account_id,
+            kind,
+            principal,
+            policy_name,
+        ))
+        .await
     }
 
     async fn create_managed_policy(&self, policy: &ManagedPolicyRecord) -> Result<()> {
-        iam::create_managed_policy(self, policy).await
+        self.guarded(iam::create_managed_policy(self, policy)).await
     }
 
     async fn get_managed_policy(
@@ -898,11 +1030,13 @@ impl Store for PostgresStore {
         account_id: &str,
         arn: &str,
     ) -> Result<Option<ManagedPolicyRecord>> {
-        iam::get_managed_policy(self, account_id, arn).await
+        self.guarded(iam::get_managed_policy(self, account_id, arn))
+            .await
     }
 
     async fn delete_managed_policy(&self, account_id: &str, arn: &str) -> Result<DeleteOutcome> {
-        iam::delete_managed_policy(self, account_id, arn).await
+        self.guarded(iam::delete_managed_policy(self, account_id, arn))
+            .await
     }
 
     async fn attach_policy(
@@ -912,7 +1046,8 @@ impl Store for PostgresStore {
         principal: &str,
         arn: &str,
     ) -> Result<bool> {
-        iam::attach_policy(self, account_id, kind, principal, arn).await
+        self.guarded(iam::attach_policy(self, account_id, kind, principal, arn))
+            .await
     }
 
     async fn detach_policy(
@@ -922,7 +1057,8 @@ impl Store for PostgresStore {
         principal: &str,
         arn: &str,
     ) -> Result<bool> {
-        iam::detach_policy(self, account_id, kind, principal, arn).await
+        self.guarded(iam::detach_policy(self, account_id, kind, principal, arn))
+            .await
     }
 
     async fn attached_policies(
@@ -931,19 +1067,21 @@ impl Store for PostgresStore {
         kind: PrincipalKind,
         principal: &str,
     ) -> Result<Vec<ManagedPolicyRecord>> {
-        iam::attached_policies(self, account_id, kind, principal).await
+        self.guarded(iam::attached_policies(self, account_id, kind, principal))
+            .await
     }
 
     async fn create_session(&self, session: &SessionRecord) -> Result<()> {
-        iam::create_session(self, session).await
+        self.guarded(iam::create_session(self, session)).await
     }
 
     async fn get_session(&self, access_key_id: &str) -> Result<Option<SessionRecord>> {
-        iam::get_session(self, access_key_id).await
+        self.guarded(iam::get_session(self, access_key_id)).await
     }
 
     async fn delete_sessions_before(&self, before_ms: i64) -> Result<u64> {
-        iam::delete_sessions_before(self, before_ms).await
+        self.guarded(iam::delete_sessions_before(self, before_ms))
+            .await
     }
 
     async fn get_sealed_meta(&self, name: &str) -> Result<Option<SecretBytes>> {

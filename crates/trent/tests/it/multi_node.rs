@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use trent_crypto::SecretBytes;
-use trent_store::Store as _;
 
 use crate::harness::{TestServer, code};
 
