@@ -20,6 +20,7 @@ pub mod kms_seal;
 mod location;
 pub mod pkcs11;
 mod postgres;
+mod rows;
 pub mod seal;
 mod secret_cache;
 pub mod shamir;

@@ -4,14 +4,14 @@
 //! on disk even after power loss (writes here are key-management events, rare and precious);
 //! a busy timeout so concurrent writers queue instead of failing.
 
+use crate::rows::{alias_from_row, key_from_row, scope_and_key_id};
 use std::path::Path;
 use std::str::FromStr as _;
 use std::time::Duration;
 
 use sqlx::Row as _;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use trent_crypto::SecretBytes;
 
@@ -349,62 +349,6 @@ async fn delete_key_in(
         .await?;
     }
     Ok(())
-}
-
-fn key_from_row(row: &SqliteRow) -> Result<KeyRecord> {
-    let tags_json: String = row.try_get("tags")?;
-    let tags: Vec<(String, String)> =
-        serde_json::from_str(&tags_json).map_err(|_| StoreError::Corrupt("key tags"))?;
-    Ok(KeyRecord {
-        scope: Scope {
-            account_id: row.try_get("account_id")?,
-            region: row.try_get("region")?,
-        },
-        key_id: row.try_get("key_id")?,
-        seq: row.try_get("seq")?,
-        description: row.try_get("description")?,
-        key_spec: row.try_get("key_spec")?,
-        key_usage: row.try_get("key_usage")?,
-        origin: row.try_get("origin")?,
-        key_manager: row.try_get("key_manager")?,
-        state: row.try_get("state")?,
-        created_ms: row.try_get("created_ms")?,
-        deletion_ms: row.try_get("deletion_ms")?,
-        pending_window_days: row.try_get("pending_window_days")?,
-        policy: row.try_get("policy")?,
-        tags,
-        current_material_id: row.try_get("current_material_id")?,
-        multi_region: row.try_get::<i64, _>("multi_region")? != 0,
-        rotation_period_days: row.try_get("rotation_period_days")?,
-        next_rotation_ms: row.try_get("next_rotation_ms")?,
-        version: row.try_get("version")?,
-        valid_to_ms: row.try_get("valid_to_ms")?,
-        expiration_model: row.try_get("expiration_model")?,
-        primary_region: row.try_get("primary_region")?,
-    })
-}
-
-fn scope_and_key_id(row: &SqliteRow) -> Result<(Scope, String)> {
-    Ok((
-        Scope::new(
-            row.try_get::<String, _>("account_id")?,
-            row.try_get::<String, _>("region")?,
-        ),
-        row.try_get("key_id")?,
-    ))
-}
-
-fn alias_from_row(row: &SqliteRow) -> Result<AliasRecord> {
-    Ok(AliasRecord {
-        scope: Scope {
-            account_id: row.try_get("account_id")?,
-            region: row.try_get("region")?,
-        },
-        alias_name: row.try_get("alias_name")?,
-        key_id: row.try_get("key_id")?,
-        created_ms: row.try_get("created_ms")?,
-        updated_ms: row.try_get("updated_ms")?,
-    })
 }
 
 #[async_trait::async_trait]

@@ -6,8 +6,8 @@
 //! writer links the batch again after the new tail. The chain keeps one order, the order of the
 //! appends, and verifies as one chain whatever the number of nodes.
 
+use crate::rows::{digest_from_row, event_from_row};
 use sqlx::Row as _;
-use sqlx::postgres::PgRow;
 
 use super::PostgresStore;
 use crate::{
@@ -19,35 +19,6 @@ use crate::{
 const CHAIN_LOCK: i64 = 0x7472_656e_7461_7564; // "trentaud"
 /// Rows per INSERT: 13 parameters each, far below PostgreSQL's 65,535.
 const ROWS_PER_INSERT: usize = 512;
-
-fn event_from_row(row: &PgRow) -> Result<AuditEventRecord> {
-    Ok(AuditEventRecord {
-        seq: row.try_get("seq")?,
-        account_id: row.try_get("account_id")?,
-        event_time_ms: row.try_get("event_time_ms")?,
-        event_id: row.try_get("event_id")?,
-        event_name: row.try_get("event_name")?,
-        event_source: row.try_get("event_source")?,
-        username: row.try_get("username")?,
-        access_key_id: row.try_get("access_key_id")?,
-        read_only: row.try_get::<i64, _>("read_only")? != 0,
-        resources: row.try_get("resources")?,
-        record: row.try_get("record")?,
-        prev_hash: row.try_get("prev_hash")?,
-        hash: row.try_get("hash")?,
-    })
-}
-
-fn digest_from_row(row: &PgRow) -> Result<AuditDigestRecord> {
-    Ok(AuditDigestRecord {
-        seq: row.try_get("seq")?,
-        created_ms: row.try_get("created_ms")?,
-        first_seq: row.try_get("first_seq")?,
-        last_seq: row.try_get("last_seq")?,
-        body: row.try_get("body")?,
-        signature: row.try_get("signature")?,
-    })
-}
 
 /// One transaction for the batch (the group commit). It runs at READ COMMITTED on purpose: the
 /// tail is read after the lock is granted, and must see what the previous holder committed.

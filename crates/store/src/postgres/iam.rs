@@ -10,10 +10,11 @@
 //!   principal's existence before an attachment), runs in one `SERIALIZABLE` transaction
 //!   ([`in_tx!`]), and tells the other nodes `Change::Iam` for the account.
 
+use crate::rows::{policy_from_row, role_from_row, tags_from, user_from_row};
 use std::collections::BTreeSet;
 
 use sqlx::Row as _;
-use sqlx::postgres::{PgQueryResult, PgRow};
+use sqlx::postgres::PgQueryResult;
 
 use crate::{
     AccessKeyInfo, AccessKeyRecord, Change, DeleteOutcome, ManagedPolicyRecord, PrincipalKind,
@@ -24,11 +25,6 @@ use super::{PostgresStore, Tx, in_tx, is_unique_violation, notify};
 
 fn tags_json(tags: &[(String, String)]) -> Result<String> {
     serde_json::to_string(tags).map_err(|_| StoreError::Corrupt("tags"))
-}
-
-fn tags_from(row: &PgRow, column: &str) -> Result<Vec<(String, String)>> {
-    let text: String = row.try_get(column)?;
-    serde_json::from_str(&text).map_err(|_| StoreError::Corrupt("tags"))
 }
 
 /// A unique violation is the statement's answer: the name (or id) is taken.
@@ -250,18 +246,6 @@ pub(super) async fn delete_access_key(s: &PostgresStore, access_key_id: &str) ->
 
 // --- users ---
 
-fn user_from_row(row: &PgRow) -> Result<UserRecord> {
-    Ok(UserRecord {
-        account_id: row.try_get("account_id")?,
-        user_name: row.try_get("user_name")?,
-        user_id: row.try_get("user_id")?,
-        path: row.try_get("path")?,
-        arn: row.try_get("arn")?,
-        created_ms: row.try_get("created_ms")?,
-        tags: tags_from(row, "tags")?,
-    })
-}
-
 pub(super) async fn create_user(s: &PostgresStore, user: &UserRecord) -> Result<()> {
     let tags = tags_json(&user.tags)?;
     in_tx!(s, |tx| {
@@ -468,21 +452,6 @@ pub(super) async fn set_principal_tags(
 }
 
 // --- roles ---
-
-fn role_from_row(row: &PgRow) -> Result<RoleRecord> {
-    Ok(RoleRecord {
-        account_id: row.try_get("account_id")?,
-        role_name: row.try_get("role_name")?,
-        role_id: row.try_get("role_id")?,
-        path: row.try_get("path")?,
-        arn: row.try_get("arn")?,
-        trust_policy: row.try_get("trust_policy")?,
-        description: row.try_get("description")?,
-        max_session_duration: row.try_get("max_session_duration")?,
-        created_ms: row.try_get("created_ms")?,
-        tags: tags_from(row, "tags")?,
-    })
-}
 
 pub(super) async fn create_role(s: &PostgresStore, role: &RoleRecord) -> Result<()> {
     let tags = tags_json(&role.tags)?;
@@ -706,21 +675,6 @@ pub(super) async fn delete_inline_policy(
 
 const POLICY_COLUMNS: &str = "p.*, (SELECT COUNT(*) FROM iam_attachments a
     WHERE a.policy_arn = p.arn) AS attachment_count";
-
-fn policy_from_row(row: &PgRow) -> Result<ManagedPolicyRecord> {
-    Ok(ManagedPolicyRecord {
-        account_id: row.try_get("account_id")?,
-        policy_name: row.try_get("policy_name")?,
-        policy_id: row.try_get("policy_id")?,
-        path: row.try_get("path")?,
-        arn: row.try_get("arn")?,
-        document: row.try_get("document")?,
-        description: row.try_get("description")?,
-        created_ms: row.try_get("created_ms")?,
-        tags: tags_from(row, "tags")?,
-        attachment_count: row.try_get("attachment_count")?,
-    })
-}
 
 pub(super) async fn create_managed_policy(
     s: &PostgresStore,

@@ -6,6 +6,8 @@
 //! notifies the other nodes ([`Change::Secret`]) of each secret it touched; this node's secret
 //! cache is invalidated after the write, where the embedded store invalidates its own.
 
+use crate::rows::rotation_from_row;
+use crate::rows::secret_head_from_row;
 use sqlx::Row as _;
 use sqlx::postgres::PgRow;
 
@@ -31,29 +33,6 @@ const HEAD_AND_VERSIONS: &str = "SELECT h.account_id, h.region, h.name, h.arn, h
     LEFT JOIN sm_secret_versions v
         ON v.account_id = h.account_id AND v.region = h.region AND v.name = h.name";
 
-fn head_from_row(row: &PgRow) -> Result<SecretRecord> {
-    let tags: String = row.try_get("tags")?;
-    Ok(SecretRecord {
-        scope: Scope::new(
-            row.try_get::<String, _>("account_id")?,
-            row.try_get::<String, _>("region")?,
-        ),
-        name: row.try_get("name")?,
-        arn: row.try_get("arn")?,
-        description: row.try_get("description")?,
-        kms_key_id: row.try_get("kms_key_id")?,
-        tags: serde_json::from_str(&tags).map_err(|_| StoreError::Corrupt("secret tags"))?,
-        resource_policy: row.try_get("resource_policy")?,
-        created_ms: row.try_get("created_ms")?,
-        last_changed_ms: row.try_get("last_changed_ms")?,
-        last_accessed_ms: row.try_get("last_accessed_ms")?,
-        deleted_ms: row.try_get("deleted_ms")?,
-        purge_ms: row.try_get("purge_ms")?,
-        revision: row.try_get("revision")?,
-        versions: Vec::new(),
-    })
-}
-
 /// The version columns of a [`HEAD_AND_VERSIONS`] row; `None` for a secret without versions.
 fn version_from_row(row: &PgRow) -> Result<Option<SecretVersionRecord>> {
     let Some(version_id) = row.try_get::<Option<String>, _>("v_version_id")? else {
@@ -78,7 +57,7 @@ fn secrets_from_rows(rows: &[PgRow]) -> Result<Vec<SecretRecord>> {
         let name: String = row.try_get("name")?;
         let same = out.last().is_some_and(|s| s.name == name);
         if !same {
-            out.push(head_from_row(row)?);
+            out.push(secret_head_from_row(row)?);
         }
         if let (Some(v), Some(s)) = (version_from_row(row)?, out.last_mut()) {
             s.versions.push(v);
@@ -657,21 +636,7 @@ pub(super) async fn get_secret_rotation(
     let Some(r) = row else {
         return Ok(None);
     };
-    Ok(Some(SecretRotationRecord {
-        enabled: r.try_get::<i64, _>("enabled")? != 0,
-        lambda_arn: r.try_get("lambda_arn")?,
-        rules: r.try_get("rules")?,
-        last_rotated_ms: r.try_get("last_rotated_ms")?,
-        window_start_ms: r.try_get("window_start_ms")?,
-        window_end_ms: r.try_get("window_end_ms")?,
-        token: r.try_get("token")?,
-        rotation_token: r.try_get("rotation_token")?,
-        step: r.try_get("step")?,
-        state: r.try_get("state")?,
-        attempts: r.try_get("attempts")?,
-        last_failure: r.try_get("last_failure")?,
-        last_failure_ms: r.try_get("last_failure_ms")?,
-    }))
+    rotation_from_row(&r).map(Some)
 }
 
 pub(super) async fn put_secret_rotation(

@@ -5,6 +5,7 @@
 //! a creation and the revision check of an update are as safe as under SQLite's single writer.
 //! Names are compared and ordered in byte order (`COLLATE "C"`), as in SQLite and AWS.
 
+use crate::rows::parameter_head_from_row;
 use sqlx::Row as _;
 use sqlx::postgres::PgRow;
 
@@ -28,27 +29,6 @@ const VERSION_COLUMNS: &str = "v.version, v.param_type, v.value, v.description, 
     ARRAY(SELECT l.label FROM ssm_parameter_labels l
       WHERE l.account_id = v.account_id AND l.region = v.region AND l.name = v.name
         AND l.version = v.version ORDER BY l.label COLLATE \"C\") AS labels";
-
-fn head_from_row(row: &PgRow) -> Result<ParameterRecord> {
-    let tags: String = row.try_get("tags")?;
-    Ok(ParameterRecord {
-        scope: Scope::new(
-            row.try_get::<String, _>("account_id")?,
-            row.try_get::<String, _>("region")?,
-        ),
-        name: row.try_get("name")?,
-        tier: row.try_get("tier")?,
-        tags: serde_json::from_str(&tags).map_err(|_| StoreError::Corrupt("parameter tags"))?,
-        latest_version: row.try_get("latest_version")?,
-        revision: row.try_get("revision")?,
-        version_count: row.try_get("version_count")?,
-        oldest_version: row
-            .try_get::<Option<i64>, _>("oldest_version")?
-            .unwrap_or(0),
-        policies: row.try_get("head_policies")?,
-        policy_due_ms: row.try_get("policy_due_ms")?,
-    })
-}
 
 fn version_from_row(row: &PgRow) -> Result<ParameterVersionRecord> {
     Ok(ParameterVersionRecord {
@@ -92,7 +72,7 @@ pub(super) async fn get_parameter(
     .bind(name)
     .fetch_optional(&s.pool)
     .await?;
-    row.as_ref().map(head_from_row).transpose()
+    row.as_ref().map(parameter_head_from_row).transpose()
 }
 
 pub(super) async fn get_parameter_version(
@@ -544,6 +524,6 @@ pub(super) async fn list_parameters_by_path(
     .fetch_all(&s.pool)
     .await?;
     rows.iter()
-        .map(|r| Ok((head_from_row(r)?, version_from_row(r)?)))
+        .map(|r| Ok((parameter_head_from_row(r)?, version_from_row(r)?)))
         .collect()
 }

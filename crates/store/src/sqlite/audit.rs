@@ -1,41 +1,13 @@
 //! The audit trail: `audit_events` (the hash chain, with lookup columns) and `audit_digests`.
 
+use crate::rows::{digest_from_row, event_from_row};
 use sqlx::Row as _;
-use sqlx::sqlite::{SqlitePool, SqliteRow};
+use sqlx::sqlite::SqlitePool;
 
 use crate::{
     AuditAttribute, AuditCheckpointRecord, AuditDigestRecord, AuditEventRecord, AuditQuery, Result,
     StoreError,
 };
-
-fn event_from_row(row: &SqliteRow) -> Result<AuditEventRecord> {
-    Ok(AuditEventRecord {
-        seq: row.try_get("seq")?,
-        account_id: row.try_get("account_id")?,
-        event_time_ms: row.try_get("event_time_ms")?,
-        event_id: row.try_get("event_id")?,
-        event_name: row.try_get("event_name")?,
-        event_source: row.try_get("event_source")?,
-        username: row.try_get("username")?,
-        access_key_id: row.try_get("access_key_id")?,
-        read_only: row.try_get::<i64, _>("read_only")? != 0,
-        resources: row.try_get("resources")?,
-        record: row.try_get("record")?,
-        prev_hash: row.try_get("prev_hash")?,
-        hash: row.try_get("hash")?,
-    })
-}
-
-fn digest_from_row(row: &SqliteRow) -> Result<AuditDigestRecord> {
-    Ok(AuditDigestRecord {
-        seq: row.try_get("seq")?,
-        created_ms: row.try_get("created_ms")?,
-        first_seq: row.try_get("first_seq")?,
-        last_seq: row.try_get("last_seq")?,
-        body: row.try_get("body")?,
-        signature: row.try_get("signature")?,
-    })
-}
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())

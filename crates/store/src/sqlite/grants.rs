@@ -1,31 +1,10 @@
 //! KMS grants: `kms_grants`, keyed by (account, region, key, grant id), found by token hash
 //! for RetireGrant and by retiring principal for ListRetirableGrants.
 
-use sqlx::Row as _;
-use sqlx::sqlite::{SqlitePool, SqliteRow};
+use crate::rows::grant_from_row;
+use sqlx::sqlite::SqlitePool;
 
 use crate::{GrantRecord, Result, Scope, StoreError};
-
-fn grant_from_row(row: &SqliteRow) -> Result<GrantRecord> {
-    let operations: String = row.try_get("operations")?;
-    Ok(GrantRecord {
-        scope: Scope::new(
-            row.try_get::<String, _>("account_id")?,
-            row.try_get::<String, _>("region")?,
-        ),
-        key_id: row.try_get("key_id")?,
-        grant_id: row.try_get("grant_id")?,
-        name: row.try_get("name")?,
-        grantee_principal: row.try_get("grantee_principal")?,
-        retiring_principal: row.try_get("retiring_principal")?,
-        operations: serde_json::from_str(&operations)
-            .map_err(|_| StoreError::Corrupt("grant operations"))?,
-        constraints: row.try_get("constraints")?,
-        issuing_account: row.try_get("issuing_account")?,
-        created_ms: row.try_get("created_ms")?,
-        token_hash: row.try_get("token_hash")?,
-    })
-}
 
 pub(super) async fn create(pool: &SqlitePool, grant: &GrantRecord) -> Result<()> {
     let operations =

@@ -3,8 +3,9 @@
 //! while an entity is still in use check and delete in one transaction, so a concurrent attach
 //! cannot slip in between.
 
+use crate::rows::{policy_from_row, role_from_row, tags_from, user_from_row};
 use sqlx::Row as _;
-use sqlx::sqlite::{SqlitePool, SqliteRow};
+use sqlx::sqlite::SqlitePool;
 
 use crate::{
     AccessKeyInfo, AccessKeyRecord, Barrier, DeleteOutcome, ManagedPolicyRecord, PrincipalKind,
@@ -17,11 +18,6 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 
 fn tags_json(tags: &[(String, String)]) -> Result<String> {
     serde_json::to_string(tags).map_err(|_| StoreError::Corrupt("tags"))
-}
-
-fn tags_from(row: &SqliteRow, column: &str) -> Result<Vec<(String, String)>> {
-    let text: String = row.try_get(column)?;
-    serde_json::from_str(&text).map_err(|_| StoreError::Corrupt("tags"))
 }
 
 fn insert_result(
@@ -166,18 +162,6 @@ pub(super) async fn delete_access_key(pool: &SqlitePool, access_key_id: &str) ->
         .execute(pool)
         .await?;
     Ok(done.rows_affected() == 1)
-}
-
-fn user_from_row(row: &SqliteRow) -> Result<UserRecord> {
-    Ok(UserRecord {
-        account_id: row.try_get("account_id")?,
-        user_name: row.try_get("user_name")?,
-        user_id: row.try_get("user_id")?,
-        path: row.try_get("path")?,
-        arn: row.try_get("arn")?,
-        created_ms: row.try_get("created_ms")?,
-        tags: tags_from(row, "tags")?,
-    })
 }
 
 pub(super) async fn create_user(pool: &SqlitePool, user: &UserRecord) -> Result<()> {
@@ -352,21 +336,6 @@ pub(super) async fn set_principal_tags(
     } else {
         Ok(false)
     }
-}
-
-fn role_from_row(row: &SqliteRow) -> Result<RoleRecord> {
-    Ok(RoleRecord {
-        account_id: row.try_get("account_id")?,
-        role_name: row.try_get("role_name")?,
-        role_id: row.try_get("role_id")?,
-        path: row.try_get("path")?,
-        arn: row.try_get("arn")?,
-        trust_policy: row.try_get("trust_policy")?,
-        description: row.try_get("description")?,
-        max_session_duration: row.try_get("max_session_duration")?,
-        created_ms: row.try_get("created_ms")?,
-        tags: tags_from(row, "tags")?,
-    })
 }
 
 pub(super) async fn create_role(pool: &SqlitePool, role: &RoleRecord) -> Result<()> {
@@ -574,21 +543,6 @@ pub(super) async fn delete_inline_policy(
 
 const POLICY_COLUMNS: &str = "p.*, (SELECT COUNT(*) FROM iam_attachments a
     WHERE a.policy_arn = p.arn) AS attachment_count";
-
-fn policy_from_row(row: &SqliteRow) -> Result<ManagedPolicyRecord> {
-    Ok(ManagedPolicyRecord {
-        account_id: row.try_get("account_id")?,
-        policy_name: row.try_get("policy_name")?,
-        policy_id: row.try_get("policy_id")?,
-        path: row.try_get("path")?,
-        arn: row.try_get("arn")?,
-        document: row.try_get("document")?,
-        description: row.try_get("description")?,
-        created_ms: row.try_get("created_ms")?,
-        tags: tags_from(row, "tags")?,
-        attachment_count: row.try_get("attachment_count")?,
-    })
-}
 
 pub(super) async fn create_managed_policy(
     pool: &SqlitePool,

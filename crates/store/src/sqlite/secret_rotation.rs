@@ -1,6 +1,7 @@
 //! Secrets Manager rotation: `sm_rotation`, one row per secret with a rotation configuration.
 //! The row goes with its secret (foreign key, `ON DELETE CASCADE`).
 
+use crate::rows::rotation_from_row;
 use sqlx::Row as _;
 use sqlx::sqlite::SqlitePool;
 
@@ -24,21 +25,7 @@ pub(super) async fn get(
     let Some(r) = row else {
         return Ok(None);
     };
-    Ok(Some(SecretRotationRecord {
-        enabled: r.try_get::<i64, _>("enabled")? != 0,
-        lambda_arn: r.try_get("lambda_arn")?,
-        rules: r.try_get("rules")?,
-        last_rotated_ms: r.try_get("last_rotated_ms")?,
-        window_start_ms: r.try_get("window_start_ms")?,
-        window_end_ms: r.try_get("window_end_ms")?,
-        token: r.try_get("token")?,
-        rotation_token: r.try_get("rotation_token")?,
-        step: r.try_get("step")?,
-        state: r.try_get("state")?,
-        attempts: r.try_get("attempts")?,
-        last_failure: r.try_get("last_failure")?,
-        last_failure_ms: r.try_get("last_failure_ms")?,
-    }))
+    rotation_from_row(&r).map(Some)
 }
 
 pub(super) async fn put(

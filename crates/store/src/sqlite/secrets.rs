@@ -2,6 +2,7 @@
 //! is checked against its head's revision, so two concurrent writers can never both move a
 //! staging label from the same state.
 
+use crate::rows::secret_head_from_row;
 use sqlx::Row as _;
 use sqlx::sqlite::{SqlitePool, SqliteRow};
 
@@ -12,29 +13,6 @@ const HEAD_COLUMNS: &str = "account_id, region, name, arn, description, kms_key_
 
 const VERSION_COLUMNS: &str =
     "name, version_id, stages, created_ms, last_accessed_ms, kind, kms_key_arn";
-
-fn head_from_row(row: &SqliteRow) -> Result<SecretRecord> {
-    let tags: String = row.try_get("tags")?;
-    Ok(SecretRecord {
-        scope: Scope::new(
-            row.try_get::<String, _>("account_id")?,
-            row.try_get::<String, _>("region")?,
-        ),
-        name: row.try_get("name")?,
-        arn: row.try_get("arn")?,
-        description: row.try_get("description")?,
-        kms_key_id: row.try_get("kms_key_id")?,
-        tags: serde_json::from_str(&tags).map_err(|_| StoreError::Corrupt("secret tags"))?,
-        resource_policy: row.try_get("resource_policy")?,
-        created_ms: row.try_get("created_ms")?,
-        last_changed_ms: row.try_get("last_changed_ms")?,
-        last_accessed_ms: row.try_get("last_accessed_ms")?,
-        deleted_ms: row.try_get("deleted_ms")?,
-        purge_ms: row.try_get("purge_ms")?,
-        revision: row.try_get("revision")?,
-        versions: Vec::new(),
-    })
-}
 
 fn version_from_row(row: &SqliteRow) -> Result<SecretVersionRecord> {
     let stages: String = row.try_get("stages")?;
@@ -235,7 +213,7 @@ pub(super) async fn get(
     let Some(row) = row else {
         return Ok(None);
     };
-    let mut secret = head_from_row(&row)?;
+    let mut secret = secret_head_from_row(&row)?;
     secret.versions = versions_of(pool, scope, Some(name))
         .await?
         .into_iter()
@@ -252,7 +230,10 @@ pub(super) async fn list(pool: &SqlitePool, scope: &Scope) -> Result<Vec<SecretR
     .bind(&scope.region)
     .fetch_all(pool)
     .await?;
-    let mut secrets = rows.iter().map(head_from_row).collect::<Result<Vec<_>>>()?;
+    let mut secrets = rows
+        .iter()
+        .map(secret_head_from_row)
+        .collect::<Result<Vec<_>>>()?;
     let mut by_name: std::collections::HashMap<String, Vec<SecretVersionRecord>> =
         std::collections::HashMap::new();
     for (name, v) in versions_of(pool, scope, None).await? {

@@ -2,6 +2,7 @@
 //! `ssm_parameter_labels`. Every write to a parameter is checked against its head's revision,
 //! so two concurrent writers can never both build on the same latest version.
 
+use crate::rows::parameter_head_from_row;
 use sqlx::Row as _;
 use sqlx::sqlite::{SqlitePool, SqliteRow};
 
@@ -22,27 +23,6 @@ const VERSION_COLUMNS: &str = "v.version, v.param_type, v.value, v.description, 
     (SELECT group_concat(label, ',') FROM (SELECT l.label FROM ssm_parameter_labels l
       WHERE l.account_id = v.account_id AND l.region = v.region AND l.name = v.name
         AND l.version = v.version ORDER BY l.label)) AS labels";
-
-fn head_from_row(row: &SqliteRow) -> Result<ParameterRecord> {
-    let tags: String = row.try_get("tags")?;
-    Ok(ParameterRecord {
-        scope: Scope::new(
-            row.try_get::<String, _>("account_id")?,
-            row.try_get::<String, _>("region")?,
-        ),
-        name: row.try_get("name")?,
-        tier: row.try_get("tier")?,
-        tags: serde_json::from_str(&tags).map_err(|_| StoreError::Corrupt("parameter tags"))?,
-        latest_version: row.try_get("latest_version")?,
-        revision: row.try_get("revision")?,
-        version_count: row.try_get("version_count")?,
-        oldest_version: row
-            .try_get::<Option<i64>, _>("oldest_version")?
-            .unwrap_or(0),
-        policies: row.try_get("head_policies")?,
-        policy_due_ms: row.try_get("policy_due_ms")?,
-    })
-}
 
 fn version_from_row(row: &SqliteRow) -> Result<ParameterVersionRecord> {
     let labels: Option<String> = row.try_get("labels")?;
@@ -82,7 +62,7 @@ pub(super) async fn get(
     .bind(name)
     .fetch_optional(pool)
     .await?;
-    row.as_ref().map(head_from_row).transpose()
+    row.as_ref().map(parameter_head_from_row).transpose()
 }
 
 pub(super) async fn get_version(
@@ -521,6 +501,6 @@ pub(super) async fn list_by_path(
     .fetch_all(pool)
     .await?;
     rows.iter()
-        .map(|r| Ok((head_from_row(r)?, version_from_row(r)?)))
+        .map(|r| Ok((parameter_head_from_row(r)?, version_from_row(r)?)))
         .collect()
 }
