@@ -4,7 +4,6 @@
 //! on disk even after power loss (writes here are key-management events, rare and precious);
 //! a busy timeout so concurrent writers queue instead of failing.
 
-use crate::rows::{alias_from_row, key_from_row, scope_and_key_id};
 use std::path::Path;
 use std::str::FromStr as _;
 use std::time::Duration;
@@ -15,6 +14,7 @@ use sqlx::sqlite::{
 };
 use trent_crypto::SecretBytes;
 
+use crate::rows::{alias_from_row, key_from_row, scope_and_key_id};
 use crate::{
     AccessKeyInfo, AccessKeyRecord, AliasRecord, AuditCheckpointRecord, AuditDigestRecord,
     AuditEventRecord, AuditQuery, Barrier, DeleteOutcome, GrantRecord, ImportParameters,

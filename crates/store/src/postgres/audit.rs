@@ -6,10 +6,10 @@
 //! writer links the batch again after the new tail. The chain keeps one order, the order of the
 //! appends, and verifies as one chain whatever the number of nodes.
 
-use crate::rows::{digest_from_row, event_from_row};
 use sqlx::Row as _;
 
 use super::PostgresStore;
+use crate::rows::{digest_from_row, event_from_row};
 use crate::{
     AuditAttribute, AuditCheckpointRecord, AuditDigestRecord, AuditEventRecord, AuditQuery, Result,
     StoreError,

@@ -10,12 +10,12 @@
 //!   principal's existence before an attachment), runs in one `SERIALIZABLE` transaction
 //!   ([`in_tx!`]), and tells the other nodes `Change::Iam` for the account.
 
-use crate::rows::{policy_from_row, role_from_row, tags_from, user_from_row};
 use std::collections::BTreeSet;
 
 use sqlx::Row as _;
 use sqlx::postgres::PgQueryResult;
 
+use crate::rows::{policy_from_row, role_from_row, tags_from, user_from_row};
 use crate::{
     AccessKeyInfo, AccessKeyRecord, Change, DeleteOutcome, ManagedPolicyRecord, PrincipalKind,
     Result, RoleRecord, RowIdentity, SessionRecord, StoreError, UserRecord,

@@ -5,12 +5,12 @@
 //! changed. Sealed rows use the embedded store's row identities, so they can be copied between
 //! the two stores as they are.
 
-use crate::rows::{alias_from_row, grant_from_row, key_from_row, scope_and_key_id};
 use std::collections::BTreeSet;
 
 use sqlx::Row as _;
 
 use super::{PostgresStore, Tx, in_tx, is_unique_violation, notify};
+use crate::rows::{alias_from_row, grant_from_row, key_from_row, scope_and_key_id};
 use crate::{
     AliasRecord, Change, GrantRecord, ImportParameters, KeyMaterial, KeyRecord, KeyUsageRecord,
     Result, RowIdentity, Scope, StoreError,

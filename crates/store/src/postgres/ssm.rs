@@ -5,11 +5,11 @@
 //! a creation and the revision check of an update are as safe as under SQLite's single writer.
 //! Names are compared and ordered in byte order (`COLLATE "C"`), as in SQLite and AWS.
 
-use crate::rows::parameter_head_from_row;
 use sqlx::Row as _;
 use sqlx::postgres::PgRow;
 
 use super::{PostgresStore, Tx, in_tx, is_unique_violation, notify};
+use crate::rows::parameter_head_from_row;
 use crate::{
     Change, OutboxEvent, ParameterRecord, ParameterVersionRecord, PendingEvent, Result, Scope,
     StoreError,

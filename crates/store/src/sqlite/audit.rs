@@ -1,9 +1,9 @@
 //! The audit trail: `audit_events` (the hash chain, with lookup columns) and `audit_digests`.
 
-use crate::rows::{digest_from_row, event_from_row};
 use sqlx::Row as _;
 use sqlx::sqlite::SqlitePool;
 
+use crate::rows::{digest_from_row, event_from_row};
 use crate::{
     AuditAttribute, AuditCheckpointRecord, AuditDigestRecord, AuditEventRecord, AuditQuery, Result,
     StoreError,

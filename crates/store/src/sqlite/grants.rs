@@ -1,9 +1,9 @@
 //! KMS grants: `kms_grants`, keyed by (account, region, key, grant id), found by token hash
 //! for RetireGrant and by retiring principal for ListRetirableGrants.
 
-use crate::rows::grant_from_row;
 use sqlx::sqlite::SqlitePool;
 
+use crate::rows::grant_from_row;
 use crate::{GrantRecord, Result, Scope, StoreError};
 
 pub(super) async fn create(pool: &SqlitePool, grant: &GrantRecord) -> Result<()> {

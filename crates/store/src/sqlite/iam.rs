@@ -3,10 +3,10 @@
 //! while an entity is still in use check and delete in one transaction, so a concurrent attach
 //! cannot slip in between.
 
-use crate::rows::{policy_from_row, role_from_row, tags_from, user_from_row};
 use sqlx::Row as _;
 use sqlx::sqlite::SqlitePool;
 
+use crate::rows::{policy_from_row, role_from_row, tags_from, user_from_row};
 use crate::{
     AccessKeyInfo, AccessKeyRecord, Barrier, DeleteOutcome, ManagedPolicyRecord, PrincipalKind,
     Result, RoleRecord, RowIdentity, SessionRecord, StoreError, UserRecord,

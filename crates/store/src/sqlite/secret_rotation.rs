@@ -1,10 +1,10 @@
 //! Secrets Manager rotation: `sm_rotation`, one row per secret with a rotation configuration.
 //! The row goes with its secret (foreign key, `ON DELETE CASCADE`).
 
-use crate::rows::rotation_from_row;
 use sqlx::Row as _;
 use sqlx::sqlite::SqlitePool;
 
+use crate::rows::rotation_from_row;
 use crate::{Result, Scope, SecretRotationRecord, StoreError};
 
 pub(super) async fn get(

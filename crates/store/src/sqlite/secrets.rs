@@ -2,10 +2,10 @@
 //! is checked against its head's revision, so two concurrent writers can never both move a
 //! staging label from the same state.
 
-use crate::rows::secret_head_from_row;
 use sqlx::Row as _;
 use sqlx::sqlite::{SqlitePool, SqliteRow};
 
+use crate::rows::secret_head_from_row;
 use crate::{NewSecretVersion, Result, Scope, SecretRecord, SecretVersionRecord, StoreError};
 
 const HEAD_COLUMNS: &str = "account_id, region, name, arn, description, kms_key_id, tags,

@@ -2,10 +2,10 @@
 //! `ssm_parameter_labels`. Every write to a parameter is checked against its head's revision,
 //! so two concurrent writers can never both build on the same latest version.
 
-use crate::rows::parameter_head_from_row;
 use sqlx::Row as _;
 use sqlx::sqlite::{SqlitePool, SqliteRow};
 
+use crate::rows::parameter_head_from_row;
 use crate::{
     OutboxEvent, ParameterRecord, ParameterVersionRecord, PendingEvent, Result, Scope, StoreError,
 };
