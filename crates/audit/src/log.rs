@@ -397,34 +397,32 @@ fn write_thread(mut appender: Box<dyn AuditAppender>, mut rx: mpsc::Receiver<Job
     }
 }
 
-/// The writer as a task, for stores without an [`AuditAppender`]: the same batches through
-/// [`Store::append_audit_events`].
+/// The writer as a task, for stores without an [`AuditAppender`] (PostgreSQL, shared by several
+/// nodes): the same batches through [`Store::append_audit_events_linked`], which links each batch
+/// after the chain's end as it is when the batch is written, whoever wrote last.
 async fn write_loop(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, mut tail: Tail) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     let mut rows = Vec::with_capacity(MAX_BATCH);
     let mut waiters = Vec::with_capacity(MAX_BATCH);
+    let relink_after = |tail: &Tail, rows: &mut [AuditEventRecord]| {
+        relink(tail, rows);
+    };
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-        let mut next = link(&tail, &mut jobs, &mut rows, &mut waiters);
-        let mut attempt = 0;
-        let result = loop {
-            attempt += 1;
-            match store.append_audit_events(&rows).await {
-                Ok(()) => {
-                    tail = next;
-                    break Ok(());
+        link(&tail, &mut jobs, &mut rows, &mut waiters);
+        let result = match store
+            .append_audit_events_linked(&mut rows, &relink_after)
+            .await
+        {
+            Ok(()) => {
+                tail = rows.last().map(|r| (r.seq, r.hash.clone()));
+                Ok(())
+            }
+            Err(e) => {
+                report_failure(&e, rows.len());
+                if let Ok(t) = store.audit_tail().await {
+                    tail = t;
                 }
-                Err(e) => {
-                    let reread = store.audit_tail().await;
-                    if let Ok(t) = &reread {
-                        tail = t.clone();
-                    }
-                    if reread.is_ok() && moved_on(&e) && attempt < RELINK_ATTEMPTS {
-                        next = relink(&tail, &mut rows);
-                        continue;
-                    }
-                    report_failure(&e, rows.len());
-                    break Err(());
-                }
+                Err(())
             }
         };
         for done in waiters.drain(..) {

@@ -255,6 +255,13 @@ pub struct AuditEventRecord {
     pub hash: Vec<u8>,
 }
 
+/// The end of the audit chain: its last position and that event's hash (`None`: no event yet).
+pub type AuditTail = Option<(i64, Vec<u8>)>;
+
+/// Links audit events after a chain end: sets their positions, previous hashes and hashes
+/// (see [`Store::append_audit_events_linked`]).
+pub type AuditLinker = dyn Fn(&AuditTail, &mut [AuditEventRecord]) + Send + Sync;
+
 /// The audit writer's own connection to the store. Its calls block: it belongs to one thread
 /// that does nothing else, so appending a batch costs no hand-off between threads.
 pub trait AuditAppender: Send {
@@ -938,6 +945,20 @@ pub trait Store: Send + Sync {
     /// [`StoreError::Conflict`] if the chain no longer ends where the first event was linked
     /// from (another process sharing the store appended meanwhile).
     async fn append_audit_events(&self, events: &[AuditEventRecord]) -> Result<()>;
+    /// Appends `events` after the chain's end as it is when they are written: `link` is given
+    /// that end (position and hash) and sets the events' positions and hashes, and the events
+    /// are written in one transaction. A store shared by several processes holds its chain lock
+    /// from reading the end to the commit, so writers never have to retry; the default, for a
+    /// store with one writer, links after [`Store::audit_tail`].
+    async fn append_audit_events_linked(
+        &self,
+        events: &mut [AuditEventRecord],
+        link: &crate::AuditLinker,
+    ) -> Result<()> {
+        let tail = self.audit_tail().await?;
+        link(&tail, events);
+        self.append_audit_events(events).await
+    }
     /// A connection of its own for the audit writer, used from a thread of its own, when the
     /// store has one to give; `None`: the writer uses [`Store::append_audit_events`].
     fn audit_appender(&self) -> Result<Option<Box<dyn AuditAppender>>> {

@@ -1125,6 +1125,15 @@ impl Store for PostgresStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn append_audit_events_linked(
+        &self,
+        events: &mut [AuditEventRecord],
+        link: &crate::AuditLinker,
+    ) -> Result<()> {
+        self.guarded(audit::append_audit_events_linked(self, events, link))
+            .await
+    }
+
     fn subscribe_changes(&self) -> Option<broadcast::Receiver<Change>> {
         Some(self.changes.subscribe())
     }

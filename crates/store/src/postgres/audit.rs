@@ -50,6 +50,39 @@ pub(super) async fn append_audit_events(
     if !linked_after {
         return Err(StoreError::Conflict);
     }
+    insert_events(&mut tx, events).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Appends `events` after the chain's end under the chain lock, linked there by `link`: no
+/// other node can append between reading the end and committing, so this never conflicts.
+pub(super) async fn append_audit_events_linked(
+    s: &PostgresStore,
+    events: &mut [AuditEventRecord],
+    link: &crate::AuditLinker,
+) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut tx = s.pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(CHAIN_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    let tail = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| -> Result<(i64, Vec<u8>)> { Ok((r.try_get("seq")?, r.try_get("hash")?)) })
+        .transpose()?;
+    link(&tail, events);
+    insert_events(&mut tx, events).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Inserts `events` inside `tx`, in multi-row INSERTs.
+async fn insert_events(tx: &mut super::Tx, events: &[AuditEventRecord]) -> Result<()> {
     for chunk in events.chunks(ROWS_PER_INSERT) {
         let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(
             "INSERT INTO audit_events (seq, account_id, event_time_ms, event_id, event_name,
@@ -71,14 +104,13 @@ pub(super) async fn append_audit_events(
                 .push_bind(&e.prev_hash)
                 .push_bind(&e.hash);
         });
-        match q.build().execute(&mut *tx).await {
+        match q.build().execute(&mut **tx).await {
             Err(e) if super::is_unique_violation(&e) => return Err(StoreError::AlreadyExists),
             other => {
                 other?;
             }
         }
     }
-    tx.commit().await?;
     Ok(())
 }
 
