@@ -38,5 +38,6 @@ mod secrets_sdk;
 mod ssm;
 mod ssm_authz;
 mod ssm_events;
+mod store_admin;
 mod store_faults;
 mod tls;

@@ -193,24 +193,21 @@ async fn the_database_going_away_fails_requests_fast_and_recovery_is_automatic()
     db.drop_now().await;
 }
 
-struct Node {
-    child: Child,
-    endpoint: String,
+pub(crate) struct Node {
+    pub child: Child,
+    pub endpoint: String,
 }
 
 // The child is killed and waited for by the test.
 #[allow(clippy::zombie_processes)]
-fn start_node(data_dir: &std::path::Path, store: &str) -> Node {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trent"))
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--store",
-            store,
-        ])
+pub(crate) fn start_node(data_dir: &std::path::Path, store: &str) -> Node {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_trent"));
+    command.args(["serve", "--addr", "127.0.0.1:0", "--log-format", "json"]);
+    // An empty store: the one the data directory recorded.
+    if !store.is_empty() {
+        command.args(["--store", store]);
+    }
+    let mut child = command
         .arg("--data-dir")
         .arg(data_dir)
         .env_remove("RUST_LOG")
@@ -242,7 +239,7 @@ fn start_node(data_dir: &std::path::Path, store: &str) -> Node {
     }
 }
 
-fn ssm_client(endpoint: &str, data_dir: &std::path::Path) -> aws_sdk_ssm::Client {
+pub(crate) fn ssm_client(endpoint: &str, data_dir: &std::path::Path) -> aws_sdk_ssm::Client {
     let (id, secret) = read_credentials(data_dir);
     aws_sdk_ssm::Client::from_conf(
         aws_sdk_ssm::Config::builder()
