@@ -2,9 +2,9 @@
 //!
 //! - The same tables as the embedded store (`migrations/postgres`), applied at open under
 //!   sqlx's migration lock, so nodes starting together do not race.
-//! - Every write runs in a `SERIALIZABLE` transaction through [`in_tx!`], retried on
-//!   serialization failures and deadlocks: a read-then-write (a version counter, a count limit)
-//!   is as safe as on the single-writer SQLite store.
+//! - Every write runs in a transaction through [`in_tx!`] at the isolation it needs (row locks
+//!   and version checks at READ COMMITTED; SERIALIZABLE where it decides on what it read
+//!   across rows, a count limit say), retried on serialization failures and deadlocks.
 //! - Writes that change something other nodes cache notify them in the same transaction
 //!   (`pg_notify`, delivered on commit): [`notify`] and [`Store::subscribe_changes`].
 //! - A lost database fails requests fast (short acquire timeout) and the pool reconnects by
@@ -70,17 +70,29 @@ impl Drop for PostgresStore {
     }
 }
 
-/// Runs `$body` in a `SERIALIZABLE` transaction named `$tx` and commits it, retrying the whole
-/// body when PostgreSQL reports a serialization failure or a deadlock. `$body` is an expression
-/// that may use `?`; it runs again from the start on every attempt, so it must not consume what
-/// it borrows.
+/// Runs `$body` in a transaction named `$tx` and commits it, retrying the whole body when
+/// PostgreSQL reports a serialization failure or a deadlock. `$body` is an expression that may
+/// use `?`; it runs again from the start on every attempt, so it must not consume what it
+/// borrows.
+///
+/// The isolation is what the operation needs:
+/// - `in_tx!(s, |tx| ...)`: READ COMMITTED, for writes whose correctness rests on row locks —
+///   a version- or revision-checked UPDATE (re-checked on the newest row version after waiting
+///   for its lock), an INSERT against a unique key. Writes to different rows never conflict.
+/// - `in_tx!(s, serializable: true, |tx| ...)`: SERIALIZABLE, for writes that decide on what
+///   they read across rows — a count against a limit, a row that must still exist in another
+///   table (a grant's key, an access key's user). Every transaction that could race such a
+///   write uses it too, since PostgreSQL checks serializability among serializable ones only.
 macro_rules! in_tx {
-    ($store:expr, |$tx:ident| $body:expr) => {{
+    ($store:expr, |$tx:ident| $body:expr) => {
+        $crate::postgres::in_tx!($store, serializable: false, |$tx| $body)
+    };
+    ($store:expr, serializable: $serializable:expr, |$tx:ident| $body:expr) => {{
         let mut attempt = 0u32;
         loop {
             attempt += 1;
             let result: $crate::Result<_> = async {
-                let mut $tx = $crate::postgres::begin(&$store.pool).await?;
+                let mut $tx = $crate::postgres::begin(&$store.pool, $serializable).await?;
                 let value = $body;
                 $tx.commit().await?;
                 Ok(value)
@@ -105,12 +117,14 @@ pub(crate) use in_tx;
 
 pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
 
-/// A `SERIALIZABLE` transaction.
-pub(crate) async fn begin(pool: &PgPool) -> Result<Tx> {
+/// A transaction: READ COMMITTED (PostgreSQL's default), or SERIALIZABLE.
+pub(crate) async fn begin(pool: &PgPool, serializable: bool) -> Result<Tx> {
     let mut tx = pool.begin().await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
-        .execute(&mut *tx)
-        .await?;
+    if serializable {
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
+            .execute(&mut *tx)
+            .await?;
+    }
     Ok(tx)
 }
 

@@ -80,7 +80,7 @@ async fn insert_access_key(s: &PostgresStore, tx: &mut Tx, key: &AccessKeyRecord
 }
 
 pub(super) async fn put_access_key(s: &PostgresStore, key: &AccessKeyRecord) -> Result<()> {
-    in_tx!(s, |tx| {
+    in_tx!(s, serializable: true, |tx| {
         insert_access_key(s, &mut tx, key).await?;
         notify_iam(&mut tx, &key.account_id).await?;
     })
@@ -120,7 +120,7 @@ pub(super) async fn create_account(
     created_ms: i64,
     root_key: Option<&AccessKeyRecord>,
 ) -> Result<()> {
-    in_tx!(s, |tx| {
+    in_tx!(s, serializable: true, |tx| {
         let res = sqlx::query("INSERT INTO iam_accounts (account_id, created_ms) VALUES ($1, $2)")
             .bind(account_id)
             .bind(created_ms)
@@ -150,7 +150,7 @@ pub(super) async fn create_access_key(
     key: &AccessKeyRecord,
     max: u32,
 ) -> Result<bool> {
-    in_tx!(s, |tx| {
+    in_tx!(s, serializable: true, |tx| {
         // As on SQLite, a taken key id is `AlreadyExists` even at the limit.
         let taken = sqlx::query("SELECT 1 FROM access_keys WHERE access_key_id = $1")
             .bind(&key.access_key_id)
@@ -207,7 +207,7 @@ pub(super) async fn set_access_key_status(
     access_key_id: &str,
     status: &str,
 ) -> Result<bool> {
-    in_tx!(s, |tx| {
+    in_tx!(s, serializable: true, |tx| {
         let row = sqlx::query(
             "UPDATE access_keys SET status = $1 WHERE access_key_id = $2 RETURNING account_id",
         )
@@ -227,7 +227,7 @@ pub(super) async fn set_access_key_status(
 }
 
 pub(super) async fn delete_access_key(s: &PostgresStore, access_key_id: &str) -> Result<bool> {
-    in_tx!(s, |tx| {
+    in_tx!(s, serializable: true, |tx| {
         let row =
             sqlx::query("DELETE FROM access_keys WHERE access_key_id = $1 RETURNING account_id")
                 .bind(access_key_id)
@@ -248,7 +248,7 @@ pub(super) async fn delete_access_key(s: &PostgresStore, access_key_id: &str) ->
 
 pub(super) async fn create_user(s: &PostgresStore, user: &UserRecord) -> Result<()> {
     let tags = tags_json(&user.tags)?;
-    in_tx!(s, |tx| {
+    in_tx!(s, serializable: true, |tx| {
         let res = sqlx::query(
             "INSERT INTO iam_users (account_id, user_name, user_id, path, arn, created_ms, tags)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -393,7 +393,7 @@ pub(super) async fn delete_user(
     account_id: &str,
     user_name: &str,
 ) -> Result<DeleteOutcome> {
-    in_tx!(s, |tx| {
+    in_tx!(s, serializable: true, |tx| {
         delete_user_in(&mut tx, account_id, user_name).await?
     })
 }
@@ -432,7 +432,7 @@ pub(super) async fn set_principal_tags(
     );
     let new = tags_json(tags)?;
     let old = tags_json(expected)?;
-    in_tx!(s, |tx| {
+    in_tx!(s, serializable: true, |tx| {
         let done = sqlx::query(&sql)
             .bind(&new)
             .bind(account_id)
@@ -455,7 +455,7 @@ pub(super) async fn set_principal_tags(
 
 pub(super) async fn create_role(s: &PostgresStore, role: &RoleRecord) -> Result<()> {
     let tags = tags_json(&role.tags)?;
-    in_tx!(s, |tx| {
+    in_tx!(s, serializable: true, |tx| {
         let res = sqlx::query(
             "INSERT INTO iam_roles (account_id, role_name, role_id, path, arn, trust_policy,
                 description, max_session_duration, created_ms, tags)
@@ -556,7 +556,7 @@ pub(super) async fn delete_role(
     account_id: &str,
     role_name: &str,
 ) -> Result<DeleteOutcome> {
-    in_tx!(s, |tx| {
+    in_tx!(s, serializable: true, |tx| {
         delete_role_in(&mut tx, account_id, role_name).await?
     })
 }
@@ -571,7 +571,7 @@ pub(super) async fn put_inline_policy(
     policy_name: &str,
     document: &str,
 ) -> Result<bool> {
-    in_tx!(s, |tx| {
+    in_tx!(s, serializable: true, |tx| {
         if principal_exists(&mut tx, account_id, kind, principal).await? {
             // A replaced policy keeps the names it was first written with, as on SQLite.
             sqlx::query(
@@ -649,7 +649,7 @@ pub(super) async fn delete_inline_policy(
     principal: &str,
     policy_name: &str,
 ) -> Result<bool> {
-    in_tx!(s, |tx| {
+    in_tx!(s, serializable: true, |tx| {
         let done = sqlx::query(
             "DELETE FROM iam_inline_policies WHERE account_id = $1 AND principal_kind = $2
               
@@ -681,7 +681,7 @@ pub(super) async fn create_managed_policy(
     p: &ManagedPolicyRecord,
 ) -> Result<()> {
     let tags = tags_json(&p.tags)?;
-    in_tx!(s, |tx| {
+    in_tx!(s, serializable: true, |tx| {
         let res = sqlx::query(
             "INSERT INTO iam_managed_policies (account_id, policy_name, policy_id, path, arn,
                 document, description, created_ms, tags)
@@ -758,7 +758,7 @@ pub(super) async fn delete_managed_policy(
     account_id: &str,
     arn: &str,
 ) -> Result<DeleteOutcome> {
-    in_tx!(s, |tx| {
+    in_tx!(s, serializable: true, |tx| {
         delete_managed_policy_in(&mut tx, account_id, arn).await?
     })
 }
@@ -770,7 +770,7 @@ pub(super) async fn attach_policy(
     principal: &str,
     arn: &str,
 ) -> Result<bool> {
-    in_tx!(s, |tx| {
+    in_tx!(s, serializable: true, |tx| {
         let policy =
             sqlx::query("SELECT 1 FROM iam_managed_policies WHERE account_id = $1 AND arn = $2")
                 .bind(account_id)
@@ -805,7 +805,7 @@ pub(super) async fn detach_policy(
     principal: &str,
     arn: &str,
 ) -> Result<bool> {
-    in_tx!(s, |tx| {
+    in_tx!(s, serializable: true, |tx| {
         let done = sqlx::query(
             "DELETE FROM iam_attachments WHERE account_id = $1 AND principal_kind = $2
               
@@ -859,7 +859,7 @@ pub(super) async fn create_session(s: &PostgresStore, session: &SessionRecord) -
         session.secret.expose_secret(),
     )?;
     let tags = tags_json(&session.session_tags)?;
-    in_tx!(s, |tx| {
+    in_tx!(s, serializable: true, |tx| {
         let res = sqlx::query(
             "INSERT INTO sts_sessions (access_key_id, account_id, role_name, session_name,
                 token_sha256, secret, created_ms, expires_ms, session_tags, source_arn)
@@ -917,7 +917,7 @@ pub(super) async fn get_session(
 }
 
 pub(super) async fn delete_sessions_before(s: &PostgresStore, before_ms: i64) -> Result<u64> {
-    in_tx!(s, |tx| {
+    in_tx!(s, serializable: true, |tx| {
         let rows =
             sqlx::query("DELETE FROM sts_sessions WHERE expires_ms < $1 RETURNING account_id")
                 .bind(before_ms)

@@ -381,7 +381,7 @@ pub(super) async fn delete_key_with_updates(
     key: &KeyRecord,
     related: &[KeyRecord],
 ) -> Result<Vec<i64>> {
-    in_tx!(s, |tx| {
+    in_tx!(s, serializable: true, |tx| {
         let done = sqlx::query(
             "DELETE FROM kms_keys
              WHERE account_id = $1 AND region = $2 AND key_id = $3 AND version = $4",
@@ -457,7 +457,7 @@ pub(super) async fn keys_with_expired_material(
 }
 
 pub(super) async fn delete_key(s: &PostgresStore, scope: &Scope, key_id: &str) -> Result<()> {
-    in_tx!(s, |tx| delete_key_in(&mut tx, scope, key_id).await?)
+    in_tx!(s, serializable: true, |tx| delete_key_in(&mut tx, scope, key_id).await?)
 }
 
 pub(super) async fn keys_due_for_deletion(
@@ -481,7 +481,7 @@ pub(super) async fn record_key_usage(s: &PostgresStore, usage: &[KeyUsageRecord]
     if usage.is_empty() {
         return Ok(());
     }
-    in_tx!(s, |tx| {
+    in_tx!(s, serializable: true, |tx| {
         for u in usage {
             sqlx::query(
                 "INSERT INTO kms_key_usage
@@ -751,7 +751,8 @@ pub(super) async fn list_aliases(
 pub(super) async fn create_grant(s: &PostgresStore, grant: &GrantRecord) -> Result<()> {
     let operations =
         serde_json::to_string(&grant.operations).map_err(|_| StoreError::Corrupt("grant"))?;
-    in_tx!(s, |tx| {
+    // Serializable, as is the deletion of keys: a grant never outlives its key.
+    in_tx!(s, serializable: true, |tx| {
         let res = sqlx::query(
             "INSERT INTO kms_grants (account_id, region, key_id, grant_id, name,
                 grantee_principal, retiring_principal, operations, constraints, issuing_account,

@@ -207,7 +207,9 @@ pub(super) async fn put_parameter_version(
 ) -> Result<i64> {
     let scope = &param.scope;
     let tags = tags_json(&param.tags)?;
-    in_tx!(s, |tx| {
+    // A creation counts the tier's parameters against the limit: serializable, so two creators
+    // cannot both see room for one more. Other writes rest on the head's revision check.
+    in_tx!(s, serializable: create, |tx| {
         let revision = if create {
             // The count and the insert run in one serializable transaction: two creators racing
             // against the limit cannot both see room for one more (one is retried and sees the
