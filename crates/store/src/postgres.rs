@@ -46,6 +46,9 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 /// After a call finds the database unreachable, how long later calls fail at once, before one
 /// tries again.
 const DOWN_FOR_MS: i64 = 1_000;
+/// Every node drops all its caches this often, whatever it heard: the bound on staleness when a
+/// writer died between its commit and its notification.
+pub(crate) const CACHE_HORIZON: Duration = Duration::from_secs(60);
 /// How long opening waits for the change listener to start.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often a serialization failure is retried before it is given up as a conflict.
@@ -91,14 +94,19 @@ macro_rules! in_tx {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let result: $crate::Result<_> = async {
-                let mut $tx = $crate::postgres::begin(&$store.pool, $serializable).await?;
-                let value = $body;
-                $tx.commit().await?;
-                Ok(value)
-            }
-            .await;
+            let result: $crate::Result<_> = $crate::postgres::PENDING
+                .scope(::std::cell::RefCell::new(Vec::new()), async {
+                    let mut $tx = $crate::postgres::begin(&$store.pool, $serializable).await?;
+                    let value = $body;
+                    $tx.commit().await?;
+                    Ok((value, $crate::postgres::PENDING.with(|p| p.take())))
+                })
+                .await;
             match result {
+                Ok((value, changes)) => {
+                    $store.publish(changes).await;
+                    break Ok(value);
+                }
                 Err(e)
                     if $crate::postgres::is_retryable(&e)
                         && attempt < $crate::postgres::max_attempts() =>
@@ -108,7 +116,7 @@ macro_rules! in_tx {
                 Err(e) if $crate::postgres::is_retryable(&e) => {
                     break Err($crate::StoreError::Conflict);
                 }
-                other => break other,
+                Err(e) => break Err(e),
             }
         }
     }};
@@ -171,14 +179,24 @@ pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
-/// Tells the other nodes, when `tx` commits, that `change` happened.
-pub(crate) async fn notify(tx: &mut Tx, change: &Change) -> Result<()> {
-    sqlx::query("SELECT pg_notify($1 || current_schema(), $2)")
-        .bind(CHANGES_CHANNEL)
-        .bind(change.encode())
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+tokio::task_local! {
+    /// The changes noted by the transaction [`in_tx!`] runs in this task, published once it
+    /// committed.
+    pub(crate) static PENDING: std::cell::RefCell<Vec<Change>>;
+}
+
+/// Notes that `change` happens in the transaction `_tx`: the other nodes are told once it
+/// commits (nothing is told of a transaction that rolls back).
+///
+/// Not a `NOTIFY` inside the transaction: PostgreSQL commits notifying transactions one at a
+/// time under a database-wide lock held through the commit's flush, which capped writes at a
+/// few hundred per second. The cost is a window of one round trip after a commit in which a
+/// node that dies leaves the others unaware; every node therefore also drops its caches every
+/// [`CACHE_HORIZON`], bounding how long that can last.
+pub(crate) async fn notify(_tx: &mut Tx, change: &Change) -> Result<()> {
+    PENDING
+        .try_with(|p| p.borrow_mut().push(change.clone()))
+        .map_err(|_| StoreError::Corrupt("a change noted outside a transaction"))
 }
 
 impl PostgresStore {
@@ -263,6 +281,24 @@ impl PostgresStore {
                 .store(unix_ms().saturating_add(DOWN_FOR_MS), Ordering::Relaxed);
         }
         result
+    }
+
+    /// Tells the other nodes (and this one) about committed `changes`, in one statement.
+    pub(crate) async fn publish(&self, changes: Vec<Change>) {
+        if changes.is_empty() {
+            return;
+        }
+        let payloads: Vec<String> = changes.iter().map(Change::encode).collect();
+        let sent =
+            sqlx::query("SELECT pg_notify($1 || current_schema(), p) FROM unnest($2::TEXT[]) AS p")
+                .bind(CHANGES_CHANNEL)
+                .bind(&payloads)
+                .execute(&self.pool)
+                .await;
+        if let Err(e) = sent {
+            // The write committed; the other nodes learn of it at their next cache horizon.
+            tracing::warn!(error = %e, changes = payloads.len(), "change notification failed");
+        }
     }
 
     /// Records `new_root` as the next term after this store's root key `current_root`, as
@@ -365,8 +401,17 @@ async fn listen(
         if let Some(ready) = ready.take() {
             let _ = ready.send(());
         }
+        let mut horizon =
+            tokio::time::interval_at(tokio::time::Instant::now() + CACHE_HORIZON, CACHE_HORIZON);
         loop {
-            match listener.try_recv().await {
+            let received = tokio::select! {
+                received = listener.try_recv() => received,
+                _ = horizon.tick() => {
+                    deliver(&changes, &secret_cache, Change::All);
+                    continue;
+                }
+            };
+            match received {
                 Ok(Some(notification)) => match Change::decode(notification.payload()) {
                     Some(change) => deliver(&changes, &secret_cache, change),
                     None => tracing::warn!("unknown change notification ignored"),

@@ -207,13 +207,21 @@ pub(super) async fn put_parameter_version(
 ) -> Result<i64> {
     let scope = &param.scope;
     let tags = tags_json(&param.tags)?;
-    // A creation counts the tier's parameters against the limit: serializable, so two creators
-    // cannot both see room for one more. Other writes rest on the head's revision check.
-    in_tx!(s, serializable: create, |tx| {
+    // Writes to an existing parameter rest on its head's revision check.
+    in_tx!(s, |tx| {
         let revision = if create {
-            // The count and the insert run in one serializable transaction: two creators racing
-            // against the limit cannot both see room for one more (one is retried and sees the
-            // other's row).
+            if tier_limit.is_some() {
+                // Creators of one scope and tier take turns (a lock held to their commit), so
+                // each counts every parameter the ones before it committed: two cannot both see
+                // room for one more. Without a limit nothing is counted, and nobody waits.
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                    .bind(format!(
+                        "ssm-tier\t{}\t{}\t{}",
+                        scope.account_id, scope.region, param.tier
+                    ))
+                    .execute(&mut *tx)
+                    .await?;
+            }
             let inserted = sqlx::query(
                 "INSERT INTO ssm_parameters
                     (account_id, region, name, tier, tags, latest_version, revision, policies,
