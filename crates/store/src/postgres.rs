@@ -5,8 +5,8 @@
 //! - Every write runs in a transaction through [`in_tx!`] at the isolation it needs (row locks
 //!   and version checks at READ COMMITTED; SERIALIZABLE where it decides on what it read
 //!   across rows, a count limit say), retried on serialization failures and deadlocks.
-//! - Writes that change something other nodes cache notify them in the same transaction
-//!   (`pg_notify`, delivered on commit): [`notify`] and [`Store::subscribe_changes`].
+//! - Writes that change something other nodes cache note it ([`notify`]) and tell them once
+//!   committed (`pg_notify`), see [`Store::subscribe_changes`].
 //! - A lost database fails requests fast (short acquire timeout) and the pool reconnects by
 //!   itself when it is back.
 
@@ -289,12 +289,17 @@ impl PostgresStore {
             return;
         }
         let payloads: Vec<String> = changes.iter().map(Change::encode).collect();
-        let sent =
-            sqlx::query("SELECT pg_notify($1 || current_schema(), p) FROM unnest($2::TEXT[]) AS p")
-                .bind(CHANGES_CHANNEL)
-                .bind(&payloads)
-                .execute(&self.pool)
-                .await;
+        // The statement's own transaction commits without waiting for a WAL flush: a
+        // notification needs no durability, and waiting would cost a flush per write.
+        let sent = sqlx::query(
+            "SELECT set_config('synchronous_commit', 'off', true),
+                    pg_notify($1 || current_schema(), p)
+             FROM unnest($2::TEXT[]) AS p",
+        )
+        .bind(CHANGES_CHANNEL)
+        .bind(&payloads)
+        .execute(&self.pool)
+        .await;
         if let Err(e) = sent {
             // The write committed; the other nodes learn of it at their next cache horizon.
             tracing::warn!(error = %e, changes = payloads.len(), "change notification failed");
