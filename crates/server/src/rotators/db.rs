@@ -17,8 +17,8 @@
 //! - finishSecret: AWSCURRENT moves to the pending version.
 //!
 //! Errors name the step and the SQLSTATE, never the server's message (which may quote a
-//! statement) nor a password. Connections use TLS when the server offers it and this build
-//! supports it, plain TCP otherwise.
+//! statement) nor a password. Connections use TLS when the server offers it (unverified, as
+//! libpq's `sslmode=prefer`), plain TCP otherwise.
 
 use std::time::Duration;
 

@@ -133,3 +133,43 @@ async fn only_a_shared_store_publishes_changes() {
         .unwrap();
     assert!(trent_store::Store::subscribe_changes(&sqlite).is_none());
 }
+
+/// The PostgreSQL store reaches its database over TLS when the URL asks for it
+/// (`sslmode=require`), where the server offers TLS.
+#[tokio::test]
+async fn postgres_connections_can_require_tls() {
+    let Some(url) = crate::harness::postgres_url() else {
+        return;
+    };
+    let admin = sqlx::PgPool::connect(&url).await.unwrap();
+    let offered: String = sqlx::query_scalar("SHOW ssl")
+        .fetch_one(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    if offered != "on" {
+        eprintln!("skipping the TLS test: the PostgreSQL server offers no TLS (ssl = {offered})");
+        return;
+    }
+    let (schema, with) = crate::harness::fresh_postgres(&url, "tls").await;
+    let over_tls = format!("{with}&sslmode=require");
+    let root = SecretBytes::random(32).unwrap();
+    let store = trent_store::PostgresStore::open(&over_tls, Barrier::new(&root).unwrap())
+        .await
+        .unwrap();
+    assert!(
+        trent_store::Store::put_meta_once(&store, "tls", b"yes")
+            .await
+            .unwrap()
+    );
+    trent_store::Store::close(&store).await;
+    let pool = sqlx::PgPool::connect(&over_tls).await.unwrap();
+    let encrypted: bool =
+        sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(encrypted);
+    pool.close().await;
+    crate::harness::drop_schema(&url, &schema).await;
+}
