@@ -1,8 +1,9 @@
 //! KMS tables on PostgreSQL: keys, materials, import parameters, usage, aliases, grants.
 //!
 //! The same statements as the embedded store (`sqlite.rs`, `sqlite/grants.rs`), each write in a
-//! serializable transaction ([`in_tx!`]) that notifies the other nodes of the keys and aliases it
-//! changed. Sealed rows use the embedded store's row identities, so they can be copied between
+//! transaction ([`in_tx!`]) that notes the keys and aliases it changed for the other nodes:
+//! version-checked updates at READ COMMITTED; grant creation, key deletion and usage at
+//! SERIALIZABLE, so a grant or a usage row never outlives its key. Sealed rows use the embedded store's row identities, so they can be copied between
 //! the two stores as they are.
 
 use std::collections::BTreeSet;

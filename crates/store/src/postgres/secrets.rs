@@ -2,16 +2,16 @@
 //!
 //! The same rules as the embedded store (`sqlite/secrets.rs`): every write to a secret is
 //! checked against its head's revision, so two writers that read the same revision cannot both
-//! move a staging label. Every write runs in a `SERIALIZABLE` transaction ([`in_tx!`]) and
-//! notifies the other nodes ([`Change::Secret`]) of each secret it touched; this node's secret
+//! move a staging label. Every write runs in a transaction ([`in_tx!`], READ COMMITTED: the
+//! revision check takes the head's row lock) and notes for the other nodes ([`Change::Secret`])
+//! each secret it touched; this node's secret
 //! cache is invalidated after the write, where the embedded store invalidates its own.
 
-use crate::rows::rotation_from_row;
-use crate::rows::secret_head_from_row;
 use sqlx::Row as _;
 use sqlx::postgres::PgRow;
 
 use super::{PostgresStore, Tx, in_tx, is_unique_violation, notify};
+use crate::rows::{rotation_from_row, secret_head_from_row};
 use crate::secret_cache::Lookup;
 use crate::{
     Change, NewSecretVersion, Result, Scope, SecretRecord, SecretReplicaRecord,

@@ -1,8 +1,8 @@
 //! Parameter Store tables on PostgreSQL: heads, versions, labels, and the event outbox.
 //!
 //! As in the embedded store, every write to a parameter is checked against its head's
-//! revision; the writes run in `SERIALIZABLE` transactions ([`in_tx!`]), so the tier count of
-//! a creation and the revision check of an update are as safe as under SQLite's single writer.
+//! revision (a row lock at READ COMMITTED, [`in_tx!`]), and creators counting against a tier
+//! limit take turns under an advisory lock, so both are as safe as under SQLite's single writer.
 //! Names are compared and ordered in byte order (`COLLATE "C"`), as in SQLite and AWS.
 
 use sqlx::Row as _;
