@@ -317,9 +317,7 @@ pub async fn run(
     let mut backoff: HashMap<&'static str, Backoff> = HashMap::new();
     loop {
         // One node of those sharing a store delivers, so events keep their order and go once.
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let now_ms = trent_store::clock::Clock::now_ms(&trent_store::clock::SystemClock);
         match store
             .acquire_lease(DELIVERY_LEASE, node_id, now_ms, DELIVERY_LEASE_MS)
             .await

@@ -96,12 +96,6 @@ impl Summary {
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 fn corrupt(what: &'static str) -> StoreError {
     StoreError::Corrupt(what)
 }
@@ -128,7 +122,7 @@ pub async fn backup(location: &StoreLocation, out: &Path) -> Result<Summary> {
         &json!({
             "format": FORMAT,
             "version": VERSION,
-            "created_ms": now_ms(),
+            "created_ms": crate::clock::Clock::now_ms(&crate::clock::SystemClock),
             "source": match location {
                 StoreLocation::Embedded(_) => "sqlite",
                 StoreLocation::Postgres(_) => "postgres",

@@ -13,12 +13,24 @@ use crate::{Barrier, PostgresStore, Result, SqliteStore, Store, StoreError};
 /// The file in the data directory that names a PostgreSQL store.
 pub const STORE_URL_FILE: &str = "store-url";
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum StoreLocation {
     /// `trent.db` in this data directory.
     Embedded(PathBuf),
     /// A `postgres://` (or `postgresql://`) URL.
     Postgres(String),
+}
+
+/// Without the password a PostgreSQL URL may carry.
+impl std::fmt::Debug for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreLocation::Embedded(dir) => f.debug_tuple("Embedded").field(dir).finish(),
+            StoreLocation::Postgres(url) => {
+                f.debug_tuple("Postgres").field(&redact_url(url)).finish()
+            }
+        }
+    }
 }
 
 impl StoreLocation {

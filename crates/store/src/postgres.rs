@@ -170,13 +170,7 @@ fn is_unreachable(e: &sqlx::Error) -> bool {
 }
 
 fn unix_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+    crate::clock::Clock::now_ms(&crate::clock::SystemClock)
 }
 
 tokio::task_local! {

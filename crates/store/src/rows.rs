@@ -45,6 +45,16 @@ impl Fields for PgRow {
     }
 }
 
+/// Tags as stored: a JSON array of `[key, value]` pairs.
+pub(crate) fn tags_json(tags: &[(String, String)]) -> Result<String> {
+    serde_json::to_string(tags).map_err(|_| StoreError::Corrupt("tags"))
+}
+
+/// The statement broke a unique constraint (the row, name or token is taken).
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
 /// A JSON array of `[key, value]` pairs.
 pub(crate) fn tags_from(row: &impl Fields, column: &str) -> Result<Vec<(String, String)>> {
     let text: String = row.get(column)?;

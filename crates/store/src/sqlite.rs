@@ -14,7 +14,7 @@ use sqlx::sqlite::{
 };
 use trent_crypto::SecretBytes;
 
-use crate::rows::{alias_from_row, key_from_row, scope_and_key_id};
+use crate::rows::{alias_from_row, is_unique_violation, key_from_row, scope_and_key_id, tags_json};
 use crate::{
     AccessKeyInfo, AccessKeyRecord, AliasRecord, AuditCheckpointRecord, AuditDigestRecord,
     AuditEventRecord, AuditQuery, Barrier, DeleteOutcome, GrantRecord, ImportParameters,
@@ -220,14 +220,6 @@ fn import_identity<'a>(parts: &'a [&'a str; 3]) -> RowIdentity<'a> {
         table: "kms_import_parameters",
         key: parts,
     }
-}
-
-fn tags_json(tags: &[(String, String)]) -> Result<String> {
-    serde_json::to_string(tags).map_err(|_| StoreError::Corrupt("key tags"))
-}
-
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
 /// The version-checked UPDATE of a key's mutable fields, on the pool or inside a transaction.

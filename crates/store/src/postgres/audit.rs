@@ -105,7 +105,9 @@ async fn insert_events(tx: &mut super::Tx, events: &[AuditEventRecord]) -> Resul
                 .push_bind(&e.hash);
         });
         match q.build().execute(&mut **tx).await {
-            Err(e) if super::is_unique_violation(&e) => return Err(StoreError::AlreadyExists),
+            Err(e) if crate::rows::is_unique_violation(&e) => {
+                return Err(StoreError::AlreadyExists);
+            }
             other => {
                 other?;
             }
@@ -192,7 +194,7 @@ pub(super) async fn append_audit_digest(s: &PostgresStore, d: &AuditDigestRecord
     .execute(&s.pool)
     .await;
     match done {
-        Err(e) if super::is_unique_violation(&e) => Err(StoreError::AlreadyExists),
+        Err(e) if crate::rows::is_unique_violation(&e) => Err(StoreError::AlreadyExists),
         other => other.map(|_| ()).map_err(Into::into),
     }
 }
@@ -238,7 +240,7 @@ pub(super) async fn append_audit_checkpoint(
     .execute(&s.pool)
     .await;
     match done {
-        Err(e) if super::is_unique_violation(&e) => Err(StoreError::AlreadyExists),
+        Err(e) if crate::rows::is_unique_violation(&e) => Err(StoreError::AlreadyExists),
         other => other.map(|_| ()).map_err(Into::into),
     }
 }

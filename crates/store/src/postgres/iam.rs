@@ -15,17 +15,15 @@ use std::collections::BTreeSet;
 use sqlx::Row as _;
 use sqlx::postgres::PgQueryResult;
 
-use crate::rows::{policy_from_row, role_from_row, tags_from, user_from_row};
+use crate::rows::{
+    is_unique_violation, policy_from_row, role_from_row, tags_from, tags_json, user_from_row,
+};
 use crate::{
     AccessKeyInfo, AccessKeyRecord, Change, DeleteOutcome, ManagedPolicyRecord, PrincipalKind,
     Result, RoleRecord, RowIdentity, SessionRecord, StoreError, UserRecord,
 };
 
-use super::{PostgresStore, Tx, in_tx, is_unique_violation, notify};
-
-fn tags_json(tags: &[(String, String)]) -> Result<String> {
-    serde_json::to_string(tags).map_err(|_| StoreError::Corrupt("tags"))
-}
+use super::{PostgresStore, Tx, in_tx, notify};
 
 /// A unique violation is the statement's answer: the name (or id) is taken.
 fn insert_result(res: std::result::Result<PgQueryResult, sqlx::Error>) -> Result<()> {

@@ -10,8 +10,10 @@ use std::collections::BTreeSet;
 
 use sqlx::Row as _;
 
-use super::{PostgresStore, Tx, in_tx, is_unique_violation, notify};
-use crate::rows::{alias_from_row, grant_from_row, key_from_row, scope_and_key_id};
+use super::{PostgresStore, Tx, in_tx, notify};
+use crate::rows::{
+    alias_from_row, grant_from_row, is_unique_violation, key_from_row, scope_and_key_id, tags_json,
+};
 use crate::{
     AliasRecord, Change, GrantRecord, ImportParameters, KeyMaterial, KeyRecord, KeyUsageRecord,
     Result, RowIdentity, Scope, StoreError,
@@ -31,10 +33,6 @@ fn import_identity<'a>(parts: &'a [&'a str; 3]) -> RowIdentity<'a> {
         table: "kms_import_parameters",
         key: parts,
     }
-}
-
-fn tags_json(tags: &[(String, String)]) -> Result<String> {
-    serde_json::to_string(tags).map_err(|_| StoreError::Corrupt("key tags"))
 }
 
 fn key_change(scope: &Scope, key_id: &str) -> Change {

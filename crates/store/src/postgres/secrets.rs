@@ -10,8 +10,8 @@
 use sqlx::Row as _;
 use sqlx::postgres::PgRow;
 
-use super::{PostgresStore, Tx, in_tx, is_unique_violation, notify};
-use crate::rows::{rotation_from_row, secret_head_from_row};
+use super::{PostgresStore, Tx, in_tx, notify};
+use crate::rows::{is_unique_violation, rotation_from_row, secret_head_from_row, tags_json};
 use crate::secret_cache::Lookup;
 use crate::{
     Change, NewSecretVersion, Result, Scope, SecretRecord, SecretReplicaRecord,
@@ -64,10 +64,6 @@ fn secrets_from_rows(rows: &[PgRow]) -> Result<Vec<SecretRecord>> {
         }
     }
     Ok(out)
-}
-
-fn tags_json(tags: &[(String, String)]) -> Result<String> {
-    serde_json::to_string(tags).map_err(|_| StoreError::Corrupt("secret tags"))
 }
 
 fn stages_json(stages: &[String]) -> Result<String> {

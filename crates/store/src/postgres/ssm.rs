@@ -8,8 +8,8 @@
 use sqlx::Row as _;
 use sqlx::postgres::PgRow;
 
-use super::{PostgresStore, Tx, in_tx, is_unique_violation, notify};
-use crate::rows::parameter_head_from_row;
+use super::{PostgresStore, Tx, in_tx, notify};
+use crate::rows::{is_unique_violation, parameter_head_from_row, tags_json};
 use crate::{
     Change, OutboxEvent, ParameterRecord, ParameterVersionRecord, PendingEvent, Result, Scope,
     StoreError,
@@ -45,10 +45,6 @@ fn version_from_row(row: &PgRow) -> Result<ParameterVersionRecord> {
         modified_user: row.try_get("modified_user")?,
         policies: row.try_get("version_policies")?,
     })
-}
-
-fn tags_json(tags: &[(String, String)]) -> Result<String> {
-    serde_json::to_string(tags).map_err(|_| StoreError::Corrupt("parameter tags"))
 }
 
 fn changed(scope: &Scope, name: &str) -> Change {

@@ -3,15 +3,11 @@
 use sqlx::Row as _;
 use sqlx::sqlite::SqlitePool;
 
-use crate::rows::{digest_from_row, event_from_row};
+use crate::rows::{digest_from_row, event_from_row, is_unique_violation};
 use crate::{
     AuditAttribute, AuditCheckpointRecord, AuditDigestRecord, AuditEventRecord, AuditQuery, Result,
     StoreError,
 };
-
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
-}
 
 /// Rows per INSERT statement: 13 columns each, well under SQLite's variable limit.
 const ROWS_PER_INSERT: usize = 256;

@@ -6,19 +6,13 @@
 use sqlx::Row as _;
 use sqlx::sqlite::SqlitePool;
 
-use crate::rows::{policy_from_row, role_from_row, tags_from, user_from_row};
+use crate::rows::{
+    is_unique_violation, policy_from_row, role_from_row, tags_from, tags_json, user_from_row,
+};
 use crate::{
     AccessKeyInfo, AccessKeyRecord, Barrier, DeleteOutcome, ManagedPolicyRecord, PrincipalKind,
     Result, RoleRecord, RowIdentity, SessionRecord, StoreError, UserRecord,
 };
-
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
-}
-
-fn tags_json(tags: &[(String, String)]) -> Result<String> {
-    serde_json::to_string(tags).map_err(|_| StoreError::Corrupt("tags"))
-}
 
 fn insert_result(
     res: std::result::Result<sqlx::sqlite::SqliteQueryResult, sqlx::Error>,

@@ -5,7 +5,7 @@
 use sqlx::Row as _;
 use sqlx::sqlite::{SqlitePool, SqliteRow};
 
-use crate::rows::secret_head_from_row;
+use crate::rows::{is_unique_violation, secret_head_from_row};
 use crate::{NewSecretVersion, Result, Scope, SecretRecord, SecretVersionRecord, StoreError};
 
 const HEAD_COLUMNS: &str = "account_id, region, name, arn, description, kms_key_id, tags,
@@ -46,10 +46,6 @@ impl JsonOut for Vec<(String, String)> {
     fn to_json(&self) -> serde_json::Result<String> {
         serde_json::to_string(self)
     }
-}
-
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
 async fn insert_version(

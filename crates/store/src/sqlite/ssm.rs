@@ -5,7 +5,7 @@
 use sqlx::Row as _;
 use sqlx::sqlite::{SqlitePool, SqliteRow};
 
-use crate::rows::parameter_head_from_row;
+use crate::rows::{is_unique_violation, parameter_head_from_row, tags_json};
 use crate::{
     OutboxEvent, ParameterRecord, ParameterVersionRecord, PendingEvent, Result, Scope, StoreError,
 };
@@ -42,10 +42,6 @@ fn version_from_row(row: &SqliteRow) -> Result<ParameterVersionRecord> {
         modified_user: row.try_get("modified_user")?,
         policies: row.try_get("version_policies")?,
     })
-}
-
-fn tags_json(tags: &[(String, String)]) -> Result<String> {
-    serde_json::to_string(tags).map_err(|_| StoreError::Corrupt("parameter tags"))
 }
 
 pub(super) async fn get(
@@ -127,10 +123,6 @@ pub(super) async fn versions(
     .fetch_all(pool)
     .await?;
     rows.iter().map(version_from_row).collect()
-}
-
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
 /// The revision-checked head update that starts every write transaction (so the transaction
