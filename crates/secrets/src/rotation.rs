@@ -21,6 +21,13 @@
 //! complete" and tries again). A rotation that ends records `RotationSucceeded`.
 //!
 //! Rotations run in tasks of their own, one at a time per secret, never inside a request.
+//!
+//! RotateSecret with `RotateImmediately=false` tests the configuration instead, as AWS does: a
+//! version holding AWSCURRENT's value is labelled AWSPENDING, the rotator runs `testSecret` on
+//! it (a database rotator logs in with the current credentials), and the version is removed
+//! again. The outcome is recorded as `TestRotationSucceeded` or `TestRotationFailed`; AWSCURRENT
+//! and the schedule are untouched either way. While it runs the progress says `testing`, so a
+//! trial cut short by a stop is cleaned up by the next RotateSecret or scheduler run.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -44,6 +51,8 @@ pub const FINISH_SECRET: &str = "finishSecret";
 
 pub const STATE_RUNNING: &str = "running";
 pub const STATE_FAILED: &str = "failed";
+/// A trial testSecret (RotateImmediately=false) holds AWSPENDING on a copy of AWSCURRENT.
+pub const STATE_TESTING: &str = "testing";
 
 /// How long one step may take before it counts as failed.
 const STEP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -97,7 +106,8 @@ impl RotatorRegistry for NoRotators {
 /// Manager). Carries ids, never values.
 #[derive(Debug, Clone)]
 pub struct RotationEvent {
-    /// `RotationStarted`, `RotationSucceeded` or `RotationFailed`.
+    /// `RotationStarted`, `RotationSucceeded` or `RotationFailed`; for a trial (RotateImmediately
+    /// false), `TestRotationStarted`, `TestRotationSucceeded` or `TestRotationFailed`.
     pub name: &'static str,
     pub scope: Scope,
     pub secret_arn: String,
@@ -457,6 +467,13 @@ impl Secrets {
             let Some(mut record) = self.store().get_secret_rotation(&scope, &name).await? else {
                 continue;
             };
+            if record.state.as_deref() == Some(STATE_TESTING) {
+                // A trial that no task runs any more (the process stopped during it).
+                if !self.is_running(&scope, &name) {
+                    self.end_trial(&scope, &name).await?;
+                }
+                continue;
+            }
             if record.state.as_deref() != Some(STATE_RUNNING) {
                 let Some(secret) = self.store().get_secret(&scope, &name).await? else {
                     continue;
@@ -717,6 +734,193 @@ impl Secrets {
                 )));
             }
         }
+        Ok(())
+    }
+
+    /// Whether a rotation or trial of the secret runs in this process now.
+    pub(crate) fn is_running(&self, scope: &Scope, name: &str) -> bool {
+        self.rotation
+            .running
+            .lock()
+            .map(|r| r.contains(&(scope.clone(), name.to_string())))
+            .unwrap_or(true)
+    }
+
+    /// Starts the trial testSecret of RotateImmediately=false in a task of its own (the
+    /// progress already says [`STATE_TESTING`] with `token`), unless a rotation of the secret
+    /// runs in this process.
+    pub(crate) fn spawn_trial(&self, scope: Scope, name: String, token: String) -> bool {
+        let Some(me) = self.rotation.me.get().and_then(Weak::upgrade) else {
+            return false;
+        };
+        {
+            let Ok(mut running) = self.rotation.running.lock() else {
+                return false;
+            };
+            if !running.insert((scope.clone(), name.clone())) {
+                return false;
+            }
+        }
+        tokio::spawn(async move {
+            if let Err(e) = me.trial(&scope, &name, &token).await {
+                tracing::error!(error = %e, secret = %name, "rotation test stopped");
+            }
+            if let Err(e) = me.end_trial(&scope, &name).await {
+                tracing::error!(error = %e, secret = %name, "rotation test not cleaned up");
+            }
+            if let Ok(mut running) = me.rotation.running.lock() {
+                running.remove(&(scope, name));
+            }
+        });
+        true
+    }
+
+    /// The trial: AWSPENDING on a copy of AWSCURRENT's value, then the rotator's testSecret.
+    /// Records the outcome; [`Secrets::end_trial`] removes the copy.
+    async fn trial(&self, scope: &Scope, name: &str, token: &str) -> Result<(), SecretsError> {
+        let Some(record) = self.store().get_secret_rotation(scope, name).await? else {
+            return Ok(());
+        };
+        if record.state.as_deref() != Some(STATE_TESTING) || record.token.as_deref() != Some(token)
+        {
+            return Ok(());
+        }
+        let Some(secret) = self.store().get_secret(scope, name).await? else {
+            return Ok(());
+        };
+        let now = self.now_ms();
+        let event = |name: &'static str, failure: Option<String>| RotationEvent {
+            name,
+            scope: scope.clone(),
+            secret_arn: secret.arn.clone(),
+            version_id: token.to_string(),
+            failure,
+            time_ms: now,
+        };
+        self.record_event(event("TestRotationStarted", None)).await;
+        let result = self.run_trial(&record, &secret, token).await;
+        let now = self.now_ms();
+        let outcome = match result {
+            Ok(()) => {
+                tracing::info!(secret = %secret.arn, "rotation test succeeded");
+                RotationEvent {
+                    time_ms: now,
+                    ..event("TestRotationSucceeded", None)
+                }
+            }
+            Err(e) => {
+                let failure = format!("{TEST_SECRET}: {e}");
+                tracing::warn!(secret = %secret.arn, %failure, "rotation test failed");
+                RotationEvent {
+                    time_ms: now,
+                    ..event("TestRotationFailed", Some(failure))
+                }
+            }
+        };
+        self.record_event(outcome).await;
+        Ok(())
+    }
+
+    async fn run_trial(
+        &self,
+        record: &SecretRotationRecord,
+        secret: &SecretRecord,
+        token: &str,
+    ) -> Result<(), RotatorError> {
+        let lambda = record
+            .lambda_arn
+            .as_deref()
+            .ok_or_else(|| RotatorError("no RotationLambdaARN".to_string()))?;
+        let rotator = self
+            .rotators()
+            .find(lambda)
+            .ok_or_else(|| RotatorError(format!("no rotator is configured for {lambda}")))?;
+        let caller = service_caller(&secret.scope, self.now_ms())?;
+        let current = model::current(secret)
+            .ok_or_else(|| RotatorError("the secret has no AWSCURRENT version".to_string()))?;
+        let value = self.decrypt(&caller, secret, current).await?;
+        let kind = if value.kind == model::KIND_BINARY {
+            model::KIND_BINARY
+        } else {
+            model::KIND_STRING
+        };
+        let copy = model::NewValue {
+            kind,
+            bytes: value.bytes,
+        };
+        let stages = vec![model::AWSPENDING.to_string()];
+        retrying(|| async {
+            let mut fresh = self
+                .store()
+                .get_secret(&secret.scope, &secret.name)
+                .await?
+                .ok_or_else(crate::not_found)?;
+            if fresh.versions.iter().any(|v| v.version_id == token) {
+                return Ok(());
+            }
+            if let Some(p) = unfinished_pending(&fresh) {
+                return Err(SecretsError::InvalidRequest(format!(
+                    "AWSPENDING is attached to version {}, which is not AWSCURRENT",
+                    p.version_id
+                )));
+            }
+            let added =
+                crate::ops::add_version(self, &caller, &mut fresh, token, &copy, Some(&stages))
+                    .await?;
+            if let crate::ops::Added::New(new) = added {
+                self.save(&caller, &fresh, Some((&new, &copy))).await?;
+            }
+            Ok(())
+        })
+        .await?;
+        let ctx = StepContext {
+            secrets: self,
+            caller,
+            scope: secret.scope.clone(),
+            name: secret.name.clone(),
+            secret_arn: secret.arn.clone(),
+            token: token.to_string(),
+            rotation_token: record.rotation_token.clone().unwrap_or_default(),
+        };
+        match tokio::time::timeout(STEP_TIMEOUT, rotator.run(TEST_SECRET, &ctx)).await {
+            Ok(r) => r,
+            Err(_) => Err(RotatorError("the step timed out".to_string())),
+        }
+    }
+
+    /// Ends a trial: removes its version (if it is still only AWSPENDING) and clears the
+    /// progress. Does nothing when no trial is recorded.
+    pub(crate) async fn end_trial(&self, scope: &Scope, name: &str) -> Result<(), SecretsError> {
+        let Some(mut record) = self.store().get_secret_rotation(scope, name).await? else {
+            return Ok(());
+        };
+        if record.state.as_deref() != Some(STATE_TESTING) {
+            return Ok(());
+        }
+        if let Some(token) = record.token.clone() {
+            retrying(|| async {
+                let Some(mut secret) = self.store().get_secret(scope, name).await? else {
+                    return Ok(());
+                };
+                let before = secret.versions.len();
+                secret.versions.retain(|v| {
+                    v.version_id != token || v.stages.iter().any(|s| s != model::AWSPENDING)
+                });
+                if secret.versions.len() == before {
+                    return Ok(());
+                }
+                let caller = service_caller(scope, self.now_ms())?;
+                self.save(&caller, &secret, None).await
+            })
+            .await?;
+        }
+        record.token = None;
+        record.rotation_token = None;
+        record.step = None;
+        record.state = None;
+        self.store()
+            .put_secret_rotation(scope, name, &record)
+            .await?;
         Ok(())
     }
 

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use trent_wire::Validator;
 
+use crate::rotation::STATE_TESTING;
 use crate::{Caller, Secrets, SecretsError, model};
 
 #[derive(Deserialize)]
@@ -39,21 +40,32 @@ pub async fn handle(
         )
         .await?;
     let mut version_id = None;
-    if let Some(mut record) = secrets
-        .store()
-        .get_secret_rotation(&secret.scope, &secret.name)
-        .await?
-    {
-        version_id = record.token.take();
+    let (scope, name) = (&secret.scope, &secret.name);
+    if let Some(mut record) = secrets.store().get_secret_rotation(scope, name).await? {
+        // A trial of RotateImmediately=false is no rotation: it removes its copy of AWSCURRENT
+        // when it ends, or now when no task runs it any more.
+        let mut testing = record.state.as_deref() == Some(STATE_TESTING);
+        if testing && !secrets.is_running(scope, name) {
+            secrets.end_trial(scope, name).await?;
+            record = secrets
+                .store()
+                .get_secret_rotation(scope, name)
+                .await?
+                .unwrap_or_default();
+            testing = false;
+        }
+        if !testing {
+            version_id = record.token.take();
+            record.rotation_token = None;
+            record.step = None;
+            record.state = None;
+        }
         record.enabled = false;
-        record.rotation_token = None;
-        record.step = None;
-        record.state = None;
         record.window_start_ms = None;
         record.window_end_ms = None;
         secrets
             .store()
-            .put_secret_rotation(&secret.scope, &secret.name, &record)
+            .put_secret_rotation(scope, name, &record)
             .await?;
     }
     Ok(Response {

@@ -1,13 +1,14 @@
 //! RotateSecret: configures rotation (RotationLambdaARN, RotationRules) and, unless
 //! RotateImmediately is false, starts a rotation: a value-less AWSPENDING version with the
 //! ClientRequestToken as its id, then the four steps in a task of their own (see
-//! [`crate::rotation`]).
+//! [`crate::rotation`]). With RotateImmediately false it tests the configuration instead: the
+//! rotator's testSecret on a copy of AWSCURRENT, removed afterwards.
 
 use serde::{Deserialize, Serialize};
 use trent_store::SecretRotationRecord;
 use trent_wire::Validator;
 
-use crate::rotation::{self, CREATE_SECRET, STATE_FAILED, STATE_RUNNING};
+use crate::rotation::{self, CREATE_SECRET, STATE_FAILED, STATE_RUNNING, STATE_TESTING};
 use crate::schedule::{RotationRules, Schedule};
 use crate::{Caller, Secrets, SecretsError, model};
 
@@ -125,6 +126,22 @@ pub async fn handle(
     };
     let schedule = Schedule::parse(&rules)?;
 
+    // A trial of RotateImmediately=false that no task runs any more (the process stopped
+    // during it) is cleaned up first; one under way answers as a rotation under way does.
+    let mut secret = secret;
+    if record.state.as_deref() == Some(STATE_TESTING) {
+        if secrets.is_running(&scope, &secret.name) {
+            return Err(previous_not_complete());
+        }
+        secrets.end_trial(&scope, &secret.name).await?;
+        record = secrets
+            .store()
+            .get_secret_rotation(&scope, &secret.name)
+            .await?
+            .unwrap_or_default();
+        secret = secrets.live(caller, secret_id, "RotateSecret").await?;
+    }
+
     // A rotation that did not finish holds AWSPENDING: refused, and tried again.
     if let Some(pending) = rotation::unfinished_pending(&secret) {
         let ours = record.token.as_deref() == Some(pending.version_id.as_str());
@@ -144,7 +161,7 @@ pub async fn handle(
 
     let now = secrets.now_ms();
     let immediately = req.rotate_immediately.unwrap_or(true);
-    let token = req
+    let mut token = req
         .client_request_token
         .clone()
         .unwrap_or_else(model::new_version_id);
@@ -172,12 +189,24 @@ pub async fn handle(
     });
     record.window_start_ms = window.map(|w| w.0);
     record.window_end_ms = window.map(|w| w.1);
+    // Without an immediate rotation, the configuration is tested (AWS's trial testSecret),
+    // unless a failed rotation still waits for its next attempt or there is no value to test.
+    let trial = !immediately && record.state.is_none() && model::current(&secret).is_some();
     if immediately {
         record.token = Some(token.clone());
         record.rotation_token = Some(model::new_version_id());
         record.step = Some(CREATE_SECRET.to_string());
         record.state = Some(STATE_RUNNING.to_string());
         record.attempts = 0;
+    } else if trial {
+        // The trial version takes the token as its id unless a version has it already.
+        if secret.versions.iter().any(|v| v.version_id == token) {
+            token = model::new_version_id();
+        }
+        record.token = Some(token.clone());
+        record.rotation_token = None;
+        record.step = None;
+        record.state = Some(STATE_TESTING.to_string());
     }
     // Progress first, then the pending version: a stop in between is resumed by the
     // scheduler, whose createSecret adds the version.
@@ -188,6 +217,8 @@ pub async fn handle(
     if immediately {
         secrets.ensure_pending(&scope, &secret.name, &token).await?;
         secrets.spawn_rotation(scope, secret.name.clone());
+    } else if trial {
+        secrets.spawn_trial(scope, secret.name.clone(), token.clone());
     }
     Ok(Response {
         arn: secret.arn,

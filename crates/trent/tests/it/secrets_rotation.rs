@@ -397,6 +397,30 @@ async fn rotation_mariadb_single_user_and_alternating_users() {
         my_secret(&db, &user, "old-password-1", None)
     ))
     .await;
+    // RotateImmediately=false: the rotator's testSecret logs in with a copy of AWSCURRENT,
+    // and nothing changes; with a password the database refuses, the test fails.
+    cli.ok(&format!(
+        "secretsmanager create-secret --name {secret}-wrong --secret-string {}",
+        my_secret(&db, &user, "not-the-password", None)
+    ))
+    .await;
+    for (id, outcome) in [
+        (secret.clone(), "TestRotationSucceeded"),
+        (format!("{secret}-wrong"), "TestRotationFailed"),
+    ] {
+        cli.ok(&format!(
+            "secretsmanager rotate-secret --secret-id {id} --rotation-lambda-arn \
+             {LAMBDA}trent-rotator-mariadb-single-user --no-rotate-immediately"
+        ))
+        .await;
+        let ev = test_rotation_events(&cli, outcome, 1).await;
+        assert!(ev.to_string().contains(&id), "{ev}");
+        wait_for_versions(&cli, &id, 1).await;
+    }
+    assert!(
+        logs_in(&db, &user, "old-password-1"),
+        "the trial changed nothing"
+    );
     let r = cli
         .ok(&format!(
             "secretsmanager rotate-secret --secret-id {secret} --rotation-lambda-arn \
@@ -671,6 +695,25 @@ async fn rotation_failed_events(cli: &Client, n: usize) -> Value {
     }
 }
 
+/// Waits for at least `n` events named `name` (TestRotationSucceeded, TestRotationFailed);
+/// returns them, newest first.
+async fn test_rotation_events(cli: &Client, name: &str, n: usize) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ev = cli
+            .ok(&format!(
+                "cloudtrail lookup-events --lookup-attributes \
+                 AttributeKey=EventName,AttributeValue={name}"
+            ))
+            .await;
+        if ev["Events"].as_array().is_some_and(|a| a.len() >= n) {
+            return ev;
+        }
+        assert!(Instant::now() < deadline, "no {name} event");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotation_webhook_signed_steps_failures_and_audit() {
     let (Some(aws), Some(python)) = (find_aws().await, find_python().await) else {
@@ -883,7 +926,57 @@ async fn rotation_webhook_signed_steps_failures_and_audit() {
         .await;
     assert_eq!(d["RotationEnabled"], false);
     assert_eq!(text(&d, "/RotationLambdaARN"), format!("{LAMBDA}hook"));
+
+    // RotateImmediately=false tests the configuration: testSecret on a copy of AWSCURRENT,
+    // removed afterwards. A failing test is reported and changes nothing.
+    hook.set("mode", "fail:testSecret");
+    let before = hook.steps().len();
+    cli.ok(&format!(
+        "secretsmanager rotate-secret --secret-id app/hooked --rotation-lambda-arn {LAMBDA}hook \
+         --rotation-rules AutomaticallyAfterDays=30 --no-rotate-immediately"
+    ))
+    .await;
+    wait_until("the trial testSecret", || {
+        hook.steps()[before..] == ["testSecret"]
+    })
+    .await;
+    let failed = test_rotation_events(&cli, "TestRotationFailed", 1).await;
+    let record: Value = serde_json::from_str(text(&failed, "/Events/0/CloudTrailEvent")).unwrap();
+    assert_eq!(record["eventType"], "AwsServiceEvent");
+    assert_eq!(record["serviceEventDetails"]["failedStep"], "testSecret");
+    let trial = text(&record, "/serviceEventDetails/versionId").to_string();
+    let d = wait_for_versions(&cli, "app/hooked", 2).await;
+    assert!(d["VersionIdsToStages"].get(&trial).is_none(), "{d}");
+    assert_eq!(stages_of(&d, &token), ["AWSCURRENT"]);
+    assert_eq!(d["RotationEnabled"], true);
+    assert_eq!(
+        value(&cli, "app/hooked", "AWSCURRENT").await,
+        format!("rotated-{token}")
+    );
+    // The failed trial does not block the next one, which passes: the target has AWSCURRENT.
+    hook.set("mode", "ok");
+    cli.ok("secretsmanager rotate-secret --secret-id app/hooked --no-rotate-immediately")
+        .await;
+    test_rotation_events(&cli, "TestRotationSucceeded", 1).await;
+    assert_eq!(hook.steps()[before..], ["testSecret", "testSecret"]);
+    let d = wait_for_versions(&cli, "app/hooked", 2).await;
+    assert_eq!(stages_of(&d, &token), ["AWSCURRENT"]);
     server.stop().await;
+}
+
+/// Waits until the secret lists `n` versions (a trial's copy is removed after its event).
+async fn wait_for_versions(cli: &Client, id: &str, n: usize) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let d = cli
+            .ok(&format!("secretsmanager describe-secret --secret-id {id}"))
+            .await;
+        if d["VersionIdsToStages"].as_object().map(|m| m.len()) == Some(n) {
+            return d;
+        }
+        assert!(Instant::now() < deadline, "versions: {d}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -984,8 +1077,13 @@ async fn rotation_on_schedule_by_the_clock() {
         &server.secret_access_key,
     );
     let cli = Client::new(&aws, &server, scratch.path());
-    cli.ok("secretsmanager create-secret --name app/scheduled --secret-string v0")
+    let created = cli
+        .ok("secretsmanager create-secret --name app/scheduled --secret-string v0")
         .await;
+    let v0 = text(&created, "/VersionId").to_string();
+    // The target system has the current credential: the trial testSecret of
+    // RotateImmediately=false passes.
+    hook.set("target", "v0");
     let r = cli
         .ok(&format!(
             "secretsmanager rotate-secret --secret-id app/scheduled --rotation-lambda-arn \
@@ -993,9 +1091,12 @@ async fn rotation_on_schedule_by_the_clock() {
         ))
         .await;
     assert!(r.get("VersionId").is_none(), "{r}");
-    let d = cli
-        .ok("secretsmanager describe-secret --secret-id app/scheduled")
-        .await;
+    wait_until("the trial testSecret", || hook.steps() == ["testSecret"]).await;
+    test_rotation_events(&cli, "TestRotationSucceeded", 1).await;
+    // The trial's copy of AWSCURRENT is gone again; nothing else changed.
+    let d = wait_for_versions(&cli, "app/scheduled", 1).await;
+    assert_eq!(stages_of(&d, &v0), ["AWSCURRENT"]);
+    assert_eq!(value(&cli, "app/scheduled", "AWSCURRENT").await, "v0");
     assert_eq!(d["RotationEnabled"], true);
     assert_eq!(d["RotationRules"]["AutomaticallyAfterDays"], 2);
     let day = 86_400_000i64;
@@ -1017,10 +1118,10 @@ async fn rotation_on_schedule_by_the_clock() {
         2
     );
 
-    // Before the window nothing happens.
+    // Before the window nothing more happens.
     trent_server::scheduler::tick(&server.state).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(hook.steps().is_empty());
+    assert_eq!(hook.steps(), ["testSecret"]);
 
     // In the window the scheduler rotates, once.
     let advance = window_start + 3_600_000 - now;
@@ -1034,7 +1135,7 @@ async fn rotation_on_schedule_by_the_clock() {
     .await;
     trent_server::scheduler::tick(&server.state).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(hook.steps().len(), 4, "{:?}", hook.steps());
+    assert_eq!(hook.steps().len(), 5, "{:?}", hook.steps());
 
     // The server's clock moved two days, so read the result through the store directly.
     let scope = trent_store::Scope::new("000000000000", "us-east-1");
@@ -1050,7 +1151,13 @@ async fn rotation_on_schedule_by_the_clock() {
         .iter()
         .find(|v| v.stages.contains(&"AWSCURRENT".to_string()))
         .unwrap();
-    let token = hook.log()[0]["token"].as_str().unwrap().to_string();
+    let token = hook
+        .log()
+        .iter()
+        .find(|e| e["step"] == "createSecret")
+        .and_then(|e| e["token"].as_str())
+        .unwrap()
+        .to_string();
     assert_eq!(current.version_id, token);
     let rotation = server
         .state
@@ -1093,7 +1200,7 @@ async fn rotation_on_schedule_by_the_clock() {
     server.clock.set_ms(next_window + 3_600_000);
     trent_server::scheduler::tick(&server.state).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(hook.steps().len(), 4, "{:?}", hook.steps());
+    assert_eq!(hook.steps().len(), 5, "{:?}", hook.steps());
     let moved = server
         .state
         .store
@@ -1112,6 +1219,6 @@ async fn rotation_on_schedule_by_the_clock() {
         &((server.clock.now_ms() - real_now) / 1000).to_string(),
     );
     trent_server::scheduler::tick(&server.state).await;
-    wait_until("the postponed rotation", || hook.steps().len() == 8).await;
+    wait_until("the postponed rotation", || hook.steps().len() == 9).await;
     server.stop().await;
 }
