@@ -18,6 +18,7 @@ mod cli;
 mod esdk;
 mod esdk_cli;
 mod esdk_kms;
+mod hardening;
 mod harness;
 mod hmac;
 mod iam;
