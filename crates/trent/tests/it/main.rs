@@ -41,4 +41,5 @@ mod ssm_authz;
 mod ssm_events;
 mod store_admin;
 mod store_faults;
+mod threats;
 mod tls;
