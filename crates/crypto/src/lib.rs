@@ -113,11 +113,20 @@ impl SecretBytes {
     }
 }
 
-impl Drop for SecretBytes {
-    fn drop(&mut self) {
+impl Zeroize for SecretBytes {
+    /// Overwrites every byte of the allocation (spare capacity included) and empties it.
+    fn zeroize(&mut self) {
         self.0.zeroize();
     }
 }
+
+impl Drop for SecretBytes {
+    fn drop(&mut self) {
+        self.zeroize();
+    }
+}
+
+impl zeroize::ZeroizeOnDrop for SecretBytes {}
 
 /// Fills `out` with bytes from the system CSPRNG.
 pub fn fill_random(out: &mut [u8]) -> Result<(), Error> {
@@ -350,6 +359,18 @@ mod tests {
         assert_eq!(unhex("0001ABff").unwrap(), data);
         assert!(unhex("abc").is_none());
         assert!(unhex("zz").is_none());
+    }
+
+    fn assert_zeroize_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+
+    #[test]
+    fn secret_bytes_zeroize_on_drop() {
+        assert_zeroize_on_drop::<SecretBytes>();
+        // Drop runs this same zeroize: the bytes are overwritten and the buffer emptied.
+        let mut s = SecretBytes::copy_from(b"root key material");
+        s.zeroize();
+        assert!(s.is_empty());
+        assert_eq!(s.expose_secret(), b"");
     }
 
     #[test]

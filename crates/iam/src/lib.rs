@@ -331,11 +331,14 @@ pub fn new_access_key(prefix: &str) -> Result<(String, trent_crypto::SecretBytes
     const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let id = random_id(prefix, 16)?;
     let secret_bytes = trent_crypto::SecretBytes::random(40)?;
-    let secret: Vec<u8> = secret_bytes
-        .expose_secret()
-        .iter()
-        .filter_map(|b| B64.get(usize::from(b & 63)).copied())
-        .collect();
+    // Sized once: a growing Vec would leave copies of the secret's prefix in freed memory.
+    let mut secret = Vec::with_capacity(secret_bytes.len());
+    secret.extend(
+        secret_bytes
+            .expose_secret()
+            .iter()
+            .filter_map(|b| B64.get(usize::from(b & 63)).copied()),
+    );
     Ok((id, trent_crypto::SecretBytes::new(secret)))
 }
 

@@ -24,6 +24,7 @@ use time::OffsetDateTime;
 use trent_crypto::SecretBytes;
 use trent_store::clock::Clock;
 use trent_wire::ApiError;
+use zeroize::Zeroizing;
 
 /// Largest number of derived signing keys (and access keys) kept in memory.
 const CACHE_CAPACITY: usize = 4096;
@@ -77,7 +78,7 @@ pub struct Authenticator {
     clock: Arc<dyn Clock>,
     /// Regions served; empty means any.
     regions: Vec<String>,
-    signing_keys: RwLock<HashMap<String, [u8; 32]>>,
+    signing_keys: RwLock<HashMap<String, Zeroizing<[u8; 32]>>>,
 }
 
 /// What the HTTP layer hands to authentication.
@@ -241,7 +242,13 @@ impl Authenticator {
         })
     }
 
-    fn signing_key(&self, secret: &SecretBytes, auth: &trent_sigv4::Authorization<'_>) -> [u8; 32] {
+    /// The SigV4 signing key of `secret` for the request's day, region and service: cached, and
+    /// like the cache's entries zeroized when dropped (a cache that fills up starts over).
+    fn signing_key(
+        &self,
+        secret: &SecretBytes,
+        auth: &trent_sigv4::Authorization<'_>,
+    ) -> Zeroizing<[u8; 32]> {
         let cache_key = format!(
             "{}\0{}\0{}\0{}",
             auth.access_key_id, auth.date, auth.region, auth.service
@@ -250,7 +257,7 @@ impl Authenticator {
             .signing_keys
             .read()
             .ok()
-            .and_then(|c| c.get(&cache_key).copied())
+            .and_then(|c| c.get(&cache_key).cloned())
         {
             return k;
         }
@@ -260,7 +267,7 @@ impl Authenticator {
             if cache.len() >= CACHE_CAPACITY {
                 cache.clear();
             }
-            cache.insert(cache_key, derived);
+            cache.insert(cache_key, derived.clone());
         }
         derived
     }

@@ -4,6 +4,7 @@ use std::fmt;
 
 use time::OffsetDateTime;
 use trent_crypto::{SecretBytes, constant_time_eq, hex, hmac_sha256, sha256};
+use zeroize::Zeroizing;
 
 use crate::canonical::{Request, canonical_request, canonical_request_signing_all};
 use crate::date::{format_amz_date, format_date_stamp, parse_amz_date};
@@ -21,15 +22,22 @@ pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> S
 /// `HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request")`.
 ///
 /// It depends only on the secret and the scope, so a server may cache it per access key and day.
-pub fn signing_key(secret_access_key: &[u8], date: &str, region: &str, service: &str) -> [u8; 32] {
+/// It signs as the secret does for that day, region and service, so it and every intermediate
+/// key are zeroized on drop.
+pub fn signing_key(
+    secret_access_key: &[u8],
+    date: &str,
+    region: &str,
+    service: &str,
+) -> Zeroizing<[u8; 32]> {
     let mut k_secret = Vec::with_capacity(4 + secret_access_key.len());
     k_secret.extend_from_slice(b"AWS4");
     k_secret.extend_from_slice(secret_access_key);
     let k_secret = SecretBytes::new(k_secret); // zeroized on drop
-    let k_date = hmac_sha256(k_secret.expose_secret(), date.as_bytes());
-    let k_region = hmac_sha256(&k_date, region.as_bytes());
-    let k_service = hmac_sha256(&k_region, service.as_bytes());
-    hmac_sha256(&k_service, TERMINATOR.as_bytes())
+    let k_date = Zeroizing::new(hmac_sha256(k_secret.expose_secret(), date.as_bytes()));
+    let k_region = Zeroizing::new(hmac_sha256(&*k_date, region.as_bytes()));
+    let k_service = Zeroizing::new(hmac_sha256(&*k_region, service.as_bytes()));
+    Zeroizing::new(hmac_sha256(&*k_service, TERMINATOR.as_bytes()))
 }
 
 /// The signature (task 4): `HMAC(signing_key, string_to_sign)`.

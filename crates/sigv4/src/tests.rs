@@ -364,8 +364,14 @@ fn vectors() -> Vec<Vector> {
     ]
 }
 
+#[test]
+fn signing_keys_zeroize_on_drop() {
+    fn zeroized_on_drop<T: zeroize::ZeroizeOnDrop>(_: &T) {}
+    zeroized_on_drop(&signing_key(SECRET.as_bytes(), "20150830", REGION, SERVICE));
+}
+
 fn suite_key() -> [u8; 32] {
-    signing_key(SECRET.as_bytes(), "20150830", REGION, SERVICE)
+    *signing_key(SECRET.as_bytes(), "20150830", REGION, SERVICE)
 }
 
 fn suite_time() -> OffsetDateTime {
@@ -521,7 +527,7 @@ fn iam_list_users_example() {
     );
     let key = signing_key(SECRET.as_bytes(), "20150830", "us-east-1", "iam");
     assert_eq!(
-        hex(&key),
+        hex(&*key),
         "c4afb1cc5771d871763a393e44b703571b55cc28424d1a5e86da6ed3c154a4b9"
     );
     let sig = signature(&key, &sts);

@@ -225,7 +225,8 @@ fn seal_with(
         out.extend_from_slice(&term.to_be_bytes());
     }
     out.extend_from_slice(&nonce);
-    let mut body = plaintext.to_vec();
+    // Zeroizing: should sealing fail, the copy still holds the plaintext.
+    let mut body = Zeroizing::new(plaintext.to_vec());
     let tag = key
         .seal_in_place_separate_tag(nonce, &identity.aad(), &mut body)
         .map_err(StoreError::Crypto)?;

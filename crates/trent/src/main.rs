@@ -5,6 +5,7 @@
 
 mod audit;
 mod crypt;
+mod hardening;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -386,6 +387,9 @@ struct ServeArgs {
     /// Serve HTTPS only: no plain-HTTP listener on --addr. Needs a TLS certificate.
     #[arg(long, env = "TRENT_NO_HTTP")]
     no_http: bool,
+
+    #[command(flatten)]
+    hardening: hardening::HardeningArgs,
 }
 
 /// The event delivery targets from the flags.
@@ -513,6 +517,7 @@ async fn shutdown_signal() {
 
 async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format, &args.log_level)?;
+    hardening::apply(args.hardening)?;
     let targets = Arc::new(event_targets(&mut args).context("invalid event delivery settings")?);
     if args.no_http && args.tls_cert.is_none() && !args.tls_self_signed {
         anyhow::bail!("--no-http needs --tls-cert and --tls-key, or --tls-self-signed");

@@ -233,16 +233,17 @@ async fn assume_role(iam: &Iam, req: &Requester, p: &Params) -> Out {
     iam.store().create_session(&session).await?;
     iam.invalidate();
 
-    let text = |s: &trent_crypto::SecretBytes| {
+    // Borrowed, not copied: a String copy of the secret would be dropped without zeroizing.
+    fn text(s: &trent_crypto::SecretBytes) -> Result<&str, IamError> {
         std::str::from_utf8(s.expose_secret())
-            .map(str::to_owned)
             .map_err(|_| IamError::Internal("credential alphabet"))
-    };
+    }
+    let (secret_text, token_text) = (text(&secret)?, text(&token)?);
     let mut w = XmlWriter::new();
     w.open("Credentials")
         .text("AccessKeyId", &access_key_id)
-        .text("SecretAccessKey", &text(&secret)?)
-        .text("SessionToken", &text(&token)?)
+        .text("SecretAccessKey", secret_text)
+        .text("SessionToken", token_text)
         .text("Expiration", &iso8601(expires_ms))
         .close("Credentials")
         .open("AssumedRoleUser")

@@ -1033,3 +1033,39 @@ async fn update_primary_region_is_authorized_on_both_keys() {
         "REPLICA"
     );
 }
+
+/// A grant token is not a credential: presenting one, even a real one, adds no permission, and
+/// a revoked grant stops working whatever token its grantee still holds.
+#[tokio::test]
+async fn grant_tokens_grant_nothing_by_themselves() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let root = Who::root(A);
+    let (key_id, _) = new_key(&server, &root, None).await;
+    let worker = Who::new(&user(A, "worker"), &[]);
+    let stranger = Who::new(&user(A, "stranger"), &[]);
+    let grant = ok(
+        &server,
+        &root,
+        "CreateGrant",
+        json!({"KeyId": key_id, "GranteePrincipal": worker.arn(), "Operations": ["Encrypt"]}),
+    )
+    .await;
+    let token = grant["GrantToken"].as_str().unwrap().to_string();
+    let with_token =
+        |token: &str| json!({"KeyId": key_id, "Plaintext": "aGVsbG8=", "GrantTokens": [token]});
+    ok(&server, &worker, "Encrypt", with_token(&token)).await;
+    // Someone else holding the grantee's token is not the grantee.
+    denied(&server, &stranger, "Encrypt", with_token(&token)).await;
+    // Revoked: the grantee's token no longer helps either.
+    ok(
+        &server,
+        &root,
+        "RevokeGrant",
+        json!({"KeyId": key_id, "GrantId": grant["GrantId"]}),
+    )
+    .await;
+    denied(&server, &worker, "Encrypt", with_token(&token)).await;
+    denied(&server, &worker, "Encrypt", encrypt_body(&key_id)).await;
+    server.stop().await;
+}
