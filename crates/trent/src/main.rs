@@ -386,6 +386,45 @@ struct ServeArgs {
     /// Serve HTTPS only: no plain-HTTP listener on --addr. Needs a TLS certificate.
     #[arg(long, env = "TRENT_NO_HTTP")]
     no_http: bool,
+
+    /// Request quotas from this JSON file: pool name → requests per second, `{"rate": n,
+    /// "burst": m}`, or null for no quota (e.g. `{"kms.symmetric": 20000, "kms.CreateKey": 50}`).
+    /// Pools it does not name keep AWS's figures. Pools and defaults: docs/quotas.md.
+    #[arg(
+        long,
+        env = "TRENT_QUOTAS",
+        value_name = "FILE",
+        conflicts_with = "no_quotas"
+    )]
+    quotas: Option<PathBuf>,
+
+    /// Enforce no request quota at all. By default AWS's per-account, per-Region figures apply
+    /// and a request over them gets the service's throttling error.
+    #[arg(long, env = "TRENT_NO_QUOTAS")]
+    no_quotas: bool,
+
+    /// Parameter Store's high-throughput setting: GetParameter and GetParameters share 3,000
+    /// requests a second, GetParametersByPath gets 100 (standard: 40 shared by all three).
+    #[arg(long, env = "TRENT_SSM_HIGH_THROUGHPUT")]
+    ssm_high_throughput: bool,
+}
+
+/// The request quotas from the flags.
+fn quotas(args: &ServeArgs) -> anyhow::Result<trent_server::quota::Quotas> {
+    use trent_server::quota::Quotas;
+    if args.no_quotas {
+        tracing::warn!("REQUEST QUOTAS ARE OFF: no request is throttled");
+        return Ok(Quotas::unlimited());
+    }
+    let mut quotas = Quotas::aws().with_ssm_high_throughput(args.ssm_high_throughput);
+    if let Some(path) = &args.quotas {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the quota file {}", path.display()))?;
+        quotas
+            .apply_json(&text)
+            .with_context(|| format!("invalid quota file {}", path.display()))?;
+    }
+    Ok(quotas)
 }
 
 /// The event delivery targets from the flags.
@@ -750,6 +789,7 @@ async fn serve_unsealed(
     for w in &opts.rotation_webhooks {
         tracing::info!(webhook = %w.name, url = %w.url, "secret rotation webhook");
     }
+    opts.quotas = quotas(args)?;
     opts.audit = !args.no_audit;
     opts.audit_retention_days = args.audit_retention_days;
     if args.no_audit {

@@ -40,4 +40,5 @@ mod ssm_authz;
 mod ssm_events;
 mod store_admin;
 mod store_faults;
+mod throttling;
 mod tls;
