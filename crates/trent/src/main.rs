@@ -553,6 +553,8 @@ async fn shutdown_signal() {
 async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format, &args.log_level)?;
     let targets = Arc::new(event_targets(&mut args).context("invalid event delivery settings")?);
+    // Read once, before the root key is asked for: a bad file stops the start at once.
+    let quotas = quotas(&args)?;
     if args.no_http && args.tls_cert.is_none() && !args.tls_self_signed {
         anyhow::bail!("--no-http needs --tls-cert and --tls-key, or --tls-self-signed");
     }
@@ -607,7 +609,8 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
                 Ok(trent_store::Unseal::Key(key)) => {
                     tracing::info!(seal = "kms", "the kms seal gave the root key");
                     let key = Some(Arc::new(key));
-                    let outcome = serve_unsealed(&args, &seal, &targets, &listeners, key).await?;
+                    let outcome =
+                        serve_unsealed(&args, &seal, &targets, &quotas, &listeners, key).await?;
                     match outcome {
                         Outcome::Stopped => return finish(reload),
                         Outcome::Sealed => {
@@ -645,7 +648,7 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
                 }
             },
         };
-        match serve_unsealed(&args, &seal, &targets, &listeners, root_key).await? {
+        match serve_unsealed(&args, &seal, &targets, &quotas, &listeners, root_key).await? {
             Outcome::Stopped => return finish(reload),
             Outcome::Sealed => {
                 // Read again: rekey, rotate-root or migrate-seal may have changed it meanwhile.
@@ -750,6 +753,7 @@ async fn serve_unsealed(
     args: &ServeArgs,
     seal: &Arc<dyn trent_store::Seal>,
     targets: &Arc<trent_server::events::Targets>,
+    quotas: &trent_server::quota::Quotas,
     listeners: &Listeners,
     root_key: Option<Arc<trent_crypto::SecretBytes>>,
 ) -> anyhow::Result<Outcome> {
@@ -789,7 +793,7 @@ async fn serve_unsealed(
     for w in &opts.rotation_webhooks {
         tracing::info!(webhook = %w.name, url = %w.url, "secret rotation webhook");
     }
-    opts.quotas = quotas(args)?;
+    opts.quotas = quotas.clone();
     opts.audit = !args.no_audit;
     opts.audit_retention_days = args.audit_retention_days;
     if args.no_audit {

@@ -381,3 +381,23 @@ async fn parameter_store_reads_share_one_pool() {
     ssm.delete_parameter().name("/app/db").send().await.unwrap();
     server.stop().await;
 }
+
+#[test]
+fn a_bad_quota_file_stops_the_start_before_anything_is_created() {
+    let dir = TempDir::new().unwrap();
+    let file = dir.path().join("quotas.json");
+    std::fs::write(&file, r#"{"kms.symmetric": 100, "kms.symetric": 5}"#).unwrap();
+    let data = dir.path().join("data");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_trent"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .arg("--quotas")
+        .arg(&file)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown quota pool 'kms.symetric'"), "{err}");
+    assert!(!data.exists(), "no data directory was made");
+}
