@@ -59,6 +59,11 @@ pub enum KmsError {
     /// An import token that Trent did not issue, or issued for another key.
     #[error("{0}")]
     InvalidImportToken(String),
+    /// Over the request quota of the caller's account and Region.
+    #[error(
+        "You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls."
+    )]
+    Throttling,
     #[error("store failure")]
     Store(#[from] StoreError),
     #[error("cryptographic failure")]
@@ -102,6 +107,7 @@ impl KmsError {
             IncorrectKeyMaterial(_) => "IncorrectKeyMaterialException",
             ExpiredImportToken(_) => "ExpiredImportTokenException",
             InvalidImportToken(_) => "InvalidImportTokenException",
+            Throttling => "ThrottlingException",
             DryRun => return ApiError::new("DryRunOperationException", 412, self.to_string()),
             Store(_) | Crypto(_) | Internal(_) => {
                 return ApiError::new(

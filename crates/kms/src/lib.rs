@@ -53,25 +53,84 @@ pub struct Caller {
 }
 
 /// The ARNs of the keys a call resolved, in order: an out-parameter the server reads after the
-/// call, for the audit record's `resources` (denied calls included).
+/// call, for the audit record's `resources` (denied calls included). It also remembers whether
+/// the call has been charged to a key-type request quota, so a call that resolves two keys
+/// (ReEncrypt, Decrypt with a KeyId) counts once.
 #[derive(Debug, Default, Clone)]
-pub struct Touched(Arc<std::sync::Mutex<Vec<String>>>);
+pub struct Touched(Arc<std::sync::Mutex<Notes>>);
+
+#[derive(Debug, Default)]
+struct Notes {
+    arns: Vec<String>,
+    charged: bool,
+}
 
 impl Touched {
     /// Notes a key ARN (once).
     pub fn note(&self, arn: &str) {
-        if let Ok(mut list) = self.0.lock()
-            && !list.iter().any(|a| a == arn)
+        if let Ok(mut notes) = self.0.lock()
+            && !notes.arns.iter().any(|a| a == arn)
         {
-            list.push(arn.to_owned());
+            notes.arns.push(arn.to_owned());
         }
     }
 
     /// The ARNs noted so far.
     pub fn arns(&self) -> Vec<String> {
-        self.0.lock().map(|l| l.clone()).unwrap_or_default()
+        self.0.lock().map(|n| n.arns.clone()).unwrap_or_default()
+    }
+
+    /// True the first time it is asked: the call is to be charged now.
+    fn first_charge(&self) -> bool {
+        self.0
+            .lock()
+            .map(|mut n| !std::mem::replace(&mut n.charged, true))
+            .unwrap_or(true)
     }
 }
+
+/// The request quota a cryptographic operation on a key counts against, by the key's type
+/// (AWS's shared per-account pools).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyPool {
+    /// Symmetric encryption keys (and HMAC keys).
+    Symmetric,
+    Rsa,
+    /// Elliptic-curve keys (ECC_NIST_*, ECC_SECG_P256K1, ECC_NIST_EDWARDS25519).
+    Ecc,
+    MlDsa,
+}
+
+impl KeyPool {
+    fn of(kind: KeyKind) -> KeyPool {
+        match kind.asymmetric() {
+            None => KeyPool::Symmetric,
+            Some(spec) if spec.is_rsa() => KeyPool::Rsa,
+            Some(spec) if spec.kms_name().starts_with("ML_DSA") => KeyPool::MlDsa,
+            Some(_) => KeyPool::Ecc,
+        }
+    }
+}
+
+/// Request quotas for the operations whose pool depends on the key: Encrypt, Decrypt,
+/// ReEncrypt, Sign, Verify and DeriveSharedSecret. KMS charges a call once, as soon as it has
+/// found the first key the call names (before authorizing it or doing any cryptography).
+pub trait KeyQuota: Send + Sync {
+    /// Takes one request from `pool` of `scope` (the caller's account and Region); false when
+    /// the pool is exhausted.
+    fn try_acquire(&self, scope: &Scope, pool: KeyPool) -> bool;
+}
+
+/// The IAM actions (as `Access` names them) charged to a [`KeyQuota`].
+const KEY_QUOTA_ACTIONS: &[&str] = &[
+    "Encrypt",
+    "Decrypt",
+    "ReEncryptFrom",
+    "ReEncryptTo",
+    "Sign",
+    "Verify",
+    "DeriveSharedSecret",
+];
 
 /// How many keys the material cache holds before it starts evicting.
 const KEY_CACHE_CAPACITY: usize = 10_000;
@@ -182,6 +241,8 @@ pub struct Kms {
     usage: usage::UsageNotes,
     /// Regions this deployment serves (where replicas may be made); empty means any region name.
     regions: Vec<String>,
+    /// Request quotas of the key-dependent cryptographic operations; `None`: no quotas.
+    key_quota: Option<Arc<dyn KeyQuota>>,
 }
 
 fn cache_key(scope: &Scope, name: &str) -> String {
@@ -218,7 +279,17 @@ impl Kms {
             generation: AtomicU64::new(0),
             usage: usage::UsageNotes::default(),
             regions: Vec::new(),
+            key_quota: None,
         }
+    }
+
+    /// Enforces request quotas on the cryptographic operations whose pool depends on the key
+    /// (see [`KeyQuota`]). Calls made on a caller's behalf by another Trent service are not
+    /// charged.
+    #[must_use]
+    pub fn with_key_quota(mut self, quota: Arc<dyn KeyQuota>) -> Self {
+        self.key_quota = Some(quota);
+        self
     }
 
     /// The regions this deployment serves, for ReplicateKey and UpdatePrimaryRegion. Empty (the
@@ -621,6 +692,7 @@ impl Kms {
     ) -> Result<Option<Arc<LoadedKey>>, KmsError> {
         if let Some(key) = self.cached(scope, key_id)? {
             caller.touched.note(&key.arn);
+            self.charge(caller, &key.record, access)?;
             self.authorize(
                 caller,
                 &key.record,
@@ -638,9 +710,34 @@ impl Kms {
         };
         let arn = model::key_arn(scope, key_id);
         caller.touched.note(&arn);
+        self.charge(caller, &record, access)?;
         self.authorize(caller, &record, &arn, &key_authz, access, request_alias)
             .await?;
         Ok(Some(self.materialize(record, key_authz, generation).await?))
+    }
+
+    /// Charges a cryptographic call to the request quota of its key's type, once per call.
+    fn charge(
+        &self,
+        caller: &Caller,
+        record: &KeyRecord,
+        access: &Access<'_>,
+    ) -> Result<(), KmsError> {
+        let Some(quota) = &self.key_quota else {
+            return Ok(());
+        };
+        if access.via_service.is_some()
+            || !KEY_QUOTA_ACTIONS.contains(&access.action)
+            || !caller.touched.first_charge()
+        {
+            return Ok(());
+        }
+        let pool = KeyKind::from_spec(&record.key_spec).map_or(KeyPool::Symmetric, KeyPool::of);
+        if quota.try_acquire(&caller.scope, pool) {
+            Ok(())
+        } else {
+            Err(KmsError::Throttling)
+        }
     }
 
     async fn authorize(

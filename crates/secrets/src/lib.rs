@@ -85,6 +85,11 @@ impl Secrets {
         ops::dispatch(self, caller, operation, body).await
     }
 
+    /// Every Secrets Manager operation Trent serves, by wire name.
+    pub fn operations() -> &'static [&'static str] {
+        ops::OPERATIONS
+    }
+
     /// Whether `operation` is a Secrets Manager operation Trent serves.
     pub fn has_operation(operation: &str) -> bool {
         ops::OPERATIONS.contains(&operation)

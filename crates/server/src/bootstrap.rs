@@ -36,6 +36,8 @@ pub struct Options {
     /// Regions served; empty means any well-formed region.
     pub regions: Vec<String>,
     pub limits: Limits,
+    /// Request quotas (AWS's figures by default; [`crate::quota::Quotas::unlimited`] for none).
+    pub quotas: crate::quota::Quotas,
     pub clock: Arc<dyn Clock>,
     /// Parameter Store settings (parameter count limits per tier).
     pub ssm: trent_ssm::Config,
@@ -67,6 +69,7 @@ impl Options {
             account_id: "000000000000".to_string(),
             regions: Vec::new(),
             limits: Limits::default(),
+            quotas: crate::quota::Quotas::aws(),
             clock: Arc::new(SystemClock),
             ssm: trent_ssm::Config::default(),
             event_targets: Arc::new(crate::events::Targets::default()),
@@ -187,10 +190,13 @@ pub async fn bootstrap(opts: Options) -> Result<Started, BootstrapError> {
     } else {
         AuthMode::Verify
     };
-    let kms = Arc::new(
-        trent_kms::Kms::new(Arc::clone(&store), Arc::clone(&opts.clock))
-            .with_regions(opts.regions.clone()),
-    );
+    let quotas = Arc::new(crate::quota::Limiter::new(opts.quotas.clone()));
+    let mut kms = trent_kms::Kms::new(Arc::clone(&store), Arc::clone(&opts.clock))
+        .with_regions(opts.regions.clone());
+    if quotas.quotas().any() {
+        kms = kms.with_key_quota(Arc::clone(&quotas) as Arc<dyn trent_kms::KeyQuota>);
+    }
+    let kms = Arc::new(kms);
     kms.start_usage_tracking()
         .await
         .map_err(|e| BootstrapError::Kms(Box::new(e)))?;
@@ -233,6 +239,7 @@ pub async fn bootstrap(opts: Options) -> Result<Started, BootstrapError> {
         store,
         clock: opts.clock,
         limits: opts.limits,
+        quotas,
         event_targets: opts.event_targets,
         seal_name: seal.name(),
         tls: opts.tls,

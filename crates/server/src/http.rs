@@ -17,6 +17,7 @@ use trent_audit::{Body, Call, UserIdentity};
 
 use crate::State;
 use crate::auth::{RequestView, error_chain};
+use crate::quota::Api;
 
 type Reply = Response<Full<Bytes>>;
 
@@ -289,6 +290,22 @@ async fn route(
             format!("The {prefix} service is not available on this server yet."),
         ));
     };
+    // Over quota: answered now, before the operation runs. Counted against the caller's own
+    // account and the Region it signed for, whoever owns the resource it names.
+    if let Some(api) = quota_api(service)
+        && state
+            .quotas
+            .check(
+                &principal.account_id,
+                &principal.region,
+                api,
+                operation,
+                &body,
+            )
+            .is_err()
+    {
+        return Err(api.throttling_error());
+    }
     let caller = trent_kms::Caller {
         scope: trent_store::Scope::new(principal.account_id, principal.region),
         requester: std::sync::Arc::new(requester),
@@ -533,6 +550,17 @@ async fn query(
         identity: requester.identity().clone(),
         access_key_id: principal.access_key_id.clone(),
     };
+    let api = match service {
+        QueryService::Iam => Api::Iam,
+        QueryService::Sts => Api::Sts,
+    };
+    if state
+        .quotas
+        .check(&principal.account_id, &principal.region, api, action, &body)
+        .is_err()
+    {
+        return Err(api.throttling_error());
+    }
     match state
         .iam
         .call(service, &requester, &params, request_id)
@@ -590,6 +618,17 @@ fn authorize_operator(
                 state.default_account
             ),
         ))
+    }
+}
+
+/// The quota family of a JSON service; operator actions have no quota.
+fn quota_api(service: Service) -> Option<Api> {
+    match service {
+        Service::Kms => Some(Api::Kms),
+        Service::Ssm => Some(Api::Ssm),
+        Service::Secrets => Some(Api::SecretsManager),
+        Service::CloudTrail => Some(Api::CloudTrail),
+        Service::Operator => None,
     }
 }
 

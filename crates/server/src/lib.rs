@@ -12,6 +12,8 @@
 //! - [`rotators`] run the steps of Secrets Manager rotations: built-in PostgreSQL and
 //!   MySQL/MariaDB rotators and HTTP webhooks, chosen by RotationLambdaARN.
 //! - [`events`] delivers Parameter Store events from the store's outbox to a webhook and NATS.
+//! - [`quota`] applies AWS's request quotas (token buckets per account, Region and pool);
+//!   a request over its quota gets the service's throttling error before its operation runs.
 //! - Every request becomes a CloudTrail-format event (`trent-audit`), durable before the
 //!   response is sent; [`State::sign_audit_digests`] signs digests over the chain.
 //! - Services by `X-Amz-Target` prefix: `TrentService` (KMS, `trent-kms`), `AmazonSSM`
@@ -28,6 +30,7 @@ pub mod auth;
 mod bootstrap;
 pub mod events;
 mod http;
+pub mod quota;
 mod reference;
 pub mod rotators;
 pub mod scheduler;
@@ -84,6 +87,8 @@ pub struct State {
     pub store: Arc<dyn trent_store::Store>,
     pub clock: Arc<dyn trent_store::clock::Clock>,
     pub limits: Limits,
+    /// Request quotas: the buckets every authenticated request is charged to.
+    pub quotas: Arc<quota::Limiter>,
     /// Where Parameter Store events go; see [`events::run`].
     pub event_targets: Arc<events::Targets>,
     /// The audit trail: every request's event is durable before its response is sent.

@@ -283,6 +283,11 @@ impl Ssm {
         ops::dispatch(self, caller, operation, body).await
     }
 
+    /// Every Parameter Store operation Trent serves, by wire name.
+    pub fn operations() -> &'static [&'static str] {
+        ops::OPERATIONS
+    }
+
     /// Whether `operation` is a Parameter Store operation Trent serves.
     pub fn has_operation(operation: &str) -> bool {
         ops::OPERATIONS.contains(&operation)

@@ -390,6 +390,45 @@ struct ServeArgs {
 
     #[command(flatten)]
     hardening: hardening::HardeningArgs,
+
+    /// Request quotas from this JSON file: pool name → requests per second, `{"rate": n,
+    /// "burst": m}`, or null for no quota (e.g. `{"kms.symmetric": 20000, "kms.CreateKey": 50}`).
+    /// Pools it does not name keep AWS's figures. Pools and defaults: docs/quotas.md.
+    #[arg(
+        long,
+        env = "TRENT_QUOTAS",
+        value_name = "FILE",
+        conflicts_with = "no_quotas"
+    )]
+    quotas: Option<PathBuf>,
+
+    /// Enforce no request quota at all. By default AWS's per-account, per-Region figures apply
+    /// and a request over them gets the service's throttling error.
+    #[arg(long, env = "TRENT_NO_QUOTAS")]
+    no_quotas: bool,
+
+    /// Parameter Store's high-throughput setting: GetParameter and GetParameters share 3,000
+    /// requests a second, GetParametersByPath gets 100 (standard: 40 shared by all three).
+    #[arg(long, env = "TRENT_SSM_HIGH_THROUGHPUT")]
+    ssm_high_throughput: bool,
+}
+
+/// The request quotas from the flags.
+fn quotas(args: &ServeArgs) -> anyhow::Result<trent_server::quota::Quotas> {
+    use trent_server::quota::Quotas;
+    if args.no_quotas {
+        tracing::warn!("REQUEST QUOTAS ARE OFF: no request is throttled");
+        return Ok(Quotas::unlimited());
+    }
+    let mut quotas = Quotas::aws().with_ssm_high_throughput(args.ssm_high_throughput);
+    if let Some(path) = &args.quotas {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the quota file {}", path.display()))?;
+        quotas
+            .apply_json(&text)
+            .with_context(|| format!("invalid quota file {}", path.display()))?;
+    }
+    Ok(quotas)
 }
 
 /// The event delivery targets from the flags.
@@ -519,6 +558,8 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format, &args.log_level)?;
     hardening::apply(args.hardening)?;
     let targets = Arc::new(event_targets(&mut args).context("invalid event delivery settings")?);
+    // Read once, before the root key is asked for: a bad file stops the start at once.
+    let quotas = quotas(&args)?;
     if args.no_http && args.tls_cert.is_none() && !args.tls_self_signed {
         anyhow::bail!("--no-http needs --tls-cert and --tls-key, or --tls-self-signed");
     }
@@ -573,7 +614,8 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
                 Ok(trent_store::Unseal::Key(key)) => {
                     tracing::info!(seal = "kms", "the kms seal gave the root key");
                     let key = Some(Arc::new(key));
-                    let outcome = serve_unsealed(&args, &seal, &targets, &listeners, key).await?;
+                    let outcome =
+                        serve_unsealed(&args, &seal, &targets, &quotas, &listeners, key).await?;
                     match outcome {
                         Outcome::Stopped => return finish(reload),
                         Outcome::Sealed => {
@@ -611,7 +653,7 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
                 }
             },
         };
-        match serve_unsealed(&args, &seal, &targets, &listeners, root_key).await? {
+        match serve_unsealed(&args, &seal, &targets, &quotas, &listeners, root_key).await? {
             Outcome::Stopped => return finish(reload),
             Outcome::Sealed => {
                 // Read again: rekey, rotate-root or migrate-seal may have changed it meanwhile.
@@ -716,6 +758,7 @@ async fn serve_unsealed(
     args: &ServeArgs,
     seal: &Arc<dyn trent_store::Seal>,
     targets: &Arc<trent_server::events::Targets>,
+    quotas: &trent_server::quota::Quotas,
     listeners: &Listeners,
     root_key: Option<Arc<trent_crypto::SecretBytes>>,
 ) -> anyhow::Result<Outcome> {
@@ -755,6 +798,7 @@ async fn serve_unsealed(
     for w in &opts.rotation_webhooks {
         tracing::info!(webhook = %w.name, url = %w.url, "secret rotation webhook");
     }
+    opts.quotas = quotas.clone();
     opts.audit = !args.no_audit;
     opts.audit_retention_days = args.audit_retention_days;
     if args.no_audit {

@@ -44,6 +44,9 @@ impl TestServer {
         let clock = Arc::new(ManualClock::starting_now());
         let mut opts = Options::new(data_dir);
         opts.clock = clock.clone();
+        // The suite loops management calls far faster than AWS's quotas allow; the throttling
+        // tests set the quotas they exercise.
+        opts.quotas = trent_server::quota::Quotas::unlimited();
         configure(&mut opts);
         let dev = opts.dev;
         let started = trent_server::bootstrap(opts).await.unwrap();

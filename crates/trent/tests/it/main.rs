@@ -42,4 +42,5 @@ mod ssm_events;
 mod store_admin;
 mod store_faults;
 mod threats;
+mod throttling;
 mod tls;
