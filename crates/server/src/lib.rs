@@ -7,6 +7,9 @@
 //!   directory (seal, store, first credentials).
 //! - [`run`] accepts connections until `shutdown` resolves, then lets in-flight requests finish;
 //!   [`run_tls`] does the same over TLS ([`tls`]).
+//! - [`admission`] bounds the requests worked on at once and sheds, with the service's
+//!   throttling error, those that cannot start soon; [`Limits`] holds it and the size and time
+//!   limits of the HTTP layer (docs/limits.md).
 //! - [`scheduler`] runs background jobs (key deletion, parameter policies) against an injected
 //!   clock.
 //! - [`rotators`] run the steps of Secrets Manager rotations: built-in PostgreSQL and
