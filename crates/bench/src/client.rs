@@ -200,11 +200,16 @@ struct Tally {
     errors: u64,
     /// Successful requests during the warm-up (not measured).
     warmup_ok: u64,
+    /// Latency of the throttling answers (requests shed by the server) started inside the
+    /// measured window; they are not errors.
+    throttled: Histogram,
     first_error: Option<String>,
     sample: Option<Bytes>,
     reconnects: u64,
     /// Open loop: the intended send time of the current request, if it was sent late.
     late_start: Option<Instant>,
+    /// Measured requests sent late.
+    late: u64,
 }
 
 /// The outcome of a load run.
@@ -213,6 +218,11 @@ pub struct Outcome {
     pub measured: Duration,
     pub errors: u64,
     pub warmup_ok: u64,
+    /// Throttling answers (HTTP 400 `ThrottlingException`/`Throttling`) in the measured window,
+    /// with their latency.
+    pub throttled: Histogram,
+    /// Requests the open loop sent later than scheduled because their connection was busy.
+    pub late: u64,
     pub first_error: Option<String>,
     pub sample: Option<Bytes>,
     pub sign_mean: Duration,
@@ -229,6 +239,20 @@ impl Outcome {
     pub fn rps(&self) -> f64 {
         self.ok() as f64 / self.measured.as_secs_f64().max(1e-9)
     }
+}
+
+/// A server's answer that it is shedding load: JSON `ThrottlingException` or the Query
+/// protocol's `Throttling`, both with status 400.
+fn is_throttling(status: StatusCode, body: &[u8]) -> bool {
+    if status != StatusCode::BAD_REQUEST {
+        return false;
+    }
+    if body.starts_with(b"<") {
+        let needle = b"<Code>Throttling</Code>";
+        return body.windows(needle.len()).any(|w| w == needle);
+    }
+    serde_json::from_slice::<serde_json::Value>(body)
+        .is_ok_and(|v| v.get("__type").and_then(|t| t.as_str()) == Some("ThrottlingException"))
 }
 
 fn describe_failure(status: StatusCode, body: &[u8]) -> String {
@@ -291,6 +315,9 @@ async fn run_connection(
         prev_done = t1;
         let start = t.late_start.unwrap_or(t0);
         let measured = start >= measure_from;
+        if measured && t.late_start.is_some() {
+            t.late += 1;
+        }
         match result {
             Ok(a)
                 if a.status == StatusCode::OK
@@ -304,6 +331,11 @@ async fn run_connection(
                 }
                 if t.sample.is_none() {
                     t.sample = Some(a.body);
+                }
+            }
+            Ok(a) if is_throttling(a.status, &a.body) => {
+                if measured {
+                    t.throttled.record(t1 - start);
                 }
             }
             Ok(a) if a.status == StatusCode::OK => {
@@ -387,6 +419,8 @@ pub async fn run(client: Client, load: Load) -> anyhow::Result<Outcome> {
     let mut latency = Histogram::default();
     let mut errors = 0;
     let mut warmup_ok = 0;
+    let mut throttled = Histogram::default();
+    let mut late = 0;
     let mut first_error = None;
     let mut sample = None;
     let mut sign_ns = 0u128;
@@ -396,6 +430,8 @@ pub async fn run(client: Client, load: Load) -> anyhow::Result<Outcome> {
         latency.merge(&t.latency);
         errors += t.errors;
         warmup_ok += t.warmup_ok;
+        throttled.merge(&t.throttled);
+        late += t.late;
         sign_ns += t.sign_ns;
         reconnects += t.reconnects;
         if first_error.is_none() {
@@ -416,10 +452,29 @@ pub async fn run(client: Client, load: Load) -> anyhow::Result<Outcome> {
         measured,
         errors,
         warmup_ok,
+        throttled,
+        late,
         first_error,
         sample,
         sign_mean,
         reconnects,
         cpu,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttling_answers_are_told_apart_from_errors() {
+        let kms = br#"{"__type":"ThrottlingException","message":"You have exceeded the rate"}"#;
+        assert!(is_throttling(StatusCode::BAD_REQUEST, kms));
+        let query = b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>\
+            <Message>Rate exceeded</Message></Error></ErrorResponse>";
+        assert!(is_throttling(StatusCode::BAD_REQUEST, query));
+        let other = br#"{"__type":"ValidationException","message":"ThrottlingException"}"#;
+        assert!(!is_throttling(StatusCode::BAD_REQUEST, other));
+        assert!(!is_throttling(StatusCode::INTERNAL_SERVER_ERROR, kms));
+    }
 }

@@ -357,6 +357,36 @@ fn report(args: &LoadArgs, w: &Workload, o: &Outcome) -> bool {
         o.reconnects
     );
     println!("  throughput {:.0} req/s", o.rps());
+    let t = &o.throttled;
+    if t.count() > 0 || args.rate.is_some() {
+        let secs = o.measured.as_secs_f64().max(1e-9);
+        println!(
+            "  throttled  {} answers ({:.0}/s), latency p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, \
+             max {:.3} ms; answered in all {:.0} req/s; {} requests sent late (busy connection)",
+            t.count(),
+            t.count() as f64 / secs,
+            ms(t.quantile(0.5)),
+            ms(t.quantile(0.99)),
+            ms(t.quantile(0.999)),
+            ms(t.max()),
+            (o.ok() + t.count()) as f64 / secs,
+            o.late,
+        );
+        // For scripts: label | offered | ok req/s | throttled/s | throttled p50 | p99 | p99.9 |
+        // late.
+        println!(
+            "SHED | {} | {} | {:.0} | {:.0} | {:.3} | {:.3} | {:.3} | {} |",
+            args.label,
+            args.rate
+                .map_or_else(|| "max".to_owned(), |r| format!("{r:.0}")),
+            o.rps(),
+            t.count() as f64 / secs,
+            ms(t.quantile(0.5)),
+            ms(t.quantile(0.99)),
+            ms(t.quantile(0.999)),
+            o.late,
+        );
+    }
     println!(
         "  latency    mean {:.3} ms, p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, max {:.3} ms",
         ms(h.mean()),

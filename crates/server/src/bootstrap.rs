@@ -238,6 +238,10 @@ pub async fn bootstrap(opts: Options) -> Result<Started, BootstrapError> {
         auth: Authenticator::new(mode, iam, Arc::clone(&opts.clock), opts.regions),
         store,
         clock: opts.clock,
+        admission: crate::admission::Admission::new(
+            opts.limits.max_in_flight,
+            opts.limits.queue_timeout,
+        ),
         limits: opts.limits,
         quotas,
         event_targets: opts.event_targets,

@@ -108,6 +108,11 @@ pub(crate) async fn handle(
             health.to_string().into_bytes(),
         );
     }
+    // Past capacity, a request that cannot start soon is answered at once, before anything
+    // costly: no body read, no signature check, no store, no audit event (see `admission`).
+    let Some(_admitted) = state.admission.admit().await else {
+        return throttled(&req, &request_id);
+    };
     let method = req.method().clone();
     let target = req
         .headers()
@@ -152,6 +157,40 @@ pub(crate) async fn handle(
         "request"
     );
     resp
+}
+
+/// The answer to a shed request, in the shape of the service it was for, told from the
+/// `X-Amz-Target` prefix (JSON services) or, for the Query protocol, from the credential scope
+/// of the (unverified) `Authorization` header. What AWS answers when its rate limits are hit,
+/// so the SDKs retry it with backoff.
+fn throttled(req: &hyper::Request<Incoming>, request_id: &str) -> Reply {
+    let target = req
+        .headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok());
+    if target.is_none() && is_query_request(req) {
+        let service = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|h| trent_sigv4::parse_authorization(h).ok())
+            .and_then(|a| QueryService::from_signing_name(a.service))
+            .unwrap_or(QueryService::Iam);
+        return xml_error(
+            &ApiError::bad_request("Throttling", "Rate exceeded"),
+            service,
+            request_id,
+        );
+    }
+    let message = if target.is_some_and(|t| t.starts_with("TrentService.")) {
+        "You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls."
+    } else {
+        "Rate exceeded"
+    };
+    error_reply(
+        &ApiError::bad_request("ThrottlingException", message),
+        request_id,
+    )
 }
 
 /// Records the call and answers only once its event is durable. A success whose event cannot
@@ -371,10 +410,21 @@ async fn route(
 }
 
 async fn read_body(state: &State, body: Incoming) -> Result<Bytes, ApiError> {
-    match Limited::new(body, state.limits.max_body_bytes)
-        .collect()
-        .await
-    {
+    // A body trickled in slower than max_body_bytes per body_read_timeout is cut off: the
+    // request holds one of the max_in_flight places while it is read.
+    let read = tokio::time::timeout(
+        state.limits.body_read_timeout,
+        Limited::new(body, state.limits.max_body_bytes).collect(),
+    )
+    .await
+    .map_err(|_| {
+        ApiError::new(
+            "RequestTimeout",
+            408,
+            "The request body did not arrive in time.",
+        )
+    })?;
+    match read {
         Ok(b) => Ok(b.to_bytes()),
         Err(e)
             if e.downcast_ref::<http_body_util::LengthLimitError>()

@@ -7,6 +7,9 @@
 //!   directory (seal, store, first credentials).
 //! - [`run`] accepts connections until `shutdown` resolves, then lets in-flight requests finish;
 //!   [`run_tls`] does the same over TLS ([`tls`]).
+//! - [`admission`] bounds the requests worked on at once and sheds, with the service's
+//!   throttling error, those that cannot start soon; [`Limits`] holds it and the size and time
+//!   limits of the HTTP layer (docs/limits.md).
 //! - [`scheduler`] runs background jobs (key deletion, parameter policies) against an injected
 //!   clock.
 //! - [`rotators`] run the steps of Secrets Manager rotations: built-in PostgreSQL and
@@ -26,6 +29,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod auth;
 mod bootstrap;
 pub mod events;
@@ -48,17 +52,35 @@ use tokio::sync::Semaphore;
 
 pub use bootstrap::{BootstrapError, Options, Started, bootstrap, create_account, open_store};
 
-/// Limits and timeouts of the HTTP layer.
+/// Limits and timeouts of the HTTP layer. `docs/limits.md` explains each, and the memory they
+/// bound together.
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     /// Most connections served at once; further clients wait in the accept queue.
     pub max_connections: usize,
-    /// Time a client has to send its request headers.
+    /// Largest request head (request line and headers; an HTTP/2 header list), in bytes, at
+    /// least 8192 (hyper's smallest read buffer). HTTP/1.1 answers 431 past it; HTTP/2 refuses
+    /// the stream.
+    pub max_header_bytes: usize,
+    /// Time a client has to send its request headers; also how long an idle HTTP/1.1
+    /// keep-alive connection stays open.
     pub header_read_timeout: Duration,
+    /// Time an admitted request's body has to arrive completely (slow-body protection).
+    pub body_read_timeout: Duration,
     /// Time a request has to arrive completely and be answered.
     pub request_timeout: Duration,
+    /// Most requests worked on at once (admission control); 0 turns admission control off.
+    pub max_in_flight: usize,
+    /// How long a request may wait for one of the `max_in_flight` places before it is shed
+    /// with a throttling error.
+    pub queue_timeout: Duration,
+    /// Most concurrent HTTP/2 streams per connection.
+    pub max_streams_per_connection: u32,
+    /// HTTP/2: interval of the keep-alive pings on an idle connection; a connection whose
+    /// peer does not answer one within the same time is closed.
+    pub http2_keep_alive: Duration,
     /// Time in-flight requests get to finish at shutdown.
     pub shutdown_grace: Duration,
 }
@@ -68,12 +90,28 @@ impl Default for Limits {
         Limits {
             max_body_bytes: 1024 * 1024,
             max_connections: 4096,
+            max_header_bytes: 16 * 1024,
             header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            queue_timeout: DEFAULT_QUEUE_TIMEOUT,
+            max_streams_per_connection: 128,
+            http2_keep_alive: Duration::from_secs(20),
             shutdown_grace: Duration::from_secs(10),
         }
     }
 }
+
+/// Default [`Limits::max_in_flight`]: enough to keep the cores and the audit writer's group
+/// commits busy, few enough that a request admitted at capacity is answered within a few
+/// milliseconds (docs/benchmarks.md, "Overload").
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 32;
+/// Default [`Limits::queue_timeout`].
+pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_millis(2);
+
+/// How often a line counting the requests shed is logged (when there were any).
+const SHED_REPORT_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Everything a request handler needs, shared by all connections.
 pub struct State {
@@ -89,6 +127,8 @@ pub struct State {
     pub limits: Limits,
     /// Request quotas: the buckets every authenticated request is charged to.
     pub quotas: Arc<quota::Limiter>,
+    /// The gate of [`Limits::max_in_flight`] and [`Limits::queue_timeout`].
+    pub admission: admission::Admission,
     /// Where Parameter Store events go; see [`events::run`].
     pub event_targets: Arc<events::Targets>,
     /// The audit trail: every request's event is durable before its response is sent.
@@ -211,6 +251,19 @@ pub async fn run_tls(
     serve(&listener, Some(tls), state, shutdown).await
 }
 
+/// hyper's smallest allowed HTTP/1.1 read buffer.
+const MIN_READ_BUFFER: usize = 8192;
+/// HTTP/2 flow-control window per stream and per connection (hyper's default is 1 MiB).
+const HTTP2_WINDOW: u32 = 256 * 1024;
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 async fn serve(
     listener: &TcpListener,
     tls: Option<Arc<tls::TlsConfig>>,
@@ -220,18 +273,36 @@ async fn serve(
     let secure = tls.is_some();
     let permits = Arc::new(Semaphore::new(state.limits.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let limits = &state.limits;
+    let header_bytes = limits.max_header_bytes.max(MIN_READ_BUFFER);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(state.limits.header_read_timeout)
+        .header_read_timeout(limits.header_read_timeout)
+        // hyper's read buffer: a head that does not fit in it is answered 431; body chunks
+        // are read through it.
+        .max_buf_size(header_bytes.max(MIN_READ_BUFFER))
         .keep_alive(true);
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_concurrent_streams(128);
+        .max_concurrent_streams(limits.max_streams_per_connection)
+        .max_header_list_size(u32::try_from(header_bytes).unwrap_or(u32::MAX))
+        // Flow-control windows bound what a peer may send ahead of what is read: bodies are
+        // read only once admitted, so this is what a connection holds while it waits.
+        .initial_stream_window_size(HTTP2_WINDOW)
+        .initial_connection_window_size(HTTP2_WINDOW)
+        .keep_alive_interval(limits.http2_keep_alive)
+        .keep_alive_timeout(limits.http2_keep_alive);
     let builder = Arc::new(builder);
     tokio::pin!(shutdown);
+    let shed_report = tokio::spawn(admission::report_shed(
+        Arc::clone(&state),
+        SHED_REPORT_INTERVAL,
+    ));
+    // Stops the report when serving ends, however it ends.
+    let _shed_report = AbortOnDrop(shed_report);
 
     loop {
         // Take a permit before accepting: at the limit, new clients wait in the kernel's queue

@@ -290,9 +290,37 @@ struct ServeArgs {
     #[arg(long, default_value_t = 30)]
     request_timeout_secs: u64,
 
-    /// Seconds a client has to send its request headers (slow-client protection).
+    /// Seconds a client has to send its request headers (slow-client protection); also how
+    /// long an idle HTTP/1.1 keep-alive connection is kept.
     #[arg(long, default_value_t = 10)]
     header_timeout_secs: u64,
+
+    /// Seconds an admitted request's body has to arrive completely (slow-body protection).
+    #[arg(long, default_value_t = 10)]
+    body_timeout_secs: u64,
+
+    /// Largest request head (request line and headers; an HTTP/2 header list), in bytes
+    /// (at least 8192). HTTP/1.1 answers 431 past it.
+    #[arg(long, default_value_t = 16 * 1024)]
+    max_header_bytes: usize,
+
+    /// Most requests worked on at once (admission control); 0 turns admission control off.
+    #[arg(long, default_value_t = trent_server::DEFAULT_MAX_IN_FLIGHT)]
+    max_in_flight: usize,
+
+    /// Milliseconds a request may wait for one of the --max-in-flight places before it is
+    /// answered with a throttling error (ThrottlingException; Throttling for IAM and STS).
+    #[arg(long, default_value_t = trent_server::DEFAULT_QUEUE_TIMEOUT.as_millis() as u64)]
+    queue_timeout_ms: u64,
+
+    /// Most concurrent HTTP/2 streams per connection.
+    #[arg(long, default_value_t = 128)]
+    max_streams_per_connection: u32,
+
+    /// Seconds between HTTP/2 keep-alive pings on an idle connection; one left unanswered as
+    /// long closes it.
+    #[arg(long, default_value_t = 20)]
+    http2_keep_alive_secs: u64,
 
     /// Seconds between runs of the background jobs (key deletion, key rotation, parameter
     /// policies, audit retention, ...).
@@ -776,8 +804,14 @@ async fn serve_unsealed(
     opts.limits = trent_server::Limits {
         max_body_bytes: args.max_body_bytes,
         max_connections: args.max_connections.max(1),
+        max_header_bytes: args.max_header_bytes.max(8192),
         header_read_timeout: Duration::from_secs(args.header_timeout_secs.max(1)),
+        body_read_timeout: Duration::from_secs(args.body_timeout_secs.max(1)),
         request_timeout: Duration::from_secs(args.request_timeout_secs.max(1)),
+        max_in_flight: args.max_in_flight,
+        queue_timeout: Duration::from_millis(args.queue_timeout_ms),
+        max_streams_per_connection: args.max_streams_per_connection.max(1),
+        http2_keep_alive: Duration::from_secs(args.http2_keep_alive_secs.max(1)),
         ..trent_server::Limits::default()
     };
     opts.ssm = trent_ssm::Config {

@@ -28,6 +28,7 @@ mod last_usage;
 mod ml_dsa;
 mod multi_node;
 mod multi_region;
+mod overload;
 mod protocol;
 mod rotation;
 mod sdk;
