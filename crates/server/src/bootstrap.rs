@@ -241,6 +241,7 @@ pub async fn bootstrap(opts: Options) -> Result<Started, BootstrapError> {
         admission: crate::admission::Admission::new(
             opts.limits.max_in_flight,
             opts.limits.queue_timeout,
+            opts.limits.burst_queue_timeout,
         ),
         limits: opts.limits,
         quotas,

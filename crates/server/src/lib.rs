@@ -73,9 +73,12 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Most requests worked on at once (admission control); 0 turns admission control off.
     pub max_in_flight: usize,
-    /// How long a request may wait for one of the `max_in_flight` places before it is shed
-    /// with a throttling error.
+    /// How long a request may wait for one of the `max_in_flight` places, while the server is
+    /// overloaded, before it is shed with a throttling error.
     pub queue_timeout: Duration,
+    /// How long a request may wait for a place during a burst (a place was free within this
+    /// time); a queue that stands longer counts as overload (see `admission`).
+    pub burst_queue_timeout: Duration,
     /// Most concurrent HTTP/2 streams per connection.
     pub max_streams_per_connection: u32,
     /// HTTP/2: interval of the keep-alive pings on an idle connection; a connection whose
@@ -96,6 +99,7 @@ impl Default for Limits {
             request_timeout: Duration::from_secs(30),
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             queue_timeout: DEFAULT_QUEUE_TIMEOUT,
+            burst_queue_timeout: DEFAULT_BURST_QUEUE_TIMEOUT,
             max_streams_per_connection: 128,
             http2_keep_alive: Duration::from_secs(20),
             shutdown_grace: Duration::from_secs(10),
@@ -108,7 +112,9 @@ impl Default for Limits {
 /// milliseconds (docs/benchmarks.md, "Overload").
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 32;
 /// Default [`Limits::queue_timeout`].
-pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_millis(2);
+pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_millis(5);
+/// Default [`Limits::burst_queue_timeout`].
+pub const DEFAULT_BURST_QUEUE_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// How often a line counting the requests shed is logged (when there were any).
 const SHED_REPORT_INTERVAL: Duration = Duration::from_secs(10);

@@ -308,10 +308,16 @@ struct ServeArgs {
     #[arg(long, default_value_t = trent_server::DEFAULT_MAX_IN_FLIGHT)]
     max_in_flight: usize,
 
-    /// Milliseconds a request may wait for one of the --max-in-flight places before it is
-    /// answered with a throttling error (ThrottlingException; Throttling for IAM and STS).
+    /// Milliseconds a request may wait for one of the --max-in-flight places while the server
+    /// is overloaded, before it is answered with a throttling error (ThrottlingException;
+    /// Throttling for IAM and STS).
     #[arg(long, default_value_t = trent_server::DEFAULT_QUEUE_TIMEOUT.as_millis() as u64)]
     queue_timeout_ms: u64,
+
+    /// Milliseconds a request may wait for a place during a burst; a queue that has not
+    /// drained for this long counts as overload, and waits drop to --queue-timeout-ms.
+    #[arg(long, default_value_t = trent_server::DEFAULT_BURST_QUEUE_TIMEOUT.as_millis() as u64)]
+    burst_queue_timeout_ms: u64,
 
     /// Most concurrent HTTP/2 streams per connection.
     #[arg(long, default_value_t = 128)]
@@ -810,6 +816,7 @@ async fn serve_unsealed(
         request_timeout: Duration::from_secs(args.request_timeout_secs.max(1)),
         max_in_flight: args.max_in_flight,
         queue_timeout: Duration::from_millis(args.queue_timeout_ms),
+        burst_queue_timeout: Duration::from_millis(args.burst_queue_timeout_ms),
         max_streams_per_connection: args.max_streams_per_connection.max(1),
         http2_keep_alive: Duration::from_secs(args.http2_keep_alive_secs.max(1)),
         ..trent_server::Limits::default()

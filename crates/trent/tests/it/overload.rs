@@ -114,6 +114,8 @@ async fn requests_past_max_in_flight_are_shed_with_each_services_throttling_answ
         Limits {
             max_in_flight: 1,
             queue_timeout: Duration::from_millis(1),
+            // No burst allowance: every wait past 1 ms is shed.
+            burst_queue_timeout: Duration::ZERO,
             ..Limits::default()
         },
     )
