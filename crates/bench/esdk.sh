@@ -146,7 +146,8 @@ done
 
 if [ -n "$PYTHON_CLI" ]; then
     echo "## KMS wrapping key on a running Trent: Trent beside the official Python CLI"
-    "$TRENT" serve --data-dir "$DATA" --addr "127.0.0.1:$PORT" --log-level warn 2>"$W/trent.log" &
+    "$TRENT" serve --data-dir "$DATA" --addr "127.0.0.1:$PORT" --log-level warn --no-quotas \
+        2>"$W/trent.log" &
     TRENT_PID=$!
     CREDS="$DATA/root-credentials"
     KEY=

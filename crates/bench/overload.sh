@@ -2,6 +2,7 @@
 # Overload benchmark (issue #10): offers a production-mode Trent FACTOR times the Encrypt
 # throughput it can serve and reports what admission control makes of it, beside the same
 # offered load against a Trent with admission control off (--max-in-flight 0), in the same run.
+# Both run with --no-quotas: the point is the server's capacity, not one account's request rates.
 #
 # For each server ("off" first, then "on" with the admission flags below), on a fresh data
 # directory and port:
@@ -81,7 +82,7 @@ start_server() { # name port [serve flags...]
     shift 2
     DATA=$(mktemp -d)
     "${SERVER_CPU[@]}" "$TRENT" serve --data-dir "$DATA" --addr "127.0.0.1:$port" \
-        --log-level warn "$@" 2>"$OUT/trent-$name.log" &
+        --log-level warn --no-quotas "$@" 2>"$OUT/trent-$name.log" &
     TRENT_PID=$!
     ENDPOINT="http://127.0.0.1:$port"
     CREDS="$DATA/root-credentials"

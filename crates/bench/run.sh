@@ -179,7 +179,7 @@ openssl_reference() { # tag
 
 echo "## Starting Trent (production mode, signatures verified)"
 "${SERVER_CPU[@]}" "$TRENT" serve --data-dir "$DATA" --addr "127.0.0.1:$PORT" --log-level warn \
-    2>"$OUT/trent.log" &
+    --no-quotas 2>"$OUT/trent.log" &
 TRENT_PID=$!
 SERVER_PID=$TRENT_PID
 ENDPOINT="http://127.0.0.1:$PORT"
@@ -372,7 +372,7 @@ if has_op encrypt-no-audit; then
     NA_ENDPOINT="http://127.0.0.1:$NA_PORT"
     NA_CREDS="$DATA_NO_AUDIT/root-credentials"
     "${SERVER_CPU[@]}" "$TRENT" serve --data-dir "$DATA_NO_AUDIT" --addr "127.0.0.1:$NA_PORT" \
-        --log-level warn --no-audit 2>"$OUT/trent-no-audit.log" &
+        --log-level warn --no-quotas --no-audit 2>"$OUT/trent-no-audit.log" &
     TRENT_PID=$!
     SERVER_PID=$TRENT_PID
     NA_KEY=

@@ -57,7 +57,7 @@ cleanup() {
 trap cleanup EXIT
 
 start() { # data-dir port store
-    "$TRENT" serve --data-dir "$1" --addr "127.0.0.1:$2" --store "$3" --log-level warn \
+    "$TRENT" serve --data-dir "$1" --addr "127.0.0.1:$2" --store "$3" --log-level warn --no-quotas \
         2>>"$OUT/trent-$2.log" &
     PIDS+=($!)
     LAST_PID=$!

@@ -8,16 +8,23 @@
 //! signature check, no store access, no audit event (it is counted instead, see
 //! [`Admission::take_shed`]).
 //!
-//! How long a request may wait depends on whether the server is overloaded or only meeting a
-//! burst (the adaptive queue of "Fail at Scale", CoDel's idea): while a request found a free
-//! place within the last `burst_queue_timeout`, the queue is draining and a request may wait
-//! that long; once no request has found a free place for that long, the queue is standing (the
-//! load exceeds the capacity) and a request may wait only `queue_timeout`, so the latency of
-//! those admitted stays close to what the machine gives at its capacity. Waiting requests are
-//! served in arrival order (the semaphore is fair).
+//! Two bounds keep the latency of admitted requests near what the machine gives at its
+//! capacity:
+//!
+//! - **The queue is short.** At most `max_queued` requests wait for a place; one that finds
+//!   the queue full is shed at once, without a timer. Under a load several times the capacity
+//!   this is what refuses the excess, at the cost of an answer, so the server keeps answering
+//!   every request instead of letting a backlog build in the sockets.
+//! - **A wait is short once the queue stands** (CoDel's signal, and the adaptive queue of "Fail
+//!   at Scale"): the shortest wait among the requests admitted in an interval of
+//!   `burst_queue_timeout` tells a burst (some request got through quickly) from overload
+//!   (every request waited longer than `queue_timeout`). During a burst a request may wait up
+//!   to `burst_queue_timeout`; in an overloaded interval only `queue_timeout`.
+//!
+//! Waiting requests are served in arrival order (the semaphore is fair).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
@@ -25,16 +32,21 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 /// The gate in front of the work. `max_in_flight == 0` turns it off (every request is admitted).
 pub struct Admission {
     permits: Option<Arc<Semaphore>>,
-    /// The wait allowed while overloaded.
+    /// The wait allowed while overloaded; also the wait that counts as overload.
     queue_timeout: Duration,
-    /// The wait allowed while the queue drains, and how long it may stand before that counts
-    /// as overload.
+    /// The wait allowed during a burst; also the length of an interval.
     burst_timeout: Duration,
+    /// Requests that may wait at once.
+    max_queued: usize,
     epoch: Instant,
-    /// When (ms after `epoch`) a request last found a free place with nobody waiting.
-    last_free_ms: AtomicU64,
     /// Requests waiting for a place now.
     waiting: AtomicUsize,
+    /// Start (ms after `epoch`) of the current interval, and the shortest wait (µs) of a
+    /// request admitted in it.
+    interval_start_ms: AtomicU64,
+    interval_min_us: AtomicU64,
+    /// Whether every request of the last full interval waited longer than `queue_timeout`.
+    overloaded: AtomicBool,
     /// Shed since [`Admission::take_shed`] last ran.
     shed_since: AtomicU64,
     /// Shed since the server started.
@@ -49,6 +61,7 @@ pub struct Admitted {
 impl Admission {
     pub fn new(
         max_in_flight: usize,
+        max_queued: usize,
         queue_timeout: Duration,
         burst_queue_timeout: Duration,
     ) -> Admission {
@@ -56,9 +69,12 @@ impl Admission {
             permits: (max_in_flight > 0).then(|| Arc::new(Semaphore::new(max_in_flight))),
             queue_timeout,
             burst_timeout: burst_queue_timeout.max(queue_timeout),
+            max_queued,
             epoch: Instant::now(),
-            last_free_ms: AtomicU64::new(0),
             waiting: AtomicUsize::new(0),
+            interval_start_ms: AtomicU64::new(0),
+            interval_min_us: AtomicU64::new(u64::MAX),
+            overloaded: AtomicBool::new(false),
             shed_since: AtomicU64::new(0),
             shed_total: AtomicU64::new(0),
         }
@@ -68,13 +84,46 @@ impl Admission {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// Whether no request has found a free place for `burst_queue_timeout`: the load exceeds
-    /// the capacity, and waits are cut to `queue_timeout`.
+    /// Whether every request admitted in the last interval waited longer than
+    /// `queue_timeout`: the load exceeds the capacity, and waits are cut to `queue_timeout`.
     pub fn overloaded(&self) -> bool {
-        let since = self
-            .now_ms()
-            .saturating_sub(self.last_free_ms.load(Ordering::Relaxed));
-        u128::from(since) > self.burst_timeout.as_millis()
+        self.overloaded.load(Ordering::Relaxed)
+    }
+
+    /// Notes how long an admitted (or timed-out) request waited; ends the interval when it
+    /// has run its length.
+    fn note_wait(&self, waited: Duration) {
+        let waited_us = u64::try_from(waited.as_micros()).unwrap_or(u64::MAX);
+        let now = self.now_ms();
+        let start = self.interval_start_ms.load(Ordering::Relaxed);
+        let length = u64::try_from(self.burst_timeout.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        if now.saturating_sub(start) < length {
+            self.interval_min_us.fetch_min(waited_us, Ordering::Relaxed);
+            return;
+        }
+        // One caller ends the interval; the others fall into the next one.
+        if self
+            .interval_start_ms
+            .compare_exchange(start, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            let shortest = self.interval_min_us.swap(waited_us, Ordering::Relaxed);
+            let target = u64::try_from(self.queue_timeout.as_micros()).unwrap_or(u64::MAX);
+            // An interval without any admission (shortest = MAX) keeps the last verdict.
+            if shortest != u64::MAX {
+                self.overloaded.store(shortest > target, Ordering::Relaxed);
+            }
+        } else {
+            self.interval_min_us.fetch_min(waited_us, Ordering::Relaxed);
+        }
+    }
+
+    fn shed(&self) -> Option<Admitted> {
+        self.shed_since.fetch_add(1, Ordering::Relaxed);
+        self.shed_total.fetch_add(1, Ordering::Relaxed);
+        None
     }
 
     /// Waits for room (see the module docs for how long); `None` means the request is to be
@@ -86,30 +135,32 @@ impl Admission {
         // The common case takes no timer.
         match Arc::clone(permits).try_acquire_owned() {
             Ok(p) => {
-                if self.waiting.load(Ordering::Relaxed) == 0 {
-                    self.last_free_ms.store(self.now_ms(), Ordering::Relaxed);
-                }
+                self.note_wait(Duration::ZERO);
                 return Some(Admitted { _permit: Some(p) });
             }
             Err(TryAcquireError::Closed) => return None,
             Err(TryAcquireError::NoPermits) => {}
+        }
+        if self.waiting.load(Ordering::Relaxed) >= self.max_queued {
+            return self.shed();
         }
         let wait = if self.overloaded() {
             self.queue_timeout
         } else {
             self.burst_timeout
         };
-        if !wait.is_zero() {
-            self.waiting.fetch_add(1, Ordering::Relaxed);
-            let got = tokio::time::timeout(wait, Arc::clone(permits).acquire_owned()).await;
-            self.waiting.fetch_sub(1, Ordering::Relaxed);
-            if let Ok(Ok(p)) = got {
-                return Some(Admitted { _permit: Some(p) });
-            }
+        if wait.is_zero() {
+            return self.shed();
         }
-        self.shed_since.fetch_add(1, Ordering::Relaxed);
-        self.shed_total.fetch_add(1, Ordering::Relaxed);
-        None
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
+        let got = tokio::time::timeout(wait, Arc::clone(permits).acquire_owned()).await;
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        self.note_wait(started.elapsed());
+        match got {
+            Ok(Ok(p)) => Some(Admitted { _permit: Some(p) }),
+            _ => self.shed(),
+        }
     }
 
     /// Requests shed since the last call (for the periodic log line).
@@ -160,7 +211,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_gate_sheds_after_the_queue_timeout_and_admits_when_room_returns() {
-        let gate = Arc::new(Admission::new(1, Duration::from_millis(5), Duration::ZERO));
+        let gate = Arc::new(Admission::new(
+            1,
+            64,
+            Duration::from_millis(5),
+            Duration::ZERO,
+        ));
         let first = gate.admit().await.expect("room for one");
         // Full: the second waits out the queue timeout, then is shed.
         assert!(gate.admit().await.is_none());
@@ -169,7 +225,12 @@ mod tests {
         assert_eq!(gate.take_shed(), 0);
         assert_eq!(gate.in_flight(1), 1);
         // A waiter gets the permit as soon as it is released within its (here long) wait.
-        let patient = Arc::new(Admission::new(1, Duration::from_secs(60), Duration::ZERO));
+        let patient = Arc::new(Admission::new(
+            1,
+            64,
+            Duration::from_secs(60),
+            Duration::ZERO,
+        ));
         let held = patient.admit().await.expect("room for one");
         let waiter = tokio::spawn({
             let g = Arc::clone(&patient);
@@ -185,10 +246,10 @@ mod tests {
 
     #[tokio::test]
     async fn zero_queue_timeout_sheds_at_once_and_zero_in_flight_is_off() {
-        let gate = Admission::new(1, Duration::ZERO, Duration::ZERO);
+        let gate = Admission::new(1, 64, Duration::ZERO, Duration::ZERO);
         let _held = gate.admit().await.expect("room for one");
         assert!(gate.admit().await.is_none());
-        let off = Admission::new(0, Duration::ZERO, Duration::ZERO);
+        let off = Admission::new(0, 0, Duration::ZERO, Duration::ZERO);
         let held: Vec<_> = admit_all(&off, 100).await;
         assert_eq!(held.len(), 100);
         assert_eq!(off.shed_total(), 0);
@@ -198,37 +259,68 @@ mod tests {
     async fn a_burst_may_wait_longer_than_a_standing_queue() {
         let gate = Arc::new(Admission::new(
             1,
+            64,
             Duration::from_millis(5),
             Duration::from_millis(300),
         ));
-        // A place was free just now: a burst, so a request may wait up to 300 ms.
-        let held = gate.admit().await.expect("room for one");
         assert!(!gate.overloaded());
-        let waiter = tokio::spawn({
-            let g = Arc::clone(&gate);
-            async move { g.admit().await.is_some() }
-        });
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        drop(held);
-        assert!(waiter.await.unwrap(), "a 50 ms wait in a burst is admitted");
-
-        // The place stays taken for longer than 300 ms: the queue stands, and from then on a
-        // request waits only 5 ms before it is shed.
-        let held = gate.admit().await.expect("room for one");
-        tokio::time::sleep(Duration::from_millis(400)).await;
-        assert!(gate.overloaded());
+        // The only place passes from request to request, each of which waited 50 ms for it:
+        // admitted while it looks like a burst; once a whole interval (300 ms) had no request
+        // that got in within 5 ms, the queue stands.
+        let mut held = gate.admit().await.expect("room for one");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !gate.overloaded() {
+            assert!(Instant::now() < deadline, "never overloaded");
+            let next = tokio::spawn({
+                let g = Arc::clone(&gate);
+                async move { g.admit().await }
+            });
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            drop(held);
+            held = next.await.unwrap().expect("a 50 ms wait in a burst is admitted");
+        }
+        // Overloaded: a request waits only 5 ms before it is shed.
         let started = Instant::now();
         assert!(gate.admit().await.is_none());
         assert!(
-            started.elapsed() < Duration::from_millis(250),
+            started.elapsed() < Duration::from_millis(200),
             "shed after the short wait, not the burst wait: {:?}",
             started.elapsed()
         );
-        // A free place ends the overload.
+        // An interval with a request that got in at once ends the overload.
         drop(held);
-        let again = gate.admit().await.expect("room again");
+        drop(gate.admit().await.expect("room"));
+        tokio::time::sleep(Duration::from_millis(320)).await;
+        drop(gate.admit().await.expect("room"));
         assert!(!gate.overloaded());
-        drop(again);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_sheds_at_once() {
+        let gate = Arc::new(Admission::new(
+            1,
+            2,
+            Duration::from_secs(10),
+            Duration::from_secs(10),
+        ));
+        let held = gate.admit().await.expect("room for one");
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let g = Arc::clone(&gate);
+                tokio::spawn(async move { g.admit().await.is_some() })
+            })
+            .collect();
+        while gate.waiting.load(Ordering::Relaxed) < 2 {
+            tokio::task::yield_now().await;
+        }
+        let started = Instant::now();
+        assert!(gate.admit().await.is_none(), "the queue is full");
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert_eq!(gate.shed_total(), 1);
+        drop(held);
+        for w in waiters {
+            assert!(w.await.unwrap());
+        }
     }
 
     async fn admit_all(gate: &Admission, n: usize) -> Vec<Admitted> {

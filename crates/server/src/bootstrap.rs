@@ -240,6 +240,7 @@ pub async fn bootstrap(opts: Options) -> Result<Started, BootstrapError> {
         clock: opts.clock,
         admission: crate::admission::Admission::new(
             opts.limits.max_in_flight,
+            opts.limits.max_queued,
             opts.limits.queue_timeout,
             opts.limits.burst_queue_timeout,
         ),

@@ -73,11 +73,14 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Most requests worked on at once (admission control); 0 turns admission control off.
     pub max_in_flight: usize,
-    /// How long a request may wait for one of the `max_in_flight` places, while the server is
-    /// overloaded, before it is shed with a throttling error.
+    /// Most requests waiting for one of the `max_in_flight` places; past it a request is shed
+    /// at once.
+    pub max_queued: usize,
+    /// How long a request may wait for a place while the server is overloaded (every request
+    /// of the last interval waited longer than this) before it is shed with a throttling error.
     pub queue_timeout: Duration,
-    /// How long a request may wait for a place during a burst (a place was free within this
-    /// time); a queue that stands longer counts as overload (see `admission`).
+    /// How long a request may wait for a place otherwise (a burst); also the interval over
+    /// which overload is judged (see `admission`).
     pub burst_queue_timeout: Duration,
     /// Most concurrent HTTP/2 streams per connection.
     pub max_streams_per_connection: u32,
@@ -98,6 +101,7 @@ impl Default for Limits {
             body_read_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            max_queued: DEFAULT_MAX_QUEUED,
             queue_timeout: DEFAULT_QUEUE_TIMEOUT,
             burst_queue_timeout: DEFAULT_BURST_QUEUE_TIMEOUT,
             max_streams_per_connection: 128,
@@ -111,6 +115,8 @@ impl Default for Limits {
 /// commits busy, few enough that a request admitted at capacity is answered within a few
 /// milliseconds (docs/benchmarks.md, "Overload").
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 32;
+/// Default [`Limits::max_queued`].
+pub const DEFAULT_MAX_QUEUED: usize = 32;
 /// Default [`Limits::queue_timeout`].
 pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_millis(5);
 /// Default [`Limits::burst_queue_timeout`].

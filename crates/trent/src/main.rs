@@ -308,14 +308,19 @@ struct ServeArgs {
     #[arg(long, default_value_t = trent_server::DEFAULT_MAX_IN_FLIGHT)]
     max_in_flight: usize,
 
+    /// Most requests waiting for one of the --max-in-flight places; past it a request is
+    /// answered with a throttling error at once.
+    #[arg(long, default_value_t = trent_server::DEFAULT_MAX_QUEUED)]
+    max_queued: usize,
+
     /// Milliseconds a request may wait for one of the --max-in-flight places while the server
-    /// is overloaded, before it is answered with a throttling error (ThrottlingException;
-    /// Throttling for IAM and STS).
+    /// is overloaded (every request of the last interval waited longer than this), before it
+    /// is answered with a throttling error (ThrottlingException; Throttling for IAM and STS).
     #[arg(long, default_value_t = trent_server::DEFAULT_QUEUE_TIMEOUT.as_millis() as u64)]
     queue_timeout_ms: u64,
 
-    /// Milliseconds a request may wait for a place during a burst; a queue that has not
-    /// drained for this long counts as overload, and waits drop to --queue-timeout-ms.
+    /// Milliseconds a request may wait for a place otherwise (a burst); also the interval over
+    /// which overload is judged.
     #[arg(long, default_value_t = trent_server::DEFAULT_BURST_QUEUE_TIMEOUT.as_millis() as u64)]
     burst_queue_timeout_ms: u64,
 
@@ -815,6 +820,7 @@ async fn serve_unsealed(
         body_read_timeout: Duration::from_secs(args.body_timeout_secs.max(1)),
         request_timeout: Duration::from_secs(args.request_timeout_secs.max(1)),
         max_in_flight: args.max_in_flight,
+        max_queued: args.max_queued,
         queue_timeout: Duration::from_millis(args.queue_timeout_ms),
         burst_queue_timeout: Duration::from_millis(args.burst_queue_timeout_ms),
         max_streams_per_connection: args.max_streams_per_connection.max(1),
