@@ -283,9 +283,24 @@ impl Ssm {
         ops::dispatch(self, caller, operation, body).await
     }
 
+    /// Every Parameter Store operation Trent serves, by wire name.
+    pub fn operations() -> &'static [&'static str] {
+        ops::OPERATIONS
+    }
+
     /// Whether `operation` is a Parameter Store operation Trent serves.
     pub fn has_operation(operation: &str) -> bool {
         ops::OPERATIONS.contains(&operation)
+    }
+
+    /// Decodes `body` as the JSON request of `operation` without running it (no validation,
+    /// no store): the protocol-layer parsing that [`call`](Self::call) starts with, for the fuzz
+    /// targets. `None` if `operation` is unknown.
+    pub fn decode_request(
+        operation: &str,
+        body: &[u8],
+    ) -> Option<Result<(), trent_wire::ApiError>> {
+        ops::decode_request(operation, body)
     }
 
     pub(crate) fn now_ms(&self) -> i64 {
