@@ -15,7 +15,7 @@
 //! | [`query`] | the Query protocol (IAM, STS): form parameters, lists, structure lists, XML error rendering |
 //! | [`kms_blob`] | the KMS symmetric ciphertext blob; parse→write round trip of its header |
 //! | [`esdk`] | the Encryption SDK message: header, encrypted data keys, frames, footer (in memory and streaming) |
-//! | [`policy`] | IAM policy documents under each policy kind, and evaluation against fixed requests |
+//! | [`policy`] | IAM policy documents under each policy kind; evaluation against fixed requests must agree with the statements taken one by one |
 //!
 //! The JSON target decodes request *shapes* (the serde types of each operation, with their
 //! custom blob, context and timestamp deserializers): that is where the protocol layer parses
@@ -33,7 +33,7 @@ use trent_crypto::SecretBytes;
 use trent_esdk::keyring::RawAesKeyring;
 use trent_esdk::{ClientConfig, CommitmentPolicy, DecryptRequest, StreamOptions};
 use trent_kms::blob::{Blob, write_header};
-use trent_policy::{AwsIdentity, Caller, ParseOptions, Policy, RequestContext};
+use trent_policy::{AwsIdentity, Caller, Effect, ParseOptions, Policy, RequestContext, Statement};
 use trent_sigv4::{Request, Signer};
 use trent_wire::ApiError;
 use trent_wire::query::{Params, XmlWriter};
@@ -496,17 +496,21 @@ pub fn policy(data: &[u8]) {
         Ok(policy) => {
             let _ = policy.uses_condition_key("kms:EncryptionContext:tenant");
             let _ = policy.uses_condition_key_prefix("kms:EncryptionContext:");
-            for ctx in policy_contexts() {
-                let single = policy.evaluate(&ctx);
-                let combined = trent_policy::evaluate(&[&policy], &ctx);
-                assert_eq!(
-                    single.is_allow(),
-                    combined.is_allow(),
-                    "one policy evaluated alone and in a set disagree"
-                );
-                for statement in policy.statements() {
-                    let _ = statement.applies(&ctx);
-                }
+            static CONTEXTS: OnceLock<Vec<RequestContext>> = OnceLock::new();
+            for ctx in CONTEXTS.get_or_init(policy_contexts) {
+                // Evaluation agrees with the statements taken one by one: an applying Deny
+                // wins, then an applying Allow, else the implicit deny.
+                let applying: Vec<Effect> = policy
+                    .statements()
+                    .iter()
+                    .filter(|s| s.applies(ctx).is_some())
+                    .map(Statement::effect)
+                    .collect();
+                let deny = applying.contains(&Effect::Deny);
+                let allow = applying.contains(&Effect::Allow);
+                let decision = policy.evaluate(ctx);
+                assert_eq!(decision.is_explicit_deny(), deny, "{decision:?}");
+                assert_eq!(decision.is_allow(), !deny && allow, "{decision:?}");
             }
         }
     }
