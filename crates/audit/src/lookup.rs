@@ -102,13 +102,21 @@ fn parse_token(t: &str, binding: &str) -> Result<i64, ApiError> {
     Ok(seq)
 }
 
-/// Answers a LookupEvents request for `requester`'s account.
-pub async fn lookup_events(
-    store: &dyn Store,
-    requester: &Requester,
-    body: &[u8],
-    now_ms: i64,
-) -> Result<Vec<u8>, ApiError> {
+/// A LookupEvents request, decoded and validated: what the store is asked for, and how the
+/// page is cut.
+#[derive(Debug)]
+pub struct Lookup {
+    /// `None` for the insight category, which is never recorded: the answer is empty.
+    pub query: Option<AuditQuery>,
+    /// The page size.
+    pub max: i64,
+    /// What a NextToken is bound to (the other parameters and the account).
+    binding: String,
+}
+
+/// Decodes and validates a LookupEvents body for `account` (no store access): the parsing half
+/// of [`lookup_events`], public so that it can be fuzzed on its own.
+pub fn parse_request(account: &str, body: &[u8], now_ms: i64) -> Result<Lookup, ApiError> {
     let req: Request = trent_wire::decode(body)?;
     let attrs = req.lookup_attributes.unwrap_or_default();
     if attrs.len() > 1 {
@@ -176,7 +184,7 @@ pub async fn lookup_events(
     }
     let binding = format!(
         "{}\0{:?}\0{:?}\0{:?}\0{:?}",
-        requester.account(),
+        account,
         attribute,
         req.start_time.map(f64::to_bits),
         req.end_time.map(f64::to_bits),
@@ -187,28 +195,48 @@ pub async fn lookup_events(
         .as_deref()
         .map(|t| parse_token(t, &binding))
         .transpose()?;
-    // Insight events are not recorded: that category is always empty.
-    let rows = if req.event_category.is_some() {
-        Vec::new()
+    let query = if req.event_category.is_some() {
+        None
     } else {
-        store
-            .lookup_audit_events(&AuditQuery {
-                account_id: requester.account().to_owned(),
-                start_ms,
-                end_ms,
-                attribute,
-                before_seq,
-                limit: u32::try_from(max + 1).unwrap_or(51),
-            })
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "audit lookup failed");
-                ApiError::new(
-                    "InternalFailure",
-                    500,
-                    "The request processing has failed because of an unknown error.",
-                )
-            })?
+        Some(AuditQuery {
+            account_id: account.to_owned(),
+            start_ms,
+            end_ms,
+            attribute,
+            before_seq,
+            limit: u32::try_from(max + 1).unwrap_or(51),
+        })
+    };
+    Ok(Lookup {
+        query,
+        max,
+        binding,
+    })
+}
+
+/// Answers a LookupEvents request for `requester`'s account.
+pub async fn lookup_events(
+    store: &dyn Store,
+    requester: &Requester,
+    body: &[u8],
+    now_ms: i64,
+) -> Result<Vec<u8>, ApiError> {
+    let Lookup {
+        query,
+        max,
+        binding,
+    } = parse_request(requester.account(), body, now_ms)?;
+    // Insight events are not recorded: that category is always empty.
+    let rows = match query {
+        None => Vec::new(),
+        Some(query) => store.lookup_audit_events(&query).await.map_err(|e| {
+            tracing::error!(error = %e, "audit lookup failed");
+            ApiError::new(
+                "InternalFailure",
+                500,
+                "The request processing has failed because of an unknown error.",
+            )
+        })?,
     };
     let more = rows.len() as i64 > max;
     let page: Vec<_> = rows

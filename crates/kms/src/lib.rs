@@ -329,6 +329,16 @@ impl Kms {
         ops::OPERATIONS.contains(&operation)
     }
 
+    /// Decodes `body` as the JSON request of `operation` without running it (no validation,
+    /// no store): the protocol-layer parsing that [`call`](Self::call) starts with, for the fuzz
+    /// targets. `None` if `operation` is unknown.
+    pub fn decode_request(
+        operation: &str,
+        body: &[u8],
+    ) -> Option<Result<(), trent_wire::ApiError>> {
+        ops::decode_request(operation, body)
+    }
+
     pub(crate) fn now_ms(&self) -> i64 {
         self.clock.now_ms()
     }

@@ -277,7 +277,10 @@ mod tests {
             });
             tokio::time::sleep(Duration::from_millis(50)).await;
             drop(held);
-            held = next.await.unwrap().expect("a 50 ms wait in a burst is admitted");
+            held = next
+                .await
+                .unwrap()
+                .expect("a 50 ms wait in a burst is admitted");
         }
         // Overloaded: a request waits only 5 ms before it is shed.
         let started = Instant::now();
