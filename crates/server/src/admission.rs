@@ -19,7 +19,8 @@
 //!   at Scale"): the shortest wait among the requests admitted in an interval of
 //!   `burst_queue_timeout` tells a burst (some request got through quickly) from overload
 //!   (every request waited longer than `queue_timeout`). During a burst a request may wait up
-//!   to `burst_queue_timeout`; in an overloaded interval only `queue_timeout`.
+//!   to `burst_queue_timeout`; once overloaded, only `queue_timeout`, until a request finds a
+//!   free place at once (the load fell below the capacity).
 //!
 //! Waiting requests are served in arrival order (the semaphore is fair).
 
@@ -45,7 +46,10 @@ pub struct Admission {
     /// request admitted in it.
     interval_start_ms: AtomicU64,
     interval_min_us: AtomicU64,
-    /// Whether every request of the last full interval waited longer than `queue_timeout`.
+    /// Whether a request of the current interval found a free place at once.
+    free_seen: AtomicBool,
+    /// Overloaded since an interval in which every request waited longer than
+    /// `queue_timeout`, until one in which a request found a free place at once.
     overloaded: AtomicBool,
     /// Shed since [`Admission::take_shed`] last ran.
     shed_since: AtomicU64,
@@ -74,6 +78,7 @@ impl Admission {
             waiting: AtomicUsize::new(0),
             interval_start_ms: AtomicU64::new(0),
             interval_min_us: AtomicU64::new(u64::MAX),
+            free_seen: AtomicBool::new(false),
             overloaded: AtomicBool::new(false),
             shed_since: AtomicU64::new(0),
             shed_total: AtomicU64::new(0),
@@ -101,6 +106,9 @@ impl Admission {
             .max(1);
         if now.saturating_sub(start) < length {
             self.interval_min_us.fetch_min(waited_us, Ordering::Relaxed);
+            if waited.is_zero() {
+                self.free_seen.store(true, Ordering::Relaxed);
+            }
             return;
         }
         // One caller ends the interval; the others fall into the next one.
@@ -110,13 +118,23 @@ impl Admission {
             .is_ok()
         {
             let shortest = self.interval_min_us.swap(waited_us, Ordering::Relaxed);
+            let free = self.free_seen.swap(waited.is_zero(), Ordering::Relaxed);
             let target = u64::try_from(self.queue_timeout.as_micros()).unwrap_or(u64::MAX);
-            // An interval without any admission (shortest = MAX) keeps the last verdict.
-            if shortest != u64::MAX {
-                self.overloaded.store(shortest > target, Ordering::Relaxed);
-            }
+            // Overload starts with an interval in which every request waited longer than the
+            // target, and lasts until a request finds a free place at once: while it lasts,
+            // waits are cut to the target, so they no longer show it. (An interval without any
+            // admission, shortest = MAX, changes nothing.)
+            let overloaded = if self.overloaded() {
+                !free
+            } else {
+                shortest != u64::MAX && shortest > target
+            };
+            self.overloaded.store(overloaded, Ordering::Relaxed);
         } else {
             self.interval_min_us.fetch_min(waited_us, Ordering::Relaxed);
+            if waited.is_zero() {
+                self.free_seen.store(true, Ordering::Relaxed);
+            }
         }
     }
 
