@@ -435,6 +435,20 @@ impl Secrets {
 
     /// Starts driving the rotation of a secret in a task of its own, unless one runs already.
     pub(crate) fn spawn_rotation(&self, scope: Scope, name: String) -> bool {
+        self.spawn_for_secret(scope, name, |me, scope, name| async move {
+            if let Err(e) = me.drive(&scope, &name).await {
+                tracing::error!(error = %e, secret = %name, "secret rotation stopped");
+            }
+        })
+    }
+
+    /// Runs `work` in a task of its own, marked as running for the secret (one task per secret
+    /// at a time), unless one runs already; returns whether it started.
+    fn spawn_for_secret<F, Fut>(&self, scope: Scope, name: String, work: F) -> bool
+    where
+        F: FnOnce(Arc<Secrets>, Scope, String) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
         let Some(me) = self.rotation.me.get().and_then(Weak::upgrade) else {
             return false;
         };
@@ -446,11 +460,11 @@ impl Secrets {
                 return false;
             }
         }
+        let done = Arc::clone(&me);
+        let task = work(me, scope.clone(), name.clone());
         tokio::spawn(async move {
-            if let Err(e) = me.drive(&scope, &name).await {
-                tracing::error!(error = %e, secret = %name, "secret rotation stopped");
-            }
-            if let Ok(mut running) = me.rotation.running.lock() {
+            task.await;
+            if let Ok(mut running) = done.rotation.running.lock() {
                 running.remove(&(scope, name));
             }
         });
@@ -750,29 +764,14 @@ impl Secrets {
     /// progress already says [`STATE_TESTING`] with `token`), unless a rotation of the secret
     /// runs in this process.
     pub(crate) fn spawn_trial(&self, scope: Scope, name: String, token: String) -> bool {
-        let Some(me) = self.rotation.me.get().and_then(Weak::upgrade) else {
-            return false;
-        };
-        {
-            let Ok(mut running) = self.rotation.running.lock() else {
-                return false;
-            };
-            if !running.insert((scope.clone(), name.clone())) {
-                return false;
-            }
-        }
-        tokio::spawn(async move {
+        self.spawn_for_secret(scope, name, |me, scope, name| async move {
             if let Err(e) = me.trial(&scope, &name, &token).await {
                 tracing::error!(error = %e, secret = %name, "rotation test stopped");
             }
             if let Err(e) = me.end_trial(&scope, &name).await {
                 tracing::error!(error = %e, secret = %name, "rotation test not cleaned up");
             }
-            if let Ok(mut running) = me.rotation.running.lock() {
-                running.remove(&(scope, name));
-            }
-        });
-        true
+        })
     }
 
     /// The trial: AWSPENDING on a copy of AWSCURRENT's value, then the rotator's testSecret.
