@@ -1054,6 +1054,34 @@ async fn rotation_resumes_after_kill_9_between_steps() {
         std::fs::read_to_string(control.path().join("target")).unwrap(),
         current
     );
+
+    // A trial of RotateImmediately=false cut short by kill -9 leaves its copy of AWSCURRENT
+    // labelled AWSPENDING; after the restart it is cleaned up and does not block the next one.
+    hook.set("mode", "hang:testSecret");
+    let before = hook.steps().len();
+    cli.ok("secretsmanager rotate-secret --secret-id app/crash --no-rotate-immediately")
+        .await;
+    wait_until("the trial's testSecret to start", || {
+        hook.steps().len() == before + 1
+    })
+    .await;
+    let d = cli
+        .ok("secretsmanager describe-secret --secret-id app/crash")
+        .await;
+    assert_eq!(d["VersionIdsToStages"].as_object().unwrap().len(), 3, "{d}");
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    hook.set("mode", "ok");
+    let (mut child, _log, endpoint) = start(data.path());
+    hook.target(&endpoint, &key, &secret);
+    let cli = Client::for_endpoint(&aws, &endpoint, scratch.path(), &key, &secret);
+    cli.ok("secretsmanager rotate-secret --secret-id app/crash --no-rotate-immediately")
+        .await;
+    test_rotation_events(&cli, "TestRotationSucceeded", 1).await;
+    let d = wait_for_versions(&cli, "app/crash", 2).await;
+    assert_eq!(stages_of(&d, &token), ["AWSCURRENT"]);
+    assert_eq!(stages_of(&d, &v1), ["AWSPREVIOUS"]);
+    assert_eq!(value(&cli, "app/crash", "AWSCURRENT").await, current);
     child.kill().unwrap();
     child.wait().unwrap();
 }
