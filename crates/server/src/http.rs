@@ -176,21 +176,18 @@ fn throttled(req: &hyper::Request<Incoming>, request_id: &str) -> Reply {
             .and_then(|h| trent_sigv4::parse_authorization(h).ok())
             .and_then(|a| QueryService::from_signing_name(a.service))
             .unwrap_or(QueryService::Iam);
-        return xml_error(
-            &ApiError::bad_request("Throttling", "Rate exceeded"),
-            service,
-            request_id,
-        );
+        return xml_error(&query_api(service).throttling_error(), service, request_id);
     }
-    let message = if target.is_some_and(|t| t.starts_with("TrentService.")) {
-        "You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls."
-    } else {
-        "Rate exceeded"
-    };
-    error_reply(
-        &ApiError::bad_request("ThrottlingException", message),
-        request_id,
-    )
+    // An unknown or missing target is answered in the common JSON shape ("Rate exceeded").
+    let api = target
+        .and_then(|t| {
+            let prefix = t.rsplit_once('.').map_or(t, |(p, _)| p);
+            TARGETS.iter().find(|(p, _, _)| *p == prefix)
+        })
+        .and_then(|(_, service, _)| *service)
+        .and_then(quota_api)
+        .unwrap_or(Api::Ssm);
+    error_reply(&api.throttling_error(), request_id)
 }
 
 /// Records the call and answers only once its event is durable. A success whose event cannot
@@ -600,10 +597,7 @@ async fn query(
         identity: requester.identity().clone(),
         access_key_id: principal.access_key_id.clone(),
     };
-    let api = match service {
-        QueryService::Iam => Api::Iam,
-        QueryService::Sts => Api::Sts,
-    };
+    let api = query_api(service);
     if state
         .quotas
         .check(&principal.account_id, &principal.region, api, action, &body)
@@ -668,6 +662,14 @@ fn authorize_operator(
                 state.default_account
             ),
         ))
+    }
+}
+
+/// The quota family of a Query-protocol service.
+fn query_api(service: QueryService) -> Api {
+    match service {
+        QueryService::Iam => Api::Iam,
+        QueryService::Sts => Api::Sts,
     }
 }
 

@@ -173,6 +173,43 @@ impl TestServer {
     }
 
     /// Stops accepting, waits for the server task, closes the store.
+    /// A POST to `/` carrying `headers` (the host is added) and `body`, signed with SigV4 for
+    /// `service` in us-east-1 at the server's clock, with `credentials` (access key id, secret).
+    pub fn signed_post(
+        &self,
+        (access_key_id, secret_access_key): (&str, &str),
+        service: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> http::Request<http_body_util::Full<bytes::Bytes>> {
+        use trent_store::clock::Clock as _;
+        let host = self.addr.to_string();
+        let mut signed: Vec<(&str, &str)> = vec![("host", host.as_str())];
+        signed.extend_from_slice(headers);
+        let signer = trent_sigv4::Signer {
+            access_key_id,
+            secret_access_key,
+            region: "us-east-1",
+            service,
+            session_token: None,
+        };
+        let now = time::OffsetDateTime::from_unix_timestamp(self.clock.now_ms() / 1000).unwrap();
+        let added = signer.sign("POST", "/", "", &signed, body, now);
+        let mut req = http::Request::builder()
+            .method("POST")
+            .uri(format!("{}/", self.endpoint));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        for (k, v) in &added {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        req.body(http_body_util::Full::new(bytes::Bytes::copy_from_slice(
+            body,
+        )))
+        .unwrap()
+    }
+
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(true);

@@ -850,42 +850,22 @@ async fn admin_create_account_command_writes_working_credentials() {
 /// Signs and sends one Query request; returns (status, content type, body).
 async fn query_raw(server: &TestServer, service: &str, body: &[u8]) -> (u16, String, String) {
     use http_body_util::BodyExt as _;
-    use trent_store::clock::Clock as _;
-    let host = server.addr.to_string();
-    let headers: Vec<(&str, &str)> = vec![
-        ("host", host.as_str()),
-        (
+    let credentials = (
+        server.access_key_id.as_str(),
+        server.secret_access_key.as_str(),
+    );
+    let req = server.signed_post(
+        credentials,
+        service,
+        &[(
             "content-type",
             "application/x-www-form-urlencoded; charset=utf-8",
-        ),
-    ];
-    let signer = trent_sigv4::Signer {
-        access_key_id: &server.access_key_id,
-        secret_access_key: &server.secret_access_key,
-        region: "us-east-1",
-        service,
-        session_token: None,
-    };
-    let now = time::OffsetDateTime::from_unix_timestamp(server.clock.now_ms() / 1000).unwrap();
-    let added = signer.sign("POST", "/", "", &headers, body, now);
-    let mut req = http::Request::builder()
-        .method("POST")
-        .uri(format!("{}/", server.endpoint));
-    for (k, v) in headers.iter().skip(1) {
-        req = req.header(*k, *v);
-    }
-    for (k, v) in &added {
-        req = req.header(k.as_str(), v.as_str());
-    }
+        )],
+        body,
+    );
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http();
-    let resp = client
-        .request(
-            req.body(http_body_util::Full::new(bytes::Bytes::from(body.to_vec())))
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+    let resp = client.request(req).await.unwrap();
     let status = resp.status().as_u16();
     let ct = resp
         .headers()

@@ -44,31 +44,15 @@ fn signed(
     target: Option<&str>,
     body: &[u8],
 ) -> http::Request<Full<Bytes>> {
-    use trent_store::clock::Clock as _;
-    let host = server.addr.to_string();
-    let mut headers: Vec<(&str, &str)> = vec![("host", &host), ("content-type", content_type)];
+    let mut headers: Vec<(&str, &str)> = vec![("content-type", content_type)];
     if let Some(t) = target {
         headers.push(("x-amz-target", t));
     }
-    let signer = trent_sigv4::Signer {
-        access_key_id: &server.access_key_id,
-        secret_access_key: &server.secret_access_key,
-        region: "us-east-1",
-        service,
-        session_token: None,
-    };
-    let now = time::OffsetDateTime::from_unix_timestamp(server.clock.now_ms() / 1000).unwrap();
-    let added = signer.sign("POST", "/", "", &headers, body, now);
-    let mut req = http::Request::builder()
-        .method("POST")
-        .uri(format!("{}/", server.endpoint));
-    for (k, v) in headers.iter().filter(|(k, _)| *k != "host") {
-        req = req.header(*k, *v);
-    }
-    for (k, v) in &added {
-        req = req.header(k.as_str(), v.as_str());
-    }
-    req.body(Full::new(Bytes::copy_from_slice(body))).unwrap()
+    let credentials = (
+        server.access_key_id.as_str(),
+        server.secret_access_key.as_str(),
+    );
+    server.signed_post(credentials, service, &headers, body)
 }
 
 async fn send(

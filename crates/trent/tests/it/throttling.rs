@@ -5,8 +5,7 @@
 //! The deterministic cases use buckets that hold a few requests and refill at 0.01 a second, so
 //! the count of requests let through does not depend on how fast the test runs.
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use trent_server::quota::{Quotas, Rate};
@@ -54,40 +53,17 @@ async fn raw(
     target: Option<&str>,
     body: &[u8],
 ) -> Answer {
-    use trent_store::clock::Clock as _;
-    let host = server.addr.to_string();
-    let mut headers: Vec<(&str, &str)> = vec![("host", host.as_str())];
-    match target {
-        Some(t) => {
-            headers.push(("content-type", "application/x-amz-json-1.1"));
-            headers.push(("x-amz-target", t));
-        }
-        None => headers.push(("content-type", "application/x-www-form-urlencoded")),
-    }
-    let signer = trent_sigv4::Signer {
-        access_key_id,
-        secret_access_key: secret,
-        region: "us-east-1",
-        service,
-        session_token: None,
+    let headers: &[(&str, &str)] = match target {
+        Some(t) => &[
+            ("content-type", "application/x-amz-json-1.1"),
+            ("x-amz-target", t),
+        ],
+        None => &[("content-type", "application/x-www-form-urlencoded")],
     };
-    let now = time::OffsetDateTime::from_unix_timestamp(server.clock.now_ms() / 1000).unwrap();
-    let added = signer.sign("POST", "/", "", &headers, body, now);
-    let mut req = http::Request::builder()
-        .method("POST")
-        .uri(format!("{}/", server.endpoint));
-    for (k, v) in headers.iter().skip(1) {
-        req = req.header(*k, *v);
-    }
-    for (k, v) in &added {
-        req = req.header(k.as_str(), v.as_str());
-    }
+    let req = server.signed_post((access_key_id, secret), service, headers, body);
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http();
-    let resp = client
-        .request(req.body(Full::new(Bytes::from(body.to_vec()))).unwrap())
-        .await
-        .unwrap();
+    let resp = client.request(req).await.unwrap();
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
