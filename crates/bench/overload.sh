@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Overload benchmark (issue #10): offers a production-mode Trent FACTOR times the Encrypt
-# throughput it can serve and reports what admission control makes of it, beside the same
+# Overload benchmark (issue #10): offers a production-mode Trent FACTOR times the Encrypt (or
+# RSA_2048 Sign) throughput it can serve and reports what admission control makes of it, beside the same
 # offered load against a Trent with admission control off (--max-in-flight 0), in the same run.
 # Both run with --no-quotas: the point is the server's capacity, not one account's request rates.
 #
 # For each server ("off" first, then "on" with the admission flags below), on a fresh data
 # directory and port:
-#   1. capacity: closed loop on CAP_CONNS connections, Encrypt of SIZE bytes (the "off" server's
+#   1. capacity: closed loop on CAP_CONNS connections, OPERATION of SIZE bytes (the "off" server's
 #      figure is the capacity C every offered rate is derived from);
 #   2. overload: open loop (--rate) at FACTOR x C on RATE_CONNS connections. Latency counts from
 #      each request's scheduled send time when its connection was still busy (no coordinated
@@ -17,12 +17,16 @@
 #
 # Usage: crates/bench/overload.sh           (from anywhere; builds release binaries first)
 # Environment:
-#   SIZE=64            Encrypt plaintext bytes
+#   OPERATION=encrypt  encrypt (symmetric key), or sign (RSA_2048 key, RSASSA_PKCS1_V1_5_SHA_256)
+#   SIZE=64            plaintext or message bytes
 #   FACTOR=3           offered load as a multiple of the measured capacity
 #   CAP_CONNS=64       connections of the capacity run
 #   RATE_CONNS=512     connections of the open-loop run (enough that the client rarely waits)
 #   DURATION=8         measured seconds per run; WARMUP=1 warm-up seconds
 #   CLIENT_THREADS=1   client runtime threads
+#   REUSE_SIGNATURES=0 seconds a connection sends the same signed request again (trent-bench
+#                      load --reuse-signatures-secs): the server verifies each one all the same,
+#                      the client's cost per request falls, so one client core offers more
 #   PIN=0              1: server on CPU 0, client on CPU 1 (taskset)
 #   ADMISSION_ARGS=    extra `trent serve` flags of the "on" server, e.g.
 #                      "--max-in-flight 16 --queue-timeout-ms 2" (default: Trent's defaults)
@@ -33,6 +37,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
+OPERATION=${OPERATION:-encrypt}
 SIZE=${SIZE:-64}
 FACTOR=${FACTOR:-3}
 CAP_CONNS=${CAP_CONNS:-64}
@@ -40,12 +45,27 @@ RATE_CONNS=${RATE_CONNS:-512}
 DURATION=${DURATION:-8}
 WARMUP=${WARMUP:-1}
 CLIENT_THREADS=${CLIENT_THREADS:-1}
+REUSE_SIGNATURES=${REUSE_SIGNATURES:-0}
 PIN=${PIN:-0}
 ADMISSION_ARGS=${ADMISSION_ARGS:-}
 PORT=${PORT:-14586}
 SKIP_BUILD=${SKIP_BUILD:-0}
 OUT=${OUT:-target/bench-results/overload}
 
+case "$OPERATION" in
+encrypt)
+    KEY_ARGS=()
+    OP_ARGS=(--operation encrypt)
+    ;;
+sign)
+    KEY_ARGS=(--key-spec RSA_2048 --key-usage SIGN_VERIFY)
+    OP_ARGS=(--operation sign --signing-algorithm RSASSA_PKCS1_V1_5_SHA_256)
+    ;;
+*)
+    echo "OPERATION must be encrypt or sign" >&2
+    exit 2
+    ;;
+esac
 if [ "$PIN" = 1 ]; then
     SERVER_CPU=(taskset -c 0)
     CLIENT_CPU=(taskset -c 1)
@@ -74,7 +94,7 @@ echo "## Machine"
 lscpu | grep -E '^(Model name|CPU\(s\)|Thread|Core|Socket|Hypervisor vendor)' || true
 free -h | head -2
 echo "kernel: $(uname -r); load before: $(cat /proc/loadavg)"
-echo "client threads: $CLIENT_THREADS, pinned: $PIN, Encrypt $SIZE B, warm-up ${WARMUP} s, measured ${DURATION} s"
+echo "client threads: $CLIENT_THREADS, pinned: $PIN, $OPERATION $SIZE B, signatures reused: ${REUSE_SIGNATURES} s, warm-up ${WARMUP} s, measured ${DURATION} s"
 echo
 
 start_server() { # name port [serve flags...]
@@ -89,7 +109,7 @@ start_server() { # name port [serve flags...]
     KEY=
     for _ in $(seq 100); do
         if [ -s "$CREDS" ] && KEY=$("$BENCH" create-key --endpoint "$ENDPOINT" \
-            --credentials-file "$CREDS" 2>/dev/null); then
+            --credentials-file "$CREDS" "${KEY_ARGS[@]}" 2>/dev/null); then
             break
         fi
         sleep 0.1
@@ -109,8 +129,9 @@ load() { # label conns rate|max
     [ "$rate" != max ] && rate_arg=(--rate "$rate")
     local log="$OUT/$label.log" status=0
     "${CLIENT_CPU[@]}" "$BENCH" load --endpoint "$ENDPOINT" --credentials-file "$CREDS" \
-        --key-id "$KEY" --bytes "$SIZE" --connections "$conns" --duration-secs "$DURATION" \
-        --warmup-secs "$WARMUP" --threads "$CLIENT_THREADS" --server-pid "$TRENT_PID" \
+        --key-id "$KEY" "${OP_ARGS[@]}" --bytes "$SIZE" --connections "$conns" \
+        --duration-secs "$DURATION" --warmup-secs "$WARMUP" --threads "$CLIENT_THREADS" \
+        --reuse-signatures-secs "$REUSE_SIGNATURES" --server-pid "$TRENT_PID" \
         --label "$label" "${rate_arg[@]}" >"$log" 2>&1 || status=$?
     grep -vE '^(ROW|SHED)' "$log"
     [ "$status" = 0 ] || echo "!!! $label: the load generator exited with status $status"

@@ -2,7 +2,10 @@
 //!
 //! Each connection is owned by one task that sends requests back to back (a closed loop): sign,
 //! send, read the whole response, record, repeat. Every request is signed at send time with
-//! the current time, exactly as an SDK would; nothing is pre-signed.
+//! the current time, exactly as an SDK would; nothing is pre-signed, unless the load asks for
+//! signatures to be reused (`Load::reuse_signatures`): then a connection sends the same signed
+//! bytes again for that long, as a replaying client could within the server's clock-skew
+//! window. The server verifies every signature either way; only the client's cost falls.
 
 use std::time::{Duration, Instant};
 
@@ -98,6 +101,20 @@ impl Client {
         self.signed_post(&[("content-type", FORM)], body)
     }
 
+    /// The headers of a signed `POST /` for `target` with `body`, to be sent again and again.
+    pub fn signed_headers(&self, target: &str, body: Bytes) -> anyhow::Result<http::HeaderMap> {
+        Ok(self.signed_request(target, body)?.into_parts().0.headers)
+    }
+
+    /// A `POST /` of `body` with `headers` as they were signed.
+    pub fn presigned(headers: &http::HeaderMap, body: Bytes) -> Request<Full<Bytes>> {
+        let mut req = Request::new(Full::new(body));
+        *req.method_mut() = http::Method::POST;
+        *req.uri_mut() = Uri::from_static("/");
+        *req.headers_mut() = headers.clone();
+        req
+    }
+
     fn signed_post(
         &self,
         headers: &[(&str, &str)],
@@ -186,6 +203,9 @@ pub struct Load {
     pub rate: Option<f64>,
     /// Process id of the server, when it runs on this machine, for CPU accounting.
     pub server_pid: Option<u32>,
+    /// Send a connection's signed request for a body again for this long before signing it
+    /// anew (`None`: sign every request).
+    pub reuse_signatures: Option<Duration>,
 }
 
 /// What one connection's task saw.
@@ -275,6 +295,9 @@ async fn run_connection(
     let mut next_send = schedule.map(|(first, _)| first);
     let mut prev_done = Instant::now();
     let mut next_body = index;
+    // Reused signatures: body index -> when it was signed, and the signed headers.
+    let mut signed: std::collections::HashMap<usize, (Instant, http::HeaderMap)> =
+        std::collections::HashMap::new();
     loop {
         if let (Some(at), Some((_, interval))) = (next_send.as_mut(), schedule) {
             let due = *at;
@@ -296,12 +319,28 @@ async fn run_connection(
         if t_build >= end {
             break;
         }
-        let body = match load.bodies.get(next_body % load.bodies.len().max(1)) {
+        let body_index = next_body % load.bodies.len().max(1);
+        let body = match load.bodies.get(body_index) {
             Some(b) => b.clone(),
             None => Bytes::new(),
         };
         next_body = next_body.wrapping_add(load.connections);
-        let req = match client.signed_request(&load.target, body) {
+        let req = match load.reuse_signatures {
+            None => client.signed_request(&load.target, body),
+            Some(reuse) => match signed.get(&body_index) {
+                Some((at, headers)) if t_build.duration_since(*at) < reuse => {
+                    Ok(Client::presigned(headers, body))
+                }
+                _ => client
+                    .signed_headers(&load.target, body.clone())
+                    .map(|headers| {
+                        let req = Client::presigned(&headers, body);
+                        signed.insert(body_index, (t_build, headers));
+                        req
+                    }),
+            },
+        };
+        let req = match req {
             Ok(r) => r,
             Err(e) => {
                 t.errors += 1;

@@ -20,6 +20,7 @@ mod cipher;
 pub mod context;
 mod error;
 mod grants;
+mod heavy;
 mod import;
 mod internal;
 pub mod model;

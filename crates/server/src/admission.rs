@@ -22,22 +22,120 @@
 //!   to `burst_queue_timeout`; once overloaded, only `queue_timeout`, until a request finds a
 //!   free place at once (the load fell below the capacity).
 //!
+//! - **The places follow the CPU** (an adaptive limit, when `latency_target` is set): while
+//!   the process uses nearly all the CPUs it may run on, each request admitted adds to the
+//!   time of all the others, so the places are cut to what Little's law allows for the target
+//!   (places = completions per second × `latency_target`, never below one per CPU nor by more
+//!   than half in one window); they grow back when the CPUs have room or requests finish well
+//!   within the target, and only while requests are kept waiting. A request that waits for a
+//!   disk or a database holds its place without using a CPU, so work bound by input and
+//!   output (group commits, which need many requests at once) never shrinks them. The queue
+//!   shrinks in proportion.
+//!
 //! Waiting requests are served in arrival order (the semaphore is fair).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
+/// The share of its CPUs the process uses, over a window, from which the CPUs count as
+/// saturated.
+const SATURATED: f64 = 0.85;
+/// How often the adaptive limit is reconsidered.
+const WINDOW: Duration = Duration::from_millis(100);
+
+/// The process's CPU time so far (user and system, every thread).
+pub type CpuClock = Box<dyn Fn() -> Duration + Send + Sync>;
+
+/// The CPU time of this process, from `CLOCK_PROCESS_CPUTIME_ID`.
+pub fn process_cpu_time() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    Duration::new(
+        u64::try_from(t.tv_sec).unwrap_or(0),
+        u32::try_from(t.tv_nsec).unwrap_or(0),
+    )
+}
+
+/// How the places of the adaptive limit are sized (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Controller {
+    /// `max_in_flight`: the places never exceed it.
+    max: usize,
+    /// One place per CPU (at least two): the places never fall below it.
+    floor: usize,
+    /// The CPUs the process may run on.
+    cpus: usize,
+    /// The mean time a request should be worked on while the CPUs are saturated.
+    target: Duration,
+}
+
+/// What one window measured.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Window {
+    elapsed: Duration,
+    /// Admitted requests that finished in the window, and the sum of the times they were
+    /// worked on (from admission to their answer).
+    completed: u64,
+    worked: Duration,
+    /// CPU time the process used in the window.
+    cpu: Duration,
+    /// Whether a request found every place taken.
+    limited: bool,
+}
+
+impl Controller {
+    /// The places for the next window.
+    fn next(&self, places: usize, w: &Window) -> usize {
+        let secs = w.elapsed.as_secs_f64();
+        if secs <= 0.0 {
+            return places;
+        }
+        let saturated = w.cpu.as_secs_f64() / (secs * self.cpus as f64) >= SATURATED;
+        let mean = if w.completed == 0 {
+            Duration::ZERO
+        } else {
+            w.worked / u32::try_from(w.completed).unwrap_or(u32::MAX)
+        };
+        if saturated && w.completed > 0 && mean > self.target {
+            // Little's law: at the throughput the CPUs give, this many requests at once are
+            // worked on for `target` each.
+            let throughput = w.completed as f64 / secs;
+            let fit = (throughput * self.target.as_secs_f64()).ceil() as usize;
+            return fit.max(places / 2).max(self.floor).min(places);
+        }
+        if w.limited && places < self.max && (!saturated || mean < self.target * 3 / 4) {
+            // Room on the CPUs: grow by a quarter; saturated but fast: one place at a time.
+            let step = if saturated { 1 } else { (places / 4).max(1) };
+            return (places + step).min(self.max);
+        }
+        places
+    }
+}
+
 /// The gate in front of the work. `max_in_flight == 0` turns it off (every request is admitted).
 pub struct Admission {
-    permits: Option<Arc<Semaphore>>,
+    gate: Option<Arc<Gate>>,
+    /// Shed since [`Admission::take_shed`] last ran.
+    shed_since: AtomicU64,
+    /// Shed since the server started.
+    shed_total: AtomicU64,
+}
+
+struct Gate {
+    permits: Arc<Semaphore>,
+    /// `max_in_flight`.
+    max: usize,
+    /// Places usable now (`max` unless the adaptive limit cut them).
+    places: AtomicUsize,
+    /// Permits to be forgotten as they come back: the part of a cut that was in use.
+    debt: AtomicUsize,
     /// The wait allowed while overloaded; also the wait that counts as overload.
     queue_timeout: Duration,
     /// The wait allowed during a burst; also the length of an interval.
     burst_timeout: Duration,
-    /// Requests that may wait at once.
+    /// Requests that may wait at once, with every place usable.
     max_queued: usize,
     epoch: Instant,
     /// Requests waiting for a place now.
@@ -51,15 +149,32 @@ pub struct Admission {
     /// Overloaded since an interval in which every request waited longer than
     /// `queue_timeout`, until one in which a request found a free place at once.
     overloaded: AtomicBool,
-    /// Shed since [`Admission::take_shed`] last ran.
-    shed_since: AtomicU64,
-    /// Shed since the server started.
-    shed_total: AtomicU64,
+    adaptive: Option<Adaptive>,
+}
+
+/// The measurements of the adaptive limit's current window.
+struct Adaptive {
+    controller: Controller,
+    cpu_clock: CpuClock,
+    /// Start of the window (µs after the gate's epoch), and the CPU time then.
+    window_start_us: AtomicU64,
+    window_cpu: Mutex<Duration>,
+    completed: AtomicU64,
+    worked_us: AtomicU64,
+    limited: AtomicBool,
 }
 
 /// A request may run while this is held.
 pub struct Admitted {
-    _permit: Option<OwnedSemaphorePermit>,
+    held: Option<(Arc<Gate>, OwnedSemaphorePermit, Instant)>,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        if let Some((gate, permit, since)) = self.held.take() {
+            gate.finished(permit, since);
+        }
+    }
 }
 
 impl Admission {
@@ -69,30 +184,173 @@ impl Admission {
         queue_timeout: Duration,
         burst_queue_timeout: Duration,
     ) -> Admission {
-        Admission {
-            permits: (max_in_flight > 0).then(|| Arc::new(Semaphore::new(max_in_flight))),
-            queue_timeout,
-            burst_timeout: burst_queue_timeout.max(queue_timeout),
+        Self::adaptive(
+            max_in_flight,
             max_queued,
-            epoch: Instant::now(),
-            waiting: AtomicUsize::new(0),
-            interval_start_ms: AtomicU64::new(0),
-            interval_min_us: AtomicU64::new(u64::MAX),
-            free_seen: AtomicBool::new(false),
-            overloaded: AtomicBool::new(false),
+            queue_timeout,
+            burst_queue_timeout,
+            Duration::ZERO,
+            Box::new(process_cpu_time),
+        )
+    }
+
+    /// A gate whose places follow the CPU (see the module docs) when `latency_target` is not
+    /// zero; `cpu_clock` tells the process's CPU time.
+    pub fn adaptive(
+        max_in_flight: usize,
+        max_queued: usize,
+        queue_timeout: Duration,
+        burst_queue_timeout: Duration,
+        latency_target: Duration,
+        cpu_clock: CpuClock,
+    ) -> Admission {
+        let epoch = Instant::now();
+        let adaptive = (!latency_target.is_zero()).then(|| {
+            let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let window_cpu = Mutex::new(cpu_clock());
+            Adaptive {
+                controller: Controller {
+                    max: max_in_flight,
+                    floor: cpus.max(2).min(max_in_flight),
+                    cpus,
+                    target: latency_target,
+                },
+                cpu_clock,
+                window_start_us: AtomicU64::new(0),
+                window_cpu,
+                completed: AtomicU64::new(0),
+                worked_us: AtomicU64::new(0),
+                limited: AtomicBool::new(false),
+            }
+        });
+        Admission {
+            gate: (max_in_flight > 0).then(|| {
+                Arc::new(Gate {
+                    permits: Arc::new(Semaphore::new(max_in_flight)),
+                    max: max_in_flight,
+                    places: AtomicUsize::new(max_in_flight),
+                    debt: AtomicUsize::new(0),
+                    queue_timeout,
+                    burst_timeout: burst_queue_timeout.max(queue_timeout),
+                    max_queued,
+                    epoch,
+                    waiting: AtomicUsize::new(0),
+                    interval_start_ms: AtomicU64::new(0),
+                    interval_min_us: AtomicU64::new(u64::MAX),
+                    free_seen: AtomicBool::new(false),
+                    overloaded: AtomicBool::new(false),
+                    adaptive,
+                })
+            }),
             shed_since: AtomicU64::new(0),
             shed_total: AtomicU64::new(0),
         }
     }
 
+    /// Whether every request admitted in the last interval waited longer than
+    /// `queue_timeout`: the load exceeds the capacity, and waits are cut to `queue_timeout`.
+    pub fn overloaded(&self) -> bool {
+        self.gate
+            .as_ref()
+            .is_some_and(|g| g.overloaded.load(Ordering::Relaxed))
+    }
+
+    /// The places usable now: `max_in_flight`, or fewer while the adaptive limit has cut
+    /// them (0 when admission control is off).
+    pub fn places(&self) -> usize {
+        self.gate
+            .as_ref()
+            .map_or(0, |g| g.places.load(Ordering::Relaxed))
+    }
+
+    fn shed(&self) -> Option<Admitted> {
+        self.shed_since.fetch_add(1, Ordering::Relaxed);
+        self.shed_total.fetch_add(1, Ordering::Relaxed);
+        None
+    }
+
+    /// Waits for room (see the module docs for how long); `None` means the request is to be
+    /// shed.
+    pub async fn admit(&self) -> Option<Admitted> {
+        let Some(gate) = &self.gate else {
+            return Some(Admitted { held: None });
+        };
+        let admitted = |permit| {
+            Some(Admitted {
+                held: Some((Arc::clone(gate), permit, Instant::now())),
+            })
+        };
+        // The common case takes no timer.
+        match Arc::clone(&gate.permits).try_acquire_owned() {
+            Ok(p) => {
+                gate.note_wait(Duration::ZERO);
+                return admitted(p);
+            }
+            Err(TryAcquireError::Closed) => return None,
+            Err(TryAcquireError::NoPermits) => {}
+        }
+        if let Some(a) = &gate.adaptive {
+            a.limited.store(true, Ordering::Relaxed);
+        }
+        if gate.waiting.load(Ordering::Relaxed) >= gate.queue_bound() {
+            return self.shed();
+        }
+        let wait = if gate.overloaded.load(Ordering::Relaxed) {
+            gate.queue_timeout
+        } else {
+            gate.burst_timeout
+        };
+        if wait.is_zero() {
+            return self.shed();
+        }
+        gate.waiting.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
+        let got = tokio::time::timeout(wait, Arc::clone(&gate.permits).acquire_owned()).await;
+        gate.waiting.fetch_sub(1, Ordering::Relaxed);
+        gate.note_wait(started.elapsed());
+        match got {
+            Ok(Ok(p)) => admitted(p),
+            _ => self.shed(),
+        }
+    }
+
+    /// Requests shed since the last call (for the periodic log line).
+    pub fn take_shed(&self) -> u64 {
+        self.shed_since.swap(0, Ordering::Relaxed)
+    }
+
+    /// Requests shed since the server started.
+    pub fn shed_total(&self) -> u64 {
+        self.shed_total.load(Ordering::Relaxed)
+    }
+
+    #[cfg(test)]
+    fn queue_bound_now(&self) -> usize {
+        self.gate.as_ref().map_or(0, |g| g.queue_bound())
+    }
+
+    /// Requests being worked on now (0 when admission control is off).
+    pub fn in_flight(&self) -> usize {
+        self.gate.as_ref().map_or(0, |g| {
+            // The semaphore holds `places + debt` permits in all.
+            (g.places.load(Ordering::Relaxed) + g.debt.load(Ordering::Relaxed))
+                .saturating_sub(g.permits.available_permits())
+        })
+    }
+}
+
+impl Gate {
     fn now_ms(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// Whether every request admitted in the last interval waited longer than
-    /// `queue_timeout`: the load exceeds the capacity, and waits are cut to `queue_timeout`.
-    pub fn overloaded(&self) -> bool {
-        self.overloaded.load(Ordering::Relaxed)
+    /// Requests that may wait now: `max_queued`, in proportion to the places usable.
+    fn queue_bound(&self) -> usize {
+        let places = self.places.load(Ordering::Relaxed);
+        if places >= self.max {
+            return self.max_queued;
+        }
+        (self.max_queued * places).div_ceil(self.max)
     }
 
     /// Notes how long an admitted (or timed-out) request waited; ends the interval when it
@@ -124,7 +382,7 @@ impl Admission {
             // target, and lasts until a request finds a free place at once: while it lasts,
             // waits are cut to the target, so they no longer show it. (An interval without any
             // admission, shortest = MAX, changes nothing.)
-            let overloaded = if self.overloaded() {
+            let overloaded = if self.overloaded.load(Ordering::Relaxed) {
                 !free
             } else {
                 shortest != u64::MAX && shortest > target
@@ -138,64 +396,87 @@ impl Admission {
         }
     }
 
-    fn shed(&self) -> Option<Admitted> {
-        self.shed_since.fetch_add(1, Ordering::Relaxed);
-        self.shed_total.fetch_add(1, Ordering::Relaxed);
-        None
-    }
-
-    /// Waits for room (see the module docs for how long); `None` means the request is to be
-    /// shed.
-    pub async fn admit(&self) -> Option<Admitted> {
-        let Some(permits) = &self.permits else {
-            return Some(Admitted { _permit: None });
-        };
-        // The common case takes no timer.
-        match Arc::clone(permits).try_acquire_owned() {
-            Ok(p) => {
-                self.note_wait(Duration::ZERO);
-                return Some(Admitted { _permit: Some(p) });
-            }
-            Err(TryAcquireError::Closed) => return None,
-            Err(TryAcquireError::NoPermits) => {}
-        }
-        if self.waiting.load(Ordering::Relaxed) >= self.max_queued {
-            return self.shed();
-        }
-        let wait = if self.overloaded() {
-            self.queue_timeout
+    /// An admitted request has been answered: its place returns (or pays off a cut), and the
+    /// adaptive limit counts it.
+    fn finished(&self, permit: OwnedSemaphorePermit, since: Instant) {
+        let repaid = self
+            .debt
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| d.checked_sub(1))
+            .is_ok();
+        if repaid {
+            permit.forget();
         } else {
-            self.burst_timeout
+            drop(permit);
+        }
+        let Some(a) = &self.adaptive else { return };
+        let now = Instant::now();
+        let worked = u64::try_from(now.duration_since(since).as_micros()).unwrap_or(u64::MAX);
+        a.completed.fetch_add(1, Ordering::Relaxed);
+        a.worked_us.fetch_add(worked, Ordering::Relaxed);
+        let now_us = u64::try_from(now.duration_since(self.epoch).as_micros()).unwrap_or(u64::MAX);
+        let start = a.window_start_us.load(Ordering::Relaxed);
+        let length = u64::try_from(WINDOW.as_micros()).unwrap_or(u64::MAX);
+        if now_us.saturating_sub(start) < length {
+            return;
+        }
+        // One caller ends the window (and holds the lock while it resizes).
+        let Ok(mut window_cpu) = a.window_cpu.try_lock() else {
+            return;
         };
-        if wait.is_zero() {
-            return self.shed();
+        if a.window_start_us
+            .compare_exchange(start, now_us, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+        {
+            return;
         }
-        self.waiting.fetch_add(1, Ordering::Relaxed);
-        let started = Instant::now();
-        let got = tokio::time::timeout(wait, Arc::clone(permits).acquire_owned()).await;
-        self.waiting.fetch_sub(1, Ordering::Relaxed);
-        self.note_wait(started.elapsed());
-        match got {
-            Ok(Ok(p)) => Some(Admitted { _permit: Some(p) }),
-            _ => self.shed(),
+        let cpu = (a.cpu_clock)();
+        let window = Window {
+            elapsed: Duration::from_micros(now_us - start),
+            completed: a.completed.swap(0, Ordering::Relaxed),
+            worked: Duration::from_micros(a.worked_us.swap(0, Ordering::Relaxed)),
+            cpu: cpu.saturating_sub(*window_cpu),
+            limited: a.limited.swap(false, Ordering::Relaxed),
+        };
+        *window_cpu = cpu;
+        let places = self.places.load(Ordering::Relaxed);
+        let next = a.controller.next(places, &window);
+        if next != places {
+            tracing::debug!(places, next, ?window, "admission: places resized");
+            self.resize(places, next);
         }
     }
 
-    /// Requests shed since the last call (for the periodic log line).
-    pub fn take_shed(&self) -> u64 {
-        self.shed_since.swap(0, Ordering::Relaxed)
-    }
-
-    /// Requests shed since the server started.
-    pub fn shed_total(&self) -> u64 {
-        self.shed_total.load(Ordering::Relaxed)
-    }
-
-    /// Requests being worked on now (0 when admission control is off).
-    pub fn in_flight(&self, max_in_flight: usize) -> usize {
-        self.permits
-            .as_ref()
-            .map_or(0, |p| max_in_flight.saturating_sub(p.available_permits()))
+    /// Changes the usable places from `from` to `to` (only the caller holding the window's
+    /// lock does).
+    fn resize(&self, from: usize, to: usize) {
+        self.places.store(to, Ordering::Relaxed);
+        if to < from {
+            // Take the free permits out now; the ones in use are forgotten as they return.
+            let mut cut = from - to;
+            while cut > 0 {
+                match self.permits.try_acquire() {
+                    Ok(p) => {
+                        p.forget();
+                        cut -= 1;
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.debt.fetch_add(cut, Ordering::Relaxed);
+        } else {
+            // Cancel what is still owed first; add the rest.
+            let mut add = to - from;
+            let owed = self
+                .debt
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| {
+                    Some(d - d.min(add))
+                })
+                .unwrap_or(0);
+            add -= owed.min(add);
+            if add > 0 {
+                self.permits.add_permits(add);
+            }
+        }
     }
 }
 
@@ -214,6 +495,7 @@ pub(crate) async fn report_shed(state: Arc<crate::State>, interval: Duration) {
                 seconds = interval.as_secs_f64(),
                 total = state.admission.shed_total(),
                 max_in_flight = state.limits.max_in_flight,
+                places = state.admission.places(),
                 queue_timeout_ms = state.limits.queue_timeout.as_millis() as u64,
                 overloaded = state.admission.overloaded(),
                 "overloaded: requests shed with a throttling error"
@@ -241,7 +523,7 @@ mod tests {
         assert_eq!(gate.shed_total(), 1);
         assert_eq!(gate.take_shed(), 1);
         assert_eq!(gate.take_shed(), 0);
-        assert_eq!(gate.in_flight(1), 1);
+        assert_eq!(gate.in_flight(), 1);
         // A waiter gets the permit as soon as it is released within its (here long) wait.
         let patient = Arc::new(Admission::new(
             1,
@@ -331,7 +613,7 @@ mod tests {
                 tokio::spawn(async move { g.admit().await.is_some() })
             })
             .collect();
-        while gate.waiting.load(Ordering::Relaxed) < 2 {
+        while gate.gate.as_ref().unwrap().waiting.load(Ordering::Relaxed) < 2 {
             tokio::task::yield_now().await;
         }
         let started = Instant::now();
@@ -342,6 +624,123 @@ mod tests {
         for w in waiters {
             assert!(w.await.unwrap());
         }
+    }
+
+    fn window(cpu_share: f64, completed: u64, mean_ms: f64, limited: bool) -> Window {
+        let elapsed = Duration::from_millis(100);
+        Window {
+            elapsed,
+            completed,
+            worked: Duration::from_secs_f64(mean_ms / 1000.0 * completed as f64),
+            cpu: elapsed.mul_f64(cpu_share),
+            limited,
+        }
+    }
+
+    #[test]
+    fn saturated_cpus_cut_the_places_to_what_the_target_allows() {
+        let c = Controller {
+            max: 32,
+            floor: 2,
+            cpus: 1,
+            target: Duration::from_millis(3),
+        };
+        // RSA signing on one core: 250 answers in 100 ms (2,500/s), 32 at once, 12.8 ms each.
+        // Little's law allows 2,500 × 3 ms = 7.5 places; no more than half goes at once.
+        let w = window(0.97, 250, 12.8, true);
+        assert_eq!(c.next(32, &w), 16);
+        assert_eq!(c.next(16, &w), 8);
+        assert_eq!(c.next(10, &w), 8);
+        // Never below the floor, never up while too slow.
+        assert_eq!(c.next(8, &window(1.0, 10, 50.0, true)), 4);
+        assert_eq!(c.next(3, &window(1.0, 10, 50.0, true)), 2);
+        assert_eq!(c.next(2, &window(1.0, 10, 50.0, true)), 2);
+        // Within the target: unchanged while it lies between three quarters of it and it, one
+        // more place when well under it and requests were kept waiting.
+        assert_eq!(c.next(8, &window(0.97, 250, 2.9, true)), 8);
+        assert_eq!(c.next(8, &window(0.97, 250, 1.0, true)), 9);
+        assert_eq!(c.next(8, &window(0.97, 250, 1.0, false)), 8);
+        assert_eq!(c.next(32, &window(0.97, 250, 1.0, true)), 32);
+    }
+
+    #[test]
+    fn waits_for_the_disk_never_cut_the_places() {
+        let c = Controller {
+            max: 32,
+            floor: 2,
+            cpus: 2,
+            target: Duration::from_millis(3),
+        };
+        // Group commits on a slow disk: 32 at once, 30 ms each, the CPUs mostly idle. Cutting
+        // the places would only make the batches smaller.
+        assert_eq!(c.next(32, &window(0.3, 100, 30.0, true)), 32);
+        // With room on the CPUs, cut places grow back by a quarter while requests wait...
+        assert_eq!(c.next(8, &window(0.3, 100, 30.0, true)), 10);
+        assert_eq!(c.next(30, &window(0.3, 100, 30.0, true)), 32);
+        // ... and stay as they are when nobody waited.
+        assert_eq!(c.next(8, &window(0.3, 100, 30.0, false)), 8);
+        // Both CPUs busy counts as saturated; one of two does not.
+        assert_eq!(c.next(32, &window(1.8, 250, 12.0, true)), 16);
+        assert_eq!(c.next(32, &window(1.0, 250, 12.0, true)), 32);
+        // A window with no answer changes nothing when saturated.
+        assert_eq!(c.next(32, &window(2.0, 0, 0.0, true)), 32);
+    }
+
+    /// A CPU clock the test moves.
+    fn fake_cpu() -> (Arc<Mutex<Duration>>, CpuClock) {
+        let cpu = Arc::new(Mutex::new(Duration::ZERO));
+        let read = Arc::clone(&cpu);
+        (cpu, Box::new(move || *read.lock().unwrap()))
+    }
+
+    #[tokio::test]
+    async fn cut_places_are_taken_out_as_they_return_and_given_back_later() {
+        let (cpu, clock) = fake_cpu();
+        let gate = Admission::adaptive(
+            8,
+            8,
+            Duration::ZERO,
+            Duration::ZERO,
+            Duration::from_millis(1),
+            clock,
+        );
+        let g = gate.gate.as_ref().unwrap();
+        assert_eq!(gate.places(), 8);
+        // Eight requests at once, each worked on for ~120 ms while the process keeps every
+        // CPU busy: the window that ends with them halves the places.
+        let mut held = admit_all(&gate, 8).await;
+        assert!(gate.admit().await.is_none(), "all eight places are taken");
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        *cpu.lock().unwrap() = Duration::from_millis(200) * u32::try_from(cpus).unwrap();
+        held.pop();
+        let floor = cpus.max(2);
+        let cut = 4.max(floor).min(8);
+        assert_eq!(gate.places(), cut);
+        // The cut was made while seven were held: returning ones pay it off before a new
+        // request gets in.
+        for _ in cut..7 {
+            held.pop();
+            assert!(
+                gate.admit().await.is_none(),
+                "the cut is still being paid off"
+            );
+        }
+        assert_eq!(g.debt.load(Ordering::Relaxed), 0);
+        assert_eq!(gate.in_flight(), cut);
+        assert_eq!(gate.queue_bound_now(), cut);
+        held.pop();
+        held.push(gate.admit().await.expect("a place returned"));
+        assert_eq!(gate.in_flight(), cut);
+        // The CPUs idle, requests kept waiting: the places grow back by a quarter a window.
+        assert!(gate.admit().await.is_none());
+        tokio::time::sleep(Duration::from_millis(110)).await;
+        held.pop();
+        assert_eq!(gate.places(), (cut + (cut / 4).max(1)).min(8));
+        drop(held);
+        assert_eq!(gate.in_flight(), 0);
+        let all = admit_all(&gate, 8).await;
+        assert_eq!(all.len(), gate.places());
     }
 
     async fn admit_all(gate: &Admission, n: usize) -> Vec<Admitted> {

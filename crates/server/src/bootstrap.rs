@@ -238,11 +238,13 @@ pub async fn bootstrap(opts: Options) -> Result<Started, BootstrapError> {
         auth: Authenticator::new(mode, iam, Arc::clone(&opts.clock), opts.regions),
         store,
         clock: opts.clock,
-        admission: crate::admission::Admission::new(
+        admission: crate::admission::Admission::adaptive(
             opts.limits.max_in_flight,
             opts.limits.max_queued,
             opts.limits.queue_timeout,
             opts.limits.burst_queue_timeout,
+            opts.limits.latency_target,
+            Box::new(crate::admission::process_cpu_time),
         ),
         limits: opts.limits,
         quotas,

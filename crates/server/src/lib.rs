@@ -82,6 +82,10 @@ pub struct Limits {
     /// How long a request may wait for a place otherwise (a burst); also the interval over
     /// which overload is judged (see `admission`).
     pub burst_queue_timeout: Duration,
+    /// While the process keeps its CPUs busy, the places of `max_in_flight` are cut so that a
+    /// request is worked on for about this long on average (see `admission`); zero keeps
+    /// them at `max_in_flight`.
+    pub latency_target: Duration,
     /// Most concurrent HTTP/2 streams per connection.
     pub max_streams_per_connection: u32,
     /// HTTP/2: interval of the keep-alive pings on an idle connection; a connection whose
@@ -104,6 +108,7 @@ impl Default for Limits {
             max_queued: DEFAULT_MAX_QUEUED,
             queue_timeout: DEFAULT_QUEUE_TIMEOUT,
             burst_queue_timeout: DEFAULT_BURST_QUEUE_TIMEOUT,
+            latency_target: DEFAULT_LATENCY_TARGET,
             max_streams_per_connection: 128,
             http2_keep_alive: Duration::from_secs(20),
             shutdown_grace: Duration::from_secs(10),
@@ -121,6 +126,10 @@ pub const DEFAULT_MAX_QUEUED: usize = 32;
 pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_millis(5);
 /// Default [`Limits::burst_queue_timeout`].
 pub const DEFAULT_BURST_QUEUE_TIMEOUT: Duration = Duration::from_millis(100);
+/// Default [`Limits::latency_target`]: with a queue no longer than the places, an admitted
+/// request waits about as long again, which keeps the tail under 10 ms at three times the
+/// capacity (docs/benchmarks.md, "Overload").
+pub const DEFAULT_LATENCY_TARGET: Duration = Duration::from_millis(3);
 
 /// How often a line counting the requests shed is logged (when there were any).
 const SHED_REPORT_INTERVAL: Duration = Duration::from_secs(10);

@@ -324,6 +324,12 @@ struct ServeArgs {
     #[arg(long, default_value_t = trent_server::DEFAULT_BURST_QUEUE_TIMEOUT.as_millis() as u64)]
     burst_queue_timeout_ms: u64,
 
+    /// While Trent keeps the CPUs it may run on busy, cut the --max-in-flight places so that
+    /// a request is worked on for about this many milliseconds on average (they grow back when
+    /// the CPUs have room); 0 keeps all the places.
+    #[arg(long, default_value_t = trent_server::DEFAULT_LATENCY_TARGET.as_millis() as u64)]
+    latency_target_ms: u64,
+
     /// Most concurrent HTTP/2 streams per connection.
     #[arg(long, default_value_t = 128)]
     max_streams_per_connection: u32,
@@ -823,6 +829,7 @@ async fn serve_unsealed(
         max_queued: args.max_queued,
         queue_timeout: Duration::from_millis(args.queue_timeout_ms),
         burst_queue_timeout: Duration::from_millis(args.burst_queue_timeout_ms),
+        latency_target: Duration::from_millis(args.latency_target_ms),
         max_streams_per_connection: args.max_streams_per_connection.max(1),
         http2_keep_alive: Duration::from_secs(args.http2_keep_alive_secs.max(1)),
         ..trent_server::Limits::default()

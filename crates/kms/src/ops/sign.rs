@@ -153,14 +153,13 @@ pub async fn handle(kms: &Kms, caller: &Caller, req: Request) -> Result<Response
         // An RSA signature takes the better part of a millisecond: off the request threads, so
         // the requests queued behind it on this worker do not wait for it.
         let signer = std::sync::Arc::clone(&key);
-        tokio::task::spawn_blocking(move || {
+        crate::heavy::run("signing task failed", move || {
             signer
                 .asymmetric_key()?
                 .sign(alg, message.expose_secret(), digest_mode)
                 .map_err(KmsError::from)
         })
-        .await
-        .map_err(|_| KmsError::Internal("signing task failed"))??
+        .await?
     } else {
         key.asymmetric_key()?
             .sign(alg, message.expose_secret(), digest_mode)?

@@ -20,8 +20,16 @@ use crate::harness::TestServer;
 const KMS_THROTTLED: &str =
     "You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls.";
 
+/// A server with `limits`, but without the adaptive limit: it reads the CPU time of the whole
+/// test process, so these tests' places stay as they set them.
 async fn start(dir: &std::path::Path, limits: Limits) -> TestServer {
-    TestServer::start_with(dir, |opts| opts.limits = limits).await
+    TestServer::start_with(dir, |opts| {
+        opts.limits = Limits {
+            latency_target: Duration::ZERO,
+            ..limits
+        };
+    })
+    .await
 }
 
 struct Answer {
@@ -230,6 +238,78 @@ async fn admission_control_off_admits_everything() {
     let client = server.client();
     client.list_keys().send().await.unwrap();
     assert_eq!(server.state.admission.shed_total(), 0);
+    server.stop().await;
+}
+
+/// The adaptive limit at work: RSA signatures (each the better part of a millisecond of CPU)
+/// sent 64 at a time keep the process's CPUs busy and every signature far over a 200 µs
+/// target, so the places fall below `--max-in-flight`; every request is still answered, with a
+/// signature or KMS's throttling error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rsa_signatures_flooding_the_cpus_cut_the_places_and_every_request_is_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(dir.path(), |opts| {
+        opts.limits = Limits {
+            latency_target: Duration::from_micros(200),
+            ..Limits::default()
+        };
+    })
+    .await;
+    let max = Limits::default().max_in_flight;
+    assert_eq!(server.state.admission.places(), max);
+    let key_id = server
+        .client()
+        .create_key()
+        .key_spec(aws_sdk_kms::types::KeySpec::Rsa2048)
+        .key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    let body = json!({
+        "KeyId": key_id,
+        "Message": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        "MessageType": "RAW",
+        "SigningAlgorithm": "RSASSA_PKCS1_V1_5_SHA_256",
+    })
+    .to_string();
+    let http: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let (mut signed_ok, mut throttled, mut lowest) = (0, 0, max);
+    // Other tests share the machine: flood until the cut shows, for at most 30 s.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while lowest == max && std::time::Instant::now() < deadline {
+        let mut batch = tokio::task::JoinSet::new();
+        for _ in 0..64 {
+            let req = signed(
+                &server,
+                "kms",
+                "application/x-amz-json-1.1",
+                Some("TrentService.Sign"),
+                body.as_bytes(),
+            );
+            let http = http.clone();
+            batch.spawn(async move { send(&http, req).await });
+        }
+        while let Some(a) = batch.join_next().await {
+            let a = a.unwrap();
+            if a.status == 200 {
+                assert!(a.json()["Signature"].is_string(), "{:?}", a.body);
+                signed_ok += 1;
+            } else {
+                assert_throttled(&a, KMS_THROTTLED);
+                throttled += 1;
+            }
+            lowest = lowest.min(server.state.admission.places());
+        }
+    }
+    assert!(
+        lowest < max,
+        "the places stayed at {max} ({signed_ok} signed, {throttled} throttled)"
+    );
+    assert!(signed_ok > 0);
     server.stop().await;
 }
 
