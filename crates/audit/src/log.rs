@@ -398,8 +398,11 @@ fn write_thread(mut appender: Box<dyn AuditAppender>, mut rx: mpsc::Receiver<Job
 }
 
 /// The writer as a task, for stores without an [`AuditAppender`] (PostgreSQL, shared by several
-/// nodes): the same batches through [`Store::append_audit_events_linked`], which links each batch
-/// after the chain's end as it is when the batch is written, whoever wrote last.
+/// nodes): the same batches, linked after the end this writer last wrote or read and appended
+/// with [`Store::append_audit_events`] (on PostgreSQL one statement, one round trip); when
+/// another node appended meanwhile, the batch goes through
+/// [`Store::append_audit_events_linked`], which links it after the chain's end as it is when it
+/// is written, under the chain's lock, and cannot conflict.
 async fn write_loop(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, mut tail: Tail) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     let mut rows = Vec::with_capacity(MAX_BATCH);
@@ -409,10 +412,15 @@ async fn write_loop(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, mut tail
     };
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         link(&tail, &mut jobs, &mut rows, &mut waiters);
-        let result = match store
-            .append_audit_events_linked(&mut rows, &relink_after)
-            .await
-        {
+        let appended = match store.append_audit_events(&rows).await {
+            Err(e) if moved_on(&e) => {
+                store
+                    .append_audit_events_linked(&mut rows, &relink_after)
+                    .await
+            }
+            other => other,
+        };
+        let result = match appended {
             Ok(()) => {
                 tail = rows.last().map(|r| (r.seq, r.hash.clone()));
                 Ok(())

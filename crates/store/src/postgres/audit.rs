@@ -1,10 +1,15 @@
 //! The audit trail on PostgreSQL: events, digests, checkpoints.
 //!
-//! Several nodes append to one chain. A batch is appended under a transaction-scoped advisory
-//! lock, after checking that the chain still ends where the writer linked the batch from; when
-//! another node appended meanwhile, the append fails with [`StoreError::Conflict`] and the
-//! writer links the batch again after the new tail. The chain keeps one order, the order of the
-//! appends, and verifies as one chain whatever the number of nodes.
+//! Several nodes append to one chain, each append under the chain's transaction-scoped advisory
+//! lock. A writer links a batch after the end it knows and appends it in one statement that
+//! takes the lock and inserts only if the row before the batch is still the one it linked
+//! from, or the table is empty ([`append_audit_events`]: one round trip, one WAL flush). Since
+//! positions are a primary key, two writers that linked after the same end cannot both insert:
+//! the second finds its position taken ([`StoreError::AlreadyExists`]) or its link gone
+//! ([`StoreError::Conflict`]), and appends the batch again linked after the end it reads once
+//! it holds the lock ([`append_audit_events_linked`]), which no other append can then come
+//! between. The chain keeps one order, the order of the appends, and verifies as one chain
+//! whatever the number of nodes.
 
 use sqlx::Row as _;
 
@@ -20,8 +25,13 @@ const CHAIN_LOCK: i64 = 0x7472_656e_7461_7564; // "trentaud"
 /// Rows per INSERT: 13 parameters each, far below PostgreSQL's 65,535.
 const ROWS_PER_INSERT: usize = 512;
 
-/// One transaction for the batch (the group commit). It runs at READ COMMITTED on purpose: the
-/// tail is read after the lock is granted, and must see what the previous holder committed.
+/// One statement for the batch (the group commit), in its own implicit transaction. The rows
+/// go in as one array per column, so the statement's text, prepared once per connection, is
+/// the same for every batch size. The statement takes the chain lock before it inserts (and
+/// holds it to its commit), so it never comes between the tail read and the insert of a
+/// [`append_audit_events_linked`]. Its snapshot may predate the lock; that is harmless: rows
+/// are never changed once written, so the row the batch was linked from, once seen, is still
+/// there, and an append committed meanwhile at the same positions fails the primary key.
 pub(super) async fn append_audit_events(
     s: &PostgresStore,
     events: &[AuditEventRecord],
@@ -29,30 +39,47 @@ pub(super) async fn append_audit_events(
     let Some(first) = events.first() else {
         return Ok(());
     };
-    let mut tx = s.pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(CHAIN_LOCK)
-        .execute(&mut *tx)
-        .await?;
-    let tail = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(&mut *tx)
-        .await?;
-    let linked_after = match &tail {
-        Some(row) => {
-            let seq: i64 = row.try_get("seq")?;
-            let hash: Vec<u8> = row.try_get("hash")?;
-            first.seq == seq.saturating_add(1) && first.prev_hash == hash
-        }
-        // An empty table: the batch must start the chain, or follow the pruned part of it
-        // (which only the writer that knows the chain's tail can link to).
-        None => true,
-    };
-    if !linked_after {
-        return Err(StoreError::Conflict);
+    let done = sqlx::query(
+        "WITH chain_lock AS MATERIALIZED (SELECT pg_advisory_xact_lock($16))
+         INSERT INTO audit_events (seq, account_id, event_time_ms, event_id, event_name,
+            event_source, username, access_key_id, read_only, resources, record, prev_hash,
+            hash)
+         SELECT r.* FROM chain_lock, UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::TEXT[],
+            $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::BIGINT[], $10::TEXT[],
+            $11::TEXT[], $12::BYTEA[], $13::BYTEA[]) AS r
+         WHERE EXISTS (SELECT 1 FROM audit_events WHERE seq = $14 AND hash = $15)
+            OR NOT EXISTS (SELECT 1 FROM audit_events)",
+    )
+    .bind(column(events, |e| e.seq))
+    .bind(column(events, |e| e.account_id.clone()))
+    .bind(column(events, |e| e.event_time_ms))
+    .bind(column(events, |e| e.event_id.clone()))
+    .bind(column(events, |e| e.event_name.clone()))
+    .bind(column(events, |e| e.event_source.clone()))
+    .bind(column(events, |e| e.username.clone()))
+    .bind(column(events, |e| e.access_key_id.clone()))
+    .bind(column(events, |e| i64::from(e.read_only)))
+    .bind(column(events, |e| e.resources.clone()))
+    .bind(column(events, |e| e.record.clone()))
+    .bind(column(events, |e| e.prev_hash.clone()))
+    .bind(column(events, |e| e.hash.clone()))
+    .bind(first.seq.saturating_sub(1))
+    .bind(&first.prev_hash)
+    .bind(CHAIN_LOCK)
+    .execute(&s.pool)
+    .await;
+    match done {
+        Ok(r) if r.rows_affected() == events.len() as u64 => Ok(()),
+        // Not linked after the chain's end: nothing was inserted.
+        Ok(_) => Err(StoreError::Conflict),
+        Err(e) if crate::rows::is_unique_violation(&e) => Err(StoreError::AlreadyExists),
+        Err(e) => Err(e.into()),
     }
-    insert_events(&mut tx, events).await?;
-    tx.commit().await?;
-    Ok(())
+}
+
+/// One column of `events`, as an array parameter.
+fn column<T>(events: &[AuditEventRecord], f: impl Fn(&AuditEventRecord) -> T) -> Vec<T> {
+    events.iter().map(f).collect()
 }
 
 /// Appends `events` after the chain's end under the chain lock, linked there by `link`: no

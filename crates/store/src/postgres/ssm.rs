@@ -4,6 +4,9 @@
 //! revision (a row lock at READ COMMITTED, [`in_tx!`]), and creators counting against a tier
 //! limit take turns under an advisory lock, so both are as safe as under SQLite's single writer.
 //! Names are compared and ordered in byte order (`COLLATE "C"`), as in SQLite and AWS.
+//! Lookups of one name say `COLLATE "C"` too: the same equality, and it lets PostgreSQL use
+//! all three columns of `ssm_parameters_by_name`, where it could otherwise pick that index for
+//! its first two and filter every parameter of the account.
 
 use sqlx::Row as _;
 use sqlx::postgres::PgRow;
@@ -61,7 +64,7 @@ pub(super) async fn get_parameter(
 ) -> Result<Option<ParameterRecord>> {
     let row = sqlx::query(&format!(
         "SELECT {HEAD_COLUMNS} FROM ssm_parameters p
-         WHERE p.account_id = $1 AND p.region = $2 AND p.name = $3"
+         WHERE p.account_id = $1 AND p.region = $2 AND p.name COLLATE \"C\" = $3"
     ))
     .bind(&scope.account_id)
     .bind(&scope.region)
@@ -81,7 +84,7 @@ pub(super) async fn get_parameter_version(
         "SELECT {VERSION_COLUMNS} FROM ssm_parameter_versions v
          WHERE v.account_id = $1 AND v.region = $2 AND v.name = $3
            AND v.version = COALESCE($4::BIGINT, (SELECT p.latest_version FROM ssm_parameters p
-               WHERE p.account_id = $1 AND p.region = $2 AND p.name = $3))"
+               WHERE p.account_id = $1 AND p.region = $2 AND p.name COLLATE \"C\" = $3))"
     ))
     .bind(&scope.account_id)
     .bind(&scope.region)
@@ -141,7 +144,7 @@ async fn bump_head(tx: &mut Tx, param: &ParameterRecord, latest_version: i64) ->
     let done = sqlx::query(
         "UPDATE ssm_parameters SET tier = $1, tags = $2, latest_version = $3, revision = $4,
              policies = $5, policy_due_ms = $6
-         WHERE account_id = $7 AND region = $8 AND name = $9 AND revision = $10",
+         WHERE account_id = $7 AND region = $8 AND name COLLATE \"C\" = $9 AND revision = $10",
     )
     .bind(&param.tier)
     .bind(tags_json(&param.tags)?)
@@ -354,7 +357,8 @@ pub(super) async fn set_parameter_tags(s: &PostgresStore, param: &ParameterRecor
 pub(super) async fn delete_parameter(s: &PostgresStore, scope: &Scope, name: &str) -> Result<bool> {
     in_tx!(s, |tx| {
         let done = sqlx::query(
-            "DELETE FROM ssm_parameters WHERE account_id = $1 AND region = $2 AND name = $3",
+            "DELETE FROM ssm_parameters
+             WHERE account_id = $1 AND region = $2 AND name COLLATE \"C\" = $3",
         )
         .bind(&scope.account_id)
         .bind(&scope.region)
@@ -379,7 +383,7 @@ pub(super) async fn delete_parameter_checked(
     in_tx!(s, |tx| {
         let done = sqlx::query(
             "DELETE FROM ssm_parameters
-             WHERE account_id = $1 AND region = $2 AND name = $3 AND revision = $4",
+             WHERE account_id = $1 AND region = $2 AND name COLLATE \"C\" = $3 AND revision = $4",
         )
         .bind(&scope.account_id)
         .bind(&scope.region)

@@ -341,3 +341,71 @@ async fn linked_appends_from_racing_nodes_never_conflict() {
         }
     });
 }
+
+/// Nodes writing as the audit writer does on PostgreSQL: each appends after the end it last
+/// wrote in one statement and, when another node got there first, under the chain lock after
+/// the end it reads there. The locked append never conflicts, even with one-statement appends
+/// racing it, and the chain is whole.
+#[tokio::test]
+async fn locked_appends_never_conflict_with_one_statement_appends() {
+    for_each_store!("audit_mixed", |s| {
+        if !s.is_postgres() {
+            continue;
+        }
+        let writers = 4;
+        let batches = 25;
+        let mut tasks = Vec::new();
+        for w in 0..writers {
+            let store = s.reopen().await;
+            tasks.push(tokio::spawn(async move {
+                let link = |tail: &trent_store::AuditTail, rows: &mut [AuditEventRecord]| {
+                    let mut seq = tail.as_ref().map_or(0, |t| t.0);
+                    for row in rows.iter_mut() {
+                        seq += 1;
+                        row.seq = seq;
+                        row.prev_hash = hash(seq - 1);
+                        row.hash = hash(seq);
+                    }
+                };
+                let mut known: trent_store::AuditTail = None;
+                let mut locked = 0;
+                for b in 0..batches {
+                    let mut rows: Vec<_> = (1..=3)
+                        .map(|i| {
+                            let mut e = event(0, "Mixed", i);
+                            e.event_id = format!("w{w}-b{b}-{i}");
+                            e
+                        })
+                        .collect();
+                    link(&known, &mut rows);
+                    match store.append_audit_events(&rows).await {
+                        Ok(()) => {}
+                        Err(StoreError::AlreadyExists | StoreError::Conflict) => {
+                            locked += 1;
+                            store
+                                .append_audit_events_linked(&mut rows, &link)
+                                .await
+                                .unwrap();
+                        }
+                        Err(e) => panic!("{e:?}"),
+                    }
+                    known = rows.last().map(|r| (r.seq, r.hash.clone()));
+                }
+                store.close().await;
+                locked
+            }));
+        }
+        let mut locked = 0;
+        for t in tasks {
+            locked += t.await.unwrap();
+        }
+        // Every writer but the first to write started from an end that had moved on.
+        assert!(locked > 0);
+        let events = s.store.audit_events(0, 10_000).await.unwrap();
+        assert_eq!(events.len(), writers * batches * 3);
+        for (i, e) in events.iter().enumerate() {
+            let seq = i64::try_from(i).unwrap() + 1;
+            assert_eq!((e.seq, &e.prev_hash), (seq, &hash(seq - 1)));
+        }
+    });
+}
