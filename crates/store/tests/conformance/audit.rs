@@ -291,6 +291,38 @@ async fn digests_checkpoints_and_pruning() {
     });
 }
 
+/// Three events of writer `w`'s batch `b`, not linked yet.
+fn batch(name: &str, w: usize, b: usize) -> Vec<AuditEventRecord> {
+    (1..=3)
+        .map(|i| {
+            let mut e = event(0, name, i);
+            e.event_id = format!("w{w}-b{b}-{i}");
+            e
+        })
+        .collect()
+}
+
+/// Links `rows` after `tail`, as the audit writer does (here a position's hash names it).
+fn link_after(tail: &trent_store::AuditTail, rows: &mut [AuditEventRecord]) {
+    let mut seq = tail.as_ref().map_or(0, |t| t.0);
+    for row in rows.iter_mut() {
+        seq += 1;
+        row.seq = seq;
+        row.prev_hash = hash(seq - 1);
+        row.hash = hash(seq);
+    }
+}
+
+/// The chain holds `n` events, at positions 1..=n, each linked to the one before.
+async fn assert_whole_chain(store: &dyn trent_store::Store, n: usize) {
+    let events = store.audit_events(0, 10_000).await.unwrap();
+    assert_eq!(events.len(), n);
+    for (i, e) in events.iter().enumerate() {
+        let seq = i64::try_from(i).unwrap() + 1;
+        assert_eq!((e.seq, &e.prev_hash), (seq, &hash(seq - 1)));
+    }
+}
+
 /// On a store shared by several nodes, writers that link their batches under the chain lock
 /// never conflict: every batch goes in on its first try and the chain is whole.
 #[tokio::test]
@@ -306,24 +338,9 @@ async fn linked_appends_from_racing_nodes_never_conflict() {
             let store = s.reopen().await;
             tasks.push(tokio::spawn(async move {
                 for b in 0..batches {
-                    let mut rows: Vec<_> = (1..=3)
-                        .map(|i| {
-                            let mut e = event(0, "Linked", i);
-                            e.event_id = format!("w{w}-b{b}-{i}");
-                            e
-                        })
-                        .collect();
-                    let link = |tail: &trent_store::AuditTail, rows: &mut [AuditEventRecord]| {
-                        let mut seq = tail.as_ref().map_or(0, |t| t.0);
-                        for row in rows.iter_mut() {
-                            seq += 1;
-                            row.seq = seq;
-                            row.prev_hash = hash(seq - 1);
-                            row.hash = hash(seq);
-                        }
-                    };
+                    let mut rows = batch("Linked", w, b);
                     store
-                        .append_audit_events_linked(&mut rows, &link)
+                        .append_audit_events_linked(&mut rows, &link_after)
                         .await
                         .unwrap();
                 }
@@ -333,12 +350,7 @@ async fn linked_appends_from_racing_nodes_never_conflict() {
         for t in tasks {
             t.await.unwrap();
         }
-        let events = s.store.audit_events(0, 10_000).await.unwrap();
-        assert_eq!(events.len(), writers * batches * 3);
-        for (i, e) in events.iter().enumerate() {
-            let seq = i64::try_from(i).unwrap() + 1;
-            assert_eq!((e.seq, &e.prev_hash), (seq, &hash(seq - 1)));
-        }
+        assert_whole_chain(s.store.as_ref(), writers * batches * 3).await;
     });
 }
 
@@ -358,32 +370,17 @@ async fn locked_appends_never_conflict_with_one_statement_appends() {
         for w in 0..writers {
             let store = s.reopen().await;
             tasks.push(tokio::spawn(async move {
-                let link = |tail: &trent_store::AuditTail, rows: &mut [AuditEventRecord]| {
-                    let mut seq = tail.as_ref().map_or(0, |t| t.0);
-                    for row in rows.iter_mut() {
-                        seq += 1;
-                        row.seq = seq;
-                        row.prev_hash = hash(seq - 1);
-                        row.hash = hash(seq);
-                    }
-                };
                 let mut known: trent_store::AuditTail = None;
                 let mut locked = 0;
                 for b in 0..batches {
-                    let mut rows: Vec<_> = (1..=3)
-                        .map(|i| {
-                            let mut e = event(0, "Mixed", i);
-                            e.event_id = format!("w{w}-b{b}-{i}");
-                            e
-                        })
-                        .collect();
-                    link(&known, &mut rows);
+                    let mut rows = batch("Mixed", w, b);
+                    link_after(&known, &mut rows);
                     match store.append_audit_events(&rows).await {
                         Ok(()) => {}
                         Err(StoreError::AlreadyExists | StoreError::Conflict) => {
                             locked += 1;
                             store
-                                .append_audit_events_linked(&mut rows, &link)
+                                .append_audit_events_linked(&mut rows, &link_after)
                                 .await
                                 .unwrap();
                         }
@@ -401,11 +398,6 @@ async fn locked_appends_never_conflict_with_one_statement_appends() {
         }
         // Every writer but the first to write started from an end that had moved on.
         assert!(locked > 0);
-        let events = s.store.audit_events(0, 10_000).await.unwrap();
-        assert_eq!(events.len(), writers * batches * 3);
-        for (i, e) in events.iter().enumerate() {
-            let seq = i64::try_from(i).unwrap() + 1;
-            assert_eq!((e.seq, &e.prev_hash), (seq, &hash(seq - 1)));
-        }
+        assert_whole_chain(s.store.as_ref(), writers * batches * 3).await;
     });
 }
