@@ -32,7 +32,9 @@ pub const EXIT_CODES_HELP: &str = "Exit codes: 0 success; 1 a message could not 
 decrypted (wrong key, tampering, commitment policy, encryption context mismatch); 2 invalid \
 arguments, key files or encryption context (reserved aws-crypto- keys); 3 an I/O error \
 (missing input, unwritable output). With several inputs processing stops at the first failure. \
-A failed output file is never left behind: output is written to a temporary file and renamed into place.";
+A failed output file is never left behind: output is written to a temporary file and renamed into place. \
+An existing device or pipe given as output (/dev/null, a FIFO) is written in place instead, as standard \
+output is.";
 
 /// A failure with its exit code.
 #[derive(Debug)]
@@ -176,9 +178,9 @@ pub struct DecryptArgs {
     #[arg(long)]
     decrypt_unsigned: bool,
 
-    /// When writing to standard output, the most plaintext of a signed message held back
-    /// until its signature verifies (bytes). Files are never limited: they are only renamed
-    /// into place after verification.
+    /// When writing to standard output (or a device or pipe), the most plaintext of a signed
+    /// message held back until its signature verifies (bytes). Files are never limited: they
+    /// are only renamed into place after verification.
     #[arg(long, default_value_t = 64 << 20)]
     max_buffered_bytes: usize,
 
@@ -581,10 +583,19 @@ fn plan(common: &CommonArgs, mode: Mode) -> Result<Vec<Job>, Failure> {
 /// batches of frames reach the encryptor straight from the read buffer.
 const READ_BUFFER: usize = 1 << 20;
 
-/// Where a message goes: standard output, or a temporary file renamed into place on success.
+/// Where a message goes: standard output, a temporary file renamed into place on success, or
+/// an existing device or pipe, written in place.
 enum Sink {
     Stdout(io::StdoutLock<'static>),
     File(BufWriter<tempfile::NamedTempFile>, PathBuf),
+    InPlace(BufWriter<std::fs::File>, PathBuf),
+}
+
+/// Whether `path` names an existing device, pipe or socket (through any symbolic links): it is
+/// written in place, as standard output is. Renaming a file over it would replace it — over
+/// `/dev/null`, for everyone on the machine.
+fn writes_in_place(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
 }
 
 impl Sink {
@@ -592,6 +603,16 @@ impl Sink {
         let Some(path) = output else {
             return Ok(Sink::Stdout(io::stdout().lock()));
         };
+        if writes_in_place(path) {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(|e| io_failure("cannot write", path, &e))?;
+            return Ok(Sink::InPlace(
+                BufWriter::with_capacity(READ_BUFFER, file),
+                path.clone(),
+            ));
+        }
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -613,6 +634,9 @@ impl Sink {
             Sink::Stdout(mut s) => s
                 .flush()
                 .map_err(|e| io_failure("cannot write", Path::new("-"), &e)),
+            Sink::InPlace(mut w, path) => {
+                w.flush().map_err(|e| io_failure("cannot write", &path, &e))
+            }
             Sink::File(w, path) => {
                 let tmp = w
                     .into_inner()
@@ -633,6 +657,7 @@ impl Write for Sink {
         match self {
             Sink::Stdout(s) => s.write(buf),
             Sink::File(f, _) => f.write(buf),
+            Sink::InPlace(f, _) => f.write(buf),
         }
     }
 
@@ -640,6 +665,7 @@ impl Write for Sink {
         match self {
             Sink::Stdout(s) => s.flush(),
             Sink::File(f, _) => f.flush(),
+            Sink::InPlace(f, _) => f.flush(),
         }
     }
 }
@@ -899,9 +925,10 @@ pub fn decrypt(args: &DecryptArgs) -> Result<(), Failure> {
         let name = display(&job.input);
         let input = open_input(&job.input)?;
         // A file is renamed into place only after the whole message verifies, so frames may
-        // go to the temporary file as they verify; standard output waits for the signature.
+        // go to the temporary file as they verify; standard output, a device or a pipe waits
+        // for the signature.
         let options = StreamOptions {
-            allow_unverified_streaming: job.output.is_some(),
+            allow_unverified_streaming: job.output.as_deref().is_some_and(|p| !writes_in_place(p)),
             max_buffered: args.max_buffered_bytes,
         };
         let mut reader = DecryptingReader::new(&config, &keyring, &request, options, input)

@@ -282,6 +282,71 @@ fn a_failed_decrypt_leaves_no_output_file() {
     }
 }
 
+/// Runs `trent args` with `pipe` (a FIFO) as its output and returns its outcome and what came
+/// out of the pipe.
+fn through_pipe(d: &Dir, pipe: &Path, args: &[String]) -> (Output, Vec<u8>) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn({
+        let pipe = pipe.to_path_buf();
+        move || tx.send(std::fs::read(pipe).unwrap())
+    });
+    let out = d.trent(args, b"");
+    // A trent that never opened the pipe (one that renamed a file over it) leaves the reader
+    // waiting for a writer: that is a failure, not a hang.
+    let read = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("trent never wrote to the pipe: {}", stderr(&out)));
+    (out, read)
+}
+
+/// An existing device or pipe given as `-o` is written in place: renaming a temporary file over
+/// it would replace it (`-o /dev/null` run as root would replace the machine's /dev/null; a
+/// pipe, the same code path, is what this test replaces). A signed message's plaintext goes to
+/// it only once the signature verifies, as on stdout.
+#[test]
+fn a_pipe_or_device_output_is_written_in_place() {
+    use std::os::unix::fs::FileTypeExt as _;
+    let d = Dir::new();
+    let plain = data(300_000);
+    std::fs::write(d.path.join("plain.bin"), &plain).unwrap();
+    let pipe = d.path.join("pipe");
+    let made = Command::new("mkfifo").arg(&pipe).status().unwrap();
+    assert!(made.success());
+    let is_fifo = || {
+        std::fs::symlink_metadata(&pipe)
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    };
+    let pipe_arg = pipe.display().to_string();
+
+    let mut enc = args(&["encrypt", "-i", "plain.bin", "-o", &pipe_arg]);
+    enc.extend(d.aes());
+    let (out, message) = through_pipe(&d, &pipe, &enc);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(is_fifo(), "the pipe was replaced");
+    std::fs::write(d.path.join("m.enc"), &message).unwrap();
+
+    let mut dec = args(&["decrypt", "-i", "m.enc", "-o", &pipe_arg]);
+    dec.extend(d.aes());
+    let (out, back) = through_pipe(&d, &pipe, &dec);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(back, plain);
+    assert!(is_fifo());
+
+    // A forged signature: nothing reaches the pipe, as nothing reaches stdout.
+    let mut forged = message.clone();
+    *forged.last_mut().unwrap() ^= 1;
+    std::fs::write(d.path.join("forged.enc"), &forged).unwrap();
+    let mut dec = args(&["decrypt", "-i", "forged.enc", "-o", &pipe_arg]);
+    dec.extend(d.aes());
+    let (out, leaked) = through_pipe(&d, &pipe, &dec);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(leaked.is_empty(), "{} unverified bytes", leaked.len());
+    assert!(is_fifo());
+    assert!(!d.files().iter().any(|f| f.contains(".trent-partial")));
+}
+
 #[test]
 fn directories_recursive_with_output_naming() {
     let d = Dir::new();
