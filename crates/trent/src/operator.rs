@@ -272,13 +272,15 @@ impl Recipient<'_> {
         let written = std::io::Write::write_all(&mut stdin, text.as_bytes());
         drop(stdin);
         let out = child.wait_with_output()?;
-        written.with_context(|| format!("cannot give `{tool}` the share"))?;
+        // A tool that refuses the key may exit before it reads the share, so writing it can
+        // fail (a broken pipe): the tool's own verdict comes first, it says why.
         if !out.status.success() || out.stdout.is_empty() {
             anyhow::bail!(
                 "`{tool}` cannot encrypt to {key}: {}",
                 String::from_utf8_lossy(&out.stderr).trim()
             );
         }
+        written.with_context(|| format!("cannot give `{tool}` the share"))?;
         Ok(out.stdout)
     }
 }
