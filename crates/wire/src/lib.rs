@@ -67,6 +67,30 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+/// The operation table every service builds from its `"WireName" => module` list: the wire
+/// names (`OPERATIONS`) and `decode_request`, which decodes a body as the operation's request
+/// and drops it, the parsing dispatch does before any validation or store access (`None` for
+/// an unknown operation). Each module has a `Request` type.
+#[macro_export]
+macro_rules! request_decoders {
+    ($($name:literal => $module:ident,)*) => {
+        /// Every operation Trent serves, by wire name.
+        pub(crate) const OPERATIONS: &[&str] = &[$($name,)*];
+
+        /// Decodes `body` as `operation`'s request and drops it: the parsing `dispatch` does
+        /// before any validation or store access. `None` for an unknown operation.
+        pub(crate) fn decode_request(
+            operation: &str,
+            body: &[u8],
+        ) -> Option<Result<(), $crate::ApiError>> {
+            match operation {
+                $($name => Some($crate::decode::<$module::Request>(body).map(drop)),)*
+                _ => None,
+            }
+        }
+    };
+}
+
 /// Decodes a JSON request body. An empty body is read as `{}` (AWS accepts it for operations
 /// without required members). Malformed JSON and members of the wrong type give
 /// `SerializationException`; the message names the member but never repeats its value.

@@ -56,20 +56,7 @@ mod verify_mac;
 
 macro_rules! operations {
     ($($name:literal => $module:ident,)*) => {
-        /// Every operation Trent serves, by wire name.
-        pub(crate) const OPERATIONS: &[&str] = &[$($name,)*];
-
-        /// Decodes `body` as `operation`'s request and drops it: the parsing `dispatch` does
-        /// before any validation or store access. `None` for an unknown operation.
-        pub(crate) fn decode_request(
-            operation: &str,
-            body: &[u8],
-        ) -> Option<Result<(), trent_wire::ApiError>> {
-            match operation {
-                $($name => Some(trent_wire::decode::<$module::Request>(body).map(drop)),)*
-                _ => None,
-            }
-        }
+        trent_wire::request_decoders! { $($name => $module,)* }
 
         pub(crate) async fn dispatch(
             kms: &Kms,
