@@ -2,7 +2,8 @@
 //!
 //! Past the machine's capacity, queueing more work only makes every answer late: each request
 //! that is let in adds to the wait of all the others. So at most `max_in_flight` requests are
-//! worked on at once (authentication, body, operation, audit); a request that cannot start in
+//! worked on at once (authentication, body, operation, making the audit event; the wait for
+//! the event to be durable comes after the place is given back); a request that cannot start in
 //! time is answered at once with the service's throttling error, which the AWS SDKs retry with
 //! backoff. A shed request costs its headers' parse and a short answer: no body read, no
 //! signature check, no store access, no audit event (it is counted instead, see

@@ -110,7 +110,7 @@ pub(crate) async fn handle(
     }
     // Past capacity, a request that cannot start soon is answered at once, before anything
     // costly: no body read, no signature check, no store, no audit event (see `admission`).
-    let Some(_admitted) = state.admission.admit().await else {
+    let Some(admitted) = state.admission.admit().await else {
         return throttled(&req, &request_id);
     };
     let method = req.method().clone();
@@ -146,6 +146,10 @@ pub(crate) async fn handle(
             error_reply(&e, &request_id)
         }
     };
+    // The place bounds the work in progress; waiting for the audit commit is not work (the
+    // writer batches every waiting event into one commit, so holding places through it would
+    // cap a group commit at the number of places).
+    drop(admitted);
     let resp = audit(state, call, resp, &request_id).await;
     tracing::debug!(
         request_id,

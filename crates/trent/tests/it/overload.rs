@@ -98,7 +98,9 @@ fn assert_throttled(a: &Answer, message: &str) {
     assert!(a.headers.contains_key("x-amzn-requestid"));
 }
 
-#[tokio::test]
+// Several workers, so that requests are worked on at the same time: a place is held only while
+// a request is worked on, not while it waits for its audit commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn requests_past_max_in_flight_are_shed_with_each_services_throttling_answer() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(
@@ -208,6 +210,81 @@ async fn requests_past_max_in_flight_are_shed_with_each_services_throttling_answ
     for _ in 0..3 {
         assert_eq!(send(&http, encrypt(&server, &key_id)).await.status, 200);
     }
+    server.stop().await;
+}
+
+/// A request waiting for its audit event's commit holds no place: with one place, and the
+/// database's write lock taken so that no audit commit can finish, a first Encrypt is worked on
+/// and waits for its commit without its place, a second is let in (not shed) and waits too,
+/// and both succeed once the lock is released.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_waiting_for_its_audit_commit_holds_no_place() {
+    use sqlx::Connection as _;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(
+        dir.path(),
+        Limits {
+            max_in_flight: 1,
+            queue_timeout: Duration::from_millis(1),
+            burst_queue_timeout: Duration::ZERO,
+            ..Limits::default()
+        },
+    )
+    .await;
+    let key_id = server
+        .client()
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    let http: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    // Warm the key's cache entry, so that Encrypt needs no write of its own.
+    assert_eq!(send(&http, encrypt(&server, &key_id)).await.status, 200);
+
+    let db = dir.path().join(trent_store::DATABASE_FILE);
+    let mut lock = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut lock)
+        .await
+        .unwrap();
+
+    let spawn_encrypt = |req| {
+        let http = http.clone();
+        tokio::spawn(async move { send(&http, req).await })
+    };
+    let first = spawn_encrypt(encrypt(&server, &key_id));
+    // The first is let in, worked on, and then waits for the audit commit: the place is free
+    // again while it waits.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !first.is_finished(),
+        "answered before its audit event was durable"
+    );
+    assert_eq!(
+        server.state.admission.in_flight(),
+        0,
+        "the place was not given back"
+    );
+    let second = spawn_encrypt(encrypt(&server, &key_id));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !second.is_finished(),
+        "the second was answered before its audit commit"
+    );
+    assert_eq!(server.state.admission.shed_total(), 0);
+
+    sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
+    for task in [first, second] {
+        let a = task.await.unwrap();
+        assert_eq!(a.status, 200, "{:?}", a.body);
+    }
+    assert_eq!(server.state.admission.shed_total(), 0);
     server.stop().await;
 }
 
