@@ -32,12 +32,22 @@ const ROWS_PER_INSERT: usize = 512;
 /// [`append_audit_events_linked`]. Its snapshot may predate the lock; that is harmless: rows
 /// are never changed once written, so the row the batch was linked from, once seen, is still
 /// there, and an append committed meanwhile at the same positions fails the primary key.
+///
+/// The writer appends batch after batch, so it keeps one connection of the pool between them
+/// instead of taking one for each (sqlx pings a connection when it comes back to the pool: a
+/// round trip per batch). A connection that failed goes back to the pool, whose ping closes it
+/// if it is broken, and the next batch takes another.
 pub(super) async fn append_audit_events(
     s: &PostgresStore,
     events: &[AuditEventRecord],
 ) -> Result<()> {
     let Some(first) = events.first() else {
         return Ok(());
+    };
+    let mut held = s.audit_conn.lock().await;
+    let conn = match &mut *held {
+        Some(conn) => conn,
+        None => held.insert(s.pool.acquire().await?),
     };
     let done = sqlx::query(
         "WITH chain_lock AS MATERIALIZED (SELECT pg_advisory_xact_lock($16))
@@ -66,8 +76,11 @@ pub(super) async fn append_audit_events(
     .bind(first.seq.saturating_sub(1))
     .bind(&first.prev_hash)
     .bind(CHAIN_LOCK)
-    .execute(&s.pool)
+    .execute(&mut **conn)
     .await;
+    if done.is_err() {
+        *held = None;
+    }
     match done {
         Ok(r) if r.rows_affected() == events.len() as u64 => Ok(()),
         // Not linked after the chain's end: nothing was inserted.
